@@ -1,0 +1,101 @@
+// swift-tools-version: 6.0
+// Marquee: a movie watchlist backend on its own epoll reactor (see README.md and DESIGN.md).
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) and
+/// optimisation in release builds without the exclusivity checks on hot paths.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Marquee",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gateway", targets: ["RunGateway"]),
+        .executable(name: "user-service", targets: ["RunUserService"]),
+        .executable(name: "movie-service", targets: ["RunMovieService"]),
+        .executable(name: "watchlist-service", targets: ["RunWatchlistService"]),
+        .executable(name: "loadtest", targets: ["RunLoadTest"]),
+        .executable(name: "bench-server", targets: ["RunBenchServer"]),
+    ],
+    dependencies: [
+        // The load generator's latency histograms (HdrHistogram, mergeable across loops).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // The load generator's command line (subcommands, --help).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System libraries: a module map and a shim header each.
+        .target(name: "CLinux"),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // MARK: The runtime.
+        .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
+        .target(name: "HTTP", dependencies: ["Reactor"], swiftSettings: swiftSettings),
+        .target(name: "TLS", dependencies: ["Reactor", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["Reactor", "CLibPQ"], swiftSettings: swiftSettings),
+        .target(name: "Redis", dependencies: ["Reactor", "CHiredis"], swiftSettings: swiftSettings),
+        .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+
+        // MARK: The services and the gateway.
+        .target(
+            name: "ServiceKit",
+            dependencies: ["HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "UserService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
+        .target(name: "MovieService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
+        .target(name: "WatchlistService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
+        .target(name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken"], swiftSettings: swiftSettings),
+
+        // MARK: Thin executables.
+        .executableTarget(name: "RunGateway", dependencies: ["Gateway"], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunUserService", dependencies: ["UserService"], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunMovieService", dependencies: ["MovieService"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "RunWatchlistService", dependencies: ["WatchlistService"], swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "RunBenchServer", dependencies: ["HTTP"], swiftSettings: swiftSettings),
+
+        // MARK: The load generator (top-level folder loadtest/).
+        .target(
+            name: "LoadTestKit",
+            dependencies: ["HTTP", "TLS", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "loadtest/Sources/LoadTestKit",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RunLoadTest",
+            dependencies: ["LoadTestKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "loadtest/Sources/RunLoadTest",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test support and tests.
+        .target(name: "MarqueeTesting", dependencies: ["Reactor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "MarqueeTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "MarqueeTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "HTTP", "MarqueeTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PostgresTests", dependencies: ["Postgres", "MarqueeTesting"], swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "MarqueeTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["ServiceKit", "UserService", "MovieService", "WatchlistService", "MarqueeTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayTests", dependencies: ["Gateway", "HTTP", "TLS", "MarqueeTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LoadTestKitTests", dependencies: ["LoadTestKit"], path: "loadtest/Tests/LoadTestKitTests",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

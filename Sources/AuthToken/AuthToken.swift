@@ -1,0 +1,1 @@
+// The AuthToken module. See DESIGN.md.

@@ -1,0 +1,5 @@
+// CLibPQ: PostgreSQL's client library, libpq (Debian: libpq-dev).
+#ifndef CLIBPQ_SHIM_H
+#define CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

@@ -1,0 +1,2 @@
+// Intentionally empty: CLinux is header-only (static inline shims), but SwiftPM wants a source file.
+#include "CLinux.h"

@@ -1,0 +1,42 @@
+// CLinux: the Linux calls that Glibc's Swift module does not export (epoll, eventfd,
+// timerfd, signalfd, accept4), and a few helpers whose C form is a macro or variadic.
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, so an accepted socket is never blocking.
+static inline int CLinux_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) {
+    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/// fcntl is variadic in C; Swift imports only fixed-arity functions.
+static inline int CLinux_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/// The calling thread's errno (a macro in glibc).
+static inline int CLinux_errno(void) { return errno; }
+
+/// The kernel thread id of the caller, for tests that prove which thread ran a job.
+static inline long CLinux_gettid(void) { return (long)gettid(); }
+
+#endif

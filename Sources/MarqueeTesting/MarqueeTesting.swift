@@ -1,0 +1,1 @@
+// The MarqueeTesting module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The MovieService module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Postgres module. See DESIGN.md.

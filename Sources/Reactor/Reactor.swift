@@ -1,0 +1,1 @@
+// The Reactor module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The Redis module. See DESIGN.md.

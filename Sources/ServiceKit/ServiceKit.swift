@@ -1,0 +1,1 @@
+// The ServiceKit module. See DESIGN.md.

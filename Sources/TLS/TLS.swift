@@ -1,0 +1,1 @@
+// The TLS module. See DESIGN.md.

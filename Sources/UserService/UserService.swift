@@ -1,0 +1,1 @@
+// The UserService module. See DESIGN.md.

@@ -1,0 +1,1 @@
+// The WatchlistService module. See DESIGN.md.
