@@ -3,9 +3,9 @@
 #ifndef CLINUX_H
 #define CLINUX_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+// No _GNU_SOURCE here: defining it changes glibc's struct definitions (fd_set, ...) and
+// Swift then sees two incompatible copies, Glibc's and ours. The two GNU functions we
+// need are declared by hand instead, exactly as glibc declares them.
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,10 @@
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <sched.h>
+
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+extern pid_t gettid(void);
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, so an accepted socket is never blocking.
 static inline int CLinux_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) {
@@ -35,6 +39,9 @@ static inline int CLinux_set_nonblocking(int fd) {
 
 /// The calling thread's errno (a macro in glibc).
 static inline int CLinux_errno(void) { return errno; }
+
+/// The number of CPUs this process may run on (sched_getaffinity + CPU_COUNT), or -1.
+int CLinux_available_cpus(void);
 
 /// The kernel thread id of the caller, for tests that prove which thread ran a job.
 static inline long CLinux_gettid(void) { return (long)gettid(); }

@@ -1,0 +1,236 @@
+import CLinux
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One event-loop thread: an epoll instance, an eventfd for wake-ups from other threads,
+/// a timer queue and a job queue. It is a Swift `SerialExecutor` and `TaskExecutor`
+/// (see `EventLoop+Executor.swift`), so tasks and actors run their code on its thread.
+///
+/// Methods whose names end in `0` and those documented "loop-only" must be called on the
+/// loop's own thread; everything else may be called from any thread.
+public final class EventLoop: @unchecked Sendable {
+    /// Position of this loop in its group (0-based), for logs and per-loop tables.
+    public let index: Int
+
+    // MARK: Loop-only state (touched only on the loop's thread).
+    private let selector: Selector
+    private var jobs = RingBuffer<Job>(initialCapacity: 1024)
+    private var timers = TimerQueue()
+    private var isRunning = false
+
+    // MARK: Shared state.
+    private let wakeFD: Int32
+    /// Jobs from other threads, and whether the eventfd has been written since the loop
+    /// last drained them (so that a burst of remote jobs costs one write, not one each).
+    private let remote = Mutex<(jobs: [RemoteJob], wakePending: Bool)>(([], false))
+    private let threadID = Atomic<UInt>(0)
+
+    enum Job {
+        case task(UnownedJob)
+        case closure(() -> Void)
+    }
+
+    /// A job handed over from another thread: only `Sendable` work may cross.
+    enum RemoteJob: Sendable {
+        case task(UnownedJob)
+        case closure(@Sendable () -> Void)
+
+        var local: Job {
+            switch self {
+            case .task(let job): .task(job)
+            case .closure(let body): .closure(body)
+            }
+        }
+    }
+
+    init(index: Int) throws(IOError) {
+        self.index = index
+        selector = try Selector()
+        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        if fd < 0 { throw IOError.system("eventfd", errno: CLinux_errno()) }
+        wakeFD = fd
+        _ = try selector.register(fd: wakeFD, interest: .read) { [wakeFD] _ in
+            var value: UInt64 = 0
+            _ = Glibc.read(wakeFD, &value, 8)  // resets the counter; the jobs are drained below
+        }
+    }
+
+    deinit {
+        selector.close()
+        Glibc.close(wakeFD)
+    }
+
+    // MARK: Thread identity
+
+    /// True once the loop's thread has started running it.
+    var hasStarted: Bool { threadID.load(ordering: .acquiring) != 0 }
+
+    /// True when called on this loop's thread.
+    public var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
+    /// Traps unless called on the loop's thread: a bug in Marquee, never a user error.
+    public func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inLoop, "not on event loop \(index)", file: file, line: line)
+    }
+
+    /// The loop whose thread is calling, or nil off the loops.
+    public static var current: EventLoop? {
+        guard let raw = pthread_getspecific(currentLoopKey) else { return nil }
+        // The key holds an unretained pointer set by the loop thread itself; the loop
+        // outlives its thread because the group joins threads before releasing loops.
+        return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    // MARK: Jobs
+
+    /// Runs `body` on the loop's thread, soon. May be called from any thread.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        enqueue(.closure(body))
+    }
+
+    /// Like ``execute(_:)`` for a closure that is not `Sendable`; loop-only.
+    public func execute0(_ body: @escaping () -> Void) {
+        preconditionInLoop()
+        jobs.append(.closure(body))
+    }
+
+    func enqueue(_ job: RemoteJob) {
+        if inLoop {
+            jobs.append(job.local)
+            return
+        }
+        let mustWake = remote.withLock { state -> Bool in
+            state.jobs.append(job)
+            if state.wakePending { return false }
+            state.wakePending = true
+            return true
+        }
+        if mustWake { wakeUp() }
+    }
+
+    private func wakeUp() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    // MARK: Timers (loop-only)
+
+    /// Calls `action` on the loop after `delay`. Loop-only; cancel with the returned handle.
+    @discardableResult
+    public func schedule0(after delay: Duration, _ action: @escaping () -> Void) -> TimerHandle {
+        preconditionInLoop()
+        return timers.schedule(deadline: monotonicNanoseconds() &+ delay.nanoseconds, action: action)
+    }
+
+    /// Suspends the calling task for `delay`, measured on this loop's timers.
+    public func sleep(for delay: Duration) async throws {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            execute {
+                // Hop onto the loop to touch its timer queue.
+                self.schedule0(after: delay) { continuation.resume() }
+            }
+        }
+        try Task.checkCancellation()
+    }
+
+    // MARK: Descriptors (loop-only)
+
+    /// Adds `fd` to this loop's epoll. Loop-only.
+    public func register0(
+        fd: Int32, interest: IOInterest, handler: @escaping (IOReadiness) -> Void
+    ) throws(IOError) -> IORegistration {
+        preconditionInLoop()
+        return try selector.register(fd: fd, interest: interest, handler: handler)
+    }
+
+    /// Changes what `registration` waits for; a no-op when unchanged. Loop-only.
+    public func reregister0(_ registration: IORegistration, interest: IOInterest) throws(IOError) {
+        preconditionInLoop()
+        try selector.reregister(registration, interest: interest)
+    }
+
+    /// Removes `registration` from epoll; call before closing its descriptor. Loop-only.
+    public func deregister0(_ registration: IORegistration) {
+        preconditionInLoop()
+        selector.deregister(registration)
+    }
+
+    // MARK: Running
+
+    /// Runs the loop on the calling thread until ``stop()``.
+    func run() {
+        pthread_setspecific(currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
+        threadID.store(UInt(pthread_self()), ordering: .releasing)
+        isRunning = true
+        while isRunning {
+            runJobs0()
+            if !isRunning { break }  // a job asked to stop: do not block in epoll_wait first
+            let timeout: Int32
+            if !jobs.isEmpty {
+                timeout = 0
+            } else if let deadline = timers.nextDeadline() {
+                let now = monotonicNanoseconds()
+                // Round up so that we never wake before the deadline and spin.
+                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+            } else {
+                timeout = -1
+            }
+            do {
+                try selector.poll(timeoutMilliseconds: timeout)
+            } catch {
+                preconditionFailure("epoll_wait failed: \(error)")
+            }
+            drainRemote0()
+            if !timers.isEmpty {
+                for action in timers.popExpired(now: monotonicNanoseconds()) { action() }
+            }
+        }
+        // Run what is left so that continuations waiting on the loop are resumed with errors.
+        drainRemote0()
+        runJobs0()
+        pthread_setspecific(currentLoopKey, nil)
+    }
+
+    /// Asks the loop to return from ``run()`` after its current iteration. Any thread.
+    func stop() {
+        execute { [self] in self.isRunning = false }
+    }
+
+    private func drainRemote0() {
+        let remoteJobs = remote.withLock { state -> [RemoteJob] in
+            state.wakePending = false
+            if state.jobs.isEmpty { return [] }
+            let taken = state.jobs
+            state.jobs.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for job in remoteJobs { jobs.append(job.local) }
+    }
+
+    /// Runs queued jobs, at most a bounded number, so that a task that keeps re-enqueuing
+    /// itself cannot starve I/O and timers.
+    private func runJobs0() {
+        var budget = 4096
+        while budget > 0, let job = jobs.popFirst() {
+            budget -= 1
+            switch job {
+            case .task(let unownedJob):
+                unownedJob.runSynchronously(
+                    isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+            case .closure(let body):
+                body()
+            }
+        }
+    }
+}
+
+/// The thread-specific key behind ``EventLoop/current``.
+private let currentLoopKey: pthread_key_t = {
+    var key = pthread_key_t()
+    let rc = pthread_key_create(&key, nil)
+    precondition(rc == 0, "pthread_key_create failed")
+    return key
+}()

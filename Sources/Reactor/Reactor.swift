@@ -1,1 +1,0 @@
-// The Reactor module. See DESIGN.md.

@@ -1,0 +1,44 @@
+/// A connected, ordered byte stream bound to one event loop: a plain TCP socket or a
+/// TLS session over one. The HTTP server and client speak to this, not to sockets, so
+/// that TLS is a transport and nothing more.
+///
+/// Loop-bound: call every method from a task running on ``loop`` (a task created with
+/// `Task(executorPreference: loop)` or inside `withTaskExecutorPreference(loop)`).
+public protocol ByteStream: AnyObject, Sendable {
+    /// The loop whose thread owns the stream.
+    var loop: EventLoop { get }
+
+    /// Reads up to `buffer.count` bytes, waiting for at least one; returns 0 at end of stream.
+    ///
+    /// `buffer` is caller-owned memory that must stay valid until the call returns.
+    /// - Throws: ``IOError`` (`.timedOut` when ``readDeadline`` passes, `.closed` after ``close()``).
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+
+    /// Writes all of `bytes`, waiting while the kernel's buffer is full: a slow reader
+    /// slows the writer down rather than making anyone buffer without bound.
+    /// - Throws: ``IOError``.
+    func write(_ bytes: ArraySlice<UInt8>) async throws
+
+    /// Monotonic deadline (ns, see ``monotonicNanoseconds()``) for reads; nil = none.
+    var readDeadline: UInt64? { get set }
+    /// Monotonic deadline for writes; nil = none.
+    var writeDeadline: UInt64? { get set }
+
+    /// The peer's address, when known.
+    var remoteAddress: SocketAddress? { get }
+
+    /// Closes the stream at once; waiting reads and writes fail with `.closed`. Idempotent.
+    func close()
+
+    /// Closes the stream after flushing what the transport holds (a TLS close_notify).
+    func closeGracefully() async
+}
+
+extension ByteStream {
+    /// Writes all of `bytes`.
+    public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes[...])
+    }
+
+    public func closeGracefully() async { close() }
+}

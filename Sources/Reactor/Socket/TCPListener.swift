@@ -1,0 +1,126 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening TCP socket on one loop.
+///
+/// Servers open one listener per loop on the same port with SO_REUSEPORT, so that the
+/// kernel spreads new connections over the loops and no accept is ever shared.
+public final class TCPListener: @unchecked Sendable {
+    public let loop: EventLoop
+    public let fd: Int32
+    /// The bound address (with the real port when 0 was asked for).
+    public let localAddress: SocketAddress
+    private var registration: IORegistration?
+    private var mayAccept = true
+    private var waiter: UnsafeContinuation<Void, any Error>?
+    public private(set) var isClosed = false
+
+    /// Binds and listens on `address`. Loop-only: call from a task on `loop`.
+    public init(
+        address: SocketAddress, on loop: EventLoop, backlog: Int32 = 1024, reusePort: Bool = true
+    ) throws(IOError) {
+        loop.preconditionInLoop()
+        self.loop = loop
+        let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw IOError.system("socket", errno: CLinux_errno()) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        if address.withSockAddr({ Glibc.bind(fd, $0, $1) }) != 0 {
+            let err = CLinux_errno()
+            Glibc.close(fd)
+            throw IOError.system("bind(\(address))", errno: err)
+        }
+        if Glibc.listen(fd, backlog) != 0 {
+            let err = CLinux_errno()
+            Glibc.close(fd)
+            throw IOError.system("listen(\(address))", errno: err)
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let bound = withUnsafeMutablePointer(to: &storage) { pointer in
+            // sockaddr_storage is large enough for any sockaddr the kernel writes back.
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> SocketAddress? in
+                getsockname(fd, raw, &length) == 0 ? SocketAddress(raw) : nil
+            }
+        }
+        self.fd = fd
+        self.localAddress = bound ?? address
+        do {
+            registration = try loop.register0(fd: fd, interest: [.read, .edgeTriggered]) { [unowned(unsafe) self] _ in
+                // unowned(unsafe): the registration is removed in close(), before self can go away.
+                self.mayAccept = true
+                if let waiter = self.waiter {
+                    self.waiter = nil
+                    waiter.resume()
+                }
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        if !isClosed {
+            if let registration { loop.deregister0(registration) }
+            Glibc.close(fd)
+        }
+    }
+
+    /// Waits for the next connection. Throws `.closed` once ``close()`` is called.
+    public func accept() async throws -> TCPSocket {
+        while true {
+            if isClosed { throw IOError(.closed, operation: "accept") }
+            if mayAccept {
+                var storage = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let accepted = withUnsafeMutablePointer(to: &storage) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> (Int32, SocketAddress?, Int32) in
+                        let fd = CLinux_accept4_nonblocking(self.fd, raw, &length)
+                        return (fd, fd >= 0 ? SocketAddress(raw) : nil, fd >= 0 ? 0 : CLinux_errno())
+                    }
+                }
+                if accepted.0 >= 0 {
+                    return try TCPSocket(adopting: accepted.0, loop: loop, remoteAddress: accepted.1)
+                }
+                switch accepted.2 {
+                case EAGAIN:
+                    mayAccept = false
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue  // the connection died in the queue; take the next one
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors: back off briefly instead of spinning on a full queue.
+                    try? await loop.sleep(for: .milliseconds(50))
+                    continue
+                default:
+                    throw IOError.system("accept4", errno: accepted.2)
+                }
+            }
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                if isClosed {
+                    continuation.resume(throwing: IOError(.closed, operation: "accept"))
+                } else {
+                    waiter = continuation
+                }
+            }
+        }
+    }
+
+    /// Stops listening; a waiting ``accept()`` throws `.closed`. Loop-only. Idempotent.
+    public func close() {
+        loop.preconditionInLoop()
+        guard !isClosed else { return }
+        isClosed = true
+        if let registration { loop.deregister0(registration) }
+        registration = nil
+        Glibc.close(fd)
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(throwing: IOError(.closed, operation: "accept"))
+        }
+    }
+}

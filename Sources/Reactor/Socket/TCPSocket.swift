@@ -1,0 +1,246 @@
+import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A non-blocking TCP connection on an event loop.
+///
+/// The socket is registered once, edge-triggered, for both directions, and remembers
+/// whether it may be readable or writable; a read or write that would block suspends the
+/// task until epoll says otherwise. So a request costs no `epoll_ctl` at all, and a read
+/// is tried first without waiting, which saves a loop iteration whenever data is there.
+///
+/// Loop-bound (see ``ByteStream``). `@unchecked Sendable` so that it can be handed to a
+/// task on its loop; all state is touched only on the loop's thread.
+public final class TCPSocket: ByteStream, @unchecked Sendable {
+    public let loop: EventLoop
+    public let fd: Int32
+    public let remoteAddress: SocketAddress?
+    public var readDeadline: UInt64?
+    public var writeDeadline: UInt64?
+
+    private var registration: IORegistration?
+    private var mayRead = true
+    private var mayWrite = true
+    private var readWaiter: Waiter?
+    private var writeWaiter: Waiter?
+    public private(set) var isClosed = false
+
+    /// A suspended read or write, and the timer that fails it at its deadline.
+    private struct Waiter {
+        let continuation: UnsafeContinuation<Void, any Error>
+        let timer: TimerHandle?
+    }
+
+    /// Adopts a connected non-blocking socket. Loop-only.
+    init(adopting fd: Int32, loop: EventLoop, remoteAddress: SocketAddress?) throws(IOError) {
+        loop.preconditionInLoop()
+        self.fd = fd
+        self.loop = loop
+        self.remoteAddress = remoteAddress
+        var one: Int32 = 1
+        // Responses are written whole; Nagle would only delay them.
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        do {
+            registration = try loop.register0(fd: fd, interest: [.read, .write, .edgeTriggered]) {
+                [unowned(unsafe) self] readiness in
+                // unowned(unsafe): the registration is removed in close(), before the socket can go away.
+                self.readinessChanged(readiness)
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        if !isClosed {
+            // A socket dropped without close() (a task that was cancelled mid-way): do not
+            // leak the descriptor. Its registration still points at us, so remove it first.
+            if let registration { loop.deregister0(registration) }
+            Glibc.close(fd)
+        }
+    }
+
+    // MARK: Connecting
+
+    /// Opens a connection to `address`, failing with `.timedOut` after `timeout`.
+    ///
+    /// May be called from any task: the connection is made on (and bound to) `loop`.
+    public static func connect(
+        to address: SocketAddress, on loop: EventLoop, timeout: Duration
+    ) async throws -> TCPSocket {
+        let deadline = monotonicNanoseconds() &+ timeout.nanoseconds
+        if loop.inLoop { return try await connect0(to: address, on: loop, deadline: deadline) }
+        return try await withTaskExecutorPreference(loop) {
+            try await connect0(to: address, on: loop, deadline: deadline)
+        }
+    }
+
+    private static func connect0(
+        to address: SocketAddress, on loop: EventLoop, deadline: UInt64
+    ) async throws -> TCPSocket {
+        let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw IOError.system("socket", errno: CLinux_errno()) }
+        let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        let err = rc == 0 ? 0 : CLinux_errno()
+        if rc != 0 && err != EINPROGRESS {
+            Glibc.close(fd)
+            throw IOError.system("connect(\(address))", errno: err)
+        }
+        let socket = try TCPSocket(adopting: fd, loop: loop, remoteAddress: address)
+        if rc != 0 {
+            socket.mayWrite = false
+            socket.writeDeadline = deadline
+            do {
+                try await socket.waitUntilWritable()
+            } catch let error as IOError where error.code == .timedOut {
+                socket.close()
+                throw IOError(.timedOut, operation: "connect(\(address))")
+            } catch {
+                socket.close()
+                throw error
+            }
+            socket.writeDeadline = nil
+            var soError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
+            if soError != 0 {
+                socket.close()
+                throw IOError.system("connect(\(address))", errno: soError)
+            }
+        }
+        return socket
+    }
+
+    // MARK: Reading and writing
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        while true {
+            if isClosed { throw IOError(.closed, operation: "read") }
+            if mayRead {
+                let result = try syscall(blocking: false, "read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+                switch result {
+                case .processed(let count):
+                    // A short read drained the kernel buffer; the next arrival is a new edge.
+                    if count < buffer.count { mayRead = false }
+                    return count
+                case .wouldBlock:
+                    mayRead = false
+                }
+            }
+            try await waitUntilReadable()
+        }
+    }
+
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            if isClosed { throw IOError(.closed, operation: "write") }
+            if mayWrite {
+                let result = try bytes[offset...].withUnsafeBytes { raw in
+                    // The slice's storage is pinned only inside this synchronous call.
+                    try syscall(blocking: false, "send") {
+                        Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+                    }
+                }
+                switch result {
+                case .processed(let count):
+                    offset += count
+                    continue
+                case .wouldBlock:
+                    mayWrite = false
+                }
+            }
+            try await waitUntilWritable()
+        }
+    }
+
+    /// Half-closes the connection: the peer reads end of stream, we can still read.
+    public func shutdownWrite() {
+        if !isClosed { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if let registration { loop.deregister0(registration) }
+        registration = nil
+        Glibc.close(fd)
+        resume(&readWaiter, with: IOError(.closed, operation: "read"))
+        resume(&writeWaiter, with: IOError(.closed, operation: "write"))
+    }
+
+    // MARK: Readiness
+
+    private func readinessChanged(_ readiness: IOReadiness) {
+        if readiness.isReadable {
+            mayRead = true
+            resume(&readWaiter, with: nil)
+        }
+        if readiness.isWritable {
+            mayWrite = true
+            resume(&writeWaiter, with: nil)
+        }
+    }
+
+    private func resume(_ waiter: inout Waiter?, with error: IOError?) {
+        guard let pending = waiter else { return }
+        waiter = nil
+        pending.timer?.cancel()
+        if let error { pending.continuation.resume(throwing: error) } else { pending.continuation.resume() }
+    }
+
+    func waitUntilReadable() async throws {
+        try await wait(isRead: true)
+    }
+
+    func waitUntilWritable() async throws {
+        try await wait(isRead: false)
+    }
+
+    private func wait(isRead: Bool) async throws {
+        loop.preconditionInLoop()
+        if let deadline = isRead ? readDeadline : writeDeadline, deadline <= monotonicNanoseconds() {
+            throw IOError(.timedOut, operation: isRead ? "read" : "write")
+        }
+        try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                    if Task.isCancelled {
+                        continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
+                        return
+                    }
+                    let deadline = isRead ? readDeadline : writeDeadline
+                    let timer = deadline.map { deadline in
+                        let now = monotonicNanoseconds()
+                        return loop.schedule0(after: .nanoseconds(Int64(deadline > now ? deadline - now : 0))) {
+                            [unowned(unsafe) self] in
+                            // The timer is cancelled whenever the waiter is resumed, so self is alive.
+                            if isRead {
+                                self.resume(&self.readWaiter, with: IOError(.timedOut, operation: "read"))
+                            } else {
+                                self.resume(&self.writeWaiter, with: IOError(.timedOut, operation: "write"))
+                            }
+                        }
+                    }
+                    let waiter = Waiter(continuation: continuation, timer: timer)
+                    if isRead {
+                        precondition(readWaiter == nil, "two concurrent reads on one socket")
+                        readWaiter = waiter
+                    } else {
+                        precondition(writeWaiter == nil, "two concurrent writes on one socket")
+                        writeWaiter = waiter
+                    }
+                }
+            } onCancel: {
+                loop.execute { [self] in
+                    if isRead {
+                        self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read"))
+                    } else {
+                        self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write"))
+                    }
+                }
+            }
+    }
+}

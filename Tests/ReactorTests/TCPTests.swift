@@ -1,0 +1,114 @@
+import Synchronization
+import Testing
+
+@testable import Reactor
+
+@Suite("TCP sockets over loopback")
+struct TCPTests {
+    static let group = try! EventLoopGroup(loopCount: 2)
+
+    /// Starts an echo server on `loop`, returns its port and the listener.
+    static func startEcho(on loop: EventLoop) async throws -> TCPListener {
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop)
+        }.value
+        Task(executorPreference: loop) {
+            while let socket = try? await listener.accept() {
+                Task(executorPreference: loop) {
+                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+                    defer { buffer.deallocate() }
+                    while let count = try? await socket.read(into: buffer), count > 0 {
+                        try? await socket.write(Array(buffer[0..<count]))
+                    }
+                    socket.close()
+                }
+            }
+        }
+        return listener
+    }
+
+    @Test func echoRoundTripsBytesInBothDirections() async throws {
+        let serverLoop = Self.group.loops[0]
+        let listener = try await Self.startEcho(on: serverLoop)
+        let port = listener.localAddress.port
+        let clientLoop = Self.group.loops[1]
+        let echoed = try await Task(executorPreference: clientLoop) { () -> [UInt8] in
+            let socket = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: clientLoop, timeout: .seconds(2))
+            defer { socket.close() }
+            // Larger than the socket buffers, so that both sides must wait for writability.
+            let payload = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            async let sent: Void = socket.write(payload)
+            var received: [UInt8] = []
+            received.reserveCapacity(payload.count)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+            defer { buffer.deallocate() }
+            while received.count < payload.count {
+                let count = try await socket.read(into: buffer)
+                if count == 0 { break }
+                received.append(contentsOf: buffer[0..<count])
+            }
+            try await sent
+            #expect(received == payload)
+            return Array(received.prefix(3))
+        }.value
+        #expect(echoed == [0, 31, 62])
+        await Task(executorPreference: serverLoop) { listener.close() }.value
+    }
+
+    @Test func readDeadlineFailsAWaitingReadWithTimedOut() async throws {
+        let loop = Self.group.loops[0]
+        let listener = try await Self.startEcho(on: loop)
+        let port = listener.localAddress.port
+        let error = await Task(executorPreference: loop) { () -> IOError? in
+            do {
+                let socket = try await TCPSocket.connect(
+                    to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(2))
+                defer { socket.close() }
+                socket.readDeadline = monotonicNanoseconds() + 20_000_000
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+                defer { buffer.deallocate() }
+                _ = try await socket.read(into: buffer)
+                return nil
+            } catch {
+                return error as? IOError
+            }
+        }.value
+        #expect(error?.code == .timedOut)
+        await Task(executorPreference: loop) { listener.close() }.value
+    }
+
+    @Test func connectToAClosedPortFailsWithConnectionRefused() async throws {
+        let loop = Self.group.loops[1]
+        // Bind then close to find a port nobody listens on.
+        let port = try await Task(executorPreference: loop) { () -> Int in
+            let listener = try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop)
+            defer { listener.close() }
+            return listener.localAddress.port
+        }.value
+        await #expect(throws: IOError.self) {
+            _ = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(1))
+        }
+    }
+
+    @Test func closingAListenerWakesItsAcceptWithClosed() async throws {
+        let loop = Self.group.loops[0]
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop)
+        }.value
+        let accepting = Task(executorPreference: loop) { () -> IOError? in
+            do { _ = try await listener.accept(); return nil } catch { return error as? IOError }
+        }
+        try await Task.sleep(for: .milliseconds(10))
+        await Task(executorPreference: loop) { listener.close() }.value
+        #expect(await accepting.value?.code == .closed)
+    }
+
+    @Test func blockingPoolRunsWorkOffTheLoops() async throws {
+        let onLoop = try await BlockingPool.shared.run { EventLoop.current != nil }
+        #expect(onLoop == false)
+        let resolved = try await SocketAddress.resolve(host: "localhost", port: 80)
+        #expect(resolved.first?.host == "127.0.0.1")
+    }
+}

@@ -1,0 +1,55 @@
+import Synchronization
+import Testing
+
+@testable import Reactor
+
+@Suite("Timers")
+struct TimerTests {
+    @Test func timerQueueFiresInDeadlineOrderAndSkipsCancelled() {
+        var queue = TimerQueue()
+        var fired: [Int] = []
+        // Closures capture a box so that the order is observable.
+        final class Log { var entries: [Int] = [] }
+        let log = Log()
+        _ = queue.schedule(deadline: 30) { log.entries.append(3) }
+        let cancelled = queue.schedule(deadline: 10) { log.entries.append(1) }
+        _ = queue.schedule(deadline: 20) { log.entries.append(2) }
+        _ = queue.schedule(deadline: 20) { log.entries.append(22) }
+        cancelled.cancel()
+        #expect(queue.nextDeadline() == 20)
+        for action in queue.popExpired(now: 25) { action() }
+        fired = log.entries
+        #expect(fired == [2, 22])
+        #expect(queue.nextDeadline() == 30)
+        for action in queue.popExpired(now: 100) { action() }
+        #expect(log.entries == [2, 22, 3])
+        #expect(queue.nextDeadline() == nil)
+    }
+
+    @Test func loopTimersFireAfterTheirDelayAndCancelledOnesNever() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let fired = Locked<[String]>([])
+        let start = monotonicNanoseconds()
+        try await Task(executorPreference: loop) {
+            let cancelled = loop.schedule0(after: .milliseconds(5)) { fired.withLock { $0.append("cancelled") } }
+            loop.schedule0(after: .milliseconds(10)) { fired.withLock { $0.append("ten") } }
+            cancelled.cancel()
+            try await loop.sleep(for: .milliseconds(30))
+        }.value
+        #expect(fired.withLock { $0 } == ["ten"])
+        #expect(monotonicNanoseconds() - start >= 30_000_000)
+    }
+
+    @Test func ringBufferKeepsFIFOOrderWhileGrowing() {
+        var ring = RingBuffer<Int>(initialCapacity: 2)
+        for value in 0..<5 { ring.append(value) }
+        #expect(ring.popFirst() == 0)
+        for value in 5..<40 { ring.append(value) }
+        var out: [Int] = []
+        while let value = ring.popFirst() { out.append(value) }
+        #expect(out == Array(1..<40))
+        #expect(ring.isEmpty)
+    }
+}
