@@ -65,7 +65,12 @@ enum HTTPFieldSection {
         let nameEnd = index
         switch bytes[index] {
         case UInt8(ascii: ":"): break
-        case UInt8(ascii: " "), UInt8(ascii: "\t"): throw .code(.whitespaceBeforeColon)
+        case UInt8(ascii: " "), UInt8(ascii: "\t"):
+            // `Name : v` is whitespace before the colon; `Na me: v` is a bad name.
+            var next = index
+            while next < line.upperBound, HTTPByteClass.isWhitespace(bytes[next]) { next += 1 }
+            let beforeColon = next < line.upperBound && bytes[next] == UInt8(ascii: ":")
+            throw .code(beforeColon ? .whitespaceBeforeColon : .invalidHeaderName)
         default: throw .code(.invalidHeaderName)
         }
         index += 1
