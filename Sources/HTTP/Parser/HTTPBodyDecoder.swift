@@ -41,10 +41,13 @@ struct HTTPBodyDecoder: Sendable {
             return decoder.next(bytes)
         case .untilClose(let received):
             if bytes.isEmpty { return .needMore }
-            let (total, overflow) = received.addingReportingOverflow(bytes.count)
-            if let maxBodySize, overflow || total > maxBodySize { return .invalid(.code(.bodyTooLarge)) }
-            state = .untilClose(received: total)
-            return .body(start: 0, count: bytes.count, consumed: bytes.count)
+            // Hand out what the limit still allows before refusing, so that the events do not
+            // depend on how the bytes were split into reads.
+            let allowed = maxBodySize.map { $0 - received } ?? Int.max
+            if allowed == 0 { return .invalid(.code(.bodyTooLarge)) }
+            let count = min(bytes.count, allowed)
+            state = .untilClose(received: received + count)
+            return .body(start: 0, count: count, consumed: count)
         }
     }
 }
