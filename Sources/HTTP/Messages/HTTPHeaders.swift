@@ -8,7 +8,20 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// One field line.
     public typealias Field = (name: String, value: String)
 
-    @usableFromInline var fields: [Field]
+    /// A struct rather than the `Field` tuple: arrays of tuples need runtime metadata
+    /// look-ups that showed up in profiles.
+    @usableFromInline
+    struct Line: Sendable {
+        @usableFromInline var name: String
+        @usableFromInline var value: String
+
+        @usableFromInline init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    @usableFromInline var fields: [Line]
 
     public init() {
         fields = []
@@ -17,11 +30,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Fields in the given order; names and values are not validated here (the serializer
     /// checks them, the parser only produces valid ones).
     public init(_ fields: [Field]) {
-        self.fields = fields
+        self.fields = fields.map { Line(name: $0.name, value: $0.value) }
     }
 
     public init(dictionaryLiteral elements: (String, String)...) {
-        fields = elements.map { (name: $0.0, value: $0.1) }
+        fields = elements.map { Line(name: $0.0, value: $0.1) }
     }
 
     /// Room for `capacity` fields, so that the parser appends without reallocating.
@@ -29,8 +42,23 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         fields.reserveCapacity(capacity)
     }
 
-    public func makeIterator() -> IndexingIterator<[Field]> {
-        fields.makeIterator()
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline var lines: IndexingIterator<[Line]>
+
+        @usableFromInline init(lines: IndexingIterator<[Line]>) {
+            self.lines = lines
+        }
+
+        @inlinable
+        public mutating func next() -> Field? {
+            guard let line = lines.next() else { return nil }
+            return (name: line.name, value: line.value)
+        }
+    }
+
+    @inlinable
+    public func makeIterator() -> Iterator {
+        Iterator(lines: fields.makeIterator())
     }
 
     /// The number of field lines (a repeated name counts once per line).
@@ -58,13 +86,13 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     /// Appends a field line, keeping any with the same name.
     public mutating func add(name: String, value: String) {
-        fields.append((name: name, value: value))
+        fields.append(Line(name: name, value: value))
     }
 
     /// Replaces the first field `name` and removes the others, or appends it if absent.
     public mutating func replaceOrAdd(name: String, value: String) {
         guard let first = fields.firstIndex(where: { HTTPASCII.equalsIgnoringCase($0.name, name) }) else {
-            fields.append((name: name, value: value))
+            fields.append(Line(name: name, value: value))
             return
         }
         fields[first].value = value

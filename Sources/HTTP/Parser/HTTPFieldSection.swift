@@ -43,51 +43,48 @@ enum HTTPFieldSection {
         var lineStart = layout.fieldLines.lowerBound
         let end = layout.fieldLines.upperBound
         while lineStart < end {
-            // The scanner guarantees every line here ends in CRLF.
-            var lineEnd = lineStart
-            while bytes[lineEnd] != UInt8(ascii: "\r") || bytes[lineEnd + 1] != UInt8(ascii: "\n") {
-                lineEnd += 1
-            }
-            try parseLine(bytes, lineStart..<lineEnd, into: &headers, framing: &framing)
-            lineStart = lineEnd + 2
+            lineStart = try parseLine(bytes, from: lineStart, into: &headers, framing: &framing)
         }
         return (headers, framing)
     }
 
+    /// Parses the field line at `start`, in one pass: the scanner has checked that every LF
+    /// follows a CR, so a CR followed by LF is the line end and any other CR is an error.
+    ///
+    /// - Returns: the offset of the next line.
     private static func parseLine(
-        _ bytes: UnsafeRawBufferPointer, _ line: Range<Int>,
+        _ bytes: UnsafeRawBufferPointer, from start: Int,
         into headers: inout HTTPHeaders, framing: inout FramingFields
-    ) throws(HTTPParseError) {
-        var index = line.lowerBound
+    ) throws(HTTPParseError) -> Int {
+        var index = start
         if HTTPByteClass.isWhitespace(bytes[index]) { throw .code(.obsFold) }
-        while index < line.upperBound, HTTPByteClass.isToken(bytes[index]) { index += 1 }
-        guard index < line.upperBound, index > line.lowerBound else { throw .code(.invalidHeaderName) }
+        while HTTPByteClass.isToken(bytes[index]) { index += 1 }
         let nameEnd = index
         switch bytes[index] {
-        case UInt8(ascii: ":"): break
+        case UInt8(ascii: ":") where nameEnd > start:
+            break
         case UInt8(ascii: " "), UInt8(ascii: "\t"):
             // `Name : v` is whitespace before the colon; `Na me: v` is a bad name.
-            var next = index
-            while next < line.upperBound, HTTPByteClass.isWhitespace(bytes[next]) { next += 1 }
-            let beforeColon = next < line.upperBound && bytes[next] == UInt8(ascii: ":")
-            throw .code(beforeColon ? .whitespaceBeforeColon : .invalidHeaderName)
-        default: throw .code(.invalidHeaderName)
+            while HTTPByteClass.isWhitespace(bytes[index]) { index += 1 }
+            throw .code(bytes[index] == UInt8(ascii: ":") && nameEnd > start ? .whitespaceBeforeColon : .invalidHeaderName)
+        default:
+            throw .code(.invalidHeaderName)
         }
         index += 1
-        while index < line.upperBound, HTTPByteClass.isWhitespace(bytes[index]) { index += 1 }
+        while HTTPByteClass.isWhitespace(bytes[index]) { index += 1 }
         let valueStart = index
-        var valueEnd = valueStart
-        while index < line.upperBound {
-            let byte = bytes[index]
-            guard HTTPByteClass.isFieldValue(byte) else { throw .code(.invalidHeaderValue) }
-            index += 1
-            if !HTTPByteClass.isWhitespace(byte) { valueEnd = index }
+        while HTTPByteClass.isFieldValue(bytes[index]) { index += 1 }
+        guard bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n") else {
+            throw .code(.invalidHeaderValue)
         }
+        var valueEnd = index
+        while valueEnd > valueStart, HTTPByteClass.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
         // Safe: both ranges lie inside `bytes`, which outlives these views.
-        let name = UnsafeRawBufferPointer(rebasing: bytes[line.lowerBound..<nameEnd])
+        let name = UnsafeRawBufferPointer(rebasing: bytes[start..<nameEnd])
         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
         noteFraming(name: name, value: value, framing: &framing)
         headers.add(name: HTTPASCII.string(name), value: HTTPASCII.string(value))
+        return index + 2
     }
 
     /// Records `Content-Length`, `Transfer-Encoding` and `Host`; names are compared by length

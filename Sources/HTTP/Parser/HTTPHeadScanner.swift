@@ -65,7 +65,6 @@ struct HTTPHeadScanner: Sendable {
     ///   on the previous call.
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         precondition(bytes.count >= position, "HTTP parser: bytes already examined were not passed again")
-        let lineFeed = UInt8(ascii: "\n")
         while true {
             // The latest offset at which the current line's LF may still come.
             let bound: Int
@@ -80,8 +79,7 @@ struct HTTPHeadScanner: Sendable {
                 tooLong = startLineTooLong
             }
             let limit = min(bytes.count, bound)
-            var index = position
-            while index < limit, bytes[index] != lineFeed { index += 1 }
+            let index = HTTPHeadScanner.firstLineFeed(bytes, from: position, limit: limit)
             if index == limit {
                 position = index
                 return limit == bound ? .invalid(.code(tooLong)) : .needMore
@@ -119,4 +117,26 @@ struct HTTPHeadScanner: Sendable {
 extension HTTPHeadScanner {
     /// Whether any byte has been examined (a connection closed before that sent nothing).
     var hasExamined: Bool { position > 0 }
+}
+
+extension HTTPHeadScanner {
+    /// The offset of the first LF in `bytes[start..<limit]`, or `limit`.
+    ///
+    /// Eight bytes per step (the "has zero byte" bit trick on `word ^ 0x0a0a...`), since
+    /// finding line ends is most of what the first pass does.
+    @inline(__always)
+    static func firstLineFeed(_ bytes: UnsafeRawBufferPointer, from start: Int, limit: Int) -> Int {
+        var index = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let lineFeeds: UInt64 = 0x0a0a_0a0a_0a0a_0a0a
+        while index + 8 <= limit {
+            // Safe: index + 8 <= limit <= bytes.count.
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ lineFeeds
+            if (word &- ones) & ~word & highs != 0 { break }
+            index += 8
+        }
+        while index < limit, bytes[index] != UInt8(ascii: "\n") { index += 1 }
+        return index
+    }
 }
