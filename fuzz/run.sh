@@ -22,7 +22,7 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
     binary="$build/$target"
     # The linker's warnings about ASan's local symbols are noise: keep them out of sight
     # unless the build fails.
-    if ! swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" \
+    if ! swiftc -O -wmo -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" \
         "$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift \
         "$root/fuzz/Support/FuzzDriver.swift" "$root/fuzz/$source.swift" -o "$binary" \
         >"$work/$target.build.log" 2>&1; then
