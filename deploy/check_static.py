@@ -310,7 +310,7 @@ def check_k8s() -> int:
             for kind in ("requests", "limits"):
                 report.require(all(k in (res.get(kind) or {}) for k in ("cpu", "memory")),
                                f"{where}: resources.{kind} needs cpu and memory")
-            report.require(c.get("args", [None])[0] == name, f"{where}: args must start with '{name}'")
+            report.require((c.get("command") or [None])[0] == name, f"{where}: command must start with '{name}'")
 
     gateway_svc = services.get("gateway") or {}
     report.require(gateway_svc.get("spec", {}).get("type") == "LoadBalancer", "gateway Service must be a LoadBalancer")
