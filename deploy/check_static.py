@@ -414,6 +414,20 @@ def check_dockerfile() -> int:
             if instr == "RUN" and "apt-get install" in rest:
                 report.require("--no-install-recommends" in rest, "apt-get install without --no-install-recommends")
                 report.require("rm -rf /var/lib/apt/lists" in rest, "apt-get install without cleaning the lists")
+    # Every COPY from the build context must exist and must not be excluded by .dockerignore.
+    ignore_file = ROOT / ".dockerignore"
+    ignored = [l.strip().rstrip("/") for l in (ignore_file.read_text().splitlines() if ignore_file.exists() else [])
+               if l.strip() and not l.startswith("#")]
+    for stage in stages:
+        for instr, rest in stage["instructions"]:
+            if instr not in ("COPY", "ADD") or "--from=" in rest:
+                continue
+            sources = [t for t in shlex.split(rest) if not t.startswith("--")][:-1]
+            for src in sources:
+                src = src.rstrip("/").removeprefix("./") or "."
+                report.require((ROOT / src).exists(), f"{instr} {src}: no such file in the build context")
+                hit = [p for p in ignored if not p.startswith("!") and (src == p or src.startswith(p + "/"))]
+                report.require(not hit, f"{instr} {src}: excluded by .dockerignore ({hit})")
     packages = apt_packages(final)
     for needed in ("libpq5", "libhiredis0.14", "libssl3", "ca-certificates"):
         report.require(needed in packages, f"runtime stage does not install {needed}")
