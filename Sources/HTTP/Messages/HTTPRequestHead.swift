@@ -1,0 +1,69 @@
+/// The head of a request: request line and header fields.
+public struct HTTPRequestHead: Sendable, Equatable {
+    public var method: HTTPMethod
+    /// The request target exactly as received: origin-form (`/a?b`), absolute-form
+    /// (`http://h/a`), authority-form (`h:443`, CONNECT) or asterisk-form (`*`, OPTIONS).
+    public var target: String
+    public var version: HTTPVersion
+    public var headers: HTTPHeaders
+
+    public init(method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:]) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+
+    /// The path of the target without its query; for absolute-form the path after the
+    /// authority (`/` when empty), so that routing does not care how a proxy-style client
+    /// wrote the target. Authority- and asterisk-form return the target itself.
+    public var path: Substring {
+        let pathPart = pathAndQuery
+        if let question = pathPart.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            return pathPart[..<question]
+        }
+        return pathPart
+    }
+
+    /// The query after the first `?`, without the `?`, or `nil` when there is none.
+    public var query: String? {
+        let pathPart = pathAndQuery
+        guard let question = pathPart.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return String(pathPart[pathPart.utf8.index(after: question)...])
+    }
+
+    /// The origin-form part of the target (`/p?q`), stripped of `scheme://authority` if present.
+    private var pathAndQuery: Substring {
+        let all = target[...]
+        guard let first = target.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
+            let schemeEnd = target.utf8.firstIndex(of: UInt8(ascii: ":")),
+            target.utf8[schemeEnd...].starts(with: "://".utf8)
+        else { return all }
+        let authorityStart = target.utf8.index(schemeEnd, offsetBy: 3)
+        let rest = target[authorityStart...]
+        if let slash = rest.utf8.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) {
+            let tail = target[slash...]
+            return tail.utf8.first == UInt8(ascii: "?") ? "/" + tail : tail
+        }
+        return "/"
+    }
+
+    /// Whether the connection stays open after this request: HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive` (RFC 9112 §9.3).
+    public var keepAlive: Bool {
+        HTTPRequestHead.keepAlive(version: version, headers: headers)
+    }
+
+    /// Whether the client waits for `100 Continue` before sending the body (RFC 9110 §10.1.1);
+    /// HTTP/1.0 clients cannot, so their `Expect` is ignored.
+    public var expectsContinue: Bool {
+        guard version >= .http1_1, let expect = headers["expect"] else { return false }
+        return HTTPASCII.equalsIgnoringCase(expect, "100-continue")
+    }
+
+    /// The keep-alive rule shared by requests and responses.
+    static func keepAlive(version: HTTPVersion, headers: HTTPHeaders) -> Bool {
+        if version >= .http1_1 { return !headers.connectionContains("close") }
+        return !headers.connectionContains("close") && headers.connectionContains("keep-alive")
+    }
+}

@@ -1,0 +1,114 @@
+import Testing
+
+@testable import HTTP
+
+@Suite("HTTP serializers")
+struct HTTPSerializerTests {
+    @Test func responseHeadRoundTrip() {
+        let head = HTTPResponseHead(
+            status: .created, headers: ["Content-Length": "2", "Location": "/api/users/7", "X-Request-ID": "abc"])
+        var buffer: [UInt8] = []
+        head.write(into: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self)
+            == "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nLocation: /api/users/7\r\nX-Request-ID: abc\r\n\r\n")
+        buffer += bytes("{}")
+        let events = parseResponses(String(decoding: buffer, as: UTF8.self))
+        #expect(events == [.head(head), .body(bytes("{}")), .end(trailers: nil)])
+    }
+
+    @Test func requestHeadRoundTrip() {
+        let head = HTTPRequestHead(
+            method: .PATCH, target: "/api/movies/3?x=1", version: .http1_1,
+            headers: ["Host": "movies:8002", "Content-Length": "0"])
+        var buffer: [UInt8] = []
+        head.write(into: &buffer)
+        #expect(parseRequests(String(decoding: buffer, as: UTF8.self)) == [.head(head), .end(trailers: nil)])
+    }
+
+    @Test func chunkedRoundTrip() {
+        var buffer: [UInt8] = []
+        HTTPResponseHead(status: .ok, headers: ["Transfer-Encoding": "chunked"]).write(into: &buffer)
+        ChunkedEncoding.writeChunk(bytes("hello "), into: &buffer)
+        ChunkedEncoding.writeChunk([UInt8](), into: &buffer)
+        ChunkedEncoding.writeChunk([UInt8](repeating: UInt8(ascii: "x"), count: 300), into: &buffer)
+        buffer += ChunkedEncoding.terminator
+        let events = parseResponses(String(decoding: buffer, as: UTF8.self))
+        #expect(events.dropFirst().first == .body(bytes("hello ") + [UInt8](repeating: UInt8(ascii: "x"), count: 300)))
+        #expect(events.last == .end(trailers: nil))
+
+        var withTrailers: [UInt8] = []
+        HTTPResponseHead(status: .ok, headers: ["Transfer-Encoding": "chunked"]).write(into: &withTrailers)
+        ChunkedEncoding.writeChunk(bytes("a"), into: &withTrailers)
+        ChunkedEncoding.writeTerminator(trailers: ["Digest": "sha-256=x"], into: &withTrailers)
+        #expect(parseResponses(String(decoding: withTrailers, as: UTF8.self)).last == .end(trailers: ["Digest": "sha-256=x"]))
+    }
+
+    @Test func chunkHeaderIsHex() {
+        for (size, text) in [(1, "1"), (15, "f"), (16, "10"), (255, "ff"), (4096, "1000"), (0x7fff_ffff, "7fffffff")] {
+            var buffer: [UInt8] = []
+            ChunkedEncoding.writeChunkHeader(size: size, into: &buffer)
+            #expect(buffer == bytes(text + "\r\n"))
+        }
+        #expect(ChunkedEncoding.terminator == bytes("0\r\n\r\n"))
+    }
+
+    @Test func imfFixdate() {
+        #expect(HTTPDate.format(secondsSince1970: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(secondsSince1970: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(secondsSince1970: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(HTTPDate.format(secondsSince1970: 1_795_623_767) == "Wed, 25 Nov 2026 16:22:47 GMT")
+        #expect(HTTPDate.format(secondsSince1970: 4_133_980_799) == "Fri, 31 Dec 2100 23:59:59 GMT")
+        #expect(HTTPDate.format(secondsSince1970: -1) == "Wed, 31 Dec 1969 23:59:59 GMT")
+    }
+
+    @Test func statusReasonPhrases() {
+        #expect(HTTPStatus(code: 404).reasonPhrase == "Not Found")
+        #expect(HTTPStatus(code: 299).reasonPhrase == "")
+        #expect(HTTPStatus(code: 200, reasonPhrase: "Okay") == .ok)
+    }
+}
+
+@Suite("HTTP message types")
+struct HTTPMessageTests {
+    @Test func headersLookupIgnoresCase() {
+        var headers: HTTPHeaders = ["Content-Type": "text/plain", "Set-Cookie": "a", "set-cookie": "b"]
+        #expect(headers["content-type"] == "text/plain")
+        #expect(headers.values("SET-COOKIE") == ["a", "b"])
+        #expect(headers.contains(name: "CONTENT-TYPE"))
+        headers.replaceOrAdd(name: "Set-Cookie", value: "c")
+        #expect(headers.values("set-cookie") == ["c"])
+        #expect(headers.count == 2)
+        headers.remove(name: "content-type")
+        #expect(!headers.contains(name: "Content-Type"))
+        headers.replaceOrAdd(name: "X-New", value: "1")
+        #expect(headers["x-new"] == "1")
+    }
+
+    @Test func connectionTokens() {
+        let headers: HTTPHeaders = ["Connection": " Keep-Alive , Upgrade,,", "connection": "X-Hop"]
+        #expect(headers.connectionTokens == ["keep-alive", "upgrade", "x-hop"])
+        let close = HTTPRequestHead(method: .GET, target: "/", headers: ["Connection": "foo, CLOSE"])
+        #expect(!close.keepAlive)
+    }
+
+    @Test func methods() {
+        #expect(HTTPMethod(rawValue: "GET") == .GET)
+        #expect(HTTPMethod(rawValue: "PROPFIND")?.rawValue == "PROPFIND")
+        #expect(HTTPMethod(rawValue: "GE T") == nil)
+        #expect(HTTPMethod(rawValue: "") == nil)
+        #expect(HTTPMethod.PUT.isIdempotent && HTTPMethod.DELETE.isIdempotent && !HTTPMethod.POST.isIdempotent)
+        #expect(!HTTPMethod.PATCH.isIdempotent)
+    }
+
+    @Test func pathAndQuery() {
+        func head(_ target: String) -> HTTPRequestHead { HTTPRequestHead(method: .GET, target: target) }
+        #expect(head("/a/b").path == "/a/b")
+        #expect(head("/a/b").query == nil)
+        #expect(head("/a?").query == "")
+        #expect(head("/a?b=1?c").query == "b=1?c")
+        #expect(head("http://h").path == "/")
+        #expect(head("http://h?q=1").path == "/")
+        #expect(head("http://h?q=1").query == "q=1")
+        #expect(head("*").path == "*")
+    }
+}
