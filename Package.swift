@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "watchlist-service", targets: ["RunWatchlistService"]),
         .executable(name: "loadtest", targets: ["RunLoadTest"]),
         .executable(name: "bench-server", targets: ["RunBenchServer"]),
+        .executable(name: "pg-bench", targets: ["RunPostgresBench"]),
+        .executable(name: "redis-bench", targets: ["RunRedisBench"]),
     ],
     dependencies: [
         // The load generator's latency histograms (HdrHistogram, mergeable across loops).
@@ -60,6 +62,8 @@ let package = Package(
             name: "RunWatchlistService", dependencies: ["WatchlistService"], swiftSettings: swiftSettings
         ),
         .executableTarget(name: "RunBenchServer", dependencies: ["HTTP"], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunPostgresBench", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunRedisBench", dependencies: ["Redis"], swiftSettings: swiftSettings),
 
         // MARK: The load generator (top-level folder loadtest/).
         .target(

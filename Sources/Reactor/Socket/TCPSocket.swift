@@ -192,11 +192,18 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         if let error { pending.continuation.resume(throwing: error) } else { pending.continuation.resume() }
     }
 
-    func waitUntilReadable() async throws {
+    /// Waits for the next readiness event for reading (or the read deadline).
+    ///
+    /// For transports that do their own reads on ``fd`` (TLS): call it only right after a
+    /// read on the descriptor returned EAGAIN, in the same synchronous stretch, so that no
+    /// edge can be missed.
+    public func waitUntilReadable() async throws {
         try await wait(isRead: true)
     }
 
-    func waitUntilWritable() async throws {
+    /// Waits for the next readiness event for writing (or the write deadline); see
+    /// ``waitUntilReadable()`` for the rule.
+    public func waitUntilWritable() async throws {
         try await wait(isRead: false)
     }
 

@@ -1,0 +1,2 @@
+// Placeholder until the driver benchmark lands.
+print("not built yet")
