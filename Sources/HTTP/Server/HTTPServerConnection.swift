@@ -218,7 +218,7 @@ final class HTTPServerConnection: @unchecked Sendable {
     private static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     private func write(_ response: HTTPServerResponse, for request: HTTPRequestHead, keepAlive: Bool) async throws {
-        var keepAlive = keepAlive
+        var keepAlive = keepAlive && !machine.isDraining
         var head = HTTPResponseHead(status: response.status, version: .http1_1, headers: response.headers)
         if head.headers.connectionTokens.contains("close") {
             keepAlive = false
