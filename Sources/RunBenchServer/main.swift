@@ -15,6 +15,7 @@ func argument(_ name: String, default value: Int) -> Int {
     return value
 }
 
+setvbuf(stdout, nil, _IOLBF, 0)
 let port = argument("--port", default: 8090)
 let loops = argument("--loops", default: EventLoopGroup.coreCount)
 SignalWatcher.block([SIGTERM, SIGINT])
@@ -26,6 +27,12 @@ router.get("/plaintext") { _ in
     HTTPServerResponse(status: .ok, headers: ["Content-Type": "text/plain"], body: .bytes(hello))
 }
 router.get("/json") { _ in .json(.ok, Array(#"{"message":"Hello, World!"}"#.utf8)) }
+// A movie-shaped answer of the movie service's size, for proxy benchmarks (bench-gateway.sh).
+router.get("/api/movies/{id:int}") { request in
+    let id = try request.parameters.int("id")
+    let body = #"{"id":\#(id),"title":"Inception","director":"Christopher Nolan","year":2010,"genre":"Sci-Fi","rating":8.8,"created_at":"2026-11-25T16:22:47Z","updated_at":"2026-11-25T16:22:47Z"}"#
+    return .json(.ok, Array(body.utf8), headers: ["X-Cache": "HIT"])
+}
 
 let server = HTTPServer(configuration: HTTPServerConfiguration(port: port), group: group, responder: router)
 try await server.start()
