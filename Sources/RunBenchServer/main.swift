@@ -15,7 +15,6 @@ func argument(_ name: String, default value: Int) -> Int {
     return value
 }
 
-setvbuf(stdout, nil, _IOLBF, 0)
 let port = argument("--port", default: 8090)
 let loops = argument("--loops", default: EventLoopGroup.coreCount)
 SignalWatcher.block([SIGTERM, SIGINT])
@@ -36,7 +35,9 @@ router.get("/api/movies/{id:int}") { request in
 
 let server = HTTPServer(configuration: HTTPServerConfiguration(port: port), group: group, responder: router)
 try await server.start()
-print("bench-server listening on 127.0.0.1:\(server.localPort) with \(loops) loops")
+// write(2), not print: stdout is a pipe when a script starts us, and must not sit in a buffer.
+let banner = "bench-server listening on 127.0.0.1:\(server.localPort) with \(loops) loops\n"
+_ = banner.withCString { write(1, $0, strlen($0)) }
 let signals = SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
 Task {
     for await _ in signals {
