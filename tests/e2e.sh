@@ -32,7 +32,7 @@ FAILED=0
 
 cleanup() {
     set +e
-    for name in "${!PIDS[@]}"; do stop_pid "${PIDS[$name]}" 5 >/dev/null 2>&1; done
+    for name in "${!PIDS[@]}"; do stop_pid "${PIDS[$name]}" "$name" 5 >/dev/null 2>&1; done
     [[ -d "$WORK/redis" ]] && "$LIB/redis-server" stop "$WORK/redis" >/dev/null 2>&1
     [[ -d "$WORK/pg" ]] && "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null 2>&1
     rm -rf "$WORK"
@@ -320,7 +320,7 @@ fi
 # ---------------------------------------------------------------------------- an outage
 
 printf '\n== the movie service goes down and comes back\n'
-stop_pid "${PIDS[movie-service]}" 5 >/dev/null
+stop_pid "${PIDS[movie-service]}" movie-service 5 >/dev/null
 unset 'PIDS[movie-service]'
 start_ms=$(date +%s%3N)
 call GET /api/movies/1
