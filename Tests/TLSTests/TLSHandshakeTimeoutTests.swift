@@ -5,6 +5,10 @@ import Testing
 
 @Suite("Misbehaving clients during the handshake")
 struct TLSHandshakeTimeoutTests {
+    /// Loops of its own: the timings below must not queue behind the other suites' 1 MiB
+    /// echoes, which run in parallel on the shared group.
+    static let group = try! EventLoopGroup(loopCount: 2)
+
     /// Reads from a raw TCP connection until the server closes it; returns how long after
     /// `start` that was seen (ns) and whether it ended by end of stream or reset (as
     /// opposed to our own deadline).
@@ -30,42 +34,45 @@ struct TLSHandshakeTimeoutTests {
         let store = try TLSCertificateStore(
             certificatePath: certificate.certificatePath, privateKeyPath: certificate.keyPath)
         let server = try await TestTLSServer(
-            store: store, handshakeTimeout: .seconds(1), handler: TestTLSServer.echo)
+            store: store, handshakeTimeout: .seconds(2), loop: Self.group.loops[0], handler: TestTLSServer.echo)
         let port = server.port
         let context = try TLSClientContext(verify: false)
 
-        try await Task(executorPreference: TestClient.loop) {
+        let clientLoop = Self.group.loops[1]
+        let payload = TestClient.payload(256 << 10)
+        try await Task(executorPreference: clientLoop) {
             // A good client, connected first, keeps echoing while the others misbehave.
             let good = try await TLSStream.connect(
-                socket: try await TestClient.tcp(port: port), context: context, serverName: nil)
+                socket: try await TestClient.tcp(port: port, on: clientLoop), context: context, serverName: nil)
             defer { good.close() }
+            #expect(try await TestClient.echo(payload, over: good) == payload)
 
-            let payload = TestClient.payload(256 << 10)
             let start = monotonicNanoseconds()
-            let silent = try await TestClient.tcp(port: port)
+            let silent = try await TestClient.tcp(port: port, on: clientLoop)
             defer { silent.close() }
-            let stalled = try await TestClient.tcp(port: port)
+            let stalled = try await TestClient.tcp(port: port, on: clientLoop)
             defer { stalled.close() }
             // A TLS record header announcing a 512-byte ClientHello that never comes.
             try await stalled.write([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
-            let garbage = try await TestClient.tcp(port: port)
+            let garbage = try await TestClient.tcp(port: port, on: clientLoop)
             defer { garbage.close() }
             try await garbage.write(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
 
+            // Garbage fails at once, without waiting for the timeout.
+            let (garbageTime, garbageClosed) = await Self.waitForServerClose(garbage, since: start)
+            #expect(garbageClosed)
+            #expect(garbageTime < 1_500_000_000, "\(garbageTime) ns")
+
+            // The good client is served while the other two wait for their timeout.
             async let silentClose = Self.waitForServerClose(silent, since: start)
             async let stalledClose = Self.waitForServerClose(stalled, since: start)
-            async let garbageClose = Self.waitForServerClose(garbage, since: start)
             #expect(try await TestClient.echo(payload, over: good) == payload)
-
             let (silentTime, silentClosed) = await silentClose
             let (stalledTime, stalledClosed) = await stalledClose
-            let (garbageTime, garbageClosed) = await garbageClose
-            #expect(silentClosed && stalledClosed && garbageClosed)
+            #expect(silentClosed && stalledClosed)
             // Measured from before the connections were made, seen when this task got to look.
-            #expect(silentTime >= 950_000_000 && silentTime < 4_000_000_000, "\(silentTime) ns")
-            #expect(stalledTime >= 950_000_000 && stalledTime < 4_000_000_000, "\(stalledTime) ns")
-            // Garbage fails at once, without waiting for the timeout.
-            #expect(garbageTime < 900_000_000, "\(garbageTime) ns")
+            #expect(silentTime >= 1_950_000_000 && silentTime < 8_000_000_000, "\(silentTime) ns")
+            #expect(stalledTime >= 1_950_000_000 && stalledTime < 8_000_000_000, "\(stalledTime) ns")
 
             // The good client is still served afterwards.
             #expect(try await TestClient.echo(payload, over: good) == payload)

@@ -145,9 +145,9 @@ final class TestTLSServer: Sendable {
 
     init(
         store: TLSCertificateStore, handshakeTimeout: Duration = .seconds(5),
+        loop: EventLoop = TLSTestEnvironment.group.loops[0],
         handler: @escaping @Sendable (TLSStream) async -> Void
     ) async throws {
-        let loop = TLSTestEnvironment.group.loops[0]
         self.loop = loop
         self.store = store
         listener = try await Task(executorPreference: loop) {
@@ -216,7 +216,7 @@ extension Array where Element == UInt8 {
 enum TestClient {
     static var loop: EventLoop { TLSTestEnvironment.group.loops[1] }
 
-    static func tcp(port: Int) async throws -> TCPSocket {
+    static func tcp(port: Int, on loop: EventLoop = loop) async throws -> TCPSocket {
         try await TCPSocket.connect(
             to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(2))
     }
