@@ -40,6 +40,10 @@ public struct IOReadiness: Sendable, Hashable {
 
     public var isReadable: Bool { rawEvents & (Epoll.EPOLLIN | Epoll.EPOLLHUP | Epoll.EPOLLERR | Epoll.EPOLLRDHUP) != 0 }
     public var isWritable: Bool { rawEvents & (Epoll.EPOLLOUT | Epoll.EPOLLHUP | Epoll.EPOLLERR) != 0 }
+    /// The peer shut down its side (FIN), hung up, or the socket has an error: reads
+    /// will end in 0 or an error, and no further edge will announce it.
+    public var isPeerClosed: Bool { rawEvents & (Epoll.EPOLLRDHUP | Epoll.EPOLLHUP | Epoll.EPOLLERR) != 0 }
+
     /// The peer hung up or the socket has an error; reads will return 0 or fail.
     public var isHangUp: Bool { rawEvents & (Epoll.EPOLLHUP | Epoll.EPOLLERR) != 0 }
 }

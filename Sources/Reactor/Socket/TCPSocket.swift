@@ -23,6 +23,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private var registration: IORegistration?
     private var mayRead = true
     private var mayWrite = true
+    /// Set once epoll reported the peer's FIN (or an error): from then on a short read no
+    /// longer means "drained", since the end of stream will not raise another edge.
+    private var peerClosed = false
     private var readWaiter: Waiter?
     private var writeWaiter: Waiter?
     public private(set) var isClosed = false
@@ -123,8 +126,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
                 let result = try syscall(blocking: false, "read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
                 switch result {
                 case .processed(let count):
-                    // A short read drained the kernel buffer; the next arrival is a new edge.
-                    if count < buffer.count { mayRead = false }
+                    // A short read drained the kernel buffer; the next arrival is a new edge
+                    // (but a FIN that came with the data raises none: keep reading then).
+                    if count < buffer.count && !peerClosed { mayRead = false }
                     return count
                 case .wouldBlock:
                     mayRead = false
@@ -175,6 +179,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     // MARK: Readiness
 
     private func readinessChanged(_ readiness: IOReadiness) {
+        if readiness.isPeerClosed { peerClosed = true }
         if readiness.isReadable {
             mayRead = true
             resume(&readWaiter, with: nil)

@@ -1,0 +1,146 @@
+import Reactor
+import Synchronization
+
+/// An HTTP/1.1 server: one listener per loop (SO_REUSEPORT), one task per connection on
+/// the loop that accepted it, so a request never changes thread.
+///
+/// ```swift
+/// let server = HTTPServer(configuration: .init(port: 8080), group: group, responder: router)
+/// try await server.start()
+/// // elsewhere, on SIGTERM: server.shutdown()
+/// await server.run()  // returns once drained
+/// ```
+public final class HTTPServer: Sendable {
+    public typealias Transport = @Sendable (TCPSocket) async throws -> any ByteStream
+
+    public let configuration: HTTPServerConfiguration
+    private let group: EventLoopGroup
+    private let responder: any HTTPResponder
+    private let transport: Transport?
+    private let loopStates: [LoopState]
+    private let boundPort = Atomic<Int>(0)
+    private let connectionCount = Atomic<Int>(0)
+    private let isShuttingDown = Atomic<Bool>(false)
+
+    /// - Parameter transport: wraps each accepted socket (TLS); nil serves plain TCP.
+    public init(
+        configuration: HTTPServerConfiguration, group: EventLoopGroup, responder: any HTTPResponder,
+        transport: Transport? = nil
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.responder = responder
+        self.transport = transport
+        self.loopStates = group.loops.map(LoopState.init)
+    }
+
+    /// The port the server listens on (the real one when 0 was configured).
+    public var localPort: Int { boundPort.load(ordering: .acquiring) }
+
+    /// Connections open right now, over all loops.
+    public var openConnections: Int { connectionCount.load(ordering: .relaxed) }
+
+    /// Binds one listener per loop.
+    /// - Throws: ``IOError`` when the address is taken or invalid.
+    public func start() async throws {
+        let addresses = try await SocketAddress.resolve(host: configuration.host, port: configuration.port)
+        guard var address = addresses.first else {
+            throw IOError(.addressResolution, operation: "resolve \(configuration.host)")
+        }
+        for state in loopStates {
+            let bound = address
+            let listener = try await withTaskExecutorPreference(state.loop) {
+                try TCPListener(address: bound, on: state.loop)
+            }
+            state.listener = listener
+            if address.port == 0 {
+                // Every other loop must listen on the port the kernel chose for the first.
+                address = listener.localAddress
+                boundPort.store(address.port, ordering: .releasing)
+            }
+        }
+        boundPort.store(address.port, ordering: .releasing)
+    }
+
+    /// Accepts and serves connections until ``shutdown()``, then waits for them to drain.
+    public func run() async {
+        await withDiscardingTaskGroup { tasks in
+            for state in loopStates {
+                tasks.addTask(executorPreference: state.loop) { await self.acceptLoop(state) }
+            }
+        }
+    }
+
+    /// Starts a graceful shutdown: stop accepting, close idle keep-alive connections, let
+    /// requests in flight finish, and close whatever is left after the drain timeout.
+    /// May be called from any thread; idempotent.
+    public func shutdown() {
+        guard !isShuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for state in loopStates {
+            state.loop.execute {
+                state.listener?.close()
+                for connection in state.connections.values { connection.drain() }
+                state.loop.schedule0(after: self.configuration.drainTimeout) {
+                    for connection in state.connections.values { connection.stream.close() }
+                }
+            }
+        }
+    }
+
+    private func acceptLoop(_ state: LoopState) async {
+        guard let listener = state.listener else { return }
+        await withDiscardingTaskGroup { connections in
+            while true {
+                let socket: TCPSocket
+                do {
+                    socket = try await listener.accept()
+                } catch let error as IOError where error.code == .closed {
+                    return
+                } catch {
+                    try? await state.loop.sleep(for: .milliseconds(10))
+                    continue
+                }
+                if connectionCount.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
+                    connectionCount.wrappingSubtract(1, ordering: .relaxed)
+                    socket.close()
+                    continue
+                }
+                connections.addTask(executorPreference: state.loop) {
+                    await self.serve(socket, on: state)
+                    self.connectionCount.wrappingSubtract(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    private func serve(_ socket: TCPSocket, on state: LoopState) async {
+        let stream: any ByteStream
+        if let transport {
+            do {
+                stream = try await transport(socket)
+            } catch {
+                socket.close()
+                return
+            }
+        } else {
+            stream = socket
+        }
+        let connection = HTTPServerConnection(
+            stream: stream, configuration: configuration, responder: responder, dateCache: state.dateCache)
+        let id = ObjectIdentifier(connection)
+        state.connections[id] = connection
+        if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
+        await connection.run()
+        state.connections[id] = nil
+    }
+}
+
+/// What the server keeps per loop; touched only on that loop's thread.
+private final class LoopState: @unchecked Sendable {
+    let loop: EventLoop
+    var listener: TCPListener?
+    var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    let dateCache = HTTPDateCache()
+
+    init(loop: EventLoop) { self.loop = loop }
+}

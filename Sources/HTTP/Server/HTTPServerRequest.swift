@@ -1,0 +1,88 @@
+import Reactor
+
+/// A request as a handler sees it: the head, a body to read (whole or streamed), where it
+/// came from, and the path parameters the router matched.
+public struct HTTPServerRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var body: HTTPRequestBody
+    public var remoteAddress: SocketAddress?
+    /// Path parameters set by the ``Router`` (`{id}` in `/api/movies/{id}`).
+    public var parameters: PathParameters
+    /// The loop the connection (and so this handler) runs on.
+    public let loop: EventLoop
+
+    public init(
+        head: HTTPRequestHead, body: HTTPRequestBody, remoteAddress: SocketAddress?, loop: EventLoop,
+        parameters: PathParameters = PathParameters()
+    ) {
+        self.head = head
+        self.body = body
+        self.remoteAddress = remoteAddress
+        self.loop = loop
+        self.parameters = parameters
+    }
+
+    public var method: HTTPMethod { head.method }
+    public var path: Substring { head.path }
+    public var headers: HTTPHeaders { head.headers }
+}
+
+/// The body of a request being served, read from the connection on demand.
+///
+/// Read it whole with ``collect(upTo:)`` or piece by piece with ``next()``; a body the
+/// handler leaves unread is skipped by the server before the next request. Loop-bound:
+/// read it from the handler's task.
+public final class HTTPRequestBody: @unchecked Sendable {
+    private weak var source: HTTPServerConnection?
+    private let isEmpty: Bool
+    /// Bytes given to a test or an in-process caller instead of a connection.
+    private var preset: ArraySlice<UInt8>?
+    private(set) var isFinished: Bool
+
+    init(source: HTTPServerConnection, isEmpty: Bool) {
+        self.source = source
+        self.isEmpty = isEmpty
+        self.isFinished = isEmpty
+    }
+
+    /// A body with fixed contents, for in-process callers and tests.
+    public init(bytes: [UInt8]) {
+        self.source = nil
+        self.isEmpty = bytes.isEmpty
+        self.preset = bytes[...]
+        self.isFinished = false
+    }
+
+    /// The next piece of the body, or nil at its end.
+    /// - Throws: ``HTTPError`` 413 over the size limit, 400 for a malformed body, ``IOError``.
+    public func next() async throws -> ArraySlice<UInt8>? {
+        if isFinished { return nil }
+        if let preset {
+            self.preset = nil
+            isFinished = true
+            return preset.isEmpty ? nil : preset
+        }
+        guard let source else {
+            isFinished = true
+            return nil
+        }
+        let chunk = try await source.nextBodyChunk()
+        if chunk == nil { isFinished = true }
+        return chunk
+    }
+
+    /// The whole body, failing with 413 when it is longer than `maxBytes`.
+    public func collect(upTo maxBytes: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        while let chunk = try await next() {
+            if bytes.count + chunk.count > maxBytes {
+                throw HTTPError(.payloadTooLarge, detail: "Request body too large (limit \(maxBytes) bytes)")
+            }
+            bytes.append(contentsOf: chunk)
+        }
+        return bytes
+    }
+
+    /// True when the request announced no body at all.
+    public var isKnownEmpty: Bool { isEmpty }
+}

@@ -1,0 +1,269 @@
+import MarqueeTesting
+import Reactor
+import Synchronization
+import Testing
+
+@testable import HTTP
+
+/// A test client that speaks raw bytes, so tests can send what no polite client would.
+struct RawHTTPClient {
+    let port: Int
+    let loop: EventLoop
+
+    struct Exchange {
+        var responses: [(head: HTTPResponseHead, body: [UInt8])] = []
+        var closedByServer = false
+    }
+
+    /// Sends `pieces` (pausing `pause` between them), then reads until `expected` responses
+    /// arrived or the server closed the connection.
+    func exchange(
+        _ pieces: [String], pause: Duration = .zero, expected: Int, method: HTTPMethod = .GET,
+        timeout: Duration = .seconds(5)
+    ) async throws -> Exchange {
+        try await withTaskExecutorPreference(loop) {
+            let socket = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(2))
+            defer { socket.close() }
+            for (index, piece) in pieces.enumerated() {
+                try await socket.write(Array(piece.utf8))
+                if index < pieces.count - 1 && pause > .zero { try await loop.sleep(for: pause) }
+            }
+            socket.readDeadline = monotonicNanoseconds() + timeout.nanoseconds
+            var result = Exchange()
+            var parser = HTTPResponseParser()
+            parser.expectResponse(toRequestMethod: method)
+            var pending: [UInt8] = []
+            var head: HTTPResponseHead?
+            var body: [UInt8] = []
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+            defer { buffer.deallocate() }
+            while result.responses.count < expected {
+                let count = try await socket.read(into: buffer)
+                if count == 0 {
+                    result.closedByServer = true
+                    return result
+                }
+                pending.append(contentsOf: buffer[0..<count])
+                parsing: while true {
+                    let event = pending.withUnsafeBytes { parser.next($0) }
+                    switch event {
+                    case .needMore: break parsing
+                    case .head(let parsed, let consumed):
+                        pending.removeFirst(consumed)
+                        if parsed.status.code >= 200 { head = parsed } else { continue }
+                    case .body(let start, let count, let consumed):
+                        body.append(contentsOf: pending[start..<start + count])
+                        pending.removeFirst(consumed)
+                    case .end(let consumed, _):
+                        pending.removeFirst(consumed)
+                        if let head { result.responses.append((head, body)) }
+                        head = nil
+                        body = []
+                    case .invalid(let error):
+                        Issue.record("invalid response: \(error)")
+                        return result
+                    }
+                }
+            }
+            // See whether the server closes right after (it should when it said so).
+            if result.responses.last?.head.headers.connectionTokens.contains("close") == true {
+                socket.readDeadline = monotonicNanoseconds() + 1_000_000_000
+                result.closedByServer = (try? await socket.read(into: buffer)) == 0
+            }
+            return result
+        }
+    }
+}
+
+@Suite("HTTP server over loopback", .serialized)
+final class ServerLoopbackTests {
+    let group: EventLoopGroup
+    let server: HTTPServer
+    let client: RawHTTPClient
+
+    init() async throws {
+        group = try EventLoopGroupHolder.shared()
+        var router = Router()
+        router.get("/hello") { request in
+            .json(.ok, Array(#"{"hello":"\#(request.loop.inLoop)"}"#.utf8))
+        }
+        router.post("/echo") { request in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            return HTTPServerResponse(status: .ok, body: .bytes(body))
+        }
+        router.post("/ignore-body") { _ in HTTPServerResponse(status: .accepted) }
+        router.get("/slow") { request in
+            try await request.loop.sleep(for: .milliseconds(300))
+            return .json(.ok, Array("slow done".utf8))
+        }
+        router.get("/stream") { _ in
+            HTTPServerResponse(status: .ok, body: .stream(length: nil) { writer in
+                for index in 0..<5 { try await writer.write(Array("part\(index);".utf8)) }
+            })
+        }
+        var configuration = HTTPServerConfiguration(port: 0)
+        configuration.headerReadTimeout = .milliseconds(300)
+        configuration.idleTimeout = .milliseconds(500)
+        configuration.parserLimits.maxBodySize = 1024
+        server = HTTPServer(configuration: configuration, group: group, responder: router)
+        try await server.start()
+        client = RawHTTPClient(port: server.localPort, loop: group.loops[1])
+        let server = server
+        Task { await server.run() }
+    }
+
+    deinit { server.shutdown() }
+
+    @Test func keepAliveServesManyRequestsOnOneConnectionOnTheLoopThread() async throws {
+        let request = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+        let result = try await client.exchange([request, request, request], expected: 3)
+        #expect(result.responses.count == 3)
+        #expect(result.responses.allSatisfy { $0.head.status == .ok })
+        #expect(String(decoding: result.responses[0].body, as: UTF8.self) == #"{"hello":"true"}"#)
+        #expect(result.responses[0].head.headers["Date"] != nil)
+        #expect(!result.closedByServer)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let pipelined =
+            "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst"
+            + "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n0\r\n\r\n"
+        let result = try await client.exchange([pipelined], expected: 3)
+        #expect(result.responses.map { String(decoding: $0.body, as: UTF8.self) } == ["slow done", "first", "second"])
+    }
+
+    @Test func unreadBodiesAreSkippedBeforeTheNextRequest() async throws {
+        let requests =
+            "POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789"
+            + "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+        let result = try await client.exchange([requests], expected: 2)
+        #expect(result.responses.map(\.head.status.code) == [202, 200])
+    }
+
+    @Test func http10ClosesUnlessKeepAliveIsAsked() async throws {
+        let closing = try await client.exchange(["GET /hello HTTP/1.0\r\n\r\n"], expected: 1)
+        #expect(closing.responses.first?.head.headers["Connection"] == "close")
+        #expect(closing.closedByServer)
+        let kept = try await client.exchange(
+            ["GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"],
+            expected: 2)
+        #expect(kept.responses.count == 2)
+        #expect(kept.responses[0].head.headers["Connection"] == "keep-alive")
+    }
+
+    @Test func connectionCloseIsHonoured() async throws {
+        let result = try await client.exchange(["GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"], expected: 1)
+        #expect(result.responses.count == 1)
+        #expect(result.closedByServer)
+    }
+
+    @Test func expectContinueGets100BeforeTheBody() async throws {
+        let result = try await withTaskExecutorPreference(group.loops[1]) { () -> String in
+            let socket = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!, on: group.loops[1], timeout: .seconds(1))
+            defer { socket.close() }
+            try await socket.write(Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n".utf8))
+            socket.readDeadline = monotonicNanoseconds() + 2_000_000_000
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { buffer.deallocate() }
+            let first = try await socket.read(into: buffer)
+            let interim = String(decoding: buffer[0..<first], as: UTF8.self)
+            try await socket.write(Array("ping".utf8))
+            var final = ""
+            while !final.hasSuffix("ping") {
+                let count = try await socket.read(into: buffer)
+                if count == 0 { break }
+                final += String(decoding: buffer[0..<count], as: UTF8.self)
+            }
+            return interim + "|" + final
+        }
+        #expect(result.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n|HTTP/1.1 200 OK"))
+        #expect(result.hasSuffix("ping"))
+    }
+
+    @Test func chunkedStreamingResponse() async throws {
+        let result = try await client.exchange(["GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1)
+        #expect(result.responses.first?.head.headers["Transfer-Encoding"] == "chunked")
+        #expect(String(decoding: result.responses.first?.body ?? [], as: UTF8.self) == "part0;part1;part2;part3;part4;")
+    }
+
+    @Test func limitsAnswer413And431And414AndClose() async throws {
+        let tooLargeBody = try await client.exchange(
+            ["POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2048\r\n\r\n" + String(repeating: "x", count: 2048)], expected: 1)
+        #expect(tooLargeBody.responses.first?.head.status.code == 413)
+        #expect(tooLargeBody.closedByServer)
+
+        let manyHeaders = (0..<150).map { "X-H\($0): v\r\n" }.joined()
+        let tooMany = try await client.exchange(["GET /hello HTTP/1.1\r\nHost: t\r\n\(manyHeaders)\r\n"], expected: 1)
+        #expect(tooMany.responses.first?.head.status.code == 431)
+
+        let longTarget = "/hello?" + String(repeating: "a", count: 9000)
+        let tooLong = try await client.exchange(["GET \(longTarget) HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1)
+        #expect(tooLong.responses.first?.head.status.code == 414)
+    }
+
+    @Test func smugglingAttemptIsRejectedWith400AndClosed() async throws {
+        let result = try await client.exchange(
+            ["POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n"],
+            expected: 2)
+        #expect(result.responses.count == 1)
+        #expect(result.responses.first?.head.status.code == 400)
+        #expect(result.closedByServer)
+    }
+
+    @Test func slowlorisGets408WithinTheHeaderTimeout() async throws {
+        let start = monotonicNanoseconds()
+        let result = try await client.exchange(
+            ["GET /hello HTTP/1.1\r\n", "Host: t\r\n", "X-A: 1\r\n"], pause: .milliseconds(120), expected: 1)
+        #expect(result.responses.first?.head.status.code == 408)
+        #expect(monotonicNanoseconds() - start < 2_000_000_000)
+    }
+
+    @Test func idleKeepAliveConnectionIsClosedSilently() async throws {
+        let result = try await withTaskExecutorPreference(group.loops[1]) { () -> Int in
+            let socket = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!, on: group.loops[1], timeout: .seconds(1))
+            defer { socket.close() }
+            socket.readDeadline = monotonicNanoseconds() + 3_000_000_000
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+            defer { buffer.deallocate() }
+            return try await socket.read(into: buffer)
+        }
+        #expect(result == 0, "the server closes an idle connection without sending anything")
+    }
+}
+
+@Suite("HTTP server graceful shutdown")
+struct ServerShutdownTests {
+    @Test func shutdownFinishesInFlightRequestsClosesIdleOnesAndReturns() async throws {
+        let group = try EventLoopGroupHolder.shared()
+        var router = Router()
+        router.get("/slow") { request in
+            try await request.loop.sleep(for: .milliseconds(300))
+            return .json(.ok, Array("done".utf8))
+        }
+        let server = HTTPServer(configuration: HTTPServerConfiguration(port: 0), group: group, responder: router)
+        try await server.start()
+        let running = Task { await server.run() }
+        let client = RawHTTPClient(port: server.localPort, loop: group.loops[1])
+
+        // An idle keep-alive connection, and a request in flight.
+        async let idle = client.exchange(["GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 2, timeout: .seconds(3))
+        async let inFlight = client.exchange(["GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1)
+        try await Task.sleep(for: .milliseconds(100))
+        server.shutdown()
+        let finished = try await inFlight
+        #expect(finished.responses.first?.head.status == .ok)
+        #expect(finished.responses.first?.head.headers["Connection"] == "close")
+        let closedIdle = try await idle
+        #expect(closedIdle.responses.count == 1)
+        #expect(closedIdle.closedByServer)
+        await running.value
+        // New connections are refused once the listeners are closed.
+        await #expect(throws: IOError.self) {
+            _ = try await client.exchange(["GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1)
+        }
+    }
+}

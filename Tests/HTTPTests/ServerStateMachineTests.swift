@@ -1,0 +1,141 @@
+import MarqueeTesting
+import Reactor
+import Testing
+
+@testable import HTTP
+
+@Suite("Server connection state machine (no sockets)")
+struct ServerStateMachineTests {
+    @Test func keepAliveRequestReturnsToIdle() {
+        var machine = HTTPConnectionStateMachine()
+        machine.bytesReceived()
+        #expect(machine.state == .readingHead)
+        let keepAlive = machine.headReceived(requestKeepAlive: true)
+        #expect(keepAlive)
+        #expect(machine.responseSent(bodyFullyRead: true, moreBytesBuffered: false) == .readNextRequest)
+        #expect(machine.state == .idle)
+    }
+
+    @Test func pipelinedBytesGoStraightToReadingHead() {
+        var machine = HTTPConnectionStateMachine()
+        _ = machine.headReceived(requestKeepAlive: true)
+        #expect(machine.responseSent(bodyFullyRead: true, moreBytesBuffered: true) == .readNextRequest)
+        #expect(machine.state == .readingHead)
+    }
+
+    @Test func connectionCloseRequestClosesAfterResponse() {
+        var machine = HTTPConnectionStateMachine()
+        #expect(machine.headReceived(requestKeepAlive: false) == false)
+        #expect(machine.responseSent(bodyFullyRead: true, moreBytesBuffered: false) == .close)
+        #expect(machine.state == .closed)
+    }
+
+    @Test func responseThatForcesCloseWins() {
+        var machine = HTTPConnectionStateMachine()
+        _ = machine.headReceived(requestKeepAlive: true)
+        machine.responseForcesClose()
+        #expect(machine.responseSent(bodyFullyRead: true, moreBytesBuffered: false) == .close)
+    }
+
+    @Test func unreadBodyClosesTheConnection() {
+        var machine = HTTPConnectionStateMachine()
+        _ = machine.headReceived(requestKeepAlive: true)
+        #expect(machine.responseSent(bodyFullyRead: false, moreBytesBuffered: false) == .close)
+    }
+
+    @Test func idleTimeoutClosesSilentlyButAStalledHeadGets408() {
+        var idle = HTTPConnectionStateMachine()
+        #expect(idle.timedOut() == .close)
+        var stalled = HTTPConnectionStateMachine()
+        stalled.bytesReceived()
+        #expect(stalled.timedOut() == .sendRequestTimeoutAndClose)
+    }
+
+    @Test func drainClosesIdleAtOnceAndBusyAfterTheResponse() {
+        var idle = HTTPConnectionStateMachine()
+        let closeNow = idle.drainRequested()
+        #expect(closeNow)
+        #expect(idle.state == .closed)
+
+        var busy = HTTPConnectionStateMachine()
+        _ = busy.headReceived(requestKeepAlive: true)
+        #expect(busy.drainRequested() == false)
+        #expect(busy.responseSent(bodyFullyRead: true, moreBytesBuffered: false) == .close)
+
+        var beforeHead = HTTPConnectionStateMachine()
+        _ = beforeHead.drainRequested()
+        var reading = HTTPConnectionStateMachine()
+        reading.bytesReceived()
+        #expect(reading.drainRequested() == false)
+        let keepAlive = reading.headReceived(requestKeepAlive: true)
+        #expect(keepAlive == false, "a request read during a drain is the last")
+    }
+}
+
+@Suite("Router (no sockets)")
+struct RouterTests {
+    static let group = try! EventLoopGroupHolder.shared()
+
+    func request(_ method: HTTPMethod, _ target: String) -> HTTPServerRequest {
+        HTTPServerRequest(
+            head: HTTPRequestHead(method: method, target: target, headers: ["Host": "x"]),
+            body: HTTPRequestBody(bytes: []), remoteAddress: nil, loop: Self.group.loops[0])
+    }
+
+    func router() -> Router {
+        var router = Router()
+        router.get("/api/movies") { _ in .json(.ok, Array("list".utf8)) }
+        router.get("/api/movies/{id:int}") { request in
+            .json(.ok, Array("movie \(try request.parameters.int("id"))".utf8))
+        }
+        router.delete("/api/movies/{id:int}") { _ in HTTPServerResponse(status: .noContent) }
+        router.get("/api/watchlist/user/{user_id:int}/movie/{movie_id:int}") { request in
+            .json(.ok, Array("\(try request.parameters.int("user_id"))-\(try request.parameters.int("movie_id"))".utf8))
+        }
+        router.get("/files/{rest...}") { request in .json(.ok, Array(String(request.parameters["rest"] ?? "").utf8)) }
+        return router
+    }
+
+    func body(_ response: HTTPServerResponse) -> String {
+        if case .bytes(let bytes) = response.body { return String(decoding: bytes, as: UTF8.self) }
+        return ""
+    }
+
+    @Test func matchesLiteralAndTypedParameters() async throws {
+        let router = router()
+        #expect(body(try await router.respond(to: request(.GET, "/api/movies"))) == "list")
+        #expect(body(try await router.respond(to: request(.GET, "/api/movies/42"))) == "movie 42")
+        #expect(body(try await router.respond(to: request(.GET, "/api/movies/42/"))) == "movie 42")
+        #expect(body(try await router.respond(to: request(.GET, "/api/movies?genre=Drama"))) == "list")
+        #expect(body(try await router.respond(to: request(.GET, "/api/watchlist/user/1/movie/3"))) == "1-3")
+        #expect(body(try await router.respond(to: request(.GET, "/files/a/b/c"))) == "a/b/c")
+    }
+
+    @Test func unknownPathIs404AndWrongMethodIs405WithAllow() async throws {
+        let router = router()
+        await #expect(throws: HTTPError.self) { _ = try await router.respond(to: request(.GET, "/nope")) }
+        do {
+            _ = try await router.respond(to: request(.POST, "/api/movies/7"))
+            Issue.record("expected 405")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed)
+            #expect(error.headers["Allow"] == "GET, DELETE")
+        }
+    }
+
+    @Test func nonIntegerParameterIs422InFastAPIShape() async throws {
+        do {
+            _ = try await router().respond(to: request(.GET, "/api/movies/abc"))
+            Issue.record("expected 422")
+        } catch let error as RouteParameterError {
+            #expect(error.status == .unprocessableEntity)
+            let json = String(decoding: error.jsonBody, as: UTF8.self)
+            #expect(json.contains(#""loc":["path","id"]"#))
+            #expect(json.contains(#""type":"int_parsing""#))
+        }
+    }
+
+    @Test func headIsServedByGetRoutes() async throws {
+        #expect(body(try await router().respond(to: request(.HEAD, "/api/movies"))) == "list")
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runtime benchmark: wrk against bench-server's minimal route (2 loops) and, in the same
+# run, against nginx `return 200` (2 workers), on loopback. Prints throughput, p99 and the
+# ratio, and bench-server's idle RSS. Usage: loadtest/bench-runtime.sh [seconds] [connections] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+connections=${2:-64}
+rounds=${3:-3}
+
+for tool in wrk nginx; do
+    command -v "$tool" >/dev/null || { echo "bench-runtime: '$tool' is missing (apt-get install wrk nginx-light)" >&2; exit 1; }
+done
+swift build -c release --product bench-server >/dev/null
+
+work=$(mktemp -d /tmp/marquee-bench-runtime.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+ours_port=$(free_port)
+.build/release/bench-server --port "$ours_port" --loops 2 >"$work/ours.log" 2>&1 &
+pids+=($!)
+ours_pid=$!
+
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$nginx_port reuseport;
+        location / { default_type text/plain; return 200 "Hello, World!"; }
+    }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+sleep 1
+
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")
+
+# Prints "requests_per_second p99_ms" for one wrk run.
+measure() {
+    wrk -t2 -c"$connections" -d"${duration}s" --latency "$1" >"$work/wrk.out"
+    local rps p99
+    rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$work/wrk.out")
+    echo "$rps $p99"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r)"
+echo "wrk -t2 -c$connections -d${duration}s, $rounds alternating rounds; bench-server idle RSS: $((rss_kib / 1024)) MiB"
+ours_total=0; nginx_total=0
+for round in $(seq 1 "$rounds"); do
+    read -r ours_rps ours_p99 < <(measure "http://127.0.0.1:$ours_port/plaintext")
+    read -r nginx_rps nginx_p99 < <(measure "http://127.0.0.1:$nginx_port/")
+    printf 'round %d: marquee %10.0f req/s p99 %6.2f ms | nginx %10.0f req/s p99 %6.2f ms | ratio %.2f\n' \
+        "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$(echo "$ours_rps / $nginx_rps" | bc -l)"
+    ours_total=$(echo "$ours_total + $ours_rps" | bc -l)
+    nginx_total=$(echo "$nginx_total + $nginx_rps" | bc -l)
+done
+printf 'mean: marquee %.0f req/s, nginx %.0f req/s, ratio %.2f\n' \
+    "$(echo "$ours_total / $rounds" | bc -l)" "$(echo "$nginx_total / $rounds" | bc -l)" "$(echo "$ours_total / $nginx_total" | bc -l)"
