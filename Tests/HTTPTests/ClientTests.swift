@@ -84,8 +84,40 @@ struct ClientTests {
             guard let error = error as? HTTPClientError else { return false }
             return error.code == .connectFailed && !error.requestMayHaveBeenSent
         }
-        #expect(monotonicNanoseconds() - started < 500_000_000)
+        #expect(monotonicNanoseconds() - started < 900_000_000)  // well below connectTimeout
         await client.shutdown()
+    }
+
+    /// A listener that never accepts, with its queue full: the kernel drops further SYNs,
+    /// so a connect can only time out (loopback only, no unroutable address needed).
+    @Test func unansweredConnectFailsWithConnectTimeout() async throws {
+        let loop = serverLoop
+        let (listener, fillers) = try await Task(executorPreference: loop) { () -> (TCPListener, [TCPSocket]) in
+            let listener = try TCPListener(
+                address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, backlog: 0, reusePort: false)
+            var fillers: [TCPSocket] = []
+            for _ in 0..<4 {
+                guard let socket = try? await TCPSocket.connect(to: listener.localAddress, on: loop, timeout: .milliseconds(100))
+                else { break }
+                fillers.append(socket)
+            }
+            return (listener, fillers)
+        }.value
+        let client = Self.client { $0.connectTimeout = .milliseconds(200) }
+        let started = monotonicNanoseconds()
+        await #expect {
+            _ = try await client.get("http://127.0.0.1:\(listener.localAddress.port)/")
+        } throws: { error in
+            guard let error = error as? HTTPClientError else { return false }
+            return error.code == .connectTimeout && !error.requestMayHaveBeenSent
+        }
+        let elapsed = monotonicNanoseconds() - started
+        #expect(elapsed >= 180_000_000 && elapsed < 1_500_000_000)
+        await client.shutdown()
+        await Task(executorPreference: loop) {
+            for socket in fillers { socket.close() }
+            listener.close()
+        }.value
     }
 
     @Test func silentServerFailsWithResponseTimeoutInTime() async throws {
@@ -310,10 +342,14 @@ struct ClientTests {
 
     @Test func idleConnectionsAreClosedByTheSweepTimer() async throws {
         let server = try await ClientTestServer.start(on: serverLoop, handler: Self.echoTarget)
-        let client = Self.client { $0.idleTimeout = .milliseconds(100) }
-        _ = try await Task(executorPreference: clientLoop) { try await client.get(server.url("/")) }.value
-        #expect(await client.poolCounts(for: server.origin, on: clientLoop).idle == 1)
-        try await clientLoop.sleep(for: .milliseconds(300))
+        let client = Self.client { $0.idleTimeout = .milliseconds(200) }
+        let loop = clientLoop
+        let idleAfterUse = try await Task(executorPreference: loop) {
+            _ = try await client.get(server.url("/"))
+            return await client.poolCounts(for: server.origin, on: loop).idle  // same loop: no hop, no delay
+        }.value
+        #expect(idleAfterUse == 1)
+        try await clientLoop.sleep(for: .milliseconds(500))
         let counts = await client.poolCounts(for: server.origin, on: clientLoop)
         #expect(counts.open == 0 && counts.idle == 0)
         await client.shutdown()
