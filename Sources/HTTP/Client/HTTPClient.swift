@@ -15,6 +15,38 @@ import Reactor
 /// - ``withConnection(to:timeout:_:)`` / ``connection(to:timeout:)``: a leased
 ///   ``HTTPClientConnection`` for streaming bodies both ways with backpressure (the
 ///   gateway). No automatic retry there: errors say whether a retry is safe.
+///
+/// A service calling two others concurrently, mapping failures as `HTTPClientError` says:
+/// ```
+/// async let user = client.get("http://users:8001/users/\(id)", timeout: .seconds(2))
+/// async let movie = client.get("http://movies:8002/movies/\(movieID)", timeout: .seconds(2))
+/// let (u, m) = try await (user, movie)   // .responseTimeout → 504, .connectFailed → 503
+/// ```
+/// A proxy streaming a download, one read buffer at a time:
+/// ```
+/// try await client.withConnection(to: upstream) { conn in
+///     try conn.sendHead(forwardedHead)
+///     while let piece = try await downstreamBody.next() { try await conn.sendBody(piece) }
+///     try await conn.finishRequest()
+///     let head = try await conn.readResponseHead()    // raw fields: the proxy filters them
+///     try await downstream.write(encode(head))
+///     var chunk: [UInt8] = []
+///     while try await conn.readBodyChunk(appendingTo: &chunk) {
+///         try await downstream.write(chunk[...])       // backpressure: one chunk in flight
+///         chunk.removeAll(keepingCapacity: true)
+///     }
+/// }   // released to the pool when the exchange completed with keep-alive
+/// ```
+/// A failure before any request byte was written has `requestMayHaveBeenSent == false`
+/// (safe to try another upstream, answer 502/503); after it, only an idempotent request
+/// may be repeated, and a timeout waiting for the head is the proxy's 504.
+///
+/// Costs per request on a pooled connection: the head is serialized into the connection's
+/// reused buffer and written with a small body in one `send`; the response is parsed from
+/// the connection's read buffer (usually one `read`); the only allocations are the
+/// response's head and body (and, for ``execute(_:timeout:)``, the wire copy of the
+/// request head). ``HTTPClientConnection/sendEncodedRequest(_:method:keepAlive:)``
+/// skips even the serialization, for load generators.
 public final class HTTPClient: Sendable {
     public let group: EventLoopGroup
     public let configuration: Configuration

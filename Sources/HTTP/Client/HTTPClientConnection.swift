@@ -116,19 +116,21 @@ public final class HTTPClientConnection: @unchecked Sendable {
         try await finishRequest()
     }
 
-    /// Sends body bytes (one chunk when the body is chunked). Waits while the server does
-    /// not take them: a slow upstream slows the caller down (backpressure).
+    /// Sends body bytes (one chunk when the body is chunked). Returns once they are in the
+    /// kernel, waiting while the server does not take them: a slow upstream slows the caller
+    /// down (backpressure), and nothing is held back (a streamed body is not delayed).
     public func sendBody(_ bytes: ArraySlice<UInt8>) async throws(HTTPClientError) {
         guard !bytes.isEmpty else { return }
         let chunked: Bool
         do { chunked = try state.bodyBytesSent(bytes.count) } catch { throw misuse(error) }
         if chunked { ChunkedEncoding.writeChunkHeader(size: bytes.count, into: &outgoing) }
         // Small pieces join the buffered head or chunk header (one write); large ones are
-        // written from the caller's storage rather than copied.
+        // written from the caller's storage rather than copied. A chunk's closing CRLF waits
+        // for the next write (the next chunk or the terminator): it carries no data.
         if bytes.count <= 16 * 1024 {
             outgoing.append(contentsOf: bytes)
             if chunked { outgoing.append(contentsOf: ChunkedEncoding.chunkDataEnd) }
-            if outgoing.count >= 16 * 1024 { try await flush() }
+            try await flush()
         } else {
             try await flush()
             try await write(bytes, deadline: monotonicNanoseconds() &+ ioTimeout)
