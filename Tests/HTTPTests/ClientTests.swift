@@ -258,6 +258,37 @@ struct ClientTests {
         await server.stop()
     }
 
+    @Test func interimResponsesAreSkipped() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop) { _, _, _ in
+            .raw(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8) + ClientTestServer.response(body: "final"), thenClose: false)
+        }
+        let client = Self.client()
+        let response = try await client.post(server.url("/"), json: Array("{}".utf8))
+        #expect(response.status == .ok && response.body == Array("final".utf8))
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aCancelledWaiterLeavesTheQueue() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop, handler: Self.echoTarget)
+        let client = Self.client { $0.maxConnectionsPerOrigin = 1 }
+        let loop = clientLoop
+        try await Task(executorPreference: loop) {
+            let held = try await client.connection(to: server.origin)
+            let waiting = Task(executorPreference: loop) { try await client.get(server.url("/never")) }
+            try await loop.sleep(for: .milliseconds(10))
+            #expect(await client.poolCounts(for: server.origin, on: loop).waiting == 1)
+            waiting.cancel()
+            await #expect {
+                _ = try await waiting.value
+            } throws: { ($0 as? HTTPClientError)?.code == .cancelled }
+            #expect(await client.poolCounts(for: server.origin, on: loop).waiting == 0)
+            held.release()
+        }.value
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func bodiesOverTheLimitFailWithBodyTooLarge() async throws {
         let server = try await ClientTestServer.start(on: serverLoop) { _, _, _ in
             .raw(ClientTestServer.response(body: String(repeating: "z", count: 2000)), thenClose: false)
