@@ -21,6 +21,28 @@ public struct LoadReport: Codable, Sendable {
         public var users: Int
         public var batchSize: Int
         public var seed: UInt64
+
+        public init(
+            url: String, scenario: String, mix: String?, model: String, rate: Double?, connections: Int, loops: Int,
+            durationSeconds: Double?, requests: Int?, warmupSeconds: Double, zipf: Double, movies: Int, users: Int,
+            batchSize: Int, seed: UInt64
+        ) {
+            self.url = url
+            self.scenario = scenario
+            self.mix = mix
+            self.model = model
+            self.rate = rate
+            self.connections = connections
+            self.loops = loops
+            self.durationSeconds = durationSeconds
+            self.requests = requests
+            self.warmupSeconds = warmupSeconds
+            self.zipf = zipf
+            self.movies = movies
+            self.users = users
+            self.batchSize = batchSize
+            self.seed = seed
+        }
     }
 
     /// A latency distribution's summary, in milliseconds.
@@ -90,6 +112,14 @@ public struct LoadReport: Codable, Sendable {
         public var hitRate: Double?
         /// Why this source has no figure (not asked for, unreachable, ...).
         public var note: String?
+
+        public init(source: String, hits: Double, misses: Double, hitRate: Double?, note: String? = nil) {
+            self.source = source
+            self.hits = hits
+            self.misses = misses
+            self.hitRate = hitRate
+            self.note = note
+        }
     }
 
     public struct HitRates: Codable, Sendable {
