@@ -173,7 +173,7 @@ struct RunCommand: AsyncParsableCommand {
             line += "  warming up (\(live.warmupRequests) requests)"
             return line
         }
-        let p99 = live.requests > 0 ? "\(Double(live.latency.valueAtPercentile(99)) / 1000)ms" : "-"
+        let p99 = live.requests > 0 ? LoadReport.formatMilliseconds(Double(live.latency.valueAtPercentile(99)) / 1000) : "-"
         line += "  p99 \(p99)  errors \(live.errors)"
         let cached = live.hits + live.misses
         if cached > 0 { line += "  hit \((Double(live.hits) / Double(cached) * 1000).rounded() / 10)%" }

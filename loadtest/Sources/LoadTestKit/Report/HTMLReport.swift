@@ -10,6 +10,9 @@ extension LoadReport {
         body += "\(String(format3: measuredSeconds)) s measured"
         if s.warmupSeconds > 0 { body += " after \(String(format3: s.warmupSeconds)) s warm-up" }
         body += " · started \(escapeHTML(startedAt))</p>"
+        if unsentRequests > 0 {
+            body += "<p class=\"warn\">The target fell behind the requested rate: \(unsentRequests) requests were still owed at the end.</p>"
+        }
 
         // Headline cards.
         body += "<div class=\"cards\">"
@@ -111,7 +114,7 @@ extension LoadReport {
             <style>
             body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#111827;padding:0 16px}
             h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
-            .muted{color:#6b7280}small{font-weight:normal;color:#6b7280}
+            .muted{color:#6b7280}.warn{color:#b45309;font-weight:600}small{font-weight:normal;color:#6b7280}
             .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
             .card{border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:110px;background:#f9fafb}
             .card .k{font-size:12px;color:#6b7280;text-transform:uppercase;letter-spacing:.04em}.card .v{font-size:20px;font-weight:600}

@@ -142,6 +142,8 @@ public struct LoadReport: Codable, Sendable {
     public var settings: Settings
     public var measuredSeconds: Double
     public var warmupRequests: Int
+    /// Open model: requests intended before the end but never sent, because the target fell behind.
+    public var unsentRequests: Int
     public var total: EndpointReport
     public var endpoints: [EndpointReport]
     public var timeline: [Second]
@@ -179,6 +181,7 @@ extension LoadReport {
         self.startedAt = startedAt
         measuredSeconds = outcome.measuredSeconds
         warmupRequests = outcome.stats.warmupRequests
+        unsentRequests = outcome.stats.unsentRequests
         let seconds = outcome.measuredSeconds
         total = EndpointReport(name: "all", stats: outcome.stats.overall, seconds: seconds)
         endpoints = outcome.stats.endpointStats.map { EndpointReport(name: $0.0.label, stats: $0.1, seconds: seconds) }

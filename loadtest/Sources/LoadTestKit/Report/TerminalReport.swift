@@ -8,6 +8,11 @@ extension LoadReport {
             "\(s.scenario)\(s.mix.map { " (\($0))" } ?? "") against \(s.url): \(model), \(s.connections) connections on "
                 + "\(s.loops) loops, \(String(format3: measuredSeconds))s measured"
                 + (s.warmupSeconds > 0 ? " after \(String(format3: s.warmupSeconds))s warm-up (\(warmupRequests) requests left out)" : ""))
+        if unsentRequests > 0 {
+            lines.append(
+                "the target fell behind the requested rate: \(unsentRequests) requests were still owed at the end "
+                    + "(achieved \(String(format3: (total.throughput * 10).rounded() / 10)) req/s)")
+        }
         lines.append("")
         var table: [[String]] = [["endpoint", "requests", "req/s", "errors", "p50", "p90", "p99", "p99.9", "max", "hit%"]]
         for endpoint in endpoints + (endpoints.count > 1 ? [total] : []) {
@@ -55,7 +60,7 @@ extension LoadReport {
     }
 
     /// 0.123 → "123µs", 12.3 → "12.3ms", 1234 → "1.23s".
-    static func formatMilliseconds(_ value: Double) -> String {
+    public static func formatMilliseconds(_ value: Double) -> String {
         if value < 1 { return String(format3: (value * 1000).rounded()) + "µs" }
         if value < 1000 { return String(format3: (value * 100).rounded() / 100) + "ms" }
         return String(format3: (value / 10).rounded() / 100) + "s"

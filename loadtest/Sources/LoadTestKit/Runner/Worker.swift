@@ -51,6 +51,12 @@ struct Worker: Sendable {
                     let now = clock.now()
                     if until > now { try? await loop.sleep(for: .nanoseconds(Int64(until - now))) }
                 case .send(let intended):
+                    // Past the end, stop rather than work off a backlog: the run lasts what was
+                    // asked, and the requests still owed are counted as unsent.
+                    if clock.now() >= deadline {
+                        await recorder.recordUnsent(schedule.owed())
+                        break loop
+                    }
                     schedule.sent()
                     let sentAt = clock.now()
                     let request = generator.next()

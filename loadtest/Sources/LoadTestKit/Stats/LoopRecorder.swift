@@ -16,6 +16,10 @@ public actor LoopRecorder {
         stats.recordWarmup()
     }
 
+    public func recordUnsent(_ count: Int) {
+        stats.recordUnsent(count)
+    }
+
     public func record(_ endpoint: Endpoint, _ result: LoadResult, latency: UInt64, serviceTime: UInt64, second: Int) {
         stats.record(endpoint, result, latency: latency, serviceTime: serviceTime, second: second)
     }

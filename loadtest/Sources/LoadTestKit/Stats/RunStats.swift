@@ -12,6 +12,8 @@ public struct RunStats: Sendable {
     public private(set) var overall: EndpointStats
     /// Requests completed during the warm-up, not in any figure above.
     public private(set) var warmupRequests = 0
+    /// Open model: requests the schedule owed at the end but never sent (target too slow).
+    public private(set) var unsentRequests = 0
     public let openModel: Bool
 
     public init(openModel: Bool) {
@@ -22,6 +24,10 @@ public struct RunStats: Sendable {
     /// Counts a request that completed during the warm-up.
     public mutating func recordWarmup() {
         warmupRequests += 1
+    }
+
+    public mutating func recordUnsent(_ count: Int) {
+        unsentRequests += count
     }
 
     /// Counts a measured request that completed in second `second` of the measurement.
@@ -56,6 +62,7 @@ public struct RunStats: Sendable {
         while seconds.count < other.seconds.count { seconds.append(SecondStats()) }
         for (second, theirs) in other.seconds.enumerated() { seconds[second].merge(theirs) }
         warmupRequests += other.warmupRequests
+        unsentRequests += other.unsentRequests
     }
 
     /// The endpoints seen, in ``Endpoint`` order.

@@ -64,6 +64,15 @@ public struct OpenLoopScheduler<Clock: LoadClock>: Sendable {
         return intended <= now ? .send(intended: intended) : .wait(until: intended)
     }
 
+    /// How many requests were intended before `end` and not sent yet: the backlog a run
+    /// leaves when the target could not keep up (reported, not silently dropped).
+    public func owed() -> Int {
+        guard end != .max else { return 0 }
+        var count = 0
+        while intendedTime(of: index + count) < end { count += 1 }
+        return count
+    }
+
     /// Records that the request returned by ``nextAction()`` was sent.
     public mutating func sent() {
         index += 1
