@@ -7,7 +7,7 @@ public enum PrometheusText {
     /// The sum of every sample of `metric` (exact name, any labels), or nil when none exists.
     public static func sum(_ metric: String, in text: String) -> Double? {
         var total: Double? = nil
-        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for line in text.split(whereSeparator: \.isNewline) {
             guard let (name, value) = sample(line), name == metric else { continue }
             total = (total ?? 0) + value
         }
