@@ -34,7 +34,7 @@ extension LoadReport {
         for source in [hitRates.xCache] + [hitRates.metrics, hitRates.redis].compactMap({ $0 }) {
             let rate = source.hitRate.map { String(format3: $0 * 100) + "%" } ?? "n/a"
             lines.append(
-                "  \(source.source.padding(20)) \(rate.padding(9)) (\(Int(source.hits)) hits, \(Int(source.misses)) misses)"
+                "  \(source.source.padding(24)) \(rate.padding(9)) (\(Int(source.hits)) hits, \(Int(source.misses)) misses)"
                     + (source.note.map { "  \($0)" } ?? ""))
         }
         if let points = hitRates.maxDisagreementPoints {
