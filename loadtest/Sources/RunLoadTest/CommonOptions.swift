@@ -17,6 +17,12 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("header"), help: "Extra header for every request, 'Name: value' (repeatable), e.g. an Authorization bearer token.")
     var headers: [String] = []
 
+    @Flag(help: "For https:// URLs: do not verify the server's certificate (self-signed test set-ups).")
+    var insecure = false
+
+    @Option(help: "For https:// URLs: a PEM file of certificates to trust (e.g. .data/certs/cert.pem).")
+    var cacert: String?
+
     @Option(help: "Seed of the random streams (reproducible runs).")
     var seed: UInt64 = 0x5EED
 
@@ -31,8 +37,7 @@ struct CommonOptions: ParsableArguments {
             let value = header[header.index(after: colon)...].trimmingCharacters(in: " ")
             extra.add(name: name, value: value)
         }
-        // The HTTPS seam: pass a TLS transport factory here once the TLS client exists.
-        let transport = try Transports.forURL(url, tls: nil)
+        let transport = try Transports.forURL(url, tls: Transports.tls(verify: !insecure, caFile: cacert))
         let target = HTTP1Target(url: url, transport: transport, timeout: try DurationText.parse(timeout, option: "timeout"), extraHeaders: extra)
         return (url, target)
     }

@@ -1,4 +1,5 @@
 import Reactor
+import TLS
 
 /// Opens the byte stream a connection speaks HTTP over. The seam for HTTPS: plain TCP is
 /// built in; a TLS client transport (module `TLS`) is passed in as another factory.
@@ -20,6 +21,20 @@ public enum Transports {
             }
         }
         throw lastError
+    }
+
+    /// TLS over ``plain``, through the TLS module's client stream (SNI and ALPN http/1.1).
+    ///
+    /// - Parameters:
+    ///   - verify: check the server's certificate chain and name (off for self-signed tests).
+    ///   - caFile: a PEM bundle to trust instead of the system's.
+    public static func tls(verify: Bool, caFile: String?) -> TransportFactory {
+        { url, loop, timeout in
+            let stream = try await plain(url, loop, timeout)
+            guard let socket = stream as? TCPSocket else { return stream }
+            return try await TLSStream.connect(
+                socket: socket, serverName: url.host, verify: verify, caFile: caFile, handshakeTimeout: timeout)
+        }
     }
 
     /// The factory for `url`'s scheme: plain for http, `tls` for https.
