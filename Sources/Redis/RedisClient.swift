@@ -49,4 +49,10 @@ public final class RedisClient: RedisCommandSender {
     public func close() {
         for connection in connections { connection.close() }
     }
+
+    /// A connection keeps itself alive while it has a context or a reconnect timer, so a
+    /// client that is simply dropped closes its connections here.
+    deinit {
+        close()
+    }
 }

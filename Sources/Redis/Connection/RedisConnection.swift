@@ -14,6 +14,9 @@ import Synchronization
 /// Public methods may be called from any thread; called from a task running on ``loop``
 /// (the usual case, see ``RedisClient``) a command costs no thread hop at all.
 /// Everything else is loop-only state, touched only on ``loop``'s thread.
+///
+/// Once started, a connection keeps itself alive (its hiredis context and its reconnect timer
+/// hold it) until ``close()``: call it when done (``RedisClient`` does on deinit).
 public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisConfiguration
