@@ -13,7 +13,7 @@ import Redis
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Options {
@@ -27,7 +27,8 @@ struct Options {
 
 func usage(_ message: String) -> Never {
     print("redis-bench: \(message)")
-    print("usage: redis-bench [--url URL] [--concurrency N] [--loops L] [--duration 10s] [--warmup 1s] [--value-size B]")
+    print(
+        "usage: redis-bench [--url URL] [--concurrency N] [--loops L] [--duration 10s] [--warmup 1s] [--value-size B]")
     exit(2)
 }
 
@@ -132,7 +133,9 @@ func fixed2(_ value: Double) -> String {
     let fraction = hundredths % 100
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
-print("redis-bench: GET \(options.valueSize)-byte value, concurrency \(options.concurrency), \(options.loops) loops (1 connection each)")
+print(
+    "redis-bench: GET \(options.valueSize)-byte value, concurrency \(options.concurrency),",
+    "\(options.loops) loops (1 connection each)")
 print("requests: \(count) in \(fixed2(seconds)) s, errors: \(errors)")
 print("GET: \(fixed2(rate)) requests per second")
 client.close()

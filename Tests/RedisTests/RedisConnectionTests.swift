@@ -104,7 +104,8 @@ enum RedisTestLoops {
         defer { client.close() }
         let script = "return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}"
         let expected = RedisValue.array([.string(Array("k".utf8)), .string(Array("a".utf8)), .integer(42)])
-        #expect(try await client.eval(script: script, keys: ["k"], args: [Array("a".utf8), Array("41".utf8)]) == expected)
+        #expect(
+            try await client.eval(script: script, keys: ["k"], args: [Array("a".utf8), Array("41".utf8)]) == expected)
         let sha = try await client.scriptLoad(script)
         #expect(sha == SHA1.hexDigest(Array(script.utf8)))
         #expect(try await client.evalsha(sha: sha, keys: ["k"], args: [Array("a".utf8), Array("41".utf8)]) == expected)

@@ -67,7 +67,9 @@ extension RedisCommandSender {
     public func del(_ keys: [String]) async throws -> Int {
         if keys.isEmpty { return 0 }
         let reply = try await send([Array("DEL".utf8)] + keys.map { Array($0.utf8) })
-        guard case .integer(let count) = reply else { throw RedisError(.protocolError, message: "DEL answered \(reply)") }
+        guard case .integer(let count) = reply else {
+            throw RedisError(.protocolError, message: "DEL answered \(reply)")
+        }
         return count
     }
 

@@ -97,7 +97,8 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     /// - Returns: one result per command, in order; an error reply is a `.server` failure.
     public func pipeline(_ commands: [[[UInt8]]]) async -> [Result<RedisValue, RedisError>] {
         if commands.isEmpty { return [] }
-        return await withUnsafeContinuation { (continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>) in
+        return await withUnsafeContinuation {
+            (continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>) in
             if loop.inLoop {
                 pipeline0(commands, continuation)
             } else {
@@ -197,7 +198,8 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         guard let ac, let connection = owner(ac.pointee.data) else { return }
         let id = UInt64(UInt(bitPattern: privdata))
         // The reply belongs to hiredis and is freed when this returns; it is copied now.
-        connection.replyArrived0(id: id, reply: reply.map { UnsafePointer($0.assumingMemoryBound(to: redisReply.self)) })
+        connection.replyArrived0(
+            id: id, reply: reply.map { UnsafePointer($0.assumingMemoryBound(to: redisReply.self)) })
     }
 
     private func replyArrived0(id: UInt64, reply: UnsafePointer<redisReply>?) {
