@@ -35,7 +35,7 @@ trap cleanup EXIT
 "$root/deploy/lib/redis-server" start "$dir" "$port" >/dev/null
 
 # Requests for about DURATION seconds of redis-benchmark (measured below: a first short run).
-probe=$(redis-benchmark -h 127.0.0.1 -p "$port" -t get -c "$concurrency" -n 200000 -d "$value_size" -q 2>/dev/null |
+probe=$(redis-benchmark -h 127.0.0.1 -p "$port" -t get -c "$concurrency" -n 50000 -d "$value_size" -q 2>/dev/null |
     tr '\r' '\n' | awk '/^GET:/ {print int($2)}' | tail -n 1)
 requests=$((probe * duration))
 ((requests > 0)) || requests=1000000
