@@ -54,14 +54,42 @@ import Testing
         #expect(results == [1, 2])
     }
 
-    @Test func aSecondResultForOneStatementKeepsTheFirst() {
+    @Test func anErrorAfterRowsReplacesThem() {
         var machine = readyMachine()
         _ = machine.requestSubmitted("a", statementCount: 1)
         _ = machine.resultReceived(1)
+        _ = machine.resultReceived(-1, isFailure: true)
         _ = machine.resultReceived(2)
         _ = machine.endReceived()
         guard case .complete(_, let results) = machine.syncReceived() else { Issue.record("not complete"); return }
-        #expect(results == [1])
+        #expect(results == [-1])
+    }
+
+    @Test func aPreparedStatementAnswersWithItsExecuteResult() {
+        var machine = readyMachine()
+        // Statement 1: prepare + execute; statement 2: execute of a cached statement.
+        _ = machine.requestSubmitted("a", commands: [2, 1])
+        _ = machine.resultReceived(0)  // prepare: command OK
+        #expect(machine.endReceived() == .consumed)
+        guard case .protocolViolation = machine.syncReceived() else { Issue.record("sync accepted early"); return }
+        _ = machine.resultReceived(5)  // execute
+        #expect(machine.endReceived() == .consumed)
+        _ = machine.syncReceived()
+        _ = machine.resultReceived(6)
+        _ = machine.endReceived()
+        guard case .complete(_, let results) = machine.syncReceived() else { Issue.record("not complete"); return }
+        #expect(results == [5, 6])
+    }
+
+    @Test func aFailedPrepareIsTheStatementsResult() {
+        var machine = readyMachine()
+        _ = machine.requestSubmitted("a", commands: [2])
+        _ = machine.resultReceived(-42, isFailure: true)  // prepare: syntax error
+        _ = machine.endReceived()
+        _ = machine.resultReceived(-1, isFailure: true)  // execute: pipeline aborted
+        _ = machine.endReceived()
+        guard case .complete(_, let results) = machine.syncReceived() else { Issue.record("not complete"); return }
+        #expect(results == [-42])
     }
 
     @Test func closingFailsEveryRequestInFlightAndRefusesNewOnes() {

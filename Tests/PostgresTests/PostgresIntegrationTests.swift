@@ -107,6 +107,18 @@ enum TestLoops {
         #expect(try await pool.query("SELECT 1")[0].decode(Int.self, column: 0) == 1)
     }
 
+    @Test func aStatementThatFailedToPrepareIsPreparedAgainLater() async throws {
+        let pool = try makePool(min: 1, max: 1)
+        defer { Task { await pool.shutdown() } }
+        _ = try await pool.query("DROP TABLE IF EXISTS later_table")
+        let sql = "SELECT x FROM later_table WHERE x = $1"
+        await expectError(.undefinedTable) { _ = try await pool.query(sql, [1]) }
+        _ = try await pool.query("CREATE TABLE later_table (x int)")
+        _ = try await pool.query("INSERT INTO later_table VALUES ($1)", [1])
+        #expect(try await pool.query(sql, [1])[0].decode(Int.self, column: 0) == 1)
+        #expect(try await pool.query(sql, [2]).isEmpty)  // now from the cached statement
+    }
+
     @Test func decodingTheWrongTypeIsATypedError() async throws {
         let pool = try makePool()
         defer { Task { await pool.shutdown() } }

@@ -28,8 +28,13 @@ struct ConnectionStateMachine<Request, StatementResult> {
 
     struct InFlight {
         let request: Request
-        let statementCount: Int
+        /// Per statement, how many commands it was sent as: 1 (`PQsendQueryParams`), or 2
+        /// (`PQsendPrepare` then `PQsendQueryPrepared`, the first use of a cached statement).
+        let commands: [Int]
         var results: [StatementResult] = []
+        /// The current statement's result so far, and whether it is a failure.
+        var pending: (result: StatementResult, isFailure: Bool)?
+        var commandsSeen = 0
         var phase = Phase.awaitingResult
     }
 
@@ -80,35 +85,46 @@ struct ConnectionStateMachine<Request, StatementResult> {
         state = .closed
     }
 
-    /// A request of `statementCount` statements (at least one) is to be sent.
+    /// A request of `statementCount` statements (at least one), one command each.
     mutating func requestSubmitted(_ request: Request, statementCount: Int) -> SubmitAction {
-        precondition(statementCount > 0, "a request has at least one statement")
+        requestSubmitted(request, commands: Array(repeating: 1, count: statementCount))
+    }
+
+    /// A request whose statement `i` is sent as `commands[i]` commands (1 or 2), each
+    /// answered by a result and a NULL, then one sync for the statement. A statement's
+    /// result is its first failure, else its last command's result.
+    mutating func requestSubmitted(_ request: Request, commands: [Int]) -> SubmitAction {
+        precondition(!commands.isEmpty && commands.allSatisfy { $0 >= 1 }, "a request has at least one statement")
         guard state == .ready else { return .fail }
-        let entry = InFlight(request: request, statementCount: statementCount)
+        let entry = InFlight(request: request, commands: commands)
         if head == nil { head = entry } else { queued.append(entry) }
         return .send
     }
 
-    /// libpq returned a result (rows, command status, error) for the current statement.
-    mutating func resultReceived(_ result: StatementResult) -> ResultAction {
-        guard state == .ready, head != nil else {
+    /// libpq returned a result (rows, command status, error) for the current command.
+    mutating func resultReceived(_ result: StatementResult, isFailure: Bool = false) -> ResultAction {
+        guard state == .ready, var current = head else {
             return .protocolViolation("a result arrived with no statement in flight")
         }
-        switch head!.phase {
-        case .awaitingResult:
-            head!.results.append(result)
-            head!.phase = .awaitingEnd
+        switch current.phase {
+        case .awaitingResult, .awaitingEnd:
+            // An earlier failure (a failed prepare before the aborted execute) stays; an
+            // error after rows replaces them.
+            if current.pending?.isFailure != true { current.pending = (result, isFailure) }
+            current.phase = .awaitingEnd
+            head = current
             return .none
-        case .awaitingEnd, .awaitingSync:
-            // A second result for one statement (COPY, or an error after rows): keep the first.
-            return .none
+        case .awaitingSync:
+            return .protocolViolation("a result arrived after its statement ended")
         }
     }
 
     /// libpq's `PQgetResult` returned NULL.
     mutating func endReceived() -> EndAction {
-        guard state == .ready, head?.phase == .awaitingEnd else { return .nothingPending }
-        head!.phase = .awaitingSync
+        guard state == .ready, var current = head, current.phase == .awaitingEnd else { return .nothingPending }
+        current.commandsSeen += 1
+        current.phase = current.commandsSeen < current.commands[current.results.count] ? .awaitingResult : .awaitingSync
+        head = current
         return .consumed
     }
 
@@ -117,14 +133,20 @@ struct ConnectionStateMachine<Request, StatementResult> {
         guard state == .ready, let current = head else {
             return .protocolViolation("a pipeline sync arrived with no statement in flight")
         }
-        guard current.phase != .awaitingResult else {
+        guard current.phase == .awaitingSync, let pending = current.pending else {
             return .protocolViolation("a pipeline sync arrived before its statement's result")
         }
-        if current.results.count == current.statementCount {
+        head = nil  // so that `finished` owns its arrays (no copy on append)
+        var finished = current
+        finished.results.append(pending.result)
+        if finished.results.count == finished.commands.count {
             head = queued.popFirst()
-            return .complete(current.request, current.results)
+            return .complete(finished.request, finished.results)
         }
-        head!.phase = .awaitingResult
+        finished.pending = nil
+        finished.commandsSeen = 0
+        finished.phase = .awaitingResult
+        head = finished
         return .none
     }
 

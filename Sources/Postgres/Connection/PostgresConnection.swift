@@ -25,7 +25,20 @@ final class PostgresConnection: @unchecked Sendable {
     // MARK: Loop-only state.
     private var connection: OpaquePointer?
     private var registration: IORegistration?
-    private var machine = ConnectionStateMachine<Continuation, PostgresStatementResult>()
+    private var machine = ConnectionStateMachine<PendingRequest, PostgresStatementResult>()
+    /// Statements prepared on this connection: SQL text → server-side name. The server
+    /// then parses and plans a hot query once per connection, not once per call (what
+    /// `pgbench -M prepared` does). Bounded; statements past the bound go unnamed.
+    private var preparedNames: [String: String] = [:]
+    private var nextStatementNumber = 0
+    static let maxPreparedStatements = 256
+
+    /// A request in flight: whom to answer, and which of its statements it prepared (so that
+    /// a statement whose preparation failed is prepared again next time).
+    struct PendingRequest {
+        let continuation: Continuation
+        let newlyPrepared: [String?]?
+    }
     private var connectTimer: TimerHandle?
     private var connectCompletion: ((Result<Void, PostgresError>) -> Void)?
 
@@ -156,15 +169,49 @@ final class PostgresConnection: @unchecked Sendable {
     /// or throws `.connectionClosed` when the connection breaks first.
     func submit0(_ request: PreparedRequest, _ continuation: Continuation) {
         loop.preconditionInLoop()
-        guard let connection, case .send = machine.requestSubmitted(continuation, statementCount: request.statements.count)
+        guard let connection, machine.state == .ready else {
+            continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
+            return
+        }
+        // Decide, per statement, between a cached prepared statement, preparing it now, or
+        // sending it unnamed (DDL, transaction control, a full cache).
+        var names: [String?] = []
+        var commands: [Int] = []
+        var newlyPrepared: [String?]?
+        names.reserveCapacity(request.statements.count)
+        commands.reserveCapacity(request.statements.count)
+        for (index, statement) in request.statements.enumerated() {
+            if let name = preparedNames[statement.sql] {
+                names.append(name)
+                commands.append(1)
+            } else if preparedNames.count < Self.maxPreparedStatements, Self.isWorthPreparing(statement.sql) {
+                let name = "marquee_\(nextStatementNumber)"
+                nextStatementNumber += 1
+                preparedNames[statement.sql] = name
+                names.append(name)
+                commands.append(2)
+                if newlyPrepared == nil { newlyPrepared = Array(repeating: nil, count: request.statements.count) }
+                newlyPrepared?[index] = statement.sql
+            } else {
+                names.append(nil)
+                commands.append(1)
+            }
+        }
+        guard case .send = machine.requestSubmitted(
+            PendingRequest(continuation: continuation, newlyPrepared: newlyPrepared), commands: commands)
         else {
             continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
             return
         }
-        for statement in request.statements {
+        for (index, statement) in request.statements.enumerated() {
+            let count = Int32(statement.parameters.count)
             let sent = statement.sql.withCString { sql in
-                statement.parameters.withPointers { values in
-                    PQsendQueryParams(connection, sql, Int32(statement.parameters.count), nil, values, nil, nil, 0)
+                statement.parameters.withPointers { values -> Int32 in
+                    guard let name = names[index] else {
+                        return PQsendQueryParams(connection, sql, count, nil, values, nil, nil, 0)
+                    }
+                    if commands[index] == 2, PQsendPrepare(connection, name, sql, count, nil) != 1 { return 0 }
+                    return PQsendQueryPrepared(connection, name, count, values, nil, nil, 0)
                 }
             }
             // PQpipelineSync also flushes, so a lone query costs one write.
@@ -174,6 +221,17 @@ final class PostgresConnection: @unchecked Sendable {
             }
         }
         flush0()
+    }
+
+    /// Statements that run often with different parameters; not DDL or BEGIN/COMMIT.
+    static func isWorthPreparing(_ sql: String) -> Bool {
+        var keyword = ""
+        for character in sql.utf8 {
+            if keyword.isEmpty, character == 32 || character == 10 || character == 9 || character == 13 { continue }
+            guard (65...90).contains(character) || (97...122).contains(character), keyword.count < 7 else { break }
+            keyword.append(Character(Unicode.Scalar(character | 0x20)))
+        }
+        return ["select", "insert", "update", "delete", "with", "values"].contains(keyword)
     }
 
     private func flush0() {
@@ -222,7 +280,7 @@ final class PostgresConnection: @unchecked Sendable {
             }
             consecutiveNulls = 0
             let status = PQresultStatus(result)
-            let action: ConnectionStateMachine<Continuation, PostgresStatementResult>.ResultAction
+            let action: ConnectionStateMachine<PendingRequest, PostgresStatementResult>.ResultAction
             switch status {
             case PGRES_PIPELINE_SYNC:
                 PQclear(result)
@@ -236,14 +294,16 @@ final class PostgresConnection: @unchecked Sendable {
                     closeAfterError0(error.message)
                     return
                 }
-                action = machine.resultReceived(.failure(error))
+                action = machine.resultReceived(.failure(error), isFailure: true)
             case PGRES_PIPELINE_ABORTED:
                 PQclear(result)
                 action = machine.resultReceived(
-                    .failure(PostgresError(.server, message: "not run: an earlier statement in its pipeline failed")))
+                    .failure(PostgresError(.server, message: "not run: an earlier statement in its pipeline failed")),
+                    isFailure: true)
             case PGRES_EMPTY_QUERY:
                 PQclear(result)
-                action = machine.resultReceived(.failure(PostgresError(.syntaxError, message: "empty query")))
+                action = machine.resultReceived(
+                    .failure(PostgresError(.syntaxError, message: "empty query")), isFailure: true)
             default:
                 let name = String(cString: PQresStatus(status))
                 PQclear(result)
@@ -253,8 +313,14 @@ final class PostgresConnection: @unchecked Sendable {
             switch action {
             case .none:
                 break
-            case .complete(let continuation, let results):
-                continuation.resume(returning: results)
+            case .complete(let pending, let results):
+                if let newlyPrepared = pending.newlyPrepared {
+                    // A statement whose preparation failed does not exist on the server.
+                    for (index, sql) in newlyPrepared.enumerated() {
+                        if let sql, case .failure = results[index] { preparedNames[sql] = nil }
+                    }
+                }
+                pending.continuation.resume(returning: results)
                 onRequestCompleted?(self)
             case .protocolViolation(let why):
                 closeAfterError0(why)
@@ -278,7 +344,7 @@ final class PostgresConnection: @unchecked Sendable {
         release0()
         let failed = machine.closed()
         let error = PostgresError(.connectionClosed, message: Self.trimmed(message))
-        for continuation in failed { continuation.resume(throwing: error) }
+        for pending in failed { pending.continuation.resume(throwing: error) }
         let onClose = self.onClose
         self.onClose = nil
         onRequestCompleted = nil
