@@ -1,2 +1,1 @@
-// Placeholder until the module lands.
-print("not built yet")
+import Gateway
