@@ -1,1 +1,0 @@
-// The TLS module. See DESIGN.md.

@@ -1,0 +1,361 @@
+import COpenSSL
+import Reactor
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TLS session over a ``TCPSocket``: the server side of the gateway's port 8443 and the
+/// client side of the load tester's HTTPS runs, as a ``ByteStream``.
+///
+/// OpenSSL does the socket I/O itself, non-blocking, on the socket's descriptor. Each
+/// call is repeated until it completes or OpenSSL says it wants the socket to become
+/// readable (or writable); only then does the task wait, and it starts waiting in the
+/// same synchronous stretch as the EAGAIN that OpenSSL saw, so that no edge of the
+/// edge-triggered registration is missed. Data OpenSSL already holds (a decrypted record
+/// not yet handed out, read-ahead bytes) is returned before any waiting, because every
+/// read starts with `SSL_read`.
+///
+/// Loop-bound like every ``ByteStream``: call it only from tasks on ``loop``. One read and
+/// one write may be in flight at once (the HTTP server reads the next request while it
+/// writes a response); OpenSSL's state is only touched between suspensions, on one thread.
+public final class TLSStream: ByteStream, @unchecked Sendable {
+    /// The connection underneath. Do not read or write it directly once the stream exists.
+    public let socket: TCPSocket
+    /// The session. Freed in deinit, never in ``close()``: a task woken by the close may
+    /// still look at it (it then sees `isClosed` and does no I/O).
+    private let ssl: OpaquePointer
+    private var isClosed = false
+    /// Set after OpenSSL reported a fatal error: the session may not be used for I/O
+    /// again, not even to send close_notify.
+    private var isBroken = false
+    /// The peer sent close_notify (or closed TCP): every further read returns 0.
+    private var receivedEndOfStream = false
+    private var readinessWaits = ReadinessWaits()
+
+    /// The protocol chosen by ALPN, nil when the client sent no ALPN extension.
+    public private(set) var negotiatedALPN: String?
+    /// The version the handshake settled on.
+    public private(set) var negotiatedProtocolVersion: TLSProtocolVersion?
+    /// The cipher suite's OpenSSL name (`TLS_AES_128_GCM_SHA256`), for logs.
+    public private(set) var negotiatedCipher: String?
+
+    public var loop: EventLoop { socket.loop }
+    public var remoteAddress: SocketAddress? { socket.remoteAddress }
+    /// Forwarded to the socket: OpenSSL's reads wait there.
+    public var readDeadline: UInt64? {
+        get { socket.readDeadline }
+        set { socket.readDeadline = newValue }
+    }
+    /// Forwarded to the socket: OpenSSL's writes wait there.
+    public var writeDeadline: UInt64? {
+        get { socket.writeDeadline }
+        set { socket.writeDeadline = newValue }
+    }
+
+    private init(socket: TCPSocket, ssl: OpaquePointer) {
+        self.socket = socket
+        self.ssl = ssl
+    }
+
+    deinit {
+        SSL_free(ssl)
+        // The socket closes itself in its own deinit if nobody closed it.
+    }
+
+    // MARK: Handshakes
+
+    /// Runs the server handshake on an accepted connection with the store's current
+    /// certificate.
+    ///
+    /// Call from a task on `socket.loop`. The stream owns the socket from here: when the
+    /// handshake fails or times out the socket is closed before the error is thrown, so
+    /// a stalled or garbage-sending client costs nothing more than its timer.
+    /// - Throws: ``TLSError`` `.handshakeFailed` (with the OpenSSL reason, or the transport
+    ///   error as `underlying`), `.handshakeTimedOut`, `.configuration`.
+    public static func accept(
+        socket: TCPSocket, store: TLSCertificateStore, handshakeTimeout: Duration = .seconds(10)
+    ) async throws -> TLSStream {
+        try await accept(socket: socket, context: store.current, handshakeTimeout: handshakeTimeout)
+    }
+
+    /// ``accept(socket:store:handshakeTimeout:)`` with a fixed context.
+    public static func accept(
+        socket: TCPSocket, context: TLSServerContext, handshakeTimeout: Duration = .seconds(10)
+    ) async throws -> TLSStream {
+        socket.loop.preconditionInLoop()
+        let stream = try make(socket: socket, ctx: context.ctx)
+        SSL_set_accept_state(stream.ssl)
+        try await stream.handshake(timeout: handshakeTimeout)
+        return stream
+    }
+
+    /// Runs the client handshake on a connected socket.
+    ///
+    /// Call from a task on `socket.loop`. On failure the socket is closed.
+    /// - Parameters:
+    ///   - serverName: sent as SNI (unless it is an IP address) and, when the context
+    ///     verifies, checked against the certificate (as a DNS name or an IP address).
+    /// - Throws: ``TLSError`` as ``accept(socket:store:handshakeTimeout:)``.
+    public static func connect(
+        socket: TCPSocket, context: TLSClientContext, serverName: String?,
+        handshakeTimeout: Duration = .seconds(10)
+    ) async throws -> TLSStream {
+        socket.loop.preconditionInLoop()
+        let stream = try make(socket: socket, ctx: context.ctx)
+        do {
+            try stream.setServerName(serverName, verify: context.verify)
+        } catch {
+            stream.close()
+            throw error
+        }
+        SSL_set_connect_state(stream.ssl)
+        try await stream.handshake(timeout: handshakeTimeout)
+        return stream
+    }
+
+    /// ``connect(socket:context:serverName:handshakeTimeout:)`` with the process's shared
+    /// context for `verify` and `caFile` (see ``TLSClientContext/shared(verify:caFile:)``).
+    public static func connect(
+        socket: TCPSocket, serverName: String?, verify: Bool, caFile: String? = nil,
+        handshakeTimeout: Duration = .seconds(10)
+    ) async throws -> TLSStream {
+        let context: TLSClientContext
+        do {
+            context = try TLSClientContext.shared(verify: verify, caFile: caFile)
+        } catch {
+            socket.close()
+            throw error
+        }
+        return try await connect(
+            socket: socket, context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
+    }
+
+    private static func make(socket: TCPSocket, ctx: OpaquePointer) throws(TLSError) -> TLSStream {
+        OpenSSLErrorQueue.clear()
+        guard let ssl = SSL_new(ctx) else {
+            socket.close()
+            throw TLSError.fromQueue(.configuration, operation: "SSL_new")
+        }
+        // SSL_set_fd wraps the descriptor in a socket BIO that does not close it.
+        guard SSL_set_fd(ssl, socket.fd) == 1 else {
+            let error = TLSError.fromQueue(.configuration, operation: "SSL_set_fd")
+            SSL_free(ssl)
+            socket.close()
+            throw error
+        }
+        return TLSStream(socket: socket, ssl: ssl)
+    }
+
+    private func setServerName(_ serverName: String?, verify: Bool) throws(TLSError) {
+        guard let serverName, !serverName.isEmpty else { return }
+        OpenSSLErrorQueue.clear()
+        if Self.isIPAddress(serverName) {
+            // RFC 6066: no SNI for literal addresses; verification checks the IP SAN.
+            if verify, X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) != 1 {
+                throw TLSError.fromQueue(.configuration, operation: "set expected IP \(serverName)")
+            }
+            return
+        }
+        guard COpenSSL_SSL_set_tlsext_host_name(ssl, serverName) == 1 else {
+            throw TLSError.fromQueue(.configuration, operation: "set SNI \(serverName)")
+        }
+        if verify, SSL_set1_host(ssl, serverName) != 1 {
+            throw TLSError.fromQueue(.configuration, operation: "set expected host \(serverName)")
+        }
+    }
+
+    private static func isIPAddress(_ text: String) -> Bool {
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v6) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    /// Drives `SSL_do_handshake` to completion under one deadline for both directions.
+    private func handshake(timeout: Duration) async throws {
+        let deadline = monotonicNanoseconds() &+ UInt64(max(0, timeout.nanoseconds))
+        let saved = (socket.readDeadline, socket.writeDeadline)
+        socket.readDeadline = deadline
+        socket.writeDeadline = deadline
+        do {
+            let completed = try await drive("handshake") { SSL_do_handshake($0) }
+            if completed <= 0 {
+                throw TLSError(.handshakeFailed, operation: "handshake", message: "peer closed the connection")
+            }
+        } catch {
+            close()
+            if let error = error as? TLSError {
+                throw error.code == .protocolError
+                    ? TLSError(.handshakeFailed, operation: "handshake", message: error.message) : error
+            }
+            if let error = error as? IOError, error.code == .timedOut {
+                throw TLSError(.handshakeTimedOut, operation: "handshake", underlying: error)
+            }
+            throw TLSError(.handshakeFailed, operation: "handshake", underlying: error)
+        }
+        socket.readDeadline = saved.0
+        socket.writeDeadline = saved.1
+        recordNegotiatedParameters()
+    }
+
+    private func recordNegotiatedParameters() {
+        var protocolName: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &protocolName, &length)
+        if let protocolName, length > 0 {
+            // Points into the session; copied at once.
+            negotiatedALPN = String(decoding: UnsafeBufferPointer(start: protocolName, count: Int(length)), as: UTF8.self)
+        }
+        negotiatedProtocolVersion = TLSProtocolVersion(openSSLVersion: SSL_version(ssl))
+        if let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) {
+            negotiatedCipher = String(cString: name)
+        }
+    }
+
+    // MARK: Reading and writing
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        guard buffer.count > 0 else { return 0 }
+        if receivedEndOfStream && !isClosed { return 0 }
+        let count = try await drive("read") { ssl in
+            // SSL_read takes an Int32 length; a larger buffer is simply filled in part.
+            SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
+        }
+        if count <= 0 {
+            receivedEndOfStream = true
+            return 0
+        }
+        return Int(count)
+    }
+
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let written = try await drive("write") { ssl in
+                bytes[offset...].withUnsafeBytes { raw in
+                    // The slice is pinned only for this call; ACCEPT_MOVING_WRITE_BUFFER lets a
+                    // retry after WANT_WRITE pass the same bytes at another address.
+                    SSL_write(ssl, raw.baseAddress, Int32(clamping: raw.count))
+                }
+            }
+            if written <= 0 {
+                // SSL_write never returns 0 for a clean close_notify from the peer in a
+                // way we can continue from: the peer is gone.
+                throw IOError(.eof, operation: "write")
+            }
+            offset += Int(written)
+        }
+    }
+
+    // MARK: Closing
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        socket.close()
+    }
+
+    /// Sends close_notify (waiting at most a second for room in the socket buffer), then
+    /// closes. The peer's close_notify is not awaited: HTTP/1.1 has nothing more to say.
+    public func closeGracefully() async {
+        guard !isClosed else { return }
+        if !isBroken && SSL_is_init_finished(ssl) == 1 {
+            let limit = monotonicNanoseconds() &+ 1_000_000_000
+            socket.writeDeadline = min(socket.writeDeadline ?? limit, limit)
+            while !isClosed {
+                OpenSSLErrorQueue.clear()
+                let result = SSL_shutdown(ssl)
+                if result >= 0 { break }  // 0: close_notify sent; 1: both sides done.
+                guard SSL_get_error(ssl, result) == SSL_ERROR_WANT_WRITE else { break }
+                do { try await waitForSocket(read: false) } catch { break }
+            }
+            OpenSSLErrorQueue.clear()
+        }
+        close()
+    }
+
+    // MARK: The OpenSSL call loop
+
+    /// Repeats `call` until it returns a positive value, a clean end of stream (0), or
+    /// fails; waits for the socket whenever OpenSSL wants it.
+    ///
+    /// - Returns: the positive result, or 0 after the peer's close_notify (or a TCP close,
+    ///   see `SSL_OP_IGNORE_UNEXPECTED_EOF` in ``TLSServerContext``).
+    /// - Throws: `IOError` for the transport (`.closed`, `.timedOut`, `.cancelled`,
+    ///   `.system` resets) and ``TLSError`` `.protocolError` for OpenSSL's own failures.
+    private func drive(_ operation: String, _ call: (OpaquePointer) -> Int32) async throws -> Int32 {
+        while true {
+            if isClosed { throw IOError(.closed, operation: operation) }
+            if isBroken { throw TLSError(.protocolError, operation: operation, message: "session failed earlier") }
+            OpenSSLErrorQueue.clear()
+            errno = 0
+            let result = call(ssl)
+            if result > 0 { return result }
+            let savedErrno = errno
+            switch SSL_get_error(ssl, result) {
+            case SSL_ERROR_WANT_READ:
+                try await waitForSocket(read: true)
+            case SSL_ERROR_WANT_WRITE:
+                try await waitForSocket(read: false)
+            case SSL_ERROR_ZERO_RETURN:
+                return 0
+            case SSL_ERROR_SYSCALL:
+                isBroken = true
+                OpenSSLErrorQueue.clear()
+                if savedErrno != 0 { throw IOError.system(operation, errno: savedErrno) }
+                throw IOError(.eof, operation: operation)
+            default:
+                isBroken = true
+                throw TLSError.fromQueue(.protocolError, operation: operation, fallback: "unknown OpenSSL failure")
+            }
+        }
+    }
+
+    /// Waits until the socket is readable (or writable).
+    ///
+    /// The socket takes one waiter per direction. OpenSSL can want the same direction
+    /// for a read and a write at once (a TLS 1.3 KeyUpdate, a record written while one is
+    /// read), so the second one waits for the first to be woken and then retries its call.
+    private func waitForSocket(read: Bool) async throws {
+        if readinessWaits.inFlight(read: read) {
+            await withUnsafeContinuation { readinessWaits.follow(read: read, $0) }
+            return
+        }
+        readinessWaits.start(read: read)
+        defer { readinessWaits.finish(read: read) }
+        if read { try await socket.waitUntilReadable() } else { try await socket.waitUntilWritable() }
+    }
+}
+
+/// Who waits on the socket for each direction: one task in the socket, others behind it.
+private struct ReadinessWaits {
+    private var reading = false
+    private var writing = false
+    private var readFollowers: [UnsafeContinuation<Void, Never>] = []
+    private var writeFollowers: [UnsafeContinuation<Void, Never>] = []
+
+    func inFlight(read: Bool) -> Bool { read ? reading : writing }
+
+    mutating func start(read: Bool) {
+        if read { reading = true } else { writing = true }
+    }
+
+    mutating func follow(read: Bool, _ continuation: UnsafeContinuation<Void, Never>) {
+        if read { readFollowers.append(continuation) } else { writeFollowers.append(continuation) }
+    }
+
+    /// Ends the wait and wakes its followers, which retry their OpenSSL call (and see the
+    /// stream closed, if that is what ended the wait).
+    mutating func finish(read: Bool) {
+        let followers: [UnsafeContinuation<Void, Never>]
+        if read {
+            reading = false
+            followers = readFollowers
+            readFollowers = []
+        } else {
+            writing = false
+            followers = writeFollowers
+            writeFollowers = []
+        }
+        for follower in followers { follower.resume() }
+    }
+}

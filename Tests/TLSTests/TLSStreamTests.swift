@@ -1,0 +1,178 @@
+import Reactor
+import Testing
+
+@testable import TLS
+
+@Suite("TLS streams over loopback (our server, our client)")
+struct TLSStreamTests {
+    static let certificate = AsyncLazy { try await TestCertificate.make(commonName: "stream.test", serial: "5EED") }
+
+    private func echoServer() async throws -> (TestTLSServer, TestCertificate) {
+        let certificate = try await Self.certificate.value()
+        let store = try TLSCertificateStore(
+            certificatePath: certificate.certificatePath, privateKeyPath: certificate.keyPath)
+        return (try await TestTLSServer(store: store, handler: TestTLSServer.echo), certificate)
+    }
+
+    /// Shakes hands (verifying the self-signed certificate against itself, by IP SAN) and
+    /// echoes 1 MiB, written while it is read back so that both sides wait for both
+    /// directions; returns the version and ALPN protocol seen by the client.
+    private func roundTrip(
+        port: Int, certificate: TestCertificate, maximumVersion: TLSProtocolVersion
+    ) async throws -> (TLSProtocolVersion?, String?) {
+        let context = try TLSClientContext(
+            verify: true, caFile: certificate.certificatePath, maximumVersion: maximumVersion)
+        return try await Task(executorPreference: TestClient.loop) {
+            let stream = try await TLSStream.connect(
+                socket: try await TestClient.tcp(port: port), context: context, serverName: "127.0.0.1")
+            let payload = TestClient.payload(1 << 20)
+            let echoed = try await TestClient.echo(payload, over: stream)
+            #expect(echoed.count == payload.count)
+            #expect(echoed == payload)
+            await stream.closeGracefully()
+            return (stream.negotiatedProtocolVersion, stream.negotiatedALPN)
+        }.value
+    }
+
+    @Test func echoesOneMebibyteBothWaysOverTLS13() async throws {
+        let (server, certificate) = try await echoServer()
+        let (version, alpn) = try await roundTrip(port: server.port, certificate: certificate, maximumVersion: .tls13)
+        #expect(version == .tls13)
+        #expect(alpn == "http/1.1")
+        await server.close()
+    }
+
+    @Test func echoesOneMebibyteBothWaysOverForcedTLS12() async throws {
+        let (server, certificate) = try await echoServer()
+        let (version, alpn) = try await roundTrip(port: server.port, certificate: certificate, maximumVersion: .tls12)
+        #expect(version == .tls12)
+        #expect(alpn == "http/1.1")
+        await server.close()
+    }
+
+    @Test func manySmallWritesAndReadsKeepTheirOrder() async throws {
+        let (server, certificate) = try await echoServer()
+        let context = try TLSClientContext(verify: true, caFile: certificate.certificatePath)
+        try await Task(executorPreference: TestClient.loop) {
+            let stream = try await TLSStream.connect(
+                socket: try await TestClient.tcp(port: server.port), context: context, serverName: "127.0.0.1")
+            defer { stream.close() }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+            defer { buffer.deallocate() }
+            for round in 0..<200 {
+                let message = Array("message \(round);".utf8)
+                try await stream.write(message)
+                var received: [UInt8] = []
+                while received.count < message.count {
+                    let count = try await stream.read(into: buffer)
+                    if count == 0 { break }
+                    received.append(contentsOf: buffer[0..<count])
+                }
+                #expect(received == message)
+            }
+        }.value
+        await server.close()
+    }
+
+    @Test func aClientThatVerifiesRefusesAnUnknownCertificate() async throws {
+        let (server, _) = try await echoServer()
+        let stranger = try await TestCertificate.make(commonName: "stranger.test", serial: "BAD")
+        let context = try TLSClientContext(verify: true, caFile: stranger.certificatePath)
+        let error = await Task(executorPreference: TestClient.loop) { () -> TLSError? in
+            do {
+                let stream = try await TLSStream.connect(
+                    socket: try await TestClient.tcp(port: server.port), context: context, serverName: "127.0.0.1")
+                stream.close()
+                return nil
+            } catch {
+                return error as? TLSError
+            }
+        }.value
+        #expect(error?.code == .handshakeFailed)
+        #expect(error?.message.contains("certificate verify failed") == true)
+        await server.close()
+    }
+
+    @Test func readDeadlineFailsAWaitingReadWithTheSocketsTimedOut() async throws {
+        let (server, certificate) = try await echoServer()
+        let context = try TLSClientContext(verify: false)
+        let error = await Task(executorPreference: TestClient.loop) { () -> IOError? in
+            do {
+                let stream = try await TLSStream.connect(
+                    socket: try await TestClient.tcp(port: server.port), context: context, serverName: nil)
+                defer { stream.close() }
+                stream.readDeadline = monotonicNanoseconds() + 50_000_000
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+                defer { buffer.deallocate() }
+                _ = try await stream.read(into: buffer)
+                return nil
+            } catch {
+                return error as? IOError
+            }
+        }.value
+        _ = certificate
+        #expect(error?.code == .timedOut)
+        await server.close()
+    }
+
+    @Test func closeNotifyFromThePeerReadsAsEndOfStream() async throws {
+        let certificate = try await Self.certificate.value()
+        let store = try TLSCertificateStore(
+            certificatePath: certificate.certificatePath, privateKeyPath: certificate.keyPath)
+        let server = try await TestTLSServer(store: store) { stream in
+            try? await stream.write(Array("bye".utf8))
+            await stream.closeGracefully()
+        }
+        let context = try TLSClientContext(verify: false)
+        let received = try await Task(executorPreference: TestClient.loop) { () -> [UInt8] in
+            let stream = try await TLSStream.connect(
+                socket: try await TestClient.tcp(port: server.port), context: context, serverName: "localhost")
+            defer { stream.close() }
+            var received: [UInt8] = []
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+            defer { buffer.deallocate() }
+            while true {
+                let count = try await stream.read(into: buffer)
+                if count == 0 { break }
+                received.append(contentsOf: buffer[0..<count])
+            }
+            // And it stays at end of stream.
+            #expect(try await stream.read(into: buffer) == 0)
+            return received
+        }.value
+        #expect(received == Array("bye".utf8))
+        await server.close()
+    }
+
+    @Test func aReadWaitingWhenTheStreamIsClosedFailsWithClosed() async throws {
+        let (server, _) = try await echoServer()
+        let context = try TLSClientContext(verify: false)
+        let error = await Task(executorPreference: TestClient.loop) { () -> IOError? in
+            do {
+                let stream = try await TLSStream.connect(
+                    socket: try await TestClient.tcp(port: server.port), context: context, serverName: nil)
+                TestClient.loop.execute0 { stream.close() }
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+                defer { buffer.deallocate() }
+                _ = try await stream.read(into: buffer)
+                return nil
+            } catch {
+                return error as? IOError
+            }
+        }.value
+        #expect(error?.code == .closed)
+        await server.close()
+    }
+}
+
+/// A value computed once, on first use, shared by the tests of a suite.
+final class AsyncLazy<Value: Sendable>: Sendable {
+    private let task: Task<Value, any Error>
+
+    init(_ make: @escaping @Sendable () async throws -> Value) {
+        // Started at once; tests await its value.
+        task = Task { try await make() }
+    }
+
+    func value() async throws -> Value { try await task.value }
+}

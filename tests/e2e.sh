@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# End-to-end test: the real executables (release build), a throw-away PostgreSQL cluster and
+# Redis on free ports, and curl through the gateway. It runs the seed's "Complete Example
+# Workflow", every endpoint of API.md, HTTPS, a movie-service outage and recovery, then stops
+# everything and checks that nothing it started is left. Ends with "N passed, N failed".
+#
+# Usage: tests/e2e.sh        (SKIP_BUILD=1 to use an existing .build/release)
+# `A && pass || fail` is safe here: pass always succeeds.
+# shellcheck disable=SC2015
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LIB=$ROOT/deploy/lib
+export MARQUEE_LOG_TAG=e2e
+# shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/common
+source "$LIB/common"
+# shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/packages
+source "$LIB/packages"
+
+BIN=${MARQUEE_BIN_DIR:-$ROOT/.build/release}
+if [[ -z "${SKIP_BUILD-}" ]]; then
+    info "building the release executables"
+    (cd "$ROOT" && swift build -c release --product gateway && swift build -c release --product user-service &&
+        swift build -c release --product movie-service && swift build -c release --product watchlist-service &&
+        swift build -c release --product loadtest) >/dev/null
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-e2e.XXXXXX")
+chmod 0755 "$WORK"
+declare -A PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+    set +e
+    for name in "${!PIDS[@]}"; do stop_pid "${PIDS[$name]}" "$name" 5 >/dev/null 2>&1; done
+    [[ -d "$WORK/redis" ]] && "$LIB/redis-server" stop "$WORK/redis" >/dev/null 2>&1
+    [[ -d "$WORK/pg" ]] && "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$1"; }
+fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$1" >&2; [[ -n "${2-}" ]] && printf '       %s\n' "$2" >&2; return 0; }
+
+# ---------------------------------------------------------------------------- the system
+
+PG_PORT=$(free_port)
+"$LIB/pg-cluster" init "$WORK/pg" "$PG_PORT" --throwaway >/dev/null
+"$LIB/pg-cluster" start "$WORK/pg" "$PG_PORT" --throwaway >/dev/null
+"$LIB/pg-cluster" create-service-dbs "$WORK/pg" "$PG_PORT" >/dev/null
+REDIS_PORT=$(free_port)
+"$LIB/redis-server" start "$WORK/redis" "$REDIS_PORT" >/dev/null
+
+USER_PORT=$(free_port); MOVIE_PORT=$(free_port); WATCHLIST_PORT=$(free_port)
+GATEWAY_PORT=$(free_port); TLS_PORT=$(free_port)
+AUTH_SECRET=$(openssl rand -hex 32)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
+mkdir -p "$WORK/logs"
+
+COMMON_ENV=(
+    "HOST=127.0.0.1" "LOOPS=2" "AUTH_SECRET=$AUTH_SECRET" "AUTH_REQUIRED=false" "ADMIN_EMAILS=admin@example.com"
+    "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    "USER_SERVICE_URL=http://127.0.0.1:$USER_PORT" "MOVIE_SERVICE_URL=http://127.0.0.1:$MOVIE_PORT"
+    "WATCHLIST_SERVICE_URL=http://127.0.0.1:$WATCHLIST_PORT"
+)
+
+# start NAME: starts one executable with its environment, in the background.
+start() {
+    local name=$1
+    local -a env=("${COMMON_ENV[@]}")
+    case $name in
+    user-service) env+=("PORT=$USER_PORT" "DATABASE_URL=postgresql://user:user_pass@127.0.0.1:$PG_PORT/userdb") ;;
+    movie-service) env+=("PORT=$MOVIE_PORT" "DATABASE_URL=postgresql://movie:movie_pass@127.0.0.1:$PG_PORT/moviedb") ;;
+    watchlist-service) env+=("PORT=$WATCHLIST_PORT" "DATABASE_URL=postgresql://watchlist:watchlist_pass@127.0.0.1:$PG_PORT/watchlistdb") ;;
+    gateway) env+=("PORT=$GATEWAY_PORT" "TLS_PORT=$TLS_PORT" "TLS_CERT=$WORK/cert.pem" "TLS_KEY=$WORK/key.pem") ;;
+    esac
+    env "${env[@]}" "$BIN/$name" </dev/null >>"$WORK/logs/$name.log" 2>&1 &
+    PIDS[$name]=$!
+}
+
+# wait_http URL: waits up to 30 s for URL to answer 200.
+wait_http() {
+    local deadline=$((SECONDS + 30))
+    until curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+for name in user-service movie-service watchlist-service gateway; do start "$name"; done
+for path in users movies watchlist; do
+    if ! wait_http "http://127.0.0.1:$GATEWAY_PORT/api/health/$path"; then
+        for name in "${!PIDS[@]}"; do printf -- '--- %s log:\n' "$name" >&2; tail -n 20 "$WORK/logs/$name.log" >&2; done
+        die "the system did not become healthy"
+    fi
+done
+info "system up: gateway http://127.0.0.1:$GATEWAY_PORT https://127.0.0.1:$TLS_PORT"
+
+# ---------------------------------------------------------------------------- helpers
+
+BASE=http://127.0.0.1:$GATEWAY_PORT
+STATUS=""
+BODY=""
+
+# call METHOD PATH [JSON] [curl args...]: sets STATUS, BODY and $WORK/headers.
+call() {
+    local method=$1 path=$2 data=${3-}
+    shift $(($# < 3 ? $# : 3))
+    local -a args=(-sS -m 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method")
+    [[ -n "$data" ]] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+    STATUS=$(curl "${args[@]}" "$@" "$BASE$path" || true)
+    BODY=$(cat "$WORK/body" 2>/dev/null || true)
+}
+
+# header NAME: the value of response header NAME from the last call.
+header() { awk -v name="$1" 'BEGIN { IGNORECASE = 1 } tolower($1) == tolower(name ":") { sub(/^[^:]*: */, ""); sub(/\r$/, ""); print; exit }' "$WORK/headers"; }
+
+# expect DESCRIPTION STATUS [JQ_CONDITION]: checks the last call's status and a jq condition on its body.
+expect() {
+    local what=$1 want=$2 condition=${3-}
+    if [[ "$STATUS" != "$want" ]]; then
+        fail "$what: status $STATUS, expected $want" "$BODY"
+        return 0
+    fi
+    if [[ -n "$condition" ]] && ! jq -e "$condition" >/dev/null 2>&1 <<<"$BODY"; then
+        fail "$what: body does not satisfy $condition" "$BODY"
+        return 0
+    fi
+    pass "$what"
+}
+
+# ---------------------------------------------------------------------------- the seed's workflow
+
+printf '\n== the seed'"'"'s Complete Example Workflow\n'
+call GET /
+expect "GET / names the gateway" 200 '.service == "api-gateway" and .status == "ok" and (.routes | length > 0)'
+for path in users movies watchlist; do
+    call GET "/api/health/$path"
+    expect "health of $path" 200 '.status == "healthy" and .checks.database == "ok"'
+done
+call GET /api/health/movies
+expect "movie health reports the cache" 200 '.checks.cache == "ok"'
+
+call POST /api/users '{"name": "Alice", "email": "alice@example.com", "password": "pass123"}'
+expect "1. create a user" 201 '.id == 1 and .name == "Alice" and .email == "alice@example.com" and (has("password") | not) and (has("password_hash") | not) and (.created_at | test("Z$"))'
+[[ "$(header Location)" == "/api/users/1" ]] && pass "Location header of the new user" || fail "Location header: '$(header Location)'"
+
+call POST /api/movies '{"title": "Inception", "director": "Christopher Nolan", "year": 2010, "genre": "Sci-Fi", "rating": 8.8}'
+expect "2. create Inception" 201 '.id == 1 and .title == "Inception" and .rating == 8.8 and .year == 2010'
+call POST /api/movies '{"title": "The Dark Knight", "director": "Christopher Nolan", "year": 2008, "genre": "Action", "rating": 9.0}'
+expect "2. create The Dark Knight" 201 '.id == 2 and .genre == "Action"'
+call POST /api/movies '{"title": "Interstellar", "director": "Christopher Nolan", "year": 2014, "genre": "Sci-Fi", "rating": 8.6}'
+expect "2. create Interstellar" 201 '.id == 3'
+
+for movie in 1 2 3; do
+    call POST /api/watchlist "{\"user_id\": 1, \"movie_id\": $movie}"
+    expect "3. add movie $movie to the watchlist" 201 ".user_id == 1 and .movie_id == $movie and (.added_at | test(\"Z$\"))"
+done
+
+call GET /api/watchlist/user/1
+expect "4. the watchlist with movie info, newest first" 200 'length == 3 and .[0].movie_id == 3 and .[2].movie_id == 1 and .[0].movie.title == "Interstellar" and (.[0].movie | has("director"))'
+call GET /api/watchlist/user/1/export
+expect "5. the export with full movie objects" 200 '.user_id == 1 and .count == 3 and (.movies | length == 3) and (.movies[0] | has("created_at") and has("added_at")) and (.exported_at | test("Z$"))'
+call POST /api/movies/batch '{"movie_ids": [1, 2, 3]}'
+expect "6. batch retrieval in the order asked" 200 '[.[].id] == [1, 2, 3]'
+
+# ---------------------------------------------------------------------------- users
+
+printf '\n== users\n'
+call POST /api/users '{"name": "Bob", "email": "BOB@Example.com", "password": "secret12"}'
+expect "create Bob (email stored lower-case)" 201 '.id == 2 and .email == "bob@example.com"'
+call POST /api/users '{"name": "Bobby", "email": "bob@example.com", "password": "secret12"}'
+expect "same email in another case is a conflict" 409 '.detail | type == "string"'
+call POST /api/users '{"name": "", "email": "not-an-email", "password": "123"}'
+expect "validation errors in FastAPI's list form" 422 '[.detail[].loc[1]] | contains(["name", "email", "password"])'
+call POST /api/users '{"name": "x", "email": ' 
+expect "malformed JSON" 400 '.detail | type == "string"'
+call POST /api/users 'name=x' -H 'Content-Type: application/x-www-form-urlencoded'
+expect "a body that is not JSON" 415 '.detail | type == "string"'
+call GET /api/users
+expect "list users" 200 'length == 2 and .[0].id == 1'
+[[ "$(header X-Total-Count)" == "2" ]] && pass "X-Total-Count on the user list" || fail "X-Total-Count: '$(header X-Total-Count)'"
+call GET '/api/users?limit=1&offset=1'
+expect "pagination" 200 'length == 1 and .[0].id == 2'
+call GET '/api/users?limit=0'
+expect "limit out of range" 422 '.detail[0].loc == ["query", "limit"]'
+call GET /api/users/1
+expect "get a user" 200 '.id == 1 and .name == "Alice"'
+call GET /api/users/999
+expect "unknown user" 404 '.detail == "User not found"'
+call GET /api/users/abc
+expect "non-integer user id" 422 '.detail[0].loc == ["path", "user_id"] or .detail[0].loc[0] == "path"'
+call PUT /api/users/2 '{"name": "Robert"}'
+expect "update a user (subset of fields)" 200 '.name == "Robert" and .email == "bob@example.com"'
+call PATCH /api/users/2 '{"email": "robert@example.com"}'
+expect "PATCH behaves like PUT" 200 '.email == "robert@example.com"'
+call PUT /api/users/2 '{"email": "ALICE@example.com"}'
+expect "update to a taken email" 409
+call DELETE /api/users
+expect "wrong method on a known path" 405
+[[ -n "$(header Allow)" ]] && pass "405 carries Allow ($(header Allow))" || fail "405 without Allow"
+
+printf '\n== authentication\n'
+call POST /api/auth/login '{"email": "alice@example.com", "password": "pass123"}'
+expect "login" 200 '.token_type == "bearer" and (.access_token | length > 20) and .user.id == 1 and .expires_in > 0'
+TOKEN=$(jq -r .access_token <<<"$BODY")
+call GET /api/auth/me "" -H "Authorization: Bearer $TOKEN"
+expect "me with the token" 200 '.id == 1'
+call GET /api/auth/me
+expect "me without a token" 401
+call POST /api/auth/login '{"email": "alice@example.com", "password": "wrong-one"}'
+expect "wrong password" 401 '.detail == "Invalid email or password"'
+call POST /api/auth/login '{"email": "nobody@example.com", "password": "wrong-one"}'
+expect "unknown email gets the same answer" 401 '.detail == "Invalid email or password"'
+call GET /api/users/1 "" -H "X-Request-ID: e2e-request-42"
+[[ "$(header X-Request-ID)" == "e2e-request-42" ]] && pass "X-Request-ID is passed back" || fail "X-Request-ID: '$(header X-Request-ID)'"
+call GET /api/users/1
+[[ -n "$(header X-Request-ID)" ]] && pass "X-Request-ID is generated" || fail "no X-Request-ID"
+
+# ---------------------------------------------------------------------------- movies and the cache
+
+printf '\n== movies\n'
+call GET /api/movies
+expect "list movies" 200 'length == 3'
+call GET '/api/movies?genre=sci-fi'
+expect "genre filter is case-insensitive" 200 'length == 2 and all(.[]; .genre == "Sci-Fi")'
+call GET /api/movies/2
+expect "get a movie" 200 '.id == 2 and .title == "The Dark Knight"'
+call GET /api/movies/2
+expect "get it again" 200 '.id == 2'
+[[ "$(header X-Cache)" == "HIT" ]] && pass "second read is a cache HIT" || fail "X-Cache on the second read: '$(header X-Cache)'"
+ETAG=$(header ETag)
+call GET /api/movies/2 "" -H "If-None-Match: $ETAG"
+[[ "$STATUS" == 304 ]] && pass "If-None-Match with the ETag gives 304" || fail "If-None-Match: status $STATUS"
+call PUT /api/movies/2 '{"rating": 9.1}'
+expect "update a movie" 200 '.rating == 9.1 and .title == "The Dark Knight"'
+call GET /api/movies/2
+expect "a read after the write sees the new movie" 200 '.rating == 9.1'
+call POST /api/movies '{"title": "Bad", "year": 1700, "genre": "X", "rating": 11}'
+expect "movie validation" 422 '[.detail[].loc[1]] | contains(["year", "rating"])'
+call POST /api/movies/batch '{"movie_ids": [3, 999, 1, 3]}'
+expect "batch: unknown left out, duplicates once, order kept" 200 '[.[].id] == [3, 1]'
+call POST /api/movies/batch '{"movie_ids": []}'
+expect "batch of zero ids" 422
+call POST /api/movies '{"title": "Doomed", "year": 2000, "genre": "Drama"}'
+DOOMED=$(jq -r .id <<<"$BODY")
+call GET "/api/movies/$DOOMED"
+call DELETE "/api/movies/$DOOMED"
+[[ "$STATUS" == 204 ]] && pass "delete a movie" || fail "delete a movie: $STATUS"
+call GET "/api/movies/$DOOMED"
+expect "a deleted movie is gone (cache too)" 404 '.detail == "Movie not found"'
+redis_value=$(redis-cli -p "$REDIS_PORT" GET movie:1 || true)
+[[ -n "$redis_value" ]] && pass "the cache-aside key movie:1 is in Redis" || fail "movie:1 not in Redis"
+
+# ---------------------------------------------------------------------------- watchlist
+
+printf '\n== watchlist\n'
+call POST /api/watchlist '{"user_id": 1, "movie_id": 1}'
+expect "the same movie twice" 409
+call POST /api/watchlist '{"user_id": 999, "movie_id": 1}'
+expect "unknown user" 404 '.detail == "User not found"'
+call POST /api/watchlist '{"user_id": 1, "movie_id": 999}'
+expect "unknown movie" 404 '.detail == "Movie not found"'
+call GET /api/watchlist/movie/1
+expect "users who added a movie" 200 'length == 1 and .[0].user_id == 1'
+call GET /api/watchlist/user/1/movie/2
+expect "check: in the watchlist" 200 '.in_watchlist == true and (.entry_id | type == "number")'
+call GET /api/watchlist/user/2/movie/2
+expect "check: not in the watchlist" 200 '.in_watchlist == false and .entry_id == null'
+call POST /api/watchlist '{"user_id": 2, "movie_id": 3}'
+ENTRY=$(jq -r .id <<<"$BODY")
+call DELETE "/api/watchlist/$ENTRY"
+[[ "$STATUS" == 204 ]] && pass "remove by entry id" || fail "remove by entry id: $STATUS"
+call DELETE "/api/watchlist/$ENTRY"
+expect "remove it again" 404 '.detail == "Watchlist entry not found"'
+call DELETE /api/watchlist/user/1/movie/2
+[[ "$STATUS" == 204 ]] && pass "remove a movie from a user's list" || fail "remove user/movie: $STATUS"
+call GET /api/watchlist/user/1
+expect "the list after removing one" 200 'length == 2'
+
+call POST /api/watchlist '{"user_id": 2, "movie_id": 1}'
+call DELETE /api/users/2
+[[ "$STATUS" == 204 ]] && pass "delete a user" || fail "delete a user: $STATUS"
+deadline=$((SECONDS + 15))
+while :; do
+    call GET /api/watchlist/user/2
+    if [[ "$STATUS" == 200 && "$BODY" == "[]" ]]; then pass "a deleted user's watchlist entries are removed"; break; fi
+    if ((SECONDS >= deadline)); then fail "entries of a deleted user still served" "$BODY"; break; fi
+    sleep 0.3
+done
+
+# ---------------------------------------------------------------------------- HTTPS
+
+printf '\n== HTTPS\n'
+tls_body=$(curl -sS -m 5 --cacert "$WORK/cert.pem" "https://localhost:$TLS_PORT/api/movies/1" || true)
+jq -e '.id == 1' >/dev/null 2>&1 <<<"$tls_body" && pass "GET over HTTPS with the certificate verified" || fail "HTTPS" "$tls_body"
+if curl -sS -m 5 -k --tlsv1.1 --tls-max 1.1 -o /dev/null "https://127.0.0.1:$TLS_PORT/" 2>/dev/null; then
+    fail "TLS 1.1 must be refused"
+else
+    pass "TLS 1.1 is refused"
+fi
+
+# ---------------------------------------------------------------------------- loadtest smoke
+
+if [[ -x "$BIN/loadtest" ]]; then
+    printf '\n== loadtest smoke run\n'
+    if "$BIN/loadtest" run --url "$BASE" --scenario reads --movies 3 --duration 3s --warmup 1s --connections 8 \
+        --metrics-url "http://127.0.0.1:$MOVIE_PORT/metrics" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+        --json "$WORK/loadtest.json" >"$WORK/loadtest.out" 2>&1; then
+        pass "loadtest run completes"
+        jq -e '.hit_rate.responses > 0.9 and (.hit_rate.metrics == null or ((.hit_rate.metrics - .hit_rate.responses) | fabs) < 0.05)' \
+            "$WORK/loadtest.json" >/dev/null 2>&1 &&
+            pass "loadtest's hit rate agrees with /metrics" || fail "loadtest hit rates" "$(jq -c .hit_rate "$WORK/loadtest.json" 2>&1)"
+    else
+        fail "loadtest run" "$(tail -n 5 "$WORK/loadtest.out")"
+    fi
+fi
+
+# ---------------------------------------------------------------------------- an outage
+
+printf '\n== the movie service goes down and comes back\n'
+stop_pid "${PIDS[movie-service]}" movie-service 5 >/dev/null
+unset 'PIDS[movie-service]'
+start_ms=$(date +%s%3N)
+call GET /api/movies/1
+elapsed=$(($(date +%s%3N) - start_ms))
+expect "the gateway answers 502 for movies" 502 '.detail | test("(?i)movie")'
+((elapsed < 2000)) && pass "... at once (${elapsed} ms)" || fail "502 took ${elapsed} ms"
+call POST /api/watchlist '{"user_id": 1, "movie_id": 2}'
+expect "adding to a watchlist answers 503" 503 '.detail | test("(?i)movie")'
+call GET /api/health/movies
+expect "health of movies through the gateway" 502
+call GET /api/users/1
+expect "the user service is unaffected" 200
+start movie-service
+if wait_http "http://127.0.0.1:$GATEWAY_PORT/api/health/movies"; then pass "the movie service is back"; else fail "the movie service did not come back"; fi
+call GET /api/movies/1
+expect "movies recover" 200 '.id == 1'
+call POST /api/watchlist '{"user_id": 1, "movie_id": 2}'
+expect "watchlist adds recover" 201
+
+# ---------------------------------------------------------------------------- shutdown
+
+printf '\n== shutdown\n'
+for name in gateway watchlist-service movie-service user-service; do
+    pid=${PIDS[$name]}
+    kill -TERM "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    unset "PIDS[$name]"
+    [[ $rc == 0 ]] && pass "$name exits 0 on SIGTERM" || fail "$name exited with $rc on SIGTERM"
+done
+"$LIB/redis-server" stop "$WORK/redis" >/dev/null
+"$LIB/pg-cluster" stop "$WORK/pg" >/dev/null
+left=""
+for port in "$USER_PORT" "$MOVIE_PORT" "$WATCHLIST_PORT" "$GATEWAY_PORT" "$TLS_PORT" "$PG_PORT" "$REDIS_PORT"; do
+    port_is_listening "$port" && left+=" $port"
+done
+[[ -z "$left" ]] && pass "nothing the test started is left listening" || fail "still listening on:$left"
+
+printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
+((FAILED == 0))
