@@ -1,7 +1,9 @@
 // gateway: the Marquee API gateway (see Sources/Gateway). Parse the configuration, start
 // the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT.
+import Dispatch
 import Gateway
 import Reactor
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,42 +40,56 @@ do {
     exit(2)
 }
 
-// Signals are read through a signalfd: block them before any thread exists.
+// Signals are read through a signalfd: block them before any thread exists. This file has
+// no top-level `await` on purpose: with one, Swift runs `main` as an async task on a
+// dispatch worker, the real main thread keeps SIGTERM unblocked, and the default action
+// kills the process instead of draining it. So: a synchronous main that blocks the
+// signals, then the gateway in a task on loop 0, and the main thread waits for it.
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
 let group = try EventLoopGroup(loopCount: configuration.loops)
-let server: GatewayServer
-do {
-    server = try GatewayServer(configuration: configuration, group: group)
-    try await server.start()
-} catch {
-    say("gateway: cannot start: \(error)")
-    exit(1)
-}
-if configuration.authSecret == nil {
-    logLine("warning", "AUTH_SECRET is not set: requests with a bearer token are refused (401)")
-}
-var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
-if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
-logLine("info", listening + " with \(configuration.loops) loops")
+let finished = DispatchSemaphore(value: 0)
+let exitStatus = Atomic<Int32>(0)
 
-let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
-let signalTask = Task {
-    for await signal in signals {
-        if signal == SIGHUP {
-            do {
-                logLine("info", try await server.reloadCertificates())
-            } catch {
-                logLine("error", "TLS reload failed, the old certificate stays: \(error)")
-            }
-            continue
-        }
-        logLine("info", "shutting down: draining requests in flight")
-        server.shutdown()
-        break
+Task(executorPreference: group.loops[0]) {
+    let server: GatewayServer
+    do {
+        server = try GatewayServer(configuration: configuration, group: group)
+        try await server.start()
+    } catch {
+        say("gateway: cannot start: \(error)")
+        exitStatus.store(1, ordering: .relaxed)
+        finished.signal()
+        return
     }
+    if configuration.authSecret == nil {
+        logLine("warning", "AUTH_SECRET is not set: requests with a bearer token are refused (401)")
+    }
+    var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
+    if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
+    logLine("info", listening + " with \(configuration.loops) loops")
+
+    let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
+    await withDiscardingTaskGroup { tasks in
+        tasks.addTask {
+            for await signal in signals {
+                if signal == SIGHUP {
+                    do {
+                        logLine("info", try await server.reloadCertificates())
+                    } catch {
+                        logLine("error", "TLS reload failed, the old certificate stays: \(error)")
+                    }
+                    continue
+                }
+                logLine("info", "shutting down: draining requests in flight")
+                server.shutdown()
+                return
+            }
+        }
+        await server.run()
+    }
+    logLine("info", "gateway stopped")
+    finished.signal()
 }
-await server.run()
-signalTask.cancel()
-logLine("info", "gateway stopped")
+finished.wait()
 group.shutdown()
-exit(0)
+exit(exitStatus.load(ordering: .relaxed))
