@@ -1,5 +1,6 @@
 import HTTP
 import Reactor
+import Synchronization
 
 /// The gateway's request handling, shared by its listeners: protection (rate limit,
 /// body limit), the gateway's own answers, routing, and proxying (in `Gateway+Proxy`).
@@ -17,6 +18,10 @@ public final class Gateway: Sendable {
     let accessLog: AccessLog
     private let loopStates: [LoopState]
     let rootBody: [UInt8]
+    /// Requests sent again because a pooled connection had been closed by the upstream.
+    public let staleConnectionRetries = Atomic<Int>(0)
+    /// Requests sent again to another instance because a connection could not be made.
+    public let connectRetries = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).

@@ -51,6 +51,7 @@ extension Gateway {
                 upstream.finish(index, outcome: ownLimit ? .neutral : .failure)
                 if attempt < Self.maxAttempts && upstream.origins.count > 1 && !ownLimit {
                     excluded = index
+                    connectRetries.add(1, ordering: .relaxed)
                     continue
                 }
                 return upstreamError(error, upstream, context)
@@ -74,6 +75,7 @@ extension Gateway {
                 if error.isStaleConnection && replayable && !bodyRead && attempt < Self.maxAttempts {
                     // The upstream closed this idle connection; the request never arrived.
                     upstream.finish(index, outcome: .neutral)
+                    staleConnectionRetries.add(1, ordering: .relaxed)
                     continue
                 }
                 upstream.finish(index, outcome: error.code == .cancelled ? .neutral : .failure)
