@@ -22,6 +22,8 @@ public final class Gateway: Sendable {
     public let staleConnectionRetries = Atomic<Int>(0)
     /// Requests sent again to another instance because a connection could not be made.
     public let connectRetries = Atomic<Int>(0)
+    /// The HTTPS port that redirects point to: `TLS_PORT`, or the bound one when that was 0.
+    let redirectPort: Atomic<Int>
 
     /// - Parameters:
     ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).
@@ -31,6 +33,7 @@ public final class Gateway: Sendable {
         accessLogFD: Int32 = 1
     ) {
         self.configuration = configuration
+        redirectPort = Atomic(configuration.tlsPort)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectTimeout = configuration.connectTimeout
         clientConfiguration.responseTimeout = configuration.responseTimeout
@@ -157,7 +160,8 @@ public final class Gateway: Sendable {
         } else if let colon = host.lastIndex(of: ":") {
             host = String(host[..<colon])
         }
-        let port = configuration.tlsPort == 443 ? "" : ":\(configuration.tlsPort)"
+        let tlsPort = redirectPort.load(ordering: .relaxed)
+        let port = tlsPort == 443 ? "" : ":\(tlsPort)"
         let target = request.head.target.hasPrefix("/") ? request.head.target : String(request.path)
         var response = HTTPError(.permanentRedirect, detail: "Use HTTPS").response
         response.headers.add(name: "Location", value: "https://\(host)\(port)\(target)")

@@ -57,7 +57,10 @@ public final class GatewayServer: Sendable {
     /// Binds the listeners.
     public func start() async throws {
         try await plain.start()
-        try await secure?.start()
+        if let secure {
+            try await secure.start()
+            gateway.redirectPort.store(secure.localPort, ordering: .relaxed)
+        }
     }
 
     /// The plain HTTP port (the real one when 0 was configured).
