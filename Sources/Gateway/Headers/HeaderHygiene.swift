@@ -9,11 +9,9 @@ import HTTP
 /// the peer is a trusted proxy; `X-User-ID` comes only from a verified token. Responses:
 /// hop-by-hop fields go; framing, `Date` and `Server` are the gateway server's own.
 public enum HeaderHygiene {
-    /// Fields that describe one connection, never forwarded (lower case).
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "proxy-authorization", "proxy-authenticate",
-    ]
+    /// Fields that describe one connection, never forwarded: Connection, Keep-Alive,
+    /// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization,
+    /// Proxy-Authenticate (``FieldKind/hopByHop``).
 
     /// Fields a `Connection` token may not remove: ours, and those we set afterwards anyway.
     static let protected: Set<String> = ["x-request-id", "host", "content-length"]
@@ -71,27 +69,27 @@ public enum HeaderHygiene {
         var clientHost: String?
         var host: String?
         for (name, value) in incoming {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            switch lower {
-            case "content-length", "expect", "x-user-id", "x-request-id", "x-real-ip", "forwarded":
+            let kind = FieldKind(name)
+            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
+            switch kind {
+            case .contentLength, .expect, .userID, .requestID, .realIP:
                 // Framing is re-stated below; the server already answered `Expect`;
                 // identity fields are the gateway's alone.
-                if lower == "forwarded" && peer.isTrusted { headers.add(name: name, value: value) }
                 continue
-            case "x-forwarded-for":
+            case .forwarded:
+                if peer.isTrusted { headers.add(name: name, value: value) }
+            case .forwardedFor:
                 clientForwardedFor.append(value)
-                continue
-            case "x-forwarded-proto":
+            case .forwardedProto:
                 if clientProto == nil { clientProto = value }
-                continue
-            case "x-forwarded-host":
+            case .forwardedHost:
                 if clientHost == nil { clientHost = value }
-                continue
-            case "host":
+            case .host:
                 if host == nil { host = value }
-                continue
-            default:
+            case .hopByHop, .date, .server, .hsts:
+                // Only hopByHop is impossible here; the others are ordinary request fields.
+                if kind != .hopByHop { headers.add(name: name, value: value) }
+            case .other:
                 headers.add(name: name, value: value)
             }
         }
@@ -133,15 +131,65 @@ public enum HeaderHygiene {
         var headers = HTTPHeaders()
         headers.reserveCapacity(upstream.count + 2)
         for (name, value) in upstream {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            switch lower {
-            case "content-length", "date", "server", "x-request-id", "strict-transport-security": continue
+            let kind = FieldKind(name)
+            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
+            switch kind {
+            case .contentLength, .date, .server, .requestID, .hsts: continue
             default: headers.add(name: name, value: value)
             }
         }
         headers.add(name: "X-Request-ID", value: requestID)
         if let hstsMaxAge { headers.add(name: "Strict-Transport-Security", value: "max-age=\(hstsMaxAge)") }
         return headers
+    }
+}
+
+extension HeaderHygiene {
+    /// The fields the hygiene rules name, recognised without allocating (a header name is
+    /// compared by length first, then byte by byte ignoring ASCII case): this runs for
+    /// every field of every request and response.
+    enum FieldKind: Equatable {
+        case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
+        case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
+
+        init(_ name: String) {
+            let utf8 = name.utf8
+            func matches(_ lower: StaticString) -> Bool {
+                guard utf8.count == lower.utf8CodeUnitCount else { return false }
+                let expected = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+                var index = 0
+                for byte in utf8 {
+                    let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                    if folded != expected[index] { return false }
+                    index += 1
+                }
+                return true
+            }
+            switch utf8.count {
+            case 2: self = matches("te") ? .hopByHop : .other
+            case 4: self = matches("host") ? .host : matches("date") ? .date : .other
+            case 6: self = matches("expect") ? .expect : matches("server") ? .server : .other
+            case 7: self = matches("upgrade") || matches("trailer") ? .hopByHop : .other
+            case 9:
+                self = matches("x-user-id") ? .userID : matches("forwarded") ? .forwarded
+                    : matches("x-real-ip") ? .realIP : .other
+            case 10: self = matches("keep-alive") || matches("connection") ? .hopByHop : .other
+            case 12: self = matches("x-request-id") ? .requestID : .other
+            case 14: self = matches("content-length") ? .contentLength : .other
+            case 15: self = matches("x-forwarded-for") ? .forwardedFor : .other
+            case 16:
+                self = matches("proxy-connection") ? .hopByHop : matches("x-forwarded-host") ? .forwardedHost : .other
+            case 17:
+                self = matches("transfer-encoding") ? .hopByHop : matches("x-forwarded-proto") ? .forwardedProto : .other
+            case 18: self = matches("proxy-authenticate") ? .hopByHop : .other
+            case 19: self = matches("proxy-authorization") ? .hopByHop : .other
+            case 25: self = matches("strict-transport-security") ? .hsts : .other
+            default: self = .other
+            }
+        }
+    }
+
+    static func asciiLowercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

@@ -66,7 +66,7 @@ extension Gateway {
                 }
                 try await connection.finishRequest()
                 let responseHead = try await connection.readResponseHead()
-                return respond(
+                return try await respond(
                     with: responseHead, from: connection, upstream: upstream, index: index,
                     upstreamTime: monotonicNanoseconds() &- sent, request: request, context)
             } catch let error as HTTPClientError {
@@ -116,10 +116,13 @@ extension Gateway {
 
     /// The client's response for an upstream response head; the body is streamed by the
     /// server through a ``ProxyExchange``, which releases the connection at the end.
+    /// Bodies up to this size are read whole before answering (one write to the client).
+    static let collectLimit = 64 << 10
+
     private func respond(
         with head: HTTPResponseHead, from connection: HTTPClientConnection, upstream: UpstreamGroup, index: Int,
         upstreamTime: UInt64, request: HTTPServerRequest, _ context: Context
-    ) -> HTTPServerResponse {
+    ) async throws(HTTPClientError) -> HTTPServerResponse {
         let failed = head.status.code == 502 || head.status.code == 503 || head.status.code == 504
         let headers = HeaderHygiene.clientResponseHeaders(
             head.headers, requestID: context.requestID,
@@ -135,6 +138,19 @@ extension Gateway {
                 return HTTPServerResponse(status: head.status, headers: headers, body: .stream(length: length) { _ in })
             }
             return HTTPServerResponse(status: head.status, headers: headers, body: .empty)
+        case .length(let length) where length <= Self.collectLimit:
+            // A small body (the usual JSON answer) is read whole, so that the server
+            // writes head and body with one system call and the connection goes back to
+            // the pool at once. Bounded: at most `collectLimit` bytes per request.
+            let body: [UInt8]
+            do {
+                body = try await connection.collectBody(maxSize: length)
+            } catch {
+                exchange.fail()
+                throw error
+            }
+            exchange.complete(bytes: body.count)
+            return HTTPServerResponse(status: head.status, headers: headers, body: .bytes(body))
         case .length(let length):
             return HTTPServerResponse(
                 status: head.status, headers: headers,

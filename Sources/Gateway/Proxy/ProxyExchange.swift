@@ -73,6 +73,12 @@ final class ProxyExchange: @unchecked Sendable {
         complete(bytes: bytes)
     }
 
+    /// Reading the body failed before anything went to the client: the caller closes the
+    /// connection, records the failure and answers 502/504, so this only stands down.
+    func fail() {
+        isDone = true
+    }
+
     /// The body was passed on whole (or there was none).
     func complete(bytes: Int) {
         finish(bytes: bytes, outcome: outcome, status: status)

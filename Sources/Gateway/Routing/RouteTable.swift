@@ -78,6 +78,8 @@ public struct RouteTable: Sendable {
 
     /// Whether a segment is `.` or `..`, literally or percent-encoded (`%2e`, `.%2E`).
     static func hasDotSegment(_ path: Substring) -> Bool {
+        // Most paths hold neither `.` nor `%`: answer those without splitting.
+        guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return false }
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
             guard !segment.isEmpty, segment.count <= 6 else { continue }
             // Only "." and "%2e" (any case) spell a dot; decode those and compare.

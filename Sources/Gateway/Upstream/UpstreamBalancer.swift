@@ -48,22 +48,21 @@ public struct UpstreamBalancer: Sendable {
     /// already tried for this request (when another is available).
     public mutating func select(now: UInt64, excluding: Int? = nil) -> Int {
         let count = instances.count
-        var candidates: [Int] = []
-        candidates.reserveCapacity(count)
-        for offset in 0..<count {
-            let index = (cursor + offset) % count
-            if index != excluding && isAdmitted(index, now: now) { candidates.append(index) }
-        }
-        if candidates.isEmpty {
-            // Panic routing: every instance is out; try them all (still skipping the one just tried).
-            for offset in 0..<count where (cursor + offset) % count != excluding || count == 1 {
-                candidates.append((cursor + offset) % count)
-            }
-        }
-        var chosen = candidates[0]
-        if policy == .leastLoaded {
-            for index in candidates.dropFirst() where instances[index].inFlight < instances[chosen].inFlight {
-                chosen = index
+        // Two passes without allocating: admitted instances first, then (panic routing)
+        // any instance; in each, round-robin order from the cursor, and for least-loaded
+        // the one with the fewest requests in flight (ties: round-robin order).
+        var chosen = -1
+        for pass in 0..<2 where chosen < 0 {
+            for offset in 0..<count {
+                let index = (cursor + offset) % count
+                if index == excluding && count > 1 { continue }
+                if pass == 0 && !isAdmitted(index, now: now) { continue }
+                if chosen < 0 {
+                    chosen = index
+                    if policy == .roundRobin { break }
+                } else if instances[index].inFlight < instances[chosen].inFlight {
+                    chosen = index
+                }
             }
         }
         cursor = (chosen + 1) % count
