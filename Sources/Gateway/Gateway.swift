@@ -103,7 +103,7 @@ public final class Gateway: Sendable {
             client: request.remoteAddress?.host ?? "-",
             scheme: scheme,
             start: monotonicNanoseconds(),
-            time: AccessLog.wallClock(),
+            time: accessLog.isEnabled ? AccessLog.wallClock() : 0,
             method: request.method,
             path: request.path)
         let path = request.path

@@ -167,15 +167,17 @@ import Testing
             $0.rateLimitRPS = 0.5
             $0.rateLimitBurst = 2
         }
-        // One connection, so one loop's buckets: burst of 2, then refused.
+        // Buckets are per loop (2 here) and the client may use a connection on each: of 6
+        // requests at most 2 × burst pass, the first 2 surely do.
         var statuses: [Int] = []
         var retryAfter: String?
-        for _ in 0..<3 {
+        for _ in 0..<6 {
             let response = try await gateway.send(.GET, "/api/movies/1")
             statuses.append(response.status.code)
             if response.status == .tooManyRequests { retryAfter = response.headers["retry-after"] }
         }
-        #expect(statuses == [200, 200, 429])
+        #expect(Array(statuses.prefix(2)) == [200, 200])
+        #expect(statuses.filter { $0 == 429 }.count >= 2, "\(statuses)")
         #expect(retryAfter == "2")
         // The gateway's own health stays reachable.
         #expect(try await gateway.send(.GET, "/health").status == .ok)

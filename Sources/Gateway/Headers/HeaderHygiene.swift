@@ -5,7 +5,7 @@ import HTTP
 ///
 /// Requests: hop-by-hop fields and those named in `Connection` go (RFC 9110 §7.6.1), but
 /// never our `X-Request-ID`; framing is re-stated from what the strict parser accepted;
-/// `X-Forwarded-For/-Proto/-Host` (and `Forwarded`, `X-Real-IP`) are the gateway's unless
+/// `X-Forwarded-For/-Proto/-Host` are the gateway's (a client's `Forwarded`/`X-Real-IP` dropped) unless
 /// the peer is a trusted proxy; `X-User-ID` comes only from a verified token. Responses:
 /// hop-by-hop fields go; framing, `Date` and `Server` are the gateway server's own.
 public enum HeaderHygiene {
@@ -63,7 +63,7 @@ public enum HeaderHygiene {
         let incoming = head.headers
         var headers = HTTPHeaders()
         headers.reserveCapacity(incoming.count + 6)
-        let named = incoming.connectionTokens.filter { !protected.contains($0) }
+        let named = incoming.contains(name: "connection") ? incoming.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
         var clientProto: String?
         var clientHost: String?
@@ -115,7 +115,6 @@ public enum HeaderHygiene {
         if let forwardedHost = peer.isTrusted ? (clientHost ?? host) : host {
             result.add(name: "X-Forwarded-Host", value: forwardedHost)
         }
-        result.add(name: "X-Real-IP", value: peer.address)
         result.add(name: "X-Request-ID", value: requestID)
         if let userID { result.add(name: "X-User-ID", value: userID) }
         return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: result)
@@ -127,7 +126,7 @@ public enum HeaderHygiene {
     public static func clientResponseHeaders(
         _ upstream: HTTPHeaders, requestID: String, hstsMaxAge: Int?
     ) -> HTTPHeaders {
-        let named = upstream.connectionTokens.filter { $0 != "x-request-id" }
+        let named = upstream.contains(name: "connection") ? upstream.connectionTokens.filter { $0 != "x-request-id" } : []
         var headers = HTTPHeaders()
         headers.reserveCapacity(upstream.count + 2)
         for (name, value) in upstream {

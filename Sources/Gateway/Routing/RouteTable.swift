@@ -53,7 +53,7 @@ public struct RouteTable: Sendable {
         if Self.hasDotSegment(path) { return .badTarget }
         if path == "/" { return .root }
         if path == "/health" { return .gatewayHealth }
-        if path.hasPrefix("/api/health/") {
+        if path.utf8.starts(with: "/api/health/".utf8) {
             var name = path.dropFirst("/api/health/".count)
             if name.hasSuffix("/") { name = name.dropLast() }
             switch name {
@@ -71,7 +71,8 @@ public struct RouteTable: Sendable {
     }
 
     static func matches(_ path: Substring, prefix: String) -> Bool {
-        guard path.hasPrefix(prefix) else { return false }
+        // Bytes, not Characters: this runs for every request.
+        guard path.utf8.starts(with: prefix.utf8) else { return false }
         let rest = path.utf8.dropFirst(prefix.utf8.count)
         return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
