@@ -47,5 +47,10 @@ public struct AuthTokenError: Error, Hashable, Sendable, CustomStringConvertible
         self.reason = reason
     }
 
+    /// Errors compare by code: callers match `error.code == .expired`, and tests by kind,
+    /// whatever the reason text says.
+    public static func == (lhs: AuthTokenError, rhs: AuthTokenError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
     public var description: String { reason.isEmpty ? "\(code)" : "\(code): \(reason)" }
 }

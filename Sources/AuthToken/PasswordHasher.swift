@@ -124,3 +124,10 @@ public struct PasswordHasher: Sendable {
         return key
     }
 }
+
+extension PasswordHasher {
+    /// Raw scrypt, for tests against RFC 7914's vectors.
+    public static func deriveForTests(_ password: String, salt: [UInt8], n: UInt64, r: UInt64, p: UInt64) throws(AuthTokenError) -> [UInt8] {
+        try derive(password, salt: salt, parameters: Parameters(n: n, r: r, p: p), keyLength: 64)
+    }
+}

@@ -108,7 +108,7 @@ public struct TokenSigner: Sendable {
     }
 
     /// HMAC-SHA256 of `message` under the secret.
-    private func mac(_ message: [UInt8]) -> [UInt8] {
+    func mac(_ message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         // Scoped pointers: the secret, the message and `out` outlive the one-shot HMAC call.
@@ -124,5 +124,15 @@ public struct TokenSigner: Sendable {
         }
         precondition(length == 32, "HMAC-SHA256 failed")
         return out
+    }
+}
+
+extension TokenSigner {
+    /// The encoded header, for tests that forge tokens.
+    public static var encodedHeaderForTests: String { encodedHeader }
+
+    /// A base64url HMAC of `signingInput`, for tests that build tokens by hand.
+    public func signatureForTests(_ signingInput: String) -> String {
+        Base64.encodeURL(mac(Array(signingInput.utf8)))
     }
 }
