@@ -1,5 +1,6 @@
 import HTTP
 import Reactor
+import Synchronization
 import Testing
 
 @testable import ServiceKit
@@ -85,5 +86,60 @@ import Testing
             try await tasks.next()
         }
         #expect(logs.captured.contains { $0.contains(#""route":"/api/slow""#) })
+    }
+}
+
+@Suite struct ServiceKitRunnerTests {
+    @Test func runsDrainsAndRunsHooksInReverseOrder() async throws {
+        let group = ServiceKitTestLoops.group
+        guard case .configuration(let configuration) = try ServiceConfiguration.parse(
+            settings: [.host, .port(default: 0), .authRequired, .authSecret], environment: [:], arguments: [])
+        else { return }
+        let logs = LogCapture()
+        final class Shared: Sendable {
+            let order = Mutex<[String]>([])
+            let port = Mutex<Int>(0)
+        }
+        let shared = Shared()
+        let (stop, stopper) = AsyncStream<Int32>.makeStream()
+        let live = ServiceKitLiveTests()
+        try await withThrowingTaskGroup(of: Int32.self) { tasks in
+            tasks.addTask {
+                await ServiceRunner.run(
+                    name: "runner-test", configuration: configuration, group: group,
+                    logger: Logger(service: "runner-test", sink: logs.sink),
+                    make: { context in
+                        var router = ServiceRouter()
+                        router.get("/api/ping") { _ in .json(.ok, Array(#"{"pong":true}"#.utf8)) }
+                        return ServiceDefinition(
+                            router: router, healthChecks: [HealthCheck(name: "database") { true }],
+                            shutdownHooks: [
+                                { shared.order.withLock { $0.append("pool") } },
+                                { shared.order.withLock { $0.append("client") } },
+                            ])
+                    },
+                    stopRequests: stop, started: { bound in shared.port.withLock { $0 = bound } })
+            }
+            var bound = 0
+            for _ in 0..<200 where bound == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+                bound = shared.port.withLock { $0 }
+            }
+            #expect(bound > 0)
+            let ping = try await live.exchange("GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", port: bound,
+                                               loop: group.loops[0])
+            #expect(ping.hasPrefix("HTTP/1.1 200") && ping.contains(#"{"pong":true}"#))
+            let metrics = try await live.exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", port: bound,
+                                                  loop: group.loops[1])
+            #expect(metrics.contains(#"route="/api/ping",status="200"} 1"#))
+            stopper.yield(15)
+            let code = try await tasks.next()
+            #expect(code == 0)
+        }
+        #expect(shared.order.withLock { $0 } == ["client", "pool"])
+        let lines = logs.captured
+        #expect(lines.first?.contains(#""msg":"started""#) == true)
+        #expect(lines.contains { $0.contains(#""msg":"shutting down""#) })
+        #expect(lines.last?.contains(#""msg":"stopped""#) == true)
     }
 }

@@ -45,6 +45,10 @@ enum ServiceKitTestLoops {
             response.headers.add(name: "X-Seen-Request-ID", value: request.headers["X-Request-ID"] ?? "")
             return response
         }
+        router.post("/api/small") { request in
+            _ = try await request.decodeJSONObject(maxBytes: 16)
+            return .json(.ok, Array("{}".utf8))
+        }
         router.get("/api/movies") { request in
             let page = try Pagination(request)
             var response = HTTPServerResponse.json(.ok, Array("[]".utf8))
@@ -83,6 +87,14 @@ enum ServiceKitTestLoops {
         let malformed = await responder.call(.POST, "/api/users", body: Array("{\"name\":".utf8), on: loop)
         #expect(malformed.status == .badRequest)
         #expect(malformed.jsonBody?["detail"]?.stringValue?.hasPrefix("Malformed JSON") == true)
+
+        let large = await responder.call(.POST, "/api/small", body: Array(#"{"a":"0123456789abcdef"}"#.utf8), on: loop)
+        #expect(large.status == .payloadTooLarge)
+        #expect(large.jsonBody?["detail"]?.stringValue != nil)
+
+        let empty = await responder.call(.POST, "/api/users", headers: ["Content-Type": "application/json"], on: loop)
+        #expect(empty.status == .unprocessableEntity)
+        #expect(empty.jsonBody == json(#"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required"}]}"#))
 
         let array = await responder.call(.POST, "/api/users", body: Array("[]".utf8), on: loop)
         #expect(array.status == .badRequest)

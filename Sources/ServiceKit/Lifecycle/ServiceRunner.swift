@@ -84,9 +84,13 @@ public enum ServiceRunner {
     }
 
     /// The async part: set up, serve until a signal, drain, run hooks. Returns the exit code.
+    /// - Parameters:
+    ///   - stopRequests: what asks for shutdown; nil watches SIGTERM and SIGINT (which
+    ///     must be blocked). Tests pass a stream of their own.
+    ///   - started: called with the bound port once the server listens (tests use port 0).
     public static func run(
         name: String, configuration: ServiceConfiguration, group: EventLoopGroup, logger: Logger, make: Make,
-        signals: [Int32] = [SIGTERM, SIGINT]
+        stopRequests: AsyncStream<Int32>? = nil, started: @Sendable (Int) -> Void = { _ in }
     ) async -> Int32 {
         let metrics = Metrics(service: name, loopCount: group.loops.count)
         let declared = Set(configuration.settings.map(\.name))
@@ -128,8 +132,9 @@ public enum ServiceRunner {
             fields.append((key.lowercased(), .string(value)))
         }
         logger.log(.info, "started", fields)
+        started(server.localPort)
 
-        let stream = SignalWatcher.watch(signals, on: group.loops[0])
+        let stream = stopRequests ?? SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await server.run() }
             tasks.addTask {
