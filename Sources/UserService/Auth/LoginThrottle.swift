@@ -5,8 +5,8 @@
 /// behind a lock with `ContinuousClock` (``LoginThrottler``).
 ///
 /// The policy:
-/// - a key's failures count within a window that starts at its first failure; a failure
-///   after the window (and after any lock-out) starts a new count;
+/// - a key's failures are forgotten once it has been quiet (no failure, no lock) for
+///   `window`; until then they add up, so a patient attacker keeps escalating;
 /// - reaching `maxFailures` locks the key for `lockout`; every further failure past the limit
 ///   (attempts made with another key, or once the lock ran out) doubles it, up to `maxLockout`;
 /// - every attempt is charged before the password is checked, and a success refunds it:
@@ -32,7 +32,7 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
 
     struct Entry: Sendable {
         var failures: Int
-        var windowStart: Instant
+        var lastFailure: Instant
         var lockedUntil: Instant?
     }
 
@@ -85,9 +85,10 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
             entry = existing
         } else {
             guard makeRoom(now: now) else { return }
-            entry = Entry(failures: 0, windowStart: now, lockedUntil: nil)
+            entry = Entry(failures: 0, lastFailure: now, lockedUntil: nil)
         }
         entry.failures += 1
+        entry.lastFailure = now
         if entry.failures >= limit.maxFailures {
             let excess = min(entry.failures - limit.maxFailures, 30)
             var lockout = limit.lockout
@@ -108,10 +109,10 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
         entries[.client(client)] = entry
     }
 
-    /// An entry whose window has passed and that is not locked any more counts for nothing.
+    /// An entry quiet for a whole window and not locked any more counts for nothing.
     private func isExpired(_ entry: Entry, limit: Limit, now: Instant) -> Bool {
         if let until = entry.lockedUntil, now < until { return false }
-        return entry.windowStart.advanced(by: limit.window) <= now
+        return entry.lastFailure.advanced(by: limit.window) <= now
             && (entry.lockedUntil.map { $0 <= now } ?? true)
     }
 
