@@ -153,7 +153,16 @@ public final class UserService: Sendable {
     /// `"database": "ok"` when `SELECT 1` answers within the check's timeout.
     var healthCheck: HealthCheck {
         let database = database
-        return HealthCheck(name: "database") { (try? await database.query("SELECT 1")) != nil }
+        let logger = logger
+        return HealthCheck(name: "database") {
+            do {
+                _ = try await database.query("SELECT 1")
+                return true
+            } catch {
+                logger.warning("health: database check failed", ["error": .string("\(error)")])
+                return false
+            }
+        }
     }
 
     /// Stops the relay, then closes the watchlist client and the database pools.

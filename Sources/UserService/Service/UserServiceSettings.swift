@@ -54,7 +54,10 @@ extension UserService {
     public static let settings: [Setting] = [
         .host, .port(default: 8001), .loops, .logLevel,
         .databaseURL(default: "postgresql://user:user@127.0.0.1:5432/userdb"),
-        .authSecret, .authRequired, .adminEmails,
+        .authSecret, .authRequired,
+        Setting(
+            "ADMIN_EMAILS", kind: .list, default: "",
+            help: "Comma-separated emails of administrators: they may list all users."),
         Setting("TOKEN_TTL", kind: .int(60...2_592_000), default: "3600", help: "Access token lifetime, seconds."),
         .watchlistServiceURL,
         Setting(
