@@ -74,7 +74,7 @@ public final class DeletionRelay: @unchecked Sendable {
 
     /// Tells the relay that a deletion was committed. Any thread; never waits.
     public func nudge() {
-        loop.execute { self.wake0(byNudge: true) }
+        loop.execute { self.nudged0() }
     }
 
     /// Delivers until the task is cancelled. Runs on ``loop`` (it moves there itself).
@@ -189,7 +189,7 @@ public final class DeletionRelay: @unchecked Sendable {
     }
 
 
-    private func wake0(byNudge: Bool) {
+    private func nudged0() {
         nudged = true
         if waitOnNudge { resumeWaiter0() }
     }

@@ -134,10 +134,4 @@ public struct UserStore: Sendable {
             "UPDATE user_deletions SET attempts = attempts + 1, last_error = $2 WHERE id = $1::int8",
             [.int(Int(id)), .text(String(reason.prefix(500)))])
     }
-
-    /// How many deletions wait for delivery (health and metrics).
-    public func pendingDeletionCount() async throws -> Int {
-        let rows = try await client.query("SELECT count(*) FROM user_deletions WHERE delivered_at IS NULL")
-        return Int(try rows[0].decode(Int64.self, column: 0))
-    }
 }
