@@ -116,6 +116,9 @@ struct ManualInstant: InstantProtocol {
             == "198.51.100.7")
         #expect(addresses.resolve(request(peer: "10.2.0.1", headers: ["X-Real-IP": "203.0.113.9"])) == "10.2.0.1")
         #expect(addresses.resolve(request(peer: "127.0.0.1", headers: ["X-Real-IP": "<script>"])) == "127.0.0.1")
+        #expect(addresses.resolve(request(
+            peer: "127.0.0.1", headers: ["X-Forwarded-For": "6.6.6.6, 198.51.100.8", "X-Real-IP": "6.6.6.6"]))
+            == "198.51.100.8", "the gateway's own entry wins over what a client claimed")
     }
 }
 

@@ -3,8 +3,8 @@ import HTTP
 /// Which address a login attempt comes from, for per-client throttling.
 ///
 /// Behind the gateway every request arrives from the gateway's address, so that address
-/// alone would throttle everyone together. The gateway puts the address it saw in
-/// `X-Real-IP` (and last in `X-Forwarded-For`); we believe those headers only when the
+/// alone would throttle everyone together. The gateway appends the address it saw to
+/// `X-Forwarded-For` (other proxies may set `X-Real-IP`); we believe those headers only when the
 /// connection itself comes from a trusted proxy (`TRUSTED_PROXIES`), because anyone who can
 /// reach the service's port directly could otherwise claim a fresh address per attempt.
 public struct ClientAddress: Sendable {
@@ -19,12 +19,14 @@ public struct ClientAddress: Sendable {
     public func resolve(_ request: HTTPServerRequest) -> String? {
         guard let peer = request.remoteAddress?.host else { return nil }
         guard isTrusted(peer) else { return peer }
-        if let real = request.headers["X-Real-IP"], let value = Self.sane(real) { return value }
+        // The last X-Forwarded-For element is the one the gateway itself appended (earlier
+        // ones are whatever the client claimed); X-Real-IP is the fallback for other proxies.
         if let forwarded = request.headers["X-Forwarded-For"],
             let last = forwarded.split(separator: ",").last, let value = Self.sane(String(last))
         {
             return value
         }
+        if let real = request.headers["X-Real-IP"], let value = Self.sane(real) { return value }
         return peer
     }
 
