@@ -69,13 +69,17 @@ public struct HealthReport: Sendable, Equatable {
                 }
             }
             let timer = Task {
-                try? await Task.sleep(for: check.timeout)
-                finish(false)
+                // Only a deadline that really passed answers "down": a cancelled sleep (the
+                // check finished first) must not race the check's own answer.
+                do {
+                    try await Task.sleep(for: check.timeout)
+                    finish(false)
+                } catch {}
             }
             let work = Task {
                 let ok = await check.check()
-                timer.cancel()
                 finish(ok)
+                timer.cancel()
             }
             // Once the deadline answered, the check is told to stop (if it listens).
             Task {
