@@ -12,7 +12,8 @@ struct ServiceKitHealthRaceTests {
         for _ in 0..<300 {
             let report = await HealthReport.run(service: "test-service", checks: checks)
             #expect(report.isHealthy)
-            #expect(report.results.allSatisfy(\.ok))
+            let allOK = report.results.allSatisfy { $0.ok }
+            #expect(allOK)
         }
     }
 
