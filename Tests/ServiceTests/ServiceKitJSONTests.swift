@@ -111,3 +111,66 @@ import Testing
         #expect(String(decoding: log, as: UTF8.self) == "2026-11-25T16:22:47.000Z")
     }
 }
+
+/// Deterministic mutation fuzzing: the parser must never crash, hang or accept what it
+/// then cannot write back identically.
+@Suite struct ServiceKitJSONFuzzTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func mutatedDocumentsNeverCrashAndRoundTrip() {
+        let corpus = [
+            #"{"name":"Ada","email":"ada@example.com","password":"pass123"}"#,
+            #"{"movie_ids":[1,2,3,9007199254740993],"x":[{"a":null},true,false,-0.5e-3]}"#,
+            #"["\u00e9\ud83d\ude00\n\"",1E+2,0,-12,{"":{}}]"#,
+        ].map { Array($0.utf8) }
+        let alphabet = Array(#"{}[]:,"\\/ubfnrt0123456789.eE+-aflsnu \t\n"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xED, 0xA0, 0xFF]
+        var random = SplitMix(state: 42)
+        var accepted = 0
+        for iteration in 0..<20_000 {
+            var bytes = corpus[iteration % corpus.count]
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let position = Int.random(in: 0...bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0 where position < bytes.count: bytes[position] = alphabet.randomElement(using: &random)!
+                case 1: bytes.insert(alphabet.randomElement(using: &random)!, at: position)
+                default: if position < bytes.count { bytes.remove(at: position) }
+                }
+            }
+            guard let value = try? JSONParser.parse(bytes) else { continue }
+            accepted += 1
+            let written = value.jsonBytes
+            #expect((try? JSONParser.parse(written)) == value)
+            #expect((try? JSONParser.parse(written))?.jsonBytes == written)
+        }
+        #expect(accepted > 100)
+    }
+
+    @Test func randomStringsRoundTrip() {
+        var random = SplitMix(state: 7)
+        for _ in 0..<2000 {
+            let scalars = (0..<Int.random(in: 0...12, using: &random)).compactMap { _ -> Unicode.Scalar? in
+                let pick = Int.random(in: 0..<4, using: &random)
+                let value: UInt32 = switch pick {
+                case 0: UInt32.random(in: 0..<0x80, using: &random)
+                case 1: UInt32.random(in: 0x80..<0x800, using: &random)
+                case 2: UInt32.random(in: 0xE000..<0x10000, using: &random)
+                default: UInt32.random(in: 0x10000..<0x110000, using: &random)
+                }
+                return Unicode.Scalar(value)
+            }
+            var string = ""
+            string.unicodeScalars.append(contentsOf: scalars)
+            let written = JSONValue.string(string).jsonBytes
+            #expect((try? JSONParser.parse(written)) == .string(string))
+        }
+    }
+}

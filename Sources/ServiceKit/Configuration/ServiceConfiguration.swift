@@ -137,10 +137,12 @@ public struct ServiceConfiguration: Sendable {
 
     private static func writeAll(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
+        // Scoped pointer: valid for this synchronous write loop only.
         bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                let n = write(fd, base + offset, buffer.count - offset)
                 if n <= 0 { return }
                 offset += n
             }

@@ -45,10 +45,12 @@ public struct Logger: Sendable {
 
         /// `write(2)` on fd 1, retried on EINTR and short writes.
         public static let standardOutput = Sink { line in
+            // Scoped pointer: valid for this synchronous write loop only.
             line.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return }
                 var offset = 0
                 while offset < buffer.count {
-                    let n = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                    let n = Glibc.write(1, base + offset, buffer.count - offset)
                     if n > 0 {
                         offset += n
                     } else if n < 0 && errno == EINTR {
