@@ -1,0 +1,331 @@
+import Reactor
+
+/// One loop's keep-alive connections, per origin.
+///
+/// Why per loop and not shared: a connection is bound to the loop whose epoll watches it,
+/// so a request on loop A can only use A's connections without two thread hops (15–90 µs
+/// each); per-loop pools also need no lock. The price is up to `loops ×
+/// maxConnectionsPerOrigin` connections per origin in all.
+///
+/// Per origin: idle connections are a stack (the most recently used one first: it is the
+/// least likely to have been closed by the server, and the others age out); at most
+/// `maxConnectionsPerOrigin` are open (connecting, leased or idle); beyond that callers
+/// wait in a FIFO queue of at most `maxWaitersPerOrigin`, each for `poolWaitTimeout`. A
+/// released connection goes straight to the first waiter; a closed one hands its slot
+/// over, and the waiter connects. Idle connections older than `idleTimeout` are closed by
+/// one sweep timer per pool (not a timer per connection: releasing a connection must
+/// not allocate).
+///
+/// Loop-only: every method runs on ``loop``; `@unchecked Sendable` so that the client can
+/// hold one per loop.
+final class HTTPConnectionPool: @unchecked Sendable {
+    let loop: EventLoop
+    let configuration: HTTPClient.Configuration
+    private var entries: [HTTPOrigin: OriginEntry] = [:]
+    private var sweepTimer: TimerHandle?
+    private var isShutdown = false
+
+    /// The state of one origin in this pool. Loop-only.
+    final class OriginEntry: @unchecked Sendable {
+        let origin: HTTPOrigin
+        var idle: [HTTPClientConnection] = []
+        /// Connections connecting, leased or idle (each holds a slot).
+        var open = 0
+        var waiters = RingBuffer<Waiter>(initialCapacity: 16)
+        /// Waiters still waiting; the queue may also hold finished ones (removed lazily).
+        var activeWaiters = 0
+        /// Resolved addresses, kept until a connect fails.
+        var addresses: [SocketAddress]?
+
+        init(origin: HTTPOrigin) { self.origin = origin }
+    }
+
+    /// A caller waiting for a connection or a slot. Loop-only.
+    final class Waiter: @unchecked Sendable {
+        var continuation: UnsafeContinuation<HTTPClientConnection?, any Error>?
+        var timer: TimerHandle?
+        var isActive = true
+    }
+
+    init(loop: EventLoop, configuration: HTTPClient.Configuration) {
+        self.loop = loop
+        self.configuration = configuration
+    }
+
+    // MARK: Leasing
+
+    /// A connection to `origin`: an idle one, a new one, or one released by another caller.
+    ///
+    /// - Parameters:
+    ///   - deadline: monotonic ns after which the caller gives up (caps every wait).
+    ///   - preferNew: open a new connection while the limit allows, even with idle ones
+    ///     (the retry after a stale connection: the other idle ones may be stale too).
+    func lease(
+        _ origin: HTTPOrigin, deadline: UInt64?, preferNew: Bool = false
+    ) async throws(HTTPClientError) -> HTTPClientConnection {
+        loop.preconditionInLoop()
+        if isShutdown { throw HTTPClientError(.shutdown, requestMayHaveBeenSent: false) }
+        let entry: OriginEntry
+        if let existing = entries[origin] {
+            entry = existing
+        } else {
+            entry = OriginEntry(origin: origin)
+            entries[origin] = entry
+        }
+        if !preferNew || entry.open >= configuration.maxConnectionsPerOrigin, let idle = takeIdle(entry) {
+            idle.isLeased = true
+            return idle
+        }
+        if entry.open < configuration.maxConnectionsPerOrigin {
+            entry.open += 1
+            return try await connect(entry, deadline: deadline)
+        }
+        guard entry.activeWaiters < configuration.maxWaitersPerOrigin else {
+            throw HTTPClientError(.poolQueueFull, requestMayHaveBeenSent: false)
+        }
+        var waitDeadline = monotonicNanoseconds() &+ configuration.poolWaitTimeout.nanoseconds
+        if let deadline, deadline < waitDeadline { waitDeadline = deadline }
+        if let handed = try await wait(entry, until: waitDeadline) {
+            handed.isLeased = true
+            return handed
+        }
+        // A slot was handed over (its connection closed): connect in our own task.
+        return try await connect(entry, deadline: deadline)
+    }
+
+    /// Pops the most recently used idle connection that is still fresh and open.
+    private func takeIdle(_ entry: OriginEntry) -> HTTPClientConnection? {
+        guard !entry.idle.isEmpty else { return nil }
+        let now = monotonicNanoseconds()
+        let maxIdle = configuration.idleTimeout.nanoseconds
+        while let connection = entry.idle.popLast() {
+            if !connection.isClosed && now &- connection.idleSince < maxIdle { return connection }
+            discard(connection, entry)
+            entry.open -= 1  // no waiters while connections are idle
+        }
+        return nil
+    }
+
+    /// Opens a connection for a slot already counted in `entry.open`.
+    private func connect(_ entry: OriginEntry, deadline: UInt64?) async throws(HTTPClientError) -> HTTPClientConnection {
+        let connection: HTTPClientConnection
+        do {
+            connection = try await makeConnection(entry, deadline: deadline)
+        } catch {
+            slotFreed(entry)
+            throw error
+        }
+        if isShutdown {
+            connection.close()
+            slotFreed(entry)
+            throw HTTPClientError(.shutdown, requestMayHaveBeenSent: false)
+        }
+        connection.pool = self
+        connection.originEntry = entry
+        connection.isLeased = true
+        return connection
+    }
+
+    private func makeConnection(_ entry: OriginEntry, deadline: UInt64?) async throws(HTTPClientError) -> HTTPClientConnection {
+        let origin = entry.origin
+        if origin.isTLS && configuration.makeTransport == nil || origin.scheme != "http" && !origin.isTLS {
+            throw HTTPClientError(.unsupportedScheme, requestMayHaveBeenSent: false)
+        }
+        var connectDeadline = monotonicNanoseconds() &+ configuration.connectTimeout.nanoseconds
+        if let deadline, deadline < connectDeadline { connectDeadline = deadline }
+        let addresses: [SocketAddress]
+        if let cached = entry.addresses {
+            addresses = cached
+        } else {
+            do {
+                addresses = try await SocketAddress.resolve(host: origin.host, port: origin.port)
+            } catch {
+                throw HTTPClientError(.connectFailed, requestMayHaveBeenSent: false, underlying: error)
+            }
+            entry.addresses = addresses
+        }
+        var lastError = HTTPClientError(.connectFailed, requestMayHaveBeenSent: false)
+        for address in addresses {
+            let now = monotonicNanoseconds()
+            guard now < connectDeadline else {
+                throw HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false)
+            }
+            let socket: TCPSocket
+            do {
+                socket = try await TCPSocket.connect(
+                    to: address, on: loop, timeout: .nanoseconds(Int64(connectDeadline - now)))
+            } catch let error as IOError where error.code == .timedOut {
+                entry.addresses = nil
+                throw HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false, underlying: error)
+            } catch let error as IOError where error.code == .cancelled {
+                throw HTTPClientError(.cancelled, requestMayHaveBeenSent: false, underlying: error)
+            } catch {
+                entry.addresses = nil
+                lastError = HTTPClientError(.connectFailed, requestMayHaveBeenSent: false, underlying: error)
+                continue
+            }
+            var transport: any ByteStream = socket
+            if let makeTransport = configuration.makeTransport {
+                do {
+                    socket.readDeadline = connectDeadline
+                    socket.writeDeadline = connectDeadline
+                    transport = try await makeTransport(socket, origin.host)
+                    transport.readDeadline = nil
+                    transport.writeDeadline = nil
+                } catch {
+                    socket.close()
+                    let timedOut = (error as? IOError)?.code == .timedOut
+                    throw HTTPClientError(
+                        timedOut ? .connectTimeout : .connectFailed, requestMayHaveBeenSent: false, underlying: error)
+                }
+            }
+            return HTTPClientConnection(origin: origin, transport: transport, configuration: configuration)
+        }
+        throw lastError
+    }
+
+    // MARK: Waiting
+
+    private func wait(_ entry: OriginEntry, until deadline: UInt64) async throws(HTTPClientError) -> HTTPClientConnection? {
+        let waiter = Waiter()
+        entry.waiters.append(waiter)
+        entry.activeWaiters += 1
+        do {
+            return try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<HTTPClientConnection?, any Error>) in
+                    if Task.isCancelled {
+                        waiter.continuation = continuation
+                        finish(waiter, entry, .failure(HTTPClientError(.cancelled, requestMayHaveBeenSent: false)))
+                        return
+                    }
+                    waiter.continuation = continuation
+                    let now = monotonicNanoseconds()
+                    waiter.timer = loop.schedule0(after: .nanoseconds(Int64(deadline > now ? deadline - now : 0))) {
+                        [self] in
+                        self.finish(waiter, entry, .failure(HTTPClientError(.poolTimeout, requestMayHaveBeenSent: false)))
+                    }
+                }
+            } onCancel: {
+                loop.execute { [self] in
+                    self.finish(waiter, entry, .failure(HTTPClientError(.cancelled, requestMayHaveBeenSent: false)))
+                }
+            }
+        } catch let error as HTTPClientError {
+            throw error
+        } catch {
+            preconditionFailure("pool waiter failed with \(error)")
+        }
+    }
+
+    /// Ends a wait once: with a connection, a slot (nil) or an error.
+    private func finish(_ waiter: Waiter, _ entry: OriginEntry, _ result: Result<HTTPClientConnection?, HTTPClientError>) {
+        guard waiter.isActive, let continuation = waiter.continuation else { return }
+        waiter.isActive = false
+        waiter.continuation = nil
+        waiter.timer?.cancel()
+        waiter.timer = nil
+        entry.activeWaiters -= 1
+        switch result {
+        case .success(let connection): continuation.resume(returning: connection)
+        case .failure(let error): continuation.resume(throwing: error)
+        }
+    }
+
+    private func nextWaiter(_ entry: OriginEntry) -> Waiter? {
+        guard entry.activeWaiters > 0 else { return nil }
+        while let waiter = entry.waiters.popFirst() {
+            if waiter.isActive { return waiter }
+        }
+        return nil
+    }
+
+    // MARK: Returning
+
+    /// Called by ``HTTPClientConnection/release()``.
+    func connectionReleased(_ connection: HTTPClientConnection, reusable: Bool) {
+        loop.preconditionInLoop()
+        guard let entry = connection.originEntry else {
+            connection.close()
+            return
+        }
+        if reusable && !isShutdown {
+            connection.idleSince = monotonicNanoseconds()
+            if let waiter = nextWaiter(entry) {
+                finish(waiter, entry, .success(connection))
+                return
+            }
+            entry.idle.append(connection)
+            scheduleSweep()
+        } else {
+            discard(connection, entry)
+            slotFreed(entry)
+        }
+    }
+
+    /// A connection's slot is free: give it to the first waiter, or count it as closed.
+    private func slotFreed(_ entry: OriginEntry) {
+        if let waiter = nextWaiter(entry) {
+            finish(waiter, entry, .success(nil))
+        } else {
+            entry.open -= 1
+        }
+    }
+
+    private func discard(_ connection: HTTPClientConnection, _ entry: OriginEntry) {
+        connection.close()
+        connection.originEntry = nil
+    }
+
+    // MARK: Idle timeout
+
+    private func scheduleSweep() {
+        guard sweepTimer == nil else { return }
+        // Half the idle timeout: a connection lives at most 1.5 × idleTimeout unused.
+        let period = max(configuration.idleTimeout / 2, .milliseconds(10))
+        sweepTimer = loop.schedule0(after: period) { [weak self] in self?.sweep() }
+    }
+
+    private func sweep() {
+        sweepTimer = nil
+        let now = monotonicNanoseconds()
+        let maxIdle = configuration.idleTimeout.nanoseconds
+        var anyLeft = false
+        for entry in entries.values where !entry.idle.isEmpty {
+            entry.idle.removeAll { connection in
+                guard connection.isClosed || now &- connection.idleSince >= maxIdle else { return false }
+                discard(connection, entry)
+                entry.open -= 1
+                return true
+            }
+            anyLeft = anyLeft || !entry.idle.isEmpty
+        }
+        if anyLeft { scheduleSweep() }
+    }
+
+    // MARK: Inspection and shutdown
+
+    /// Open connections (connecting, leased, idle) and idle ones, for `origin`. Loop-only.
+    func counts(for origin: HTTPOrigin) -> (open: Int, idle: Int, waiting: Int) {
+        loop.preconditionInLoop()
+        guard let entry = entries[origin] else { return (0, 0, 0) }
+        return (entry.open, entry.idle.count, entry.activeWaiters)
+    }
+
+    /// Closes idle connections and fails waiters; leased connections close on release. Loop-only.
+    func shutdown() {
+        loop.preconditionInLoop()
+        isShutdown = true
+        sweepTimer?.cancel()
+        sweepTimer = nil
+        for entry in entries.values {
+            for connection in entry.idle {
+                discard(connection, entry)
+                entry.open -= 1
+            }
+            entry.idle.removeAll()
+            while let waiter = nextWaiter(entry) {
+                finish(waiter, entry, .failure(HTTPClientError(.shutdown, requestMayHaveBeenSent: false)))
+            }
+        }
+    }
+}
