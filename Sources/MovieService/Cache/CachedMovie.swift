@@ -7,13 +7,18 @@
 public struct CachedMovie: Sendable, Equatable {
     public let id: Int64
     public let version: Int64
-    /// The movie's JSON, exactly as responses carry it.
-    public let json: ArraySlice<UInt8>
+    /// The whole Redis value, `<version>|<json>`.
+    public let cacheValue: [UInt8]
+    /// Where the JSON starts in ``cacheValue``.
+    private let bodyStart: Int
 
-    public init(id: Int64, version: Int64, json: ArraySlice<UInt8>) {
+    /// - Parameters:
+    ///   - value: a Redis value whose JSON starts at `bodyStart`.
+    init(id: Int64, version: Int64, value: [UInt8], bodyStart: Int) {
         self.id = id
         self.version = version
-        self.json = json
+        self.cacheValue = value
+        self.bodyStart = bodyStart
     }
 
     /// Encodes a movie once; the cache and the response share the bytes.
@@ -24,11 +29,11 @@ public struct CachedMovie: Sendable, Equatable {
         value.append(CacheValue.separator)
         let start = value.count
         value.append(contentsOf: movie.jsonBytes)
-        self.init(id: movie.id, version: movie.version, json: value[start...])
+        self.init(id: movie.id, version: movie.version, value: value, bodyStart: start)
     }
 
-    /// The whole Redis value (`<version>|<json>`): the slice's base array.
-    public var cacheValue: [UInt8] { Array(json.base) }
+    /// The movie's JSON, exactly as responses carry it.
+    public var json: ArraySlice<UInt8> { cacheValue[bodyStart...] }
 
     public var etag: String { MovieETag.make(id: id, version: version) }
 }
@@ -63,7 +68,7 @@ public enum CacheValue: Equatable, Sendable {
             index += 1
         }
         guard index > 0, index < value.count, value[index] == separator, value.count > index + 1 else { return nil }
-        return .movie(CachedMovie(id: id, version: version, json: value[(index + 1)...]))
+        return .movie(CachedMovie(id: id, version: version, value: value, bodyStart: index + 1))
     }
 
     /// The Redis key of a movie: `movie:{id}`.
