@@ -303,6 +303,8 @@ struct MovieServiceTests {
         defer { Task { await app.shutdown() } }
         let id = try await app.create(title: "Popular")
         try TestServers.redis().cli("-n", "11", "DEL", "movie:\(id)")
+        // The leader's query waits a little, so every miss surely arrives while it runs.
+        app.service.catalog._testOnly_setLoadDelay(milliseconds: 100)
         let statuses = await withTaskGroup(of: (Int, String?).self) { group in
             for _ in 0..<50 {
                 group.addTask {
@@ -319,6 +321,7 @@ struct MovieServiceTests {
         #expect(await app.metric("marquee_cache_database_loads_total") == 1)
         #expect(await app.metric("marquee_cache_coalesced_total") == 49)
         #expect(await app.metric("marquee_cache_fills_total") == 1)
+        app.service.catalog._testOnly_setLoadDelay(milliseconds: 0)
         #expect(await app.call(.GET, "/api/movies/\(id)").headers["X-Cache"] == "HIT")
     }
 

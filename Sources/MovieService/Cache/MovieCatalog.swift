@@ -22,6 +22,8 @@ public final class MovieCatalog: Sendable {
     // dictionary's size so that the hot path reads one atomic when there is nothing to repair.
     private let repairs = Mutex<[Int64: CacheScript.Operation]>([:])
     private let repairCount = Atomic<Int>(0)
+    /// Test hook: milliseconds each miss's load waits before querying (0 in production).
+    private let loadDelayMilliseconds = Atomic<Int>(0)
 
     public init(repository: MovieRepository, cache: MovieCache, metrics: CacheMetrics, group: EventLoopGroup) {
         self.repository = repository
@@ -72,6 +74,8 @@ public final class MovieCatalog: Sendable {
     private func load(_ id: Int64, writeBack: Bool) async -> LoopSingleFlight.Outcome {
         await flights.run(id, coalesced: { metrics.coalesced.increment() }) {
             metrics.databaseLoads.increment()
+            let delay = loadDelayMilliseconds.load(ordering: .relaxed)
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
             do {
                 let cached = try await repository.find(id).map(CachedMovie.init)
                 if writeBack {
@@ -215,6 +219,12 @@ public final class MovieCatalog: Sendable {
 
     /// Repairs waiting for Redis (tests and health).
     public var pendingRepairs: Int { repairCount.load(ordering: .relaxed) }
+
+    /// Makes every miss's load wait `milliseconds` first, so that a test can pile misses up
+    /// behind a running load without depending on timing.
+    public func _testOnly_setLoadDelay(milliseconds: Int) {
+        loadDelayMilliseconds.store(milliseconds, ordering: .relaxed)
+    }
 
     /// Loads running on the calling loop (tests).
     public var _testOnly_loadsInFlight: Int { flights._testOnly_inFlight }
