@@ -48,6 +48,7 @@ public final class MovieCatalog: Sendable {
             await applyRepairs()
             if isRepairPending(id) {
                 metrics.misses.increment()
+                metrics.databaseLoads.increment()
                 return (try await repository.find(id).map(CachedMovie.init), .database)
             }
         }
