@@ -68,6 +68,12 @@ struct MovieServiceOutageTests {
         #expect(app.service.catalog.pendingRepairs == 0)
         #expect(try redis.cli("GET", "movie:\(other)").hasPrefix("2|"))
 
+        // A Redis that lost its scripts (restart, SCRIPT FLUSH): EVALSHA falls back to EVAL.
+        try redis.cli("SCRIPT", "FLUSH")
+        #expect(await app.call(.PATCH, "/api/movies/\(other)", json: #"{"rating": 6.6}"#).status == .ok)
+        #expect(try redis.cli("GET", "movie:\(other)").hasPrefix("3|"))
+        #expect(app.service.catalog.pendingRepairs == 0)
+
         // And the cache is used again: a miss fills, the next read hits, on both loops.
         for loop in 0..<2 {
             _ = await app.call(.GET, "/api/movies/\(id)", loop: loop)
