@@ -1,0 +1,232 @@
+import Reactor
+import Synchronization
+
+/// Movies through the cache-aside of DESIGN.md: reads try Redis, then PostgreSQL (one query
+/// per id per loop, however many miss at once), and write back through the guarded script;
+/// writes go to PostgreSQL first, then rewrite (or tombstone) the cache entry.
+///
+/// Why a read after a write never sees the old movie:
+/// - each write bumps the row's version and then `put`s the new version; the script never
+///   lets an older version replace it, so a fill that read the row before the write loses;
+/// - a delete leaves a tombstone that refuses fills for ``CacheTTLs/tombstone`` seconds;
+/// - a write-back that fails (Redis down or unreachable) is kept as a *repair*: until it
+///   has been applied, lookups of that id skip the cache, and every lookup first tries to
+///   apply pending repairs. So a Redis that comes back with an old copy (a restart that
+///   reloads its snapshot) is corrected before that copy is ever served.
+public final class MovieCatalog: Sendable {
+    public let repository: MovieRepository
+    public let cache: MovieCache
+    public let metrics: CacheMetrics
+    private let flights: LoopSingleFlight
+    // Lock rule: taken briefly to record, apply or test repairs; `repairCount` mirrors the
+    // dictionary's size so that the hot path reads one atomic when there is nothing to repair.
+    private let repairs = Mutex<[Int64: CacheScript.Operation]>([:])
+    private let repairCount = Atomic<Int>(0)
+    /// Test hook: milliseconds each miss's load waits before querying (0 in production).
+    private let loadDelayMilliseconds = Atomic<Int>(0)
+
+    public init(repository: MovieRepository, cache: MovieCache, metrics: CacheMetrics, group: EventLoopGroup) {
+        self.repository = repository
+        self.cache = cache
+        self.metrics = metrics
+        self.flights = LoopSingleFlight(group: group)
+    }
+
+    /// Where an answer came from (`X-Cache`).
+    public enum Source: Sendable, Equatable {
+        case cache
+        case database
+    }
+
+    // MARK: Reads
+
+    /// The movie `id`, nil when there is none.
+    /// - Throws: the database's error when the cache could not answer and PostgreSQL failed.
+    public func movie(_ id: Int64) async throws -> (movie: CachedMovie?, source: Source) {
+        guard id > 0 else { return (nil, .database) }
+        if repairCount.load(ordering: .relaxed) > 0 {
+            await applyRepairs()
+            if isRepairPending(id) {
+                metrics.misses.increment()
+                metrics.databaseLoads.increment()
+                return (try await repository.find(id).map(CachedMovie.init), .database)
+            }
+        }
+        metrics.redisGets.increment()
+        switch await cache.read(id) {
+        case .value(.movie(let cached)):
+            metrics.hits.increment()
+            return (cached, .cache)
+        case .value(.deleted), .value(.absent):
+            metrics.hits.increment()
+            return (nil, .cache)
+        case .value(nil):
+            metrics.misses.increment()
+            return (try await load(id, writeBack: true).get(), .database)
+        case .unavailable:
+            metrics.misses.increment()
+            metrics.failedLookups.increment()
+            return (try await load(id, writeBack: false).get(), .database)
+        }
+    }
+
+    /// Loads `id` from PostgreSQL, once per loop however many ask at the same time, and
+    /// writes the result back (the movie, or a negative entry) unless Redis is known down.
+    private func load(_ id: Int64, writeBack: Bool) async -> LoopSingleFlight.Outcome {
+        await flights.run(id, coalesced: { metrics.coalesced.increment() }) {
+            metrics.databaseLoads.increment()
+            let delay = loadDelayMilliseconds.load(ordering: .relaxed)
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            do {
+                let cached = try await repository.find(id).map(CachedMovie.init)
+                if writeBack {
+                    let outcome = await cache.write(cached.map { .put($0) } ?? .absent(id: id))
+                    count(fill: outcome)
+                }
+                return .success(cached)
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// The movies among `ids` that exist, in the order first requested, each once: one
+    /// `MGET`, one SQL query for the misses, one pipelined write-back.
+    public func movies(ids: [Int64]) async throws -> [CachedMovie] {
+        var seen = Set<Int64>()
+        seen.reserveCapacity(ids.count)
+        let unique = ids.filter { $0 > 0 && seen.insert($0).inserted }
+        if unique.isEmpty { return [] }
+        if repairCount.load(ordering: .relaxed) > 0 { await applyRepairs() }
+
+        var found: [Int64: CachedMovie] = [:]
+        found.reserveCapacity(unique.count)
+        var missing: [Int64] = []
+        metrics.redisMGets.increment()
+        let values = await cache.readMany(unique)
+        if let values {
+            let checkRepairs = repairCount.load(ordering: .relaxed) > 0
+            var hits: UInt64 = 0
+            for (id, value) in zip(unique, values) {
+                if checkRepairs && isRepairPending(id) {
+                    missing.append(id)
+                    continue
+                }
+                switch value {
+                case .movie(let cached)?:
+                    found[id] = cached
+                    hits += 1
+                case .deleted?, .absent?:
+                    hits += 1
+                case nil:
+                    missing.append(id)
+                }
+            }
+            metrics.batchHits.increment(by: hits)
+        } else {
+            metrics.failedLookups.increment()
+            missing = unique
+        }
+        metrics.batchMisses.increment(by: UInt64(missing.count))
+
+        if !missing.isEmpty {
+            metrics.databaseLoads.increment()
+            var writes: [CacheScript.Operation] = []
+            writes.reserveCapacity(missing.count)
+            for movie in try await repository.find(ids: missing) {
+                let cached = CachedMovie(movie)
+                found[movie.id] = cached
+                writes.append(.put(cached))
+            }
+            for id in missing where found[id] == nil { writes.append(.absent(id: id)) }
+            if values != nil {
+                metrics.writePipelines.increment()
+                for outcome in await cache.writeMany(writes) { count(fill: outcome) }
+            }
+        }
+        return unique.compactMap { found[$0] }
+    }
+
+    // MARK: Writes (PostgreSQL first, then the cache)
+
+    public func create(_ draft: MovieDraft) async throws -> CachedMovie {
+        let cached = CachedMovie(try await repository.insert(draft))
+        await rewrite(.put(cached))
+        return cached
+    }
+
+    /// - Returns: the updated movie, nil when `id` does not exist.
+    public func update(_ id: Int64, _ patch: MoviePatch) async throws -> CachedMovie? {
+        guard id > 0, let movie = try await repository.update(id, patch) else { return nil }
+        let cached = CachedMovie(movie)
+        if !patch.isEmpty { await rewrite(.put(cached)) }
+        return cached
+    }
+
+    /// - Returns: false when `id` does not exist.
+    public func delete(_ id: Int64) async throws -> Bool {
+        guard id > 0, try await repository.delete(id) != nil else { return false }
+        await rewrite(.delete(id: id))
+        return true
+    }
+
+    /// Writes the cache after a database write; a failure becomes a pending repair.
+    private func rewrite(_ operation: CacheScript.Operation) async {
+        switch await cache.write(operation) {
+        case .written: break
+        case .refused: metrics.refusedWrites.increment()
+        case .failed:
+            metrics.failedWrites.increment()
+            recordRepair(operation)
+        }
+    }
+
+    private func count(fill outcome: MovieCache.WriteOutcome) {
+        switch outcome {
+        case .written: metrics.fills.increment()
+        case .refused: metrics.refusedWrites.increment()
+        case .failed: metrics.failedWrites.increment()
+        }
+    }
+
+    // MARK: Repairs
+
+    private func recordRepair(_ operation: CacheScript.Operation) {
+        repairs.withLock { pending in
+            pending[operation.id] = operation
+            repairCount.store(pending.count, ordering: .relaxed)
+        }
+    }
+
+    private func isRepairPending(_ id: Int64) -> Bool {
+        repairs.withLock { $0[id] != nil }
+    }
+
+    /// Sends every pending repair in one pipeline; those Redis applied (or refused, which
+    /// means something newer is there) are done. Cheap while Redis is down: the client
+    /// fails the pipeline at once.
+    private func applyRepairs() async {
+        let snapshot = repairs.withLock { Array($0.values) }
+        if snapshot.isEmpty { return }
+        let outcomes = await cache.writeMany(snapshot)
+        repairs.withLock { pending in
+            for (operation, outcome) in zip(snapshot, outcomes) where outcome != .failed {
+                // A newer write for the same id may have replaced this one meanwhile.
+                if pending[operation.id] == operation { pending[operation.id] = nil }
+            }
+            repairCount.store(pending.count, ordering: .relaxed)
+        }
+    }
+
+    /// Repairs waiting for Redis (tests and health).
+    public var pendingRepairs: Int { repairCount.load(ordering: .relaxed) }
+
+    /// Makes every miss's load wait `milliseconds` first, so that a test can pile misses up
+    /// behind a running load without depending on timing.
+    public func _testOnly_setLoadDelay(milliseconds: Int) {
+        loadDelayMilliseconds.store(milliseconds, ordering: .relaxed)
+    }
+
+    /// Loads running on the calling loop (tests).
+    public var _testOnly_loadsInFlight: Int { flights._testOnly_inFlight }
+}

@@ -1,0 +1,93 @@
+import HTTP
+import ServiceKit
+
+/// The movie endpoints of API.md, on the service's own port under the gateway's paths.
+struct MovieRoutes: Sendable {
+    let catalog: MovieCatalog
+    let authenticator: Authenticator
+
+    func register(into router: inout ServiceRouter) {
+        router.get("/api/movies") { try await list($0) }
+        router.post("/api/movies") { try await create($0) }
+        router.post("/api/movies/batch") { try await batch($0) }
+        router.get("/api/movies/{movie_id:int}") { try await get($0) }
+        router.put("/api/movies/{movie_id:int}") { try await update($0) }
+        router.patch("/api/movies/{movie_id:int}") { try await update($0) }
+        router.delete("/api/movies/{movie_id:int}") { try await delete($0) }
+    }
+
+    static let notFound = "Movie not found"
+
+    /// `GET /api/movies/{id}`: the hot path. A hit serves the cached bytes as they are.
+    func get(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let id = Int64(try request.parameters.int("movie_id"))
+        let (movie, source) = try await catalog.movie(id)
+        let xCache = source == .cache ? "HIT" : "MISS"
+        guard let movie else {
+            throw ServiceError(.notFound, detail: Self.notFound, headers: ["X-Cache": xCache])
+        }
+        let etag = movie.etag
+        if let condition = request.headers["If-None-Match"], MovieETag.matches(ifNoneMatch: condition, etag: etag) {
+            return HTTPServerResponse(status: .notModified, headers: ["ETag": etag, "X-Cache": xCache])
+        }
+        return HTTPServerResponse(
+            status: .ok, headers: ["Content-Type": "application/json", "ETag": etag, "X-Cache": xCache],
+            body: .bytes(Array(movie.json)))
+    }
+
+    /// `GET /api/movies?genre=&limit=&offset=`: straight from PostgreSQL, ordered by id.
+    func list(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        var fields = ParameterFields(query: request)
+        let page = Pagination.read(from: &fields)
+        let genre = fields.string("genre")
+        let pagination = try fields.finish(page)
+        let filter = genre.value.flatMap { $0.isEmpty ? nil : $0 }
+        let (movies, total) = try await catalog.repository.list(
+            genre: filter, limit: pagination.limit, offset: pagination.offset)
+        var json = JSONWriter(capacity: 64 + movies.count * 256)
+        json.array { list in for movie in movies { list.value(movie) } }
+        var response = HTTPServerResponse.json(.ok, json.bytes)
+        response.setTotalCount(total)
+        return response
+    }
+
+    /// `POST /api/movies/batch {"movie_ids": [...]}`.
+    func batch(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        var body = JSONFields(try await request.decodeJSONObject())
+        let ids = body.intList("movie_ids", count: MovieRules.batchSize)
+        let movieIDs = try body.finish(ids)
+        let movies = try await catalog.movies(ids: movieIDs)
+        var out: [UInt8] = []
+        out.reserveCapacity(2 + movies.reduce(0) { $0 + $1.json.count + 1 })
+        out.append(UInt8(ascii: "["))
+        for (index, movie) in movies.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: movie.json)
+        }
+        out.append(UInt8(ascii: "]"))
+        return .json(.ok, out)
+    }
+
+    func create(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        try authenticator.authorizeAdmin(request)
+        let draft = try MovieDraft(try await request.decodeJSONObject())
+        let movie = try await catalog.create(draft)
+        return .json(.created, Array(movie.json), headers: ["Location": "/api/movies/\(movie.id)", "ETag": movie.etag])
+    }
+
+    /// `PUT` and `PATCH`: any subset of the fields.
+    func update(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let id = Int64(try request.parameters.int("movie_id"))
+        try authenticator.authorizeAdmin(request)
+        let patch = try MoviePatch(try await request.decodeJSONObject())
+        guard let movie = try await catalog.update(id, patch) else { throw ServiceError.notFound("Movie") }
+        return .json(.ok, Array(movie.json), headers: ["ETag": movie.etag])
+    }
+
+    func delete(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let id = Int64(try request.parameters.int("movie_id"))
+        try authenticator.authorizeAdmin(request)
+        guard try await catalog.delete(id) else { throw ServiceError.notFound("Movie") }
+        return HTTPServerResponse(status: .noContent)
+    }
+}
