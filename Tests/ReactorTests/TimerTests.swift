@@ -42,6 +42,27 @@ struct TimerTests {
         #expect(monotonicNanoseconds() - start >= 30_000_000)
     }
 
+    @Test func cancellingASleepingTaskWakesItAtOnce() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let start = monotonicNanoseconds()
+        let sleeper = Task(executorPreference: loop) { () -> Bool in
+            do {
+                try await loop.sleep(for: .seconds(30))
+                return false
+            } catch is CancellationError {
+                return true
+            } catch {
+                return false
+            }
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        sleeper.cancel()
+        #expect(await sleeper.value)
+        #expect(monotonicNanoseconds() - start < 5_000_000_000)
+    }
+
     @Test func ringBufferKeepsFIFOOrderWhileGrowing() {
         var ring = RingBuffer<Int>(initialCapacity: 2)
         for value in 0..<5 { ring.append(value) }

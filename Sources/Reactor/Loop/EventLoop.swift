@@ -126,14 +126,19 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Suspends the calling task for `delay`, measured on this loop's timers.
+    /// - Throws: `CancellationError` as soon as the task is cancelled.
     public func sleep(for delay: Duration) async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            execute {
-                // Hop onto the loop to touch its timer queue.
-                self.schedule0(after: delay) { continuation.resume() }
+        let sleeper = Sleeper()
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                execute {
+                    // On the loop: the sleeper's state is touched only here, so no lock is needed.
+                    sleeper.start(continuation, on: self, after: delay)
+                }
             }
+        } onCancel: {
+            execute { sleeper.cancel() }
         }
-        try Task.checkCancellation()
     }
 
     // MARK: Descriptors (loop-only)
@@ -224,6 +229,34 @@ public final class EventLoop: @unchecked Sendable {
                 body()
             }
         }
+    }
+}
+
+/// One ``EventLoop/sleep(for:)``: resumed exactly once, by its timer or by cancellation.
+/// Loop-bound; `@unchecked Sendable` because it is created off the loop and then touched
+/// only by jobs on the loop.
+private final class Sleeper: @unchecked Sendable {
+    private var continuation: UnsafeContinuation<Void, any Error>?
+    private var timer: TimerHandle?
+    private var cancelled = false
+
+    func start(_ continuation: UnsafeContinuation<Void, any Error>, on loop: EventLoop, after delay: Duration) {
+        if cancelled {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        self.continuation = continuation
+        timer = loop.schedule0(after: delay) { [self] in
+            self.continuation?.resume()
+            self.continuation = nil
+        }
+    }
+
+    func cancel() {
+        cancelled = true
+        timer?.cancel()
+        continuation?.resume(throwing: CancellationError())
+        continuation = nil
     }
 }
 

@@ -1,0 +1,400 @@
+import CLibPQ
+import Reactor
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection driven by its loop's epoll: the I/O shell around
+/// ``ConnectionStateMachine``.
+///
+/// Loop-bound: every method ending in `0` runs on `loop`'s thread only, which is what makes
+/// the `@unchecked Sendable` sound (the pool hops to the loop before touching it).
+///
+/// The connection is always in libpq's pipeline mode, so many callers' queries share its
+/// round trips: each request is written at once (`PQpipelineSync` flushes) and results are
+/// read as they come, in order. The socket is registered level-triggered, because
+/// `PQconsumeInput` does not promise to drain it; write interest is added only while
+/// `PQflush` reports unsent data, and then read interest stays on so that the server can
+/// never block on us while we block on it.
+final class PostgresConnection: @unchecked Sendable {
+    typealias Continuation = UnsafeContinuation<[PostgresStatementResult], any Error>
+
+    let loop: EventLoop
+
+    // MARK: Loop-only state.
+    private var connection: OpaquePointer?
+    private var registration: IORegistration?
+    private var machine = ConnectionStateMachine<PendingRequest, PostgresStatementResult>()
+    /// Statements prepared on this connection: SQL text → server-side name. The server
+    /// then parses and plans a hot query once per connection, not once per call (what
+    /// `pgbench -M prepared` does). Bounded; statements past the bound go unnamed.
+    private var preparedNames: [String: String] = [:]
+    private var nextStatementNumber = 0
+    static let maxPreparedStatements = 256
+
+    /// A request in flight: whom to answer, and which of its statements it prepared (so that
+    /// a statement whose preparation failed is prepared again next time).
+    struct PendingRequest {
+        let continuation: Continuation
+        let newlyPrepared: [String?]?
+    }
+    private var connectTimer: TimerHandle?
+    private var connectCompletion: ((Result<Void, PostgresError>) -> Void)?
+
+    /// Called once when a connection that was ready closes, for whatever reason.
+    var onClose: ((PostgresConnection) -> Void)?
+    /// Called after each request completes (the pool serves its waiters from here).
+    var onRequestCompleted: ((PostgresConnection) -> Void)?
+    /// Pool bookkeeping: held by a transaction / kept free for one.
+    var isLeased = false
+    var isReserved = false
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    var inFlightCount: Int { machine.inFlightCount }
+    var isReady: Bool { machine.state == .ready }
+
+    // MARK: Connecting
+
+    /// Starts a non-blocking connect; `completion` runs on the loop, exactly once.
+    func connect0(_ configuration: PostgresConfiguration, completion: @escaping (Result<Void, PostgresError>) -> Void) {
+        loop.preconditionInLoop()
+        connectCompletion = completion
+        machine.connectStarted()
+        let pairs = configuration.libpqParameters
+        // Scoped: the strdup'd strings live until PQconnectStartParams has copied them.
+        var keywords: [UnsafeMutablePointer<CChar>?] = pairs.map { strdup($0.0) }
+        var values: [UnsafeMutablePointer<CChar>?] = pairs.map { strdup($0.1) }
+        keywords.append(nil)
+        values.append(nil)
+        let keywordPointers = keywords.map { $0.map { UnsafePointer($0) } }
+        let valuePointers = values.map { $0.map { UnsafePointer($0) } }
+        let started = PQconnectStartParams(keywordPointers, valuePointers, 0)
+        for pointer in keywords { free(pointer) }
+        for pointer in values { free(pointer) }
+
+        guard let started else {
+            connectFailed0("out of memory starting a connection")
+            return
+        }
+        connection = started
+        // The default notice processor prints to stderr ("NOTICE: relation exists, skipping").
+        PQsetNoticeProcessor(started, { _, _ in }, nil)
+        if PQstatus(started) == CONNECTION_BAD {
+            connectFailed0(Self.message(of: started))
+            return
+        }
+        connectTimer = loop.schedule0(after: configuration.connectTimeout) { [weak self] in
+            self?.connectTimer = nil
+            self?.connectFailed0("timed out after \(configuration.connectTimeout)")
+        }
+        // libpq's first step of a TCP connect waits for writability.
+        watchConnectSocket0(.write)
+    }
+
+    /// During the handshake libpq may replace its socket (another address, another attempt),
+    /// so each step registers the current one afresh: a few `epoll_ctl` calls per connect,
+    /// and never a stale descriptor in epoll.
+    private func watchConnectSocket0(_ interest: IOInterest) {
+        if let registration { loop.deregister0(registration) }
+        registration = nil
+        guard let connection else { return }
+        let fd = PQsocket(connection)
+        guard fd >= 0 else {
+            connectFailed0("libpq has no socket")
+            return
+        }
+        do {
+            registration = try loop.register0(fd: fd, interest: interest) { [weak self] _ in self?.connectPoll0() }
+        } catch {
+            connectFailed0("cannot watch the socket: \(error)")
+        }
+    }
+
+    private func connectPoll0() {
+        guard let connection, machine.state == .connecting else { return }
+        switch PQconnectPoll(connection) {
+        case PGRES_POLLING_OK:
+            connectSucceeded0()
+        case PGRES_POLLING_READING:
+            watchConnectSocket0(.read)
+        case PGRES_POLLING_WRITING:
+            watchConnectSocket0(.write)
+        default:
+            connectFailed0(Self.message(of: connection))
+        }
+    }
+
+    private func connectSucceeded0() {
+        guard let connection else { return }
+        connectTimer?.cancel()
+        connectTimer = nil
+        guard PQsetnonblocking(connection, 1) == 0, PQenterPipelineMode(connection) == 1 else {
+            connectFailed0("cannot enter non-blocking pipeline mode: \(Self.message(of: connection))")
+            return
+        }
+        if let registration { loop.deregister0(registration) }
+        registration = nil
+        do {
+            registration = try loop.register0(fd: PQsocket(connection), interest: .read) { [weak self] readiness in
+                self?.socketReady0(readiness)
+            }
+        } catch {
+            connectFailed0("cannot watch the socket: \(error)")
+            return
+        }
+        machine.connected()
+        let completion = connectCompletion
+        connectCompletion = nil
+        completion?(.success(()))
+    }
+
+    private func connectFailed0(_ message: String) {
+        guard machine.state == .connecting || machine.state == .initial else { return }
+        connectTimer?.cancel()
+        connectTimer = nil
+        release0()
+        machine.connectFailed()
+        let completion = connectCompletion
+        connectCompletion = nil
+        completion?(.failure(PostgresError(.connectionFailed, message: Self.trimmed(message))))
+    }
+
+    // MARK: Requests
+
+    /// Sends a request's statements and resumes `continuation` with one result per statement,
+    /// or throws `.connectionClosed` when the connection breaks first.
+    func submit0(_ request: PreparedRequest, _ continuation: Continuation) {
+        loop.preconditionInLoop()
+        guard let connection, machine.state == .ready else {
+            continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
+            return
+        }
+        // Decide, per statement, between a cached prepared statement, preparing it now, or
+        // sending it unnamed (DDL, transaction control, a full cache).
+        var names: [String?] = []
+        var commands: [Int] = []
+        var newlyPrepared: [String?]?
+        names.reserveCapacity(request.statements.count)
+        commands.reserveCapacity(request.statements.count)
+        for (index, statement) in request.statements.enumerated() {
+            if let name = preparedNames[statement.sql] {
+                names.append(name)
+                commands.append(1)
+            } else if preparedNames.count < Self.maxPreparedStatements, Self.isWorthPreparing(statement.sql) {
+                let name = "marquee_\(nextStatementNumber)"
+                nextStatementNumber += 1
+                preparedNames[statement.sql] = name
+                names.append(name)
+                commands.append(2)
+                if newlyPrepared == nil { newlyPrepared = Array(repeating: nil, count: request.statements.count) }
+                newlyPrepared?[index] = statement.sql
+            } else {
+                names.append(nil)
+                commands.append(1)
+            }
+        }
+        guard case .send = machine.requestSubmitted(
+            PendingRequest(continuation: continuation, newlyPrepared: newlyPrepared), commands: commands)
+        else {
+            continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
+            return
+        }
+        for (index, statement) in request.statements.enumerated() {
+            let count = Int32(statement.parameters.count)
+            let sent = statement.sql.withCString { sql in
+                statement.parameters.withPointers { values -> Int32 in
+                    guard let name = names[index] else {
+                        return PQsendQueryParams(connection, sql, count, nil, values, nil, nil, 0)
+                    }
+                    if commands[index] == 2, PQsendPrepare(connection, name, sql, count, nil) != 1 { return 0 }
+                    return PQsendQueryPrepared(connection, name, count, values, nil, nil, 0)
+                }
+            }
+            // PQpipelineSync also flushes, so a lone query costs one write.
+            guard sent == 1, PQpipelineSync(connection) == 1 else {
+                closeAfterError0(Self.message(of: connection))
+                return
+            }
+        }
+        flush0()
+    }
+
+    /// Statements that run often with different parameters; not DDL or BEGIN/COMMIT.
+    static func isWorthPreparing(_ sql: String) -> Bool {
+        var keyword = ""
+        for character in sql.utf8 {
+            if keyword.isEmpty, character == 32 || character == 10 || character == 9 || character == 13 { continue }
+            guard (65...90).contains(character) || (97...122).contains(character), keyword.count < 7 else { break }
+            keyword.append(Character(Unicode.Scalar(character | 0x20)))
+        }
+        return ["select", "insert", "update", "delete", "with", "values"].contains(keyword)
+    }
+
+    private func flush0() {
+        guard let connection, let registration else { return }
+        switch PQflush(connection) {
+        case 0:
+            try? loop.reregister0(registration, interest: .read)
+        case 1:
+            // Keep reading too: the server may be waiting for us to read before it reads more.
+            try? loop.reregister0(registration, interest: [.read, .write])
+        default:
+            closeAfterError0(Self.message(of: connection))
+        }
+    }
+
+    private func socketReady0(_ readiness: IOReadiness) {
+        guard let connection, machine.state == .ready else { return }
+        if readiness.isWritable, registration?.interest.contains(.write) == true {
+            flush0()
+        }
+        guard readiness.isReadable, self.connection != nil else { return }
+        if PQconsumeInput(connection) == 0 {
+            closeAfterError0(Self.message(of: connection))
+            return
+        }
+        drainResults0()
+        if let current = self.connection, PQstatus(current) == CONNECTION_BAD {
+            closeAfterError0(Self.message(of: current))
+        }
+    }
+
+    /// Takes every result libpq has parsed and feeds it to the machine.
+    private func drainResults0() {
+        var consecutiveNulls = 0
+        while let connection, PQisBusy(connection) == 0 {
+            guard let result = PQgetResult(connection) else {
+                if case .consumed = machine.endReceived() {
+                    consecutiveNulls = 0
+                    continue
+                }
+                // A NULL nobody waited for: libpq has nothing more now (one more try, since
+                // a stray NULL may sit between a sync and the next statement's result).
+                consecutiveNulls += 1
+                if machine.inFlightCount == 0 || consecutiveNulls >= 2 { return }
+                continue
+            }
+            consecutiveNulls = 0
+            let status = PQresultStatus(result)
+            let action: ConnectionStateMachine<PendingRequest, PostgresStatementResult>.ResultAction
+            switch status {
+            case PGRES_PIPELINE_SYNC:
+                PQclear(result)
+                action = machine.syncReceived()
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+                action = machine.resultReceived(.success(PostgresRows(storage: PostgresResultStorage(result))))
+            case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR:
+                let error = Self.error(from: result)
+                PQclear(result)
+                if PQstatus(connection) == CONNECTION_BAD {
+                    closeAfterError0(error.message)
+                    return
+                }
+                action = machine.resultReceived(.failure(error), isFailure: true)
+            case PGRES_PIPELINE_ABORTED:
+                PQclear(result)
+                action = machine.resultReceived(
+                    .failure(PostgresError(.server, message: "not run: an earlier statement in its pipeline failed")),
+                    isFailure: true)
+            case PGRES_EMPTY_QUERY:
+                PQclear(result)
+                action = machine.resultReceived(
+                    .failure(PostgresError(.syntaxError, message: "empty query")), isFailure: true)
+            default:
+                let name = String(cString: PQresStatus(status))
+                PQclear(result)
+                closeAfterError0("unexpected result \(name) (COPY is not supported)")
+                return
+            }
+            switch action {
+            case .none:
+                break
+            case .complete(let pending, let results):
+                if let newlyPrepared = pending.newlyPrepared {
+                    // A statement whose preparation failed does not exist on the server.
+                    for (index, sql) in newlyPrepared.enumerated() {
+                        if let sql, case .failure = results[index] { preparedNames[sql] = nil }
+                    }
+                }
+                pending.continuation.resume(returning: results)
+                onRequestCompleted?(self)
+            case .protocolViolation(let why):
+                closeAfterError0(why)
+                return
+            }
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the connection; requests in flight fail with `.connectionClosed`. Idempotent.
+    func close0() {
+        closeAfterError0("the connection was closed by the pool")
+    }
+
+    private func closeAfterError0(_ message: String) {
+        guard machine.state == .ready else {
+            connectFailed0(message)
+            return
+        }
+        release0()
+        let failed = machine.closed()
+        let error = PostgresError(.connectionClosed, message: Self.trimmed(message))
+        for pending in failed { pending.continuation.resume(throwing: error) }
+        let onClose = self.onClose
+        self.onClose = nil
+        onRequestCompleted = nil
+        onClose?(self)
+    }
+
+    /// Deregisters the socket (before libpq closes it) and frees the libpq connection.
+    private func release0() {
+        if let registration { loop.deregister0(registration) }
+        registration = nil
+        if let connection { PQfinish(connection) }
+        connection = nil
+    }
+
+    deinit {
+        // A connection is closed by its pool on its loop; this only frees what a bug left.
+        if let connection { PQfinish(connection) }
+    }
+
+    // MARK: Errors
+
+    private static func message(of connection: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(connection))
+    }
+
+    private static func trimmed(_ message: String) -> String {
+        var text = Substring(message)
+        while let last = text.last, last.isNewline || last == " " { text.removeLast() }
+        return text.isEmpty ? "connection lost" : String(text.replacingNewlines())
+    }
+
+    /// A server error's fields. The admin-shutdown family (57P01 on a server restart) means
+    /// the connection is going away, so it is reported as `.connectionClosed`.
+    private static func error(from result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let ascii = code.asciiValue, let pointer = PQresultErrorField(result, Int32(ascii)) else { return nil }
+            return String(cString: pointer)
+        }
+        let sqlState = field("C")
+        let message = field("M") ?? trimmed(String(cString: PQresultErrorMessage(result)))
+        var detail = field("D")
+        if let hint = field("H") { detail = (detail.map { $0 + " " } ?? "") + "Hint: " + hint }
+        guard let sqlState else { return PostgresError(.connectionClosed, message: message, detail: detail) }
+        let code: PostgresError.Code = sqlState.hasPrefix("57P") ? .connectionClosed : .forSQLState(sqlState)
+        return PostgresError(code, message: message, sqlState: sqlState, detail: detail)
+    }
+}
+
+extension Substring {
+    fileprivate func replacingNewlines() -> String {
+        String(map { $0.isNewline ? " " : $0 })
+    }
+}

@@ -1,0 +1,28 @@
+/// A transaction in progress, on a connection that ``PostgresPool/withTransaction(_:)``
+/// holds for it. Statements run in order on that connection; use it only inside the body.
+public struct PostgresTransaction: Sendable {
+    let connection: PostgresConnection
+
+    /// Runs one parameterized statement inside the transaction.
+    public func query(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresRows {
+        try await execute([PostgresStatement(sql, parameters)])[0].get()
+    }
+
+    /// Several statements in one round trip; after a failure the transaction is aborted and
+    /// later statements fail too (SQLSTATE 25P02), as PostgreSQL does.
+    public func pipeline(_ statements: [PostgresStatement]) async throws -> [PostgresStatementResult] {
+        try await execute(statements)
+    }
+
+    private func execute(_ statements: [PostgresStatement]) async throws -> [PostgresStatementResult] {
+        let request = try PreparedRequest(statements)
+        let connection = self.connection
+        return try await withUnsafeThrowingContinuation { continuation in
+            if connection.loop.inLoop {
+                connection.submit0(request, continuation)
+            } else {
+                connection.loop.execute { connection.submit0(request, continuation) }
+            }
+        }
+    }
+}

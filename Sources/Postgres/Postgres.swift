@@ -1,1 +1,0 @@
-// The Postgres module. See DESIGN.md.

@@ -1,0 +1,372 @@
+import CHiredis
+import Reactor
+import Synchronization
+
+/// One Redis connection bound to one event loop: a hiredis async context driven by the
+/// loop's epoll, with many commands in flight (pipelining), a timeout per command and
+/// reconnection with exponential backoff.
+///
+/// Every command ends: with its reply, with ``RedisError/Code/timedOut`` after
+/// ``RedisConfiguration/commandTimeout``, with ``RedisError/Code/connectionClosed`` when the
+/// connection drops under it, or at once with ``RedisError/Code/notConnected`` while the
+/// connection is down (never queued behind a dead server).
+///
+/// Public methods may be called from any thread; called from a task running on ``loop``
+/// (the usual case, see ``RedisClient``) a command costs no thread hop at all.
+/// Everything else is loop-only state, touched only on ``loop``'s thread.
+///
+/// Once started, a connection keeps itself alive (its hiredis context and its reconnect timer
+/// hold it) until ``close()``: call it when done (``RedisClient`` does on deinit).
+public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
+    public let loop: EventLoop
+    public let configuration: RedisConfiguration
+    /// Mirrors `state.isConnected` for readers on other threads (health checks).
+    private let connectedFlag = Atomic<Bool>(false)
+
+    /// How a pending command is answered.
+    enum Completion {
+        case continuation(UnsafeContinuation<RedisValue, any Error>)
+        case callback((Result<RedisValue, RedisError>) -> Void)
+    }
+
+    // MARK: Loop-only state.
+    private var state: ConnectionStateMachine
+    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private var adapter: RedisEventAdapter?
+    private var pending = PendingCommandQueue<Completion>()
+    private var timeoutTimer: TimerHandle?
+    private var connectTimer: TimerHandle?
+    private let timeoutNanoseconds: UInt64
+
+    /// Creates the connection; nothing happens until ``start()``. May be called from any thread.
+    public init(configuration: RedisConfiguration, on loop: EventLoop) {
+        self.loop = loop
+        self.configuration = configuration
+        self.state = ConnectionStateMachine(
+            initialBackoff: configuration.initialBackoff, maximumBackoff: configuration.maximumBackoff)
+        self.timeoutNanoseconds = configuration.commandTimeout.nanoseconds
+    }
+
+    /// Whether the connection is up now (for health checks). Any thread.
+    public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
+
+    /// Starts connecting (and reconnecting whenever the connection drops). Any thread.
+    public func start() {
+        onLoop { $0.run($0.state.startRequested()) }
+    }
+
+    /// Closes the connection for good: pending commands fail with `connectionClosed`. Any thread.
+    public func close() {
+        onLoop { connection in
+            _ = connection.state.closeRequested()
+            connection.connectedFlag.store(false, ordering: .relaxed)
+            connection.connectTimer?.cancel()
+            if let context = connection.context {
+                // Answers every pending callback with NULL, runs cleanup; never reconnects (closed).
+                redisAsyncFree(context)
+            }
+        }
+    }
+
+    /// Waits until the connection is up, polling every 10 ms. Any thread.
+    /// - Returns: false when `timeout` passed first.
+    public func waitUntilConnected(timeout: Duration) async -> Bool {
+        let deadline = monotonicNanoseconds() &+ timeout.nanoseconds
+        while !isConnected {
+            if monotonicNanoseconds() >= deadline { return false }
+            try? await loop.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    // MARK: Commands
+
+    /// Sends one command (binary-safe arguments, the command name first) and waits for its reply.
+    /// - Throws: ``RedisError``: `.server` for an error reply, `.timedOut`, `.connectionClosed`, `.notConnected`.
+    public func send(_ command: [[UInt8]]) async throws -> RedisValue {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RedisValue, any Error>) in
+            if loop.inLoop {
+                enqueue0(command, .continuation(continuation))
+            } else {
+                loop.execute { self.enqueue0(command, .continuation(continuation)) }
+            }
+        }
+    }
+
+    /// Sends several commands back to back (one write when possible) and waits for all replies.
+    /// - Returns: one result per command, in order; an error reply is a `.server` failure.
+    public func pipeline(_ commands: [[[UInt8]]]) async -> [Result<RedisValue, RedisError>] {
+        if commands.isEmpty { return [] }
+        return await withUnsafeContinuation {
+            (continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>) in
+            if loop.inLoop {
+                pipeline0(commands, continuation)
+            } else {
+                loop.execute { self.pipeline0(commands, continuation) }
+            }
+        }
+    }
+
+    private func pipeline0(
+        _ commands: [[[UInt8]]], _ continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>
+    ) {
+        let collector = PipelineCollector(count: commands.count, continuation: continuation)
+        for (index, command) in commands.enumerated() {
+            enqueue0(command, .callback { result in collector.set(index, result) })
+        }
+    }
+
+    /// Hands one command to hiredis, or fails it at once when the connection is down. Loop-only.
+    /// - Parameter isSetup: AUTH/SELECT of a new context, sent while it still connects.
+    func enqueue0(_ command: [[UInt8]], _ completion: Completion, isSetup: Bool = false) {
+        loop.preconditionInLoop()
+        guard isSetup || state.acceptsCommands, let context, !command.isEmpty else {
+            finish(completion, .failure(RedisError(command.isEmpty ? .protocolError : .notConnected)))
+            return
+        }
+        let id = pending.nextID
+        let status = Self.withArgv(command) { argc, argv, lengths in
+            // privdata carries the command's ID as an integer, never a pointer to a Swift object.
+            redisAsyncCommandArgv(
+                context, { ac, reply, privdata in RedisConnection.replyArrived(ac, reply, privdata) },
+                UnsafeMutableRawPointer(bitPattern: UInt(id)), argc, argv, lengths)
+        }
+        guard status == REDIS_OK else {
+            // The context is disconnecting: hiredis did not take the command.
+            finish(completion, .failure(RedisError(.connectionClosed)))
+            return
+        }
+        pending.append(deadline: monotonicNanoseconds() &+ timeoutNanoseconds, completion: completion)
+        if timeoutTimer == nil { armTimeoutTimer0() }
+    }
+
+    /// Calls `body` with hiredis's argv form of `command`: the bytes copied into one temporary
+    /// buffer, a pointer and a length per argument. Everything is valid only during `body`.
+    private static func withArgv<R>(
+        _ command: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
+        var total = 0
+        for argument in command { total += argument.count }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: command.count) { argv in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: command.count) { lengths in
+                    // Scoped: all three buffers live until the closures return; hiredis copies
+                    // the command into its output buffer before `redisAsyncCommandArgv` returns.
+                    let base = UnsafeMutableRawPointer(bytes.baseAddress!)
+                    var offset = 0
+                    for (index, argument) in command.enumerated() {
+                        argument.withUnsafeBytes { source in
+                            if let start = source.baseAddress {
+                                (base + offset).copyMemory(from: start, byteCount: source.count)
+                            }
+                        }
+                        argv[index] = UnsafePointer((base + offset).assumingMemoryBound(to: CChar.self))
+                        lengths[index] = argument.count
+                        offset += argument.count
+                    }
+                    return body(Int32(command.count), argv.baseAddress!, UnsafePointer(lengths.baseAddress!))
+                }
+            }
+        }
+    }
+
+    private func finish(_ completion: Completion, _ result: Result<RedisValue, RedisError>) {
+        switch completion {
+        case .continuation(let continuation):
+            switch result {
+            case .success(let value): continuation.resume(returning: value)
+            case .failure(let error): continuation.resume(throwing: error)
+            }
+        case .callback(let body):
+            body(result)
+        }
+    }
+
+    // MARK: hiredis callbacks (loop-only: hiredis runs them inside our calls into it)
+
+    /// The connection behind `ac->data`, unretained: `ac->data` holds a retain of its own
+    /// for as long as the context exists (see `startConnecting0`).
+    private static func owner(_ data: UnsafeMutableRawPointer?) -> RedisConnection? {
+        guard let data else { return nil }
+        return Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
+    }
+
+    private static func replyArrived(
+        _ ac: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+        _ privdata: UnsafeMutableRawPointer?
+    ) {
+        guard let ac, let connection = owner(ac.pointee.data) else { return }
+        let id = UInt64(UInt(bitPattern: privdata))
+        // The reply belongs to hiredis and is freed when this returns; it is copied now.
+        connection.replyArrived0(
+            id: id, reply: reply.map { UnsafePointer($0.assumingMemoryBound(to: redisReply.self)) })
+    }
+
+    private func replyArrived0(id: UInt64, reply: UnsafePointer<redisReply>?) {
+        // nil: the command timed out earlier; its reply is dropped.
+        guard let completion = pending.complete(id: id) else { return }
+        // A NULL reply means the connection dropped (hiredis answers every pending command so).
+        guard let reply else {
+            finish(completion, .failure(RedisError(.connectionClosed)))
+            return
+        }
+        let value = RedisValue(reply: reply)
+        if case .error(let message) = value {
+            finish(completion, .failure(RedisError(.server, message: message)))
+        } else {
+            finish(completion, .success(value))
+        }
+    }
+
+    // MARK: Timeouts
+
+    /// One timer per connection, set at the oldest live command's deadline (replies come in
+    /// order, so the deadlines do too): cheaper than a timer per command at 100k+ commands/s.
+    private func armTimeoutTimer0() {
+        guard let deadline = pending.nextDeadline else { return }
+        let now = monotonicNanoseconds()
+        let delay = deadline > now ? deadline - now : 0
+        timeoutTimer = loop.schedule0(after: .nanoseconds(Int64(delay))) { [self] in
+            timeoutTimer = nil
+            for completion in pending.expire(now: monotonicNanoseconds()) {
+                finish(completion, .failure(RedisError(.timedOut)))
+            }
+            armTimeoutTimer0()
+        }
+    }
+
+    // MARK: Connecting
+
+    private func run(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .startConnecting:
+            startConnecting0()
+        case .scheduleReconnect(let delay):
+            loop.schedule0(after: delay) { [self] in run(state.backoffElapsed()) }
+        }
+    }
+
+    private func startConnecting0() {
+        guard let ac = redisAsyncConnect(configuration.host, Int32(configuration.port)) else {
+            run(state.contextClosed(jitter: Double.random(in: 0..<1)))
+            return
+        }
+        if ac.pointee.err != 0 {
+            // Failed at once (refused on loopback, bad address): no hooks attached yet.
+            redisAsyncFree(ac)
+            run(state.contextClosed(jitter: Double.random(in: 0..<1)))
+            return
+        }
+        do {
+            adapter = try RedisEventAdapter.attach(to: ac, loop: loop) { [unowned self] in
+                self.contextCleanedUp0()
+            }
+        } catch {
+            redisAsyncFree(ac)
+            run(state.contextClosed(jitter: Double.random(in: 0..<1)))
+            return
+        }
+        // ac->data keeps the connection alive while hiredis may call back; released after
+        // cleanup, once hiredis is done with the context (see `contextCleanedUp0`).
+        ac.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        context = ac
+        // After the adapter: this asks for the first write event (connect completion).
+        redisAsyncSetConnectCallback(ac) { ac, status in
+            guard let ac, let connection = RedisConnection.owner(ac.pointee.data) else { return }
+            connection.connectFinished0(succeeded: status == REDIS_OK)
+        }
+        // AUTH and SELECT go first; hiredis holds them (and any command) until the socket is up.
+        if let password = configuration.password {
+            var auth = [Array("AUTH".utf8)]
+            if let user = configuration.user { auth.append(Array(user.utf8)) }
+            auth.append(Array(password.utf8))
+            enqueueSetup0(auth, context: ac)
+        }
+        if configuration.database != 0 {
+            enqueueSetup0([Array("SELECT".utf8), Array(String(configuration.database).utf8)], context: ac)
+        }
+        connectTimer = loop.schedule0(after: configuration.connectTimeout) { [self] in
+            connectTimer = nil
+            if context == ac, !state.isConnected { redisAsyncFree(ac) }
+        }
+    }
+
+    /// A setup command (AUTH, SELECT): when it fails, this connection is useless; drop it
+    /// (after the callback returns) and let the backoff retry.
+    private func enqueueSetup0(_ command: [[UInt8]], context ac: UnsafeMutablePointer<redisAsyncContext>) {
+        let callback: (Result<RedisValue, RedisError>) -> Void = { [self] result in
+            guard case .failure(let error) = result, error.code != .connectionClosed else { return }
+            loop.execute0 { [self] in
+                if context == ac { redisAsyncFree(ac) }
+            }
+        }
+        enqueue0(command, .callback(callback), isSetup: true)
+    }
+
+    private func connectFinished0(succeeded: Bool) {
+        // On failure hiredis frees the context next, which runs cleanup.
+        guard succeeded else { return }
+        connectTimer?.cancel()
+        connectTimer = nil
+        run(state.connectSucceeded())
+        connectedFlag.store(state.isConnected, ordering: .relaxed)
+    }
+
+    /// hiredis is freeing the context (disconnect, failed connect, `redisAsyncFree`): every
+    /// pending callback has already been answered with NULL. Runs inside hiredis: the next
+    /// step (backoff, release) waits for a loop job, when hiredis has let go of the context.
+    private func contextCleanedUp0() {
+        guard let ac = context else { return }
+        let data = ac.pointee.data
+        context = nil
+        adapter = nil
+        connectedFlag.store(false, ordering: .relaxed)
+        connectTimer?.cancel()
+        connectTimer = nil
+        // Defensive: hiredis has answered every command; anything left is failed here.
+        for completion in pending.removeAll() {
+            finish(completion, .failure(RedisError(.connectionClosed)))
+        }
+        timeoutTimer?.cancel()
+        timeoutTimer = nil
+        loop.execute0 { [self] in
+            // hiredis is done with the context now (freed): give back ac->data's retain.
+            if let data { Unmanaged<RedisConnection>.fromOpaque(data).release() }
+            run(state.contextClosed(jitter: Double.random(in: 0..<1)))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Runs `body` on the loop: at once when already there, else as a job.
+    private func onLoop(_ body: @escaping @Sendable (RedisConnection) -> Void) {
+        if loop.inLoop {
+            body(self)
+        } else {
+            loop.execute { body(self) }
+        }
+    }
+}
+
+/// Gathers a pipeline's results and resumes its caller once all have arrived. Loop-only.
+private final class PipelineCollector {
+    private var results: [Result<RedisValue, RedisError>?]
+    private var remaining: Int
+    private let continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>
+
+    init(count: Int, continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func set(_ index: Int, _ result: Result<RedisValue, RedisError>) {
+        results[index] = result
+        remaining -= 1
+        if remaining == 0 {
+            continuation.resume(returning: results.map { $0 ?? .failure(RedisError(.connectionClosed)) })
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The Redis module. See DESIGN.md.

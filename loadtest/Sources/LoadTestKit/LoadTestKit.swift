@@ -1,1 +1,0 @@
-// The load generator. See loadtest/README.md.

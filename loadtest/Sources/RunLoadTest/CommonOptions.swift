@@ -1,0 +1,50 @@
+import ArgumentParser
+import HTTP
+import LoadTestKit
+import Reactor
+
+/// Options both subcommands take.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Base URL of the gateway, e.g. http://127.0.0.1:8080.")
+    var url: String
+
+    @Option(help: "Event-loop threads to spread the connections over (default: the number of cores).")
+    var loops: Int = EventLoopGroup.coreCount
+
+    @Option(help: "Per-request timeout (connect, then the whole response), e.g. 5s.")
+    var timeout: String = "5s"
+
+    @Option(name: .customLong("header"), help: "Extra header for every request, 'Name: value' (repeatable), e.g. an Authorization bearer token.")
+    var headers: [String] = []
+
+    @Flag(help: "For https:// URLs: do not verify the server's certificate (self-signed test set-ups).")
+    var insecure = false
+
+    @Option(help: "For https:// URLs: a PEM file of certificates to trust (e.g. .data/certs/cert.pem).")
+    var cacert: String?
+
+    @Option(help: "Seed of the random streams (reproducible runs).")
+    var seed: UInt64 = 0x5EED
+
+    func target() throws -> (TargetURL, any LoadTarget) {
+        let url = try TargetURL(url)
+        var extra = HTTPHeaders()
+        for header in headers {
+            guard let colon = header.firstIndex(of: ":") else {
+                throw ValidationError("--header '\(header)' is not 'Name: value'")
+            }
+            let name = header[..<colon].trimmingCharacters(in: " ")
+            let value = header[header.index(after: colon)...].trimmingCharacters(in: " ")
+            extra.add(name: name, value: value)
+        }
+        let transport = try Transports.forURL(url, tls: Transports.tls(verify: !insecure, caFile: cacert))
+        let target = HTTP1Target(url: url, transport: transport, timeout: try DurationText.parse(timeout, option: "timeout"), extraHeaders: extra)
+        return (url, target)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    }
+}
