@@ -20,6 +20,8 @@ final class WatchlistFakeUpstream: Sendable {
         var calls: [String: Int] = [:]
         /// The `X-Request-ID`s received, in order.
         var requestIDs: [String] = []
+        /// The `Authorization` headers received, in order.
+        var authorizations: [String] = []
         /// The `movie_ids` of each batch call.
         var batches: [[Int64]] = []
     }
@@ -76,6 +78,7 @@ final class WatchlistFakeUpstream: Sendable {
         let delay = state.withLock { state in
             state.calls[route, default: 0] += 1
             if let id = request.headers["X-Request-ID"] { state.requestIDs.append(id) }
+            if let authorization = request.headers["Authorization"] { state.authorizations.append(authorization) }
             return state.delay
         }
         if delay > .zero { try await request.loop.sleep(for: delay) }
