@@ -67,9 +67,11 @@ struct Upstreams: Sendable {
         await exists(movies, path: "/api/movies/\(id)", headers: headers)
     }
 
-    private func exists(_ endpoint: Endpoint, path: String, headers: HTTPHeaders) async -> Result<Bool, WatchlistError> {
-        let request = HTTPClientRequest(method: .GET, origin: endpoint.origin, target: endpoint.pathPrefix + path,
-                                        headers: headers)
+    private func exists(_ endpoint: Endpoint, path: String, headers: HTTPHeaders) async -> Result<Bool, WatchlistError>
+    {
+        let request = HTTPClientRequest(
+            method: .GET, origin: endpoint.origin, target: endpoint.pathPrefix + path,
+            headers: headers)
         do {
             let response = try await call(endpoint, request)
             return .success(response.status.code != 404)
@@ -126,8 +128,9 @@ struct Upstreams: Sendable {
             response = try await client.execute(request, timeout: callTimeout)
         } catch {
             let code = Self.code(for: error)
-            metrics.record(endpoint.metric, code == .unavailable ? .unavailable : code == .timedOut ? .timeout : .badResponse,
-                           startedAt: start)
+            metrics.record(
+                endpoint.metric, code == .unavailable ? .unavailable : code == .timedOut ? .timeout : .badResponse,
+                startedAt: start)
             throw WatchlistError(code, upstream: endpoint.name, underlying: error)
         }
         let status = response.status.code

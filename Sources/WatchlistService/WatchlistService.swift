@@ -79,7 +79,8 @@ public enum WatchlistService {
     public static func make(
         options: Options, group: EventLoopGroup, logger: Logger, metrics: Metrics, authenticator: Authenticator
     ) async throws -> ServiceDefinition {
-        guard let users = Upstreams.Endpoint(baseURL: options.userServiceURL, name: "User service", metric: .userService)
+        guard
+            let users = Upstreams.Endpoint(baseURL: options.userServiceURL, name: "User service", metric: .userService)
         else { throw WatchlistError(.invalidConfiguration, upstream: "USER_SERVICE_URL") }
         guard
             let movies = Upstreams.Endpoint(
@@ -88,7 +89,8 @@ public enum WatchlistService {
 
         let database = PostgresClient(
             configuration: try PostgresConfiguration(url: options.databaseURL), group: group,
-            minConnections: options.databasePoolMin, maxConnections: max(options.databasePoolMax, options.databasePoolMin))
+            minConnections: options.databasePoolMin,
+            maxConnections: max(options.databasePoolMax, options.databasePoolMin))
         do {
             try await migrate(database, retryingFor: options.startupRetry, logger: logger)
         } catch {

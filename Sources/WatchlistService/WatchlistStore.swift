@@ -38,7 +38,8 @@ struct WatchlistStore: Sendable {
 
     /// One query for the page and its total (`count(*) OVER ()` runs before LIMIT); only a
     /// page past the end, which has no row to carry the total, costs a second query.
-    private func list(where condition: String, orderBy: String, parameter: Int64, page: Pagination) async throws -> Page {
+    private func list(where condition: String, orderBy: String, parameter: Int64, page: Pagination) async throws -> Page
+    {
         let rows = try await database.query(
             """
             SELECT \(WatchlistEntry.columns), count(*) OVER () AS total FROM watchlist

@@ -14,7 +14,8 @@ import WatchlistService
     }
 
     @Test func requiredAuthLimitsEveryoneToTheirOwnWatchlist() async throws {
-        let harness = try await WatchlistHarness.start(authenticator: Authenticator(secret: Self.secret, required: true))
+        let harness = try await WatchlistHarness.start(
+            authenticator: Authenticator(secret: Self.secret, required: true))
         defer { Task { await harness.stop() } }
         let base = WatchlistHarness.uniqueIDBase()
         let (alice, bob) = (base + 1, base + 2)
@@ -36,21 +37,27 @@ import WatchlistService
         #expect(harness.movies.state.withLock { $0.authorizations }.isEmpty)
         let forBob = await harness.add(user: bob, movie: base + 10, headers: Self.bearer(alice))
         #expect(forBob.status.code == 403)
-        #expect(await harness.call(.GET, "/api/watchlist/user/\(alice)", headers: Self.bearer(alice)).status.code == 200)
+        #expect(
+            await harness.call(.GET, "/api/watchlist/user/\(alice)", headers: Self.bearer(alice)).status.code == 200)
         #expect(await harness.call(.GET, "/api/watchlist/user/\(bob)", headers: Self.bearer(alice)).status.code == 403)
-        #expect(await harness.call(.GET, "/api/watchlist/user/\(bob)/export", headers: Self.bearer(alice)).status.code == 403)
+        #expect(
+            await harness.call(.GET, "/api/watchlist/user/\(bob)/export", headers: Self.bearer(alice)).status.code
+                == 403)
         #expect(
             await harness.call(.GET, "/api/watchlist/user/\(bob)/movie/\(base + 10)", headers: Self.bearer(alice))
                 .status.code == 403)
-        #expect(await harness.call(.GET, "/api/watchlist/movie/\(base + 10)", headers: Self.bearer(bob)).status.code == 200)
+        #expect(
+            await harness.call(.GET, "/api/watchlist/movie/\(base + 10)", headers: Self.bearer(bob)).status.code == 200)
 
         // Deleting Alice's entry: 401 without a token, 403 for Bob, 204 for Alice.
         let entryID = try #require(added.jsonBody?["id"]?.intValue)
         #expect(await harness.call(.DELETE, "/api/watchlist/\(entryID)").status.code == 401)
         let byBob = await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(bob))
         #expect(byBob.status.code == 403)
-        #expect(await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 204)
-        #expect(await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 404)
+        #expect(
+            await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 204)
+        #expect(
+            await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 404)
         #expect(
             await harness.call(.DELETE, "/api/watchlist/user/\(alice)/movie/\(base + 10)", headers: Self.bearer(bob))
                 .status.code == 403)
@@ -66,7 +73,8 @@ import WatchlistService
     }
 
     @Test func optionalAuthStillLimitsACallerWhoSendsAToken() async throws {
-        let harness = try await WatchlistHarness.start(authenticator: Authenticator(secret: Self.secret, required: false))
+        let harness = try await WatchlistHarness.start(
+            authenticator: Authenticator(secret: Self.secret, required: false))
         defer { Task { await harness.stop() } }
         let base = WatchlistHarness.uniqueIDBase()
         let (alice, bob) = (base + 1, base + 2)
@@ -82,7 +90,8 @@ import WatchlistService
         #expect(await harness.call(.GET, "/api/watchlist/user/\(bob)", headers: Self.bearer(alice)).status.code == 403)
         #expect(await harness.add(user: bob, movie: base + 10, headers: Self.bearer(alice)).status.code == 403)
         let entryID = try #require(added.jsonBody?["id"]?.intValue)
-        #expect(await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 403)
+        #expect(
+            await harness.call(.DELETE, "/api/watchlist/\(entryID)", headers: Self.bearer(alice)).status.code == 403)
         #expect(await harness.call(.DELETE, "/api/watchlist/\(entryID)").status.code == 204)
     }
 }

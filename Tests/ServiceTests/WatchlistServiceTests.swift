@@ -140,7 +140,9 @@ import WatchlistService
         #expect(harness.movies.calls("POST /api/movies/batch") == 1)
         #expect(harness.movies.calls("GET /api/movies") == 0)
         #expect(harness.movies.state.withLock { $0.requestIDs } == ["wl-list"])
-        #expect(Set(harness.movies.state.withLock { $0.batches.first ?? [] }) == Set((1...50).map { base + 100 + Int64($0) }))
+        #expect(
+            Set(harness.movies.state.withLock { $0.batches.first ?? [] })
+                == Set((1...50).map { base + 100 + Int64($0) }))
 
         let entries = try #require(response.jsonBody?.arrayValue)
         #expect(entries.count == 50)
@@ -222,7 +224,10 @@ import WatchlistService
         let movies = try #require(body["movies"]?.arrayValue)
         #expect(movies.compactMap { $0["id"]?.intValue } == [base + 3, base + 1])
         let first = try #require(movies.first?.objectValue)
-        #expect(first.keys == ["id", "title", "director", "year", "genre", "rating", "created_at", "updated_at", "added_at"])
+        #expect(
+            first.keys == [
+                "id", "title", "director", "year", "genre", "rating", "created_at", "updated_at", "added_at",
+            ])
         #expect(first["added_at"]?.stringValue?.hasSuffix("Z") == true)
 
         let empty = await harness.call(.GET, "/api/watchlist/user/\(base + 7)/export")
@@ -323,10 +328,11 @@ import WatchlistService
         #expect(health.status.code == 200)
         #expect(
             health.jsonBody
-                == .object(JSONObject([
-                    "status": .string("healthy"), "service": .string("watchlist-service"),
-                    "checks": .object(JSONObject(["database": .string("ok")])),
-                ])))
+                == .object(
+                    JSONObject([
+                        "status": .string("healthy"), "service": .string("watchlist-service"),
+                        "checks": .object(JSONObject(["database": .string("ok")])),
+                    ])))
     }
 
     @Test func metricsCountUpstreamCallsByOutcome() async throws {
@@ -341,6 +347,8 @@ import WatchlistService
         #expect(text.contains(#"watchlist_upstream_requests_total{upstream="user-service",outcome="ok"} 2"#))
         #expect(text.contains(#"watchlist_upstream_requests_total{upstream="movie-service",outcome="ok"} 1"#))
         #expect(text.contains(#"watchlist_upstream_requests_total{upstream="movie-service",outcome="not_found"} 1"#))
-        #expect(text.contains(#"watchlist_upstream_request_duration_seconds_count{upstream="movie-service",outcome="ok"} 1"#))
+        #expect(
+            text.contains(
+                #"watchlist_upstream_request_duration_seconds_count{upstream="movie-service",outcome="ok"} 1"#))
     }
 }

@@ -144,13 +144,14 @@ struct WatchlistHarness {
     /// - Parameters:
     ///   - movieServiceURL: overrides the fake movie service's URL (a closed port, say).
     static func start(
-        upstreamTimeout: Duration = .seconds(2), movieServiceURL: String? = nil,
+        upstreamTimeout: Duration = .seconds(2), movieServiceURL: String? = nil, databaseURL: String? = nil,
         authenticator: Authenticator = Authenticator(secret: nil, required: false)
     ) async throws -> WatchlistHarness {
         let users = try await WatchlistFakeUpstream.start(group: group)
         let movies = try await WatchlistFakeUpstream.start(group: group)
         var options = WatchlistService.Options(
-            databaseURL: databaseURL, userServiceURL: users.baseURL, movieServiceURL: movieServiceURL ?? movies.baseURL)
+            databaseURL: databaseURL ?? Self.databaseURL, userServiceURL: users.baseURL,
+            movieServiceURL: movieServiceURL ?? movies.baseURL)
         options.upstreamTimeout = upstreamTimeout
         options.databasePoolMax = 4
         let logger = Logger(service: WatchlistService.name, level: .error, sink: LogCapture().sink)
@@ -177,13 +178,15 @@ struct WatchlistHarness {
         var headers = headers
         if json != nil { headers.add(name: "Content-Type", value: "application/json") }
         return await responder.call(
-            method, target, headers: headers, body: json?.jsonBytes ?? [], on: Self.group.loops[loop % Self.group.loops.count])
+            method, target, headers: headers, body: json?.jsonBytes ?? [],
+            on: Self.group.loops[loop % Self.group.loops.count])
     }
 
     /// `POST /api/watchlist`.
     func add(user: Int64, movie: Int64, headers: HTTPHeaders = [:], loop: Int = 0) async -> HTTPServerResponse {
-        await call(.POST, "/api/watchlist", json: .object(JSONObject(["user_id": .int(user), "movie_id": .int(movie)])),
-                   headers: headers, loop: loop)
+        await call(
+            .POST, "/api/watchlist", json: .object(JSONObject(["user_id": .int(user), "movie_id": .int(movie)])),
+            headers: headers, loop: loop)
     }
 }
 
@@ -196,7 +199,8 @@ extension HTTPServerResponse {
 func watchlistClosedPort(group: EventLoopGroup) async throws -> Int {
     let loop = group.loops[0]
     return try await Task(executorPreference: loop) {
-        let listener = try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
+        let listener = try TCPListener(
+            address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
         let port = listener.localAddress.port
         listener.close()
         return port
