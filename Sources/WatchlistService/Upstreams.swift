@@ -41,6 +41,7 @@ struct Upstreams: Sendable {
     /// The most one call may take, pool wait and connect included.
     let callTimeout: Duration
     let metrics: UpstreamMetrics
+    let logger: Logger
 
     /// Headers a call carries on behalf of `request`.
     static func forwardedHeaders(from request: HTTPServerRequest, includingAuthorization: Bool) -> HTTPHeaders {
@@ -102,13 +103,13 @@ struct Upstreams: Sendable {
             headers: requestHeaders, body: body.bytes)
         let response = try await call(movies, request, notFoundIsAnAnswer: false)
         guard case .array(let elements)? = try? JSONParser.parse(response.body) else {
-            throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnexpectedStatus(status: 200))
+            throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnusableAnswer.malformedBody)
         }
         var found: [Int64: JSONObject] = [:]
         found.reserveCapacity(elements.count)
         for element in elements {
             guard let movie = element.objectValue, let id = movie["id"]?.intValue else {
-                throw WatchlistError(.badResponse, upstream: movies.name)
+                throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnusableAnswer.malformedBody)
             }
             found[id] = movie
         }
@@ -118,40 +119,52 @@ struct Upstreams: Sendable {
     // MARK: The exchange
 
     /// Sends `request` and classifies the outcome: 2xx (and 404 when `notFoundIsAnAnswer`)
-    /// come back; anything else throws.
+    /// come back; anything else is counted, logged (a warning with the request id and the
+    /// cause, which the client's response never shows) and thrown.
     private func call(
         _ endpoint: Endpoint, _ request: HTTPClientRequest, notFoundIsAnAnswer: Bool = true
     ) async throws(WatchlistError) -> HTTPClientResponse {
         let start = monotonicNanoseconds()
-        let response: HTTPClientResponse
+        let failure: WatchlistError
         do {
-            response = try await client.execute(request, timeout: callTimeout)
+            let response = try await client.execute(request, timeout: callTimeout)
+            switch response.status.code {
+            case 200..<300:
+                metrics.record(endpoint.metric, .ok, startedAt: start)
+                return response
+            case 404 where notFoundIsAnAnswer:
+                metrics.record(endpoint.metric, .notFound, startedAt: start)
+                return response
+            case 503:
+                // Up, but its own dependency is not: to our caller it is unavailable.
+                failure = WatchlistError(.unavailable, upstream: endpoint.name, underlying: UnusableAnswer.status(503))
+            case 504:
+                failure = WatchlistError(.timedOut, upstream: endpoint.name, underlying: UnusableAnswer.status(504))
+            case let status:
+                failure = WatchlistError(
+                    .badResponse, upstream: endpoint.name, underlying: UnusableAnswer.status(status))
+            }
         } catch {
-            let code = Self.code(for: error)
-            metrics.record(
-                endpoint.metric, code == .unavailable ? .unavailable : code == .timedOut ? .timeout : .badResponse,
-                startedAt: start)
-            throw WatchlistError(code, upstream: endpoint.name, underlying: error)
+            failure = WatchlistError(Self.code(for: error), upstream: endpoint.name, underlying: error)
         }
-        let status = response.status.code
-        switch status {
-        case 200..<300:
-            metrics.record(endpoint.metric, .ok, startedAt: start)
-            return response
-        case 404 where notFoundIsAnAnswer:
-            metrics.record(endpoint.metric, .notFound, startedAt: start)
-            return response
-        case 503:
-            // The upstream is up but its own dependency is not: to our caller it is unavailable.
-            metrics.record(endpoint.metric, .unavailable, startedAt: start)
-            throw WatchlistError(.unavailable, upstream: endpoint.name, underlying: UnexpectedStatus(status: status))
-        case 504:
-            metrics.record(endpoint.metric, .timeout, startedAt: start)
-            throw WatchlistError(.timedOut, upstream: endpoint.name, underlying: UnexpectedStatus(status: status))
-        default:
-            metrics.record(endpoint.metric, .badResponse, startedAt: start)
-            throw WatchlistError(.badResponse, upstream: endpoint.name, underlying: UnexpectedStatus(status: status))
+        let outcome: UpstreamMetrics.Outcome =
+            switch failure.code {
+            case .unavailable: .unavailable
+            case .timedOut: .timeout
+            default: .badResponse
+            }
+        metrics.record(endpoint.metric, outcome, startedAt: start)
+        if logger.isEnabled(.warning) {
+            logger.log(
+                .warning, "upstream call failed",
+                [
+                    ("request_id", .string(request.headers["X-Request-ID"] ?? "")),
+                    ("upstream", .string(endpoint.metric.label)), ("outcome", .string(outcome.label)),
+                    ("cause", .string(failure.underlying.map { String(describing: $0) } ?? "")),
+                    ("duration_ms", .double(Double((monotonicNanoseconds() &- start) / 1000) / 1000)),
+                ])
         }
+        throw failure
     }
 
     /// The HTTP client's failure codes, as ``HTTPClientError`` documents them: nothing

@@ -83,8 +83,14 @@ public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertib
     }
 }
 
-/// An upstream answered with a status the watchlist service has no use for (500, 401...).
-struct UnexpectedStatus: Error, CustomStringConvertible {
-    let status: Int
-    var description: String { "unexpected status \(status)" }
+/// What made an upstream's answer unusable (the `underlying` of a ``WatchlistError``; for
+/// logs only).
+struct UnusableAnswer: Error, CustomStringConvertible {
+    let description: String
+
+    /// A status the watchlist service has no use for (500, 401, a 404 from the batch...).
+    static func status(_ code: Int) -> UnusableAnswer { UnusableAnswer(description: "unexpected status \(code)") }
+
+    /// A body that is not what the endpoint promises.
+    static let malformedBody = UnusableAnswer(description: "malformed body")
 }

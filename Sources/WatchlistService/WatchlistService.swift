@@ -106,7 +106,7 @@ public enum WatchlistService {
         let client = HTTPClient(group: group, configuration: clientConfiguration)
         let upstreams = Upstreams(
             client: client, users: users, movies: movies, callTimeout: options.connectTimeout + options.upstreamTimeout,
-            metrics: UpstreamMetrics(metrics: metrics))
+            metrics: UpstreamMetrics(metrics: metrics), logger: logger)
 
         let store = WatchlistStore(database: database)
         var router = ServiceRouter()
