@@ -101,7 +101,7 @@ struct Upstreams: Sendable {
         let request = HTTPClientRequest(
             method: .POST, origin: movies.origin, target: movies.pathPrefix + "/api/movies/batch",
             headers: requestHeaders, body: body.bytes)
-        let response = try await call(movies, request, notFoundIsAnAnswer: false)
+        let response = try await call(movies, request, notFoundIsAnAnswer: false, retryingStaleConnections: true)
         guard case .array(let elements)? = try? JSONParser.parse(response.body) else {
             throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnusableAnswer.malformedBody)
         }
@@ -118,16 +118,35 @@ struct Upstreams: Sendable {
 
     // MARK: The exchange
 
+    /// How many times a call is repeated after meeting a stale keep-alive connection.
+    static let staleRetries = 3
+
     /// Sends `request` and classifies the outcome: 2xx (and 404 when `notFoundIsAnAnswer`)
     /// come back; anything else is counted, logged (a warning with the request id and the
     /// cause, which the client's response never shows) and thrown.
+    ///
+    /// - Parameter retryingStaleConnections: repeat the request (up to ``staleRetries``
+    ///   times) when it went out on a pooled connection the server had already closed and
+    ///   nothing came back. The client does that by itself for GETs only; the batch is a
+    ///   POST that only reads, so repeating it is safe too — and without it, the first
+    ///   lists after a movie-service restart would fail on the pool's dead connections.
     private func call(
-        _ endpoint: Endpoint, _ request: HTTPClientRequest, notFoundIsAnAnswer: Bool = true
+        _ endpoint: Endpoint, _ request: HTTPClientRequest, notFoundIsAnAnswer: Bool = true,
+        retryingStaleConnections: Bool = false
     ) async throws(WatchlistError) -> HTTPClientResponse {
         let start = monotonicNanoseconds()
         let failure: WatchlistError
         do {
-            let response = try await client.execute(request, timeout: callTimeout)
+            var response: HTTPClientResponse
+            var retries = retryingStaleConnections ? Self.staleRetries : 0
+            while true {
+                do {
+                    response = try await client.execute(request, timeout: callTimeout)
+                    break
+                } catch  where error.isStaleConnection && retries > 0 {
+                    retries -= 1
+                }
+            }
             switch response.status.code {
             case 200..<300:
                 metrics.record(endpoint.metric, .ok, startedAt: start)

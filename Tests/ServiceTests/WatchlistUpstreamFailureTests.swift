@@ -1,6 +1,8 @@
 import HTTP
+import MarqueeTesting
 import Reactor
 import ServiceKit
+import Synchronization
 import Testing
 import WatchlistService
 
@@ -83,5 +85,90 @@ import WatchlistService
         let response = await harness.add(user: base + 1, movie: base + 2)
         #expect(response.status.code == 503)
         #expect(response.detail == "User service unavailable")
+    }
+
+    /// Regression test: the batch is a POST, which the HTTP client never repeats by itself,
+    /// so a pooled connection the movie service had closed (idle timeout, restart) failed
+    /// the list with a 502.
+    @Test func aBatchOnAStaleKeepAliveConnectionIsRepeated() async throws {
+        let server = try await ClosingMovieService.start(on: WatchlistHarness.group.loops[0])
+        let harness = try await WatchlistHarness.start(movieServiceURL: "http://127.0.0.1:\(server.port)")
+        defer {
+            server.stop()
+            Task { await harness.stop() }
+        }
+        let base = WatchlistHarness.uniqueIDBase()
+        try TestServers.postgres().psql(
+            "INSERT INTO watchlist (user_id, movie_id) VALUES (\(base + 1), \(base + 2))",
+            database: "watchlist_service_tests")
+
+        for round in 1...3 {
+            let list = await harness.call(.GET, "/api/watchlist/user/\(base + 1)")
+            #expect(list.status.code == 200, "round \(round): \(list.detail ?? "")")
+            #expect(list.jsonBody?.arrayValue?.first?["movie"] == .null)
+            // The server closes its side 30 ms after answering: the pooled connection goes stale.
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(server.connections.load(ordering: .relaxed) == 3)
+    }
+}
+
+/// A movie service that answers one batch per connection (`[]`, keep-alive promised) and
+/// then closes the connection without a word, as a server's idle timeout does.
+final class ClosingMovieService: Sendable {
+    let listener: TCPListener
+    let loop: EventLoop
+    let connections = Atomic<Int>(0)
+    var port: Int { listener.localAddress.port }
+
+    private init(listener: TCPListener, loop: EventLoop) {
+        self.listener = listener
+        self.loop = loop
+    }
+
+    static func start(on loop: EventLoop) async throws -> ClosingMovieService {
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
+        }.value
+        let server = ClosingMovieService(listener: listener, loop: loop)
+        Task(executorPreference: loop) {
+            while let socket = try? await listener.accept() {
+                server.connections.add(1, ordering: .relaxed)
+                Task(executorPreference: loop) { await server.answerOnce(socket) }
+            }
+        }
+        return server
+    }
+
+    private func answerOnce(_ socket: TCPSocket) async {
+        defer { socket.close() }
+        var received: [UInt8] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { buffer.deallocate() }
+        // Read the head and its Content-Length body.
+        while !Self.isComplete(received) {
+            guard let count = try? await socket.read(into: buffer), count > 0 else { return }
+            received.append(contentsOf: buffer[..<count])
+        }
+        let body = "[]"
+        let response =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        try? await socket.write(Array(response.utf8))
+        try? await loop.sleep(for: .milliseconds(30))
+    }
+
+    private static func isComplete(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        var length = 0
+        for line in text[..<end.lowerBound].split(separator: "\r\n")
+        where line.lowercased().hasPrefix("content-length:") {
+            length = Int(line.dropFirst("content-length:".count).trimmingPrefix(" ")) ?? 0
+        }
+        return text.utf8.distance(from: end.upperBound.samePosition(in: text.utf8)!, to: text.utf8.endIndex) >= length
+    }
+
+    func stop() {
+        loop.execute { self.listener.close() }
     }
 }
