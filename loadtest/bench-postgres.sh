@@ -14,8 +14,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB=$ROOT/deploy/lib
-MARQUEE_LOG_TAG=bench-postgres
-# shellcheck source-path=SCRIPTDIR/../deploy/lib source=../deploy/lib/common
+export MARQUEE_LOG_TAG=bench-postgres
+# shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/common
 source "$LIB/common"
 
 CONNECTIONS=${1:-8}

@@ -61,7 +61,7 @@ measure() {
     echo "$rps $p99"
 }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -oP "^PRETTY_NAME=\"\K[^\"]*" /etc/os-release), $(uname -r)"
 echo "wrk -t2 -c$connections -d${duration}s, $rounds alternating rounds; bench-server idle RSS: $((rss_kib / 1024)) MiB"
 ours_total=0; nginx_total=0
 for round in $(seq 1 "$rounds"); do

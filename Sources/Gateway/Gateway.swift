@@ -1,1 +1,216 @@
-// The Gateway module. See DESIGN.md.
+import HTTP
+import Reactor
+import Synchronization
+
+/// The gateway's request handling, shared by its listeners: protection (rate limit,
+/// body limit), the gateway's own answers, routing, and proxying (in `Gateway+Proxy`).
+///
+/// One instance per process; each listener gets a ``GatewayResponder`` that knows its
+/// scheme and plain-HTTP mode. Per-loop state (rate-limit buckets) is kept per loop and
+/// touched only on that loop's thread.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let client: HTTPClient
+    public let upstreams: [UpstreamService: UpstreamGroup]
+    let routes = RouteTable()
+    let requestIDs = RequestIDGenerator()
+    let tokens: BearerTokenVerifier
+    let accessLog: AccessLog
+    private let loopStates: [LoopState]
+    let rootBody: [UInt8]
+    /// Requests sent again because a pooled connection had been closed by the upstream.
+    public let staleConnectionRetries = Atomic<Int>(0)
+    /// Requests sent again to another instance because a connection could not be made.
+    public let connectRetries = Atomic<Int>(0)
+    /// The HTTPS port that redirects point to: `TLS_PORT`, or the bound one when that was 0.
+    let redirectPort: Atomic<Int>
+
+    /// - Parameters:
+    ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).
+    ///   - accessLogFD: where access-log lines go (stdout).
+    public init(
+        configuration: GatewayConfiguration, group: EventLoopGroup, tokens: BearerTokenVerifier? = nil,
+        accessLogFD: Int32 = 1
+    ) {
+        self.configuration = configuration
+        redirectPort = Atomic(configuration.tlsPort)
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.connectTimeout = configuration.connectTimeout
+        clientConfiguration.responseTimeout = configuration.responseTimeout
+        clientConfiguration.ioTimeout = max(configuration.responseTimeout, .seconds(30))
+        clientConfiguration.idleTimeout = configuration.upstreamIdleTimeout
+        clientConfiguration.maxConnectionsPerOrigin = configuration.upstreamMaxConnections
+        clientConfiguration.poolWaitTimeout = configuration.connectTimeout + .seconds(1)
+        client = HTTPClient(group: group, configuration: clientConfiguration)
+        var upstreams: [UpstreamService: UpstreamGroup] = [:]
+        for service in UpstreamService.allCases {
+            let instances = configuration.upstreams[service] ?? [UpstreamURL(service.defaultURL)!]
+            upstreams[service] = UpstreamGroup(service: service, instances: instances, configuration: configuration)
+        }
+        self.upstreams = upstreams
+        if let tokens {
+            self.tokens = tokens
+        } else if let secret = configuration.authSecret {
+            self.tokens = .hs256(secret: secret)
+        } else {
+            self.tokens = .refuseAll
+        }
+        accessLog = AccessLog(fd: accessLogFD, isEnabled: configuration.accessLog)
+        loopStates = group.loops.map { _ in
+            LoopState(limiter: RateLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst))
+        }
+        var body = Array(#"{"service":"api-gateway","status":"ok","routes":["#.utf8)
+        for (index, route) in RouteTable.advertisedRoutes.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            JSONText.appendString(route, to: &body)
+        }
+        body.append(contentsOf: "]}".utf8)
+        rootBody = body
+    }
+
+    /// A responder for one listener.
+    /// - Parameters:
+    ///   - scheme: `http` or `https` (for `X-Forwarded-Proto` and HSTS).
+    ///   - mode: what plain HTTP does; HTTPS always serves.
+    public func responder(scheme: String, mode: GatewayConfiguration.HTTPMode = .serve) -> GatewayResponder {
+        GatewayResponder(gateway: self, scheme: scheme, mode: mode)
+    }
+
+    /// Closes pooled upstream connections; call after the servers drained.
+    public func shutdown() async {
+        await client.shutdown()
+    }
+
+    // MARK: Per request
+
+    /// Everything a request's handling carries along, for its response and its log line.
+    struct Context {
+        let requestID: String
+        let client: String
+        let scheme: String
+        let start: UInt64
+        let time: Double
+        let method: HTTPMethod
+        let path: Substring
+    }
+
+    func handle(_ request: HTTPServerRequest, scheme: String, mode: GatewayConfiguration.HTTPMode) async throws
+        -> HTTPServerResponse
+    {
+        let clientID = request.headers["x-request-id"]
+        let context = Context(
+            requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
+            client: request.remoteAddress?.host ?? "-",
+            scheme: scheme,
+            start: monotonicNanoseconds(),
+            time: accessLog.isEnabled ? AccessLog.wallClock() : 0,
+            method: request.method,
+            path: request.path)
+        let path = request.path
+        if path == "/health" && (request.method == .GET || request.method == .HEAD) {
+            return ownResponse(.json(.ok, Array(#"{"status":"ok","service":"api-gateway"}"#.utf8)), context)
+        }
+        switch mode {
+        case .serve:
+            break
+        case .redirect:
+            return ownResponse(redirect(request), context)
+        case .healthOnly:
+            return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
+        }
+        if let retryAfter = admit(context.client, on: request.loop) {
+            return errorResponse(
+                HTTPError(.tooManyRequests, detail: "Too many requests", headers: ["Retry-After": String(retryAfter)]),
+                context)
+        }
+        switch routes.route(request.head) {
+        case .root:
+            guard request.method == .GET || request.method == .HEAD else {
+                return errorResponse(
+                    HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
+            }
+            return ownResponse(.json(.ok, rootBody), context)
+        case .gatewayHealth:
+            return errorResponse(
+                HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
+        case .notFound:
+            return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
+        case .badTarget:
+            return errorResponse(HTTPError(.badRequest, detail: "Invalid request target"), context)
+        case .proxy(let service, let target):
+            guard let upstream = upstreams[service] else {
+                return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
+            }
+            return try await proxy(request, to: upstream, target: target, context)
+        }
+    }
+
+    /// Counts the request against its client's bucket on this loop; the `Retry-After`
+    /// seconds when over the rate.
+    private func admit(_ client: String, on loop: EventLoop) -> Int? {
+        guard configuration.rateLimitRPS > 0, loop.index < loopStates.count else { return nil }
+        return loopStates[loop.index].limiter.admit(client, now: monotonicNanoseconds())
+    }
+
+    /// 308 to the same host on the HTTPS port.
+    private func redirect(_ request: HTTPServerRequest) -> HTTPServerResponse {
+        var host = request.headers["host"] ?? configuration.host
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { host = String(host[...close]) }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        let tlsPort = redirectPort.load(ordering: .relaxed)
+        let port = tlsPort == 443 ? "" : ":\(tlsPort)"
+        let target = request.head.target.hasPrefix("/") ? request.head.target : String(request.path)
+        var response = HTTPError(.permanentRedirect, detail: "Use HTTPS").response
+        response.headers.add(name: "Location", value: "https://\(host)\(port)\(target)")
+        return response
+    }
+
+    /// A response the gateway made itself: its request id, HSTS, a log line.
+    func ownResponse(_ response: HTTPServerResponse, _ context: Context) -> HTTPServerResponse {
+        var response = response
+        response.headers.replaceOrAdd(name: "X-Request-ID", value: context.requestID)
+        if context.scheme == "https", configuration.hstsMaxAge > 0 {
+            response.headers.replaceOrAdd(name: "Strict-Transport-Security", value: "max-age=\(configuration.hstsMaxAge)")
+        }
+        var bytes = 0
+        if case .bytes(let body) = response.body { bytes = body.count }
+        log(context, status: response.status.code, bytes: bytes, upstream: nil, upstreamTime: nil)
+        return response
+    }
+
+    func errorResponse(_ error: HTTPError, _ context: Context) -> HTTPServerResponse {
+        ownResponse(error.response, context)
+    }
+
+    func log(_ context: Context, status: Int, bytes: Int, upstream: String?, upstreamTime: UInt64?) {
+        guard accessLog.isEnabled else { return }
+        let now = monotonicNanoseconds()
+        accessLog.write(
+            AccessLogRecord(
+                time: context.time, requestID: context.requestID, client: context.client,
+                method: context.method.rawValue, path: String(context.path), status: status, bytes: bytes,
+                upstream: upstream, upstreamTime: upstreamTime.map { Double($0) / 1e9 },
+                totalTime: Double(now &- context.start) / 1e9))
+    }
+}
+
+/// The ``HTTPResponder`` of one listener.
+public struct GatewayResponder: HTTPResponder {
+    public let gateway: Gateway
+    public let scheme: String
+    public let mode: GatewayConfiguration.HTTPMode
+
+    public func respond(to request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        try await gateway.handle(request, scheme: scheme, mode: mode)
+    }
+}
+
+/// What the gateway keeps per loop; touched only on that loop's thread.
+private final class LoopState: @unchecked Sendable {
+    var limiter: RateLimiter
+
+    init(limiter: RateLimiter) { self.limiter = limiter }
+}

@@ -1,2 +1,95 @@
-// Placeholder until the module lands.
-print("not built yet")
+// gateway: the Marquee API gateway (see Sources/Gateway). Parse the configuration, start
+// the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT.
+import Dispatch
+import Gateway
+import Reactor
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func say(_ message: String, fd: Int32 = 2) {
+    var line = Array(message.utf8)
+    line.append(UInt8(ascii: "\n"))
+    line.withUnsafeBytes { raw in _ = write(fd, raw.baseAddress, raw.count) }
+}
+
+func logLine(_ level: String, _ message: String) {
+    var escaped = ""
+    for character in message {
+        switch character {
+        case "\"": escaped += "\\\""
+        case "\\": escaped += "\\\\"
+        case "\n": escaped += "\\n"
+        default: escaped.append(character)
+        }
+    }
+    say(#"{"level":"\#(level)","msg":"\#(escaped)"}"#)
+}
+
+let configuration: GatewayConfiguration
+do {
+    configuration = try GatewayConfiguration.parse(
+        environment: GatewayConfiguration.processEnvironment(), arguments: Array(CommandLine.arguments.dropFirst()))
+} catch let error where error.code == .helpRequested {
+    say(GatewayConfiguration.helpText, fd: 1)
+    exit(0)
+} catch {
+    say("gateway: \(error.message)")
+    exit(2)
+}
+
+// Signals are read through a signalfd: block them before any thread exists. This file has
+// no top-level `await` on purpose: with one, Swift runs `main` as an async task on a
+// dispatch worker, the real main thread keeps SIGTERM unblocked, and the default action
+// kills the process instead of draining it. So: a synchronous main that blocks the
+// signals, then the gateway in a task on loop 0, and the main thread waits for it.
+SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
+let group = try EventLoopGroup(loopCount: configuration.loops)
+let finished = DispatchSemaphore(value: 0)
+let exitStatus = Atomic<Int32>(0)
+
+Task(executorPreference: group.loops[0]) {
+    let server: GatewayServer
+    do {
+        server = try GatewayServer(configuration: configuration, group: group)
+        try await server.start()
+    } catch {
+        say("gateway: cannot start: \(error)")
+        exitStatus.store(1, ordering: .relaxed)
+        finished.signal()
+        return
+    }
+    if configuration.authSecret == nil {
+        logLine("warning", "AUTH_SECRET is not set: requests with a bearer token are refused (401)")
+    }
+    var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
+    if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
+    logLine("info", listening + " with \(configuration.loops) loops")
+
+    let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
+    await withDiscardingTaskGroup { tasks in
+        tasks.addTask {
+            for await signal in signals {
+                if signal == SIGHUP {
+                    do {
+                        logLine("info", try await server.reloadCertificates())
+                    } catch {
+                        logLine("error", "TLS reload failed, the old certificate stays: \(error)")
+                    }
+                    continue
+                }
+                logLine("info", "shutting down: draining requests in flight")
+                server.shutdown()
+                return
+            }
+        }
+        await server.run()
+    }
+    logLine("info", "gateway stopped")
+    finished.signal()
+}
+finished.wait()
+group.shutdown()
+exit(exitStatus.load(ordering: .relaxed))

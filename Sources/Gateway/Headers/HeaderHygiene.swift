@@ -1,0 +1,194 @@
+import HTTP
+
+/// What the gateway changes in the heads it forwards, as pure functions (tested without
+/// sockets).
+///
+/// Requests: hop-by-hop fields and those named in `Connection` go (RFC 9110 §7.6.1), but
+/// never our `X-Request-ID`; framing is re-stated from what the strict parser accepted;
+/// `X-Forwarded-For/-Proto/-Host` are the gateway's (a client's `Forwarded`/`X-Real-IP` dropped) unless
+/// the peer is a trusted proxy; `X-User-ID` comes only from a verified token. Responses:
+/// hop-by-hop fields go; framing, `Date` and `Server` are the gateway server's own.
+public enum HeaderHygiene {
+    /// Fields that describe one connection, never forwarded: Connection, Keep-Alive,
+    /// Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization,
+    /// Proxy-Authenticate (``FieldKind/hopByHop``).
+
+    /// Fields a `Connection` token may not remove: ours, and those we set afterwards anyway.
+    static let protected: Set<String> = ["x-request-id", "host", "content-length"]
+
+    /// The caller as the gateway saw it.
+    public struct Peer: Sendable {
+        /// Numeric address of the TCP peer.
+        public var address: String
+        /// Whether that peer is in `TRUSTED_PROXIES`.
+        public var isTrusted: Bool
+        /// `http` or `https`: the listener the request came in on.
+        public var scheme: String
+
+        public init(address: String, isTrusted: Bool, scheme: String) {
+            self.address = address
+            self.isTrusted = isTrusted
+            self.scheme = scheme
+        }
+    }
+
+    /// The request body's framing, from the parsed head.
+    public enum BodyFraming: Sendable, Equatable {
+        case none
+        case length(Int)
+        case chunked
+    }
+
+    /// Framing of a head the strict parser accepted (so `Transfer-Encoding`, when present,
+    /// ends in `chunked` and `Content-Length` is one valid number).
+    public static func framing(of headers: HTTPHeaders) -> BodyFraming {
+        if headers.contains(name: "transfer-encoding") { return .chunked }
+        if let text = headers["content-length"], let length = Int(text.trimmedSpaces) {
+            return length > 0 ? .length(length) : .none
+        }
+        return .none
+    }
+
+    /// The head to send upstream.
+    ///
+    /// - Parameters:
+    ///   - head: the client's request head.
+    ///   - target: the origin-form target for the upstream (the route decides it).
+    ///   - peer: who sent it.
+    ///   - requestID: this request's id (the client's, if valid, or a new one).
+    ///   - userID: the verified token's subject, or nil when there is no valid token.
+    public static func upstreamRequestHead(
+        _ head: HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?
+    ) -> HTTPRequestHead {
+        let incoming = head.headers
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(incoming.count + 6)
+        let named = incoming.contains(name: "connection") ? incoming.connectionTokens.filter { !protected.contains($0) } : []
+        var clientForwardedFor: [String] = []
+        var clientProto: String?
+        var clientHost: String?
+        var host: String?
+        for (name, value) in incoming {
+            let kind = FieldKind(name)
+            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
+            switch kind {
+            case .contentLength, .expect, .userID, .requestID, .realIP:
+                // Framing is re-stated below; the server already answered `Expect`;
+                // identity fields are the gateway's alone.
+                continue
+            case .forwarded:
+                if peer.isTrusted { headers.add(name: name, value: value) }
+            case .forwardedFor:
+                clientForwardedFor.append(value)
+            case .forwardedProto:
+                if clientProto == nil { clientProto = value }
+            case .forwardedHost:
+                if clientHost == nil { clientHost = value }
+            case .host:
+                if host == nil { host = value }
+            case .hopByHop, .date, .server, .hsts:
+                // Only hopByHop is impossible here; the others are ordinary request fields.
+                if kind != .hopByHop { headers.add(name: name, value: value) }
+            case .other:
+                headers.add(name: name, value: value)
+            }
+        }
+        // Host first, as clients write it.
+        var result = HTTPHeaders()
+        result.reserveCapacity(headers.count + 8)
+        result.add(name: "Host", value: host ?? "localhost")
+        for (name, value) in headers { result.add(name: name, value: value) }
+        switch framing(of: incoming) {
+        case .none:
+            if head.method == .POST || head.method == .PUT || head.method == .PATCH {
+                result.add(name: "Content-Length", value: "0")
+            }
+        case .length(let length): result.add(name: "Content-Length", value: String(length))
+        case .chunked: result.add(name: "Transfer-Encoding", value: "chunked")
+        }
+        if peer.isTrusted, !clientForwardedFor.isEmpty {
+            result.add(name: "X-Forwarded-For", value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
+        } else {
+            result.add(name: "X-Forwarded-For", value: peer.address)
+        }
+        result.add(name: "X-Forwarded-Proto", value: peer.isTrusted ? (clientProto ?? peer.scheme) : peer.scheme)
+        if let forwardedHost = peer.isTrusted ? (clientHost ?? host) : host {
+            result.add(name: "X-Forwarded-Host", value: forwardedHost)
+        }
+        result.add(name: "X-Request-ID", value: requestID)
+        if let userID { result.add(name: "X-User-ID", value: userID) }
+        return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: result)
+    }
+
+    /// The upstream response's fields as the client gets them: hop-by-hop and
+    /// `Connection`-named fields removed, framing/`Date`/`Server` left to the gateway's
+    /// server, our `X-Request-ID`, and HSTS on HTTPS when configured.
+    public static func clientResponseHeaders(
+        _ upstream: HTTPHeaders, requestID: String, hstsMaxAge: Int?
+    ) -> HTTPHeaders {
+        let named = upstream.contains(name: "connection") ? upstream.connectionTokens.filter { $0 != "x-request-id" } : []
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(upstream.count + 2)
+        for (name, value) in upstream {
+            let kind = FieldKind(name)
+            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
+            switch kind {
+            case .contentLength, .date, .server, .requestID, .hsts: continue
+            default: headers.add(name: name, value: value)
+            }
+        }
+        headers.add(name: "X-Request-ID", value: requestID)
+        if let hstsMaxAge { headers.add(name: "Strict-Transport-Security", value: "max-age=\(hstsMaxAge)") }
+        return headers
+    }
+}
+
+extension HeaderHygiene {
+    /// The fields the hygiene rules name, recognised without allocating (a header name is
+    /// compared by length first, then byte by byte ignoring ASCII case): this runs for
+    /// every field of every request and response.
+    enum FieldKind: Equatable {
+        case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
+        case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
+
+        init(_ name: String) {
+            let utf8 = name.utf8
+            func matches(_ lower: StaticString) -> Bool {
+                guard utf8.count == lower.utf8CodeUnitCount else { return false }
+                let expected = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+                var index = 0
+                for byte in utf8 {
+                    let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                    if folded != expected[index] { return false }
+                    index += 1
+                }
+                return true
+            }
+            switch utf8.count {
+            case 2: self = matches("te") ? .hopByHop : .other
+            case 4: self = matches("host") ? .host : matches("date") ? .date : .other
+            case 6: self = matches("expect") ? .expect : matches("server") ? .server : .other
+            case 7: self = matches("upgrade") || matches("trailer") ? .hopByHop : .other
+            case 9:
+                self = matches("x-user-id") ? .userID : matches("forwarded") ? .forwarded
+                    : matches("x-real-ip") ? .realIP : .other
+            case 10: self = matches("keep-alive") || matches("connection") ? .hopByHop : .other
+            case 12: self = matches("x-request-id") ? .requestID : .other
+            case 14: self = matches("content-length") ? .contentLength : .other
+            case 15: self = matches("x-forwarded-for") ? .forwardedFor : .other
+            case 16:
+                self = matches("proxy-connection") ? .hopByHop : matches("x-forwarded-host") ? .forwardedHost : .other
+            case 17:
+                self = matches("transfer-encoding") ? .hopByHop : matches("x-forwarded-proto") ? .forwardedProto : .other
+            case 18: self = matches("proxy-authenticate") ? .hopByHop : .other
+            case 19: self = matches("proxy-authorization") ? .hopByHop : .other
+            case 25: self = matches("strict-transport-security") ? .hsts : .other
+            default: self = .other
+            }
+        }
+    }
+
+    static func asciiLowercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,184 @@
+import HTTP
+import Reactor
+
+extension Gateway {
+    /// How many times one request may be sent: the first try, one on another instance when
+    /// the connection could not be made, and retries on stale pooled connections.
+    static let maxAttempts = 3
+
+    /// Forwards `request` to an instance of `upstream` and streams the answer back.
+    ///
+    /// Retries: a connection that cannot be made (nothing sent) is retried on another
+    /// instance for any method; an idempotent request without a body is retried when a
+    /// pooled keep-alive connection turns out to have been closed by the upstream before
+    /// any response byte (the client marks it `isStaleConnection`). Nothing else is
+    /// retried: a POST that may have reached the service never is, and a request whose body
+    /// was already read from the client cannot be.
+    func proxy(
+        _ request: HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
+    ) async throws -> HTTPServerResponse {
+        let userID: String?
+        switch tokens.verdict(for: request.headers) {
+        case .absent: userID = nil
+        case .valid(let subject): userID = subject
+        case .invalid:
+            return errorResponse(
+                HTTPError(.unauthorized, detail: "Invalid or expired token", headers: ["WWW-Authenticate": "Bearer"]),
+                context)
+        }
+        let framing = HeaderHygiene.framing(of: request.headers)
+        if case .length(let length) = framing, length > configuration.maxBodySize {
+            return errorResponse(tooLarge, context)
+        }
+        let peer = HeaderHygiene.Peer(
+            address: context.client,
+            isTrusted: CIDR.anyContains(configuration.trustedProxies, context.client),
+            scheme: context.scheme)
+        let head = HeaderHygiene.upstreamRequestHead(
+            request.head, target: target, peer: peer, requestID: context.requestID, userID: userID)
+        let replayable = framing == .none && request.method.isIdempotent
+
+        var excluded: Int?
+        var attempt = 0
+        while true {
+            attempt += 1
+            let index = upstream.select(excluding: excluded)
+            let connection: HTTPClientConnection
+            do {
+                connection = try await client.connection(to: upstream.origins[index])
+            } catch {
+                let ownLimit = error.code == .poolTimeout || error.code == .poolQueueFull
+                upstream.finish(index, outcome: ownLimit ? .neutral : .failure)
+                if attempt < Self.maxAttempts && upstream.origins.count > 1 && !ownLimit {
+                    excluded = index
+                    connectRetries.add(1, ordering: .relaxed)
+                    continue
+                }
+                return upstreamError(error, upstream, context)
+            }
+            let sent = monotonicNanoseconds()
+            var bodyRead = false
+            do {
+                try connection.sendHead(head)
+                if framing != .none {
+                    bodyRead = true
+                    try await forwardBody(of: request, to: connection)
+                }
+                try await connection.finishRequest()
+                let responseHead = try await connection.readResponseHead()
+                return try await respond(
+                    with: responseHead, from: connection, upstream: upstream, index: index,
+                    upstreamTime: monotonicNanoseconds() &- sent, request: request, context)
+            } catch let error as HTTPClientError {
+                connection.close()
+                connection.release()
+                if error.isStaleConnection && replayable && !bodyRead && attempt < Self.maxAttempts {
+                    // The upstream closed this idle connection; the request never arrived.
+                    upstream.finish(index, outcome: .neutral)
+                    staleConnectionRetries.add(1, ordering: .relaxed)
+                    continue
+                }
+                upstream.finish(index, outcome: error.code == .cancelled ? .neutral : .failure)
+                return upstreamError(error, upstream, context)
+            } catch let error as any HTTPResponseError {
+                // The client's body: over the limit, malformed or too slow.
+                connection.close()
+                connection.release()
+                upstream.finish(index, outcome: .neutral)
+                let httpError = HTTPError(error.status, detail: Self.detail(of: error), headers: error.headers)
+                return errorResponse(httpError, context)
+            } catch {
+                // The client went away while sending its body.
+                connection.close()
+                connection.release()
+                upstream.finish(index, outcome: .neutral)
+                log(context, status: 499, bytes: 0, upstream: upstream.labels[index], upstreamTime: nil)
+                throw error
+            }
+        }
+    }
+
+    private var tooLarge: HTTPError {
+        HTTPError(.payloadTooLarge, detail: "Request body too large (limit \(configuration.maxBodySize) bytes)")
+    }
+
+    /// Streams the client's body upstream, piece by piece: each piece is written before
+    /// the next is read, so a slow upstream slows the client (backpressure), and at most
+    /// a read buffer's worth is held.
+    private func forwardBody(of request: HTTPServerRequest, to connection: HTTPClientConnection) async throws {
+        var total = 0
+        while let chunk = try await request.body.next() {
+            total += chunk.count
+            if total > configuration.maxBodySize { throw tooLarge }
+            try await connection.sendBody(chunk)
+        }
+    }
+
+    /// The client's response for an upstream response head; the body is streamed by the
+    /// server through a ``ProxyExchange``, which releases the connection at the end.
+    /// Bodies up to this size are read whole before answering (one write to the client).
+    static let collectLimit = 64 << 10
+
+    private func respond(
+        with head: HTTPResponseHead, from connection: HTTPClientConnection, upstream: UpstreamGroup, index: Int,
+        upstreamTime: UInt64, request: HTTPServerRequest, _ context: Context
+    ) async throws(HTTPClientError) -> HTTPServerResponse {
+        let failed = head.status.code == 502 || head.status.code == 503 || head.status.code == 504
+        let headers = HeaderHygiene.clientResponseHeaders(
+            head.headers, requestID: context.requestID,
+            hstsMaxAge: context.scheme == "https" && configuration.hstsMaxAge > 0 ? configuration.hstsMaxAge : nil)
+        let exchange = ProxyExchange(
+            gateway: self, context: context, connection: connection, upstream: upstream, index: index,
+            status: head.status.code, upstreamTime: upstreamTime, outcome: failed ? .failure : .success)
+        switch connection.responseBodyKind {
+        case .none:
+            exchange.complete(bytes: 0)
+            if request.method == .HEAD, let text = head.headers["content-length"], let length = Int(text) {
+                // The server calls no writer for HEAD: this only states the length.
+                return HTTPServerResponse(status: head.status, headers: headers, body: .stream(length: length) { _ in })
+            }
+            return HTTPServerResponse(status: head.status, headers: headers, body: .empty)
+        case .length(let length) where length <= Self.collectLimit:
+            // A small body (the usual JSON answer) is read whole, so that the server
+            // writes head and body with one system call and the connection goes back to
+            // the pool at once. Bounded: at most `collectLimit` bytes per request.
+            let body: [UInt8]
+            do {
+                body = try await connection.collectBody(maxSize: length)
+            } catch {
+                exchange.fail()
+                throw error
+            }
+            exchange.complete(bytes: body.count)
+            return HTTPServerResponse(status: head.status, headers: headers, body: .bytes(body))
+        case .length(let length):
+            return HTTPServerResponse(
+                status: head.status, headers: headers,
+                body: .stream(length: length) { writer in try await exchange.pump(to: writer) })
+        case .chunked, .untilClose:
+            return HTTPServerResponse(
+                status: head.status, headers: headers,
+                body: .stream(length: nil) { writer in try await exchange.pump(to: writer) })
+        }
+    }
+
+    /// 502 (unavailable) or 504 (timed out) with the service's name.
+    func upstreamError(_ error: HTTPClientError, _ upstream: UpstreamGroup, _ context: Context) -> HTTPServerResponse {
+        let name = upstream.service.displayName
+        let timedOut: Bool
+        switch error.code {
+        case .connectTimeout, .responseTimeout, .readTimeout, .writeTimeout, .poolTimeout: timedOut = true
+        default: timedOut = false
+        }
+        let httpError =
+            timedOut
+            ? HTTPError(.gatewayTimeout, detail: "\(name) timed out")
+            : HTTPError(.badGateway, detail: "\(name) unavailable")
+        return errorResponse(httpError, context)
+    }
+
+    static func detail(of error: any HTTPResponseError) -> String {
+        if let error = error as? HTTPError { return error.detail }
+        return error.status.reasonPhrase
+    }
+}

@@ -1,0 +1,95 @@
+import HTTP
+import Reactor
+
+/// One proxied response whose body is still to be streamed: holds the leased upstream
+/// connection until the body has been passed on, then releases it, records the
+/// instance's outcome and writes the access-log line, exactly once.
+///
+/// Why a class with a deinit: the server may never call the body writer (the client
+/// vanished before the head went out, or the response has no body after all); the
+/// deinit then closes the connection, so a lease can never leak. Loop-bound.
+final class ProxyExchange: @unchecked Sendable {
+    private let gateway: Gateway
+    private let context: Gateway.Context
+    private let connection: HTTPClientConnection
+    private let upstream: UpstreamGroup
+    private let index: Int
+    private let status: Int
+    private let upstreamTime: UInt64
+    private let outcome: UpstreamGroup.Outcome
+    private var isDone = false
+
+    init(
+        gateway: Gateway, context: Gateway.Context, connection: HTTPClientConnection, upstream: UpstreamGroup,
+        index: Int, status: Int, upstreamTime: UInt64, outcome: UpstreamGroup.Outcome
+    ) {
+        self.gateway = gateway
+        self.context = context
+        self.connection = connection
+        self.upstream = upstream
+        self.index = index
+        self.status = status
+        self.upstreamTime = upstreamTime
+        self.outcome = outcome
+    }
+
+    deinit {
+        guard !isDone else { return }
+        // Never streamed: the connection holds an unread body, so it cannot be reused.
+        let connection = self.connection
+        if connection.loop.inLoop {
+            connection.close()
+            connection.release()
+        } else {
+            connection.loop.execute {
+                connection.close()
+                connection.release()
+            }
+        }
+        upstream.finish(index, outcome: .neutral)
+        gateway.log(context, status: 499, bytes: 0, upstream: upstream.labels[index], upstreamTime: upstreamTime)
+    }
+
+    /// Copies the upstream body to the client, one read buffer at a time: each piece is
+    /// written (into the kernel) before the next is read, so memory stays bounded and a
+    /// slow client slows the upstream down.
+    func pump(to writer: HTTPBodyWriter) async throws {
+        var bytes = 0
+        do {
+            while let piece = try await connection.nextBodyBytes() {
+                bytes += piece.count
+                // `piece` points into the connection's buffer, valid until its next call:
+                // copied here, before the write suspends.
+                try await writer.write(ArraySlice(piece))
+            }
+        } catch let error as HTTPClientError {
+            finish(bytes: bytes, outcome: .failure, status: status)
+            throw error
+        } catch {
+            // The client went away.
+            finish(bytes: bytes, outcome: .neutral, status: 499)
+            throw error
+        }
+        complete(bytes: bytes)
+    }
+
+    /// Reading the body failed before anything went to the client: the caller closes the
+    /// connection, records the failure and answers 502/504, so this only stands down.
+    func fail() {
+        isDone = true
+    }
+
+    /// The body was passed on whole (or there was none).
+    func complete(bytes: Int) {
+        finish(bytes: bytes, outcome: outcome, status: status)
+    }
+
+    private func finish(bytes: Int, outcome: UpstreamGroup.Outcome, status: Int) {
+        guard !isDone else { return }
+        isDone = true
+        if outcome != .success || status == 499 { connection.close() }
+        connection.release()
+        upstream.finish(index, outcome: outcome)
+        gateway.log(context, status: status, bytes: bytes, upstream: upstream.labels[index], upstreamTime: upstreamTime)
+    }
+}

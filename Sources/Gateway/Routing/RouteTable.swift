@@ -1,0 +1,107 @@
+import HTTP
+
+/// Where a request goes: the seed's nginx routes (API.md), as a pure function of the
+/// request target.
+///
+/// - `/` and `/health`: answered by the gateway itself;
+/// - `/api/users…` and `/api/auth…` → users, `/api/movies…` → movies,
+///   `/api/watchlist…` → watchlist, target unchanged (the services serve the same paths);
+/// - `/api/health/{users,movies,watchlist}` → that service's `/health`;
+/// - anything else: a JSON 404.
+///
+/// A prefix matches at a segment boundary (`/api/movies`, `/api/movies/1`,
+/// `/api/movies?x`), not `/api/moviesXYZ`. Targets with dot segments (`/api/users/../x`,
+/// also percent-encoded) are refused with 400 rather than passed on: the gateway routes on
+/// the raw path and an upstream that normalises it must not end up somewhere else.
+public struct RouteTable: Sendable {
+    public enum Decision: Sendable, Equatable {
+        /// `GET /`: the gateway's own description.
+        case root
+        /// `GET /health`: the gateway's own liveness.
+        case gatewayHealth
+        /// Forward to `service` with this origin-form target.
+        case proxy(UpstreamService, target: String)
+        case notFound
+        /// A target the gateway will not forward (not origin-form, or dot segments).
+        case badTarget
+    }
+
+    /// Prefix → service, in match order.
+    static let prefixes: [(prefix: String, service: UpstreamService)] = [
+        ("/api/users", .users),
+        ("/api/auth", .users),
+        ("/api/movies", .movies),
+        ("/api/watchlist", .watchlist),
+    ]
+
+    /// The routes listed by `GET /`.
+    public static let advertisedRoutes: [String] = [
+        "/api/users", "/api/auth", "/api/movies", "/api/watchlist",
+        "/api/health/users", "/api/health/movies", "/api/health/watchlist",
+    ]
+
+    public init() {}
+
+    /// Routes `head`'s target. The upstream target is origin-form even when the client
+    /// sent absolute-form (`GET http://host/api/movies`).
+    public func route(_ head: HTTPRequestHead) -> Decision {
+        route(path: head.path, query: head.query)
+    }
+
+    public func route(path: Substring, query: String?) -> Decision {
+        guard path.utf8.first == UInt8(ascii: "/") else { return .badTarget }
+        if Self.hasDotSegment(path) { return .badTarget }
+        if path == "/" { return .root }
+        if path == "/health" { return .gatewayHealth }
+        if path.utf8.starts(with: "/api/health/".utf8) {
+            var name = path.dropFirst("/api/health/".count)
+            if name.hasSuffix("/") { name = name.dropLast() }
+            switch name {
+            case "users": return .proxy(.users, target: "/health")
+            case "movies": return .proxy(.movies, target: "/health")
+            case "watchlist": return .proxy(.watchlist, target: "/health")
+            default: return .notFound
+            }
+        }
+        for (prefix, service) in Self.prefixes where Self.matches(path, prefix: prefix) {
+            let target = query.map { String(path) + "?" + $0 } ?? String(path)
+            return .proxy(service, target: target)
+        }
+        return .notFound
+    }
+
+    static func matches(_ path: Substring, prefix: String) -> Bool {
+        // Bytes, not Characters: this runs for every request.
+        guard path.utf8.starts(with: prefix.utf8) else { return false }
+        let rest = path.utf8.dropFirst(prefix.utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
+    }
+
+    /// Whether a segment is `.` or `..`, literally or percent-encoded (`%2e`, `.%2E`).
+    static func hasDotSegment(_ path: Substring) -> Bool {
+        // Most paths hold neither `.` nor `%`: answer those without splitting.
+        guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return false }
+        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !segment.isEmpty, segment.count <= 6 else { continue }
+            // Only "." and "%2e" (any case) spell a dot; decode those and compare.
+            var dots = 0
+            var bytes = segment.utf8[...]
+            while let first = bytes.first {
+                if first == UInt8(ascii: ".") {
+                    bytes = bytes.dropFirst()
+                } else if bytes.count >= 3, first == UInt8(ascii: "%"),
+                    bytes.dropFirst().first == UInt8(ascii: "2"),
+                    bytes.dropFirst(2).first.map({ $0 | 0x20 }) == UInt8(ascii: "e")
+                {
+                    bytes = bytes.dropFirst(3)
+                } else {
+                    dots = -1
+                    break
+                }
+                dots += 1
+            }
+            if dots == 1 || dots == 2 { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,93 @@
+import HTTP
+import Testing
+
+@testable import Gateway
+
+@Suite struct HeaderHygieneTests {
+    let untrusted = HeaderHygiene.Peer(address: "203.0.113.9", isTrusted: false, scheme: "http")
+    let trusted = HeaderHygiene.Peer(address: "10.0.0.2", isTrusted: true, scheme: "https")
+
+    func head(_ fields: [(String, String)], method: HTTPMethod = .GET) -> HTTPRequestHead {
+        HTTPRequestHead(method: method, target: "/api/movies/1", headers: HTTPHeaders(fields.map { (name: $0.0, value: $0.1) }))
+    }
+
+    @Test func hopByHopAndConnectionNamedFieldsGo() {
+        let incoming = head([
+            ("Host", "example.com"), ("Connection", "keep-alive, X-Secret, X-Request-ID, Content-Length"),
+            ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "x"), ("TE", "trailers"), ("Trailer", "X"),
+            ("Upgrade", "websocket"), ("Proxy-Authorization", "Basic x"), ("X-Secret", "1"), ("Accept", "*/*"),
+            ("X-Request-ID", "client-id"),
+        ])
+        let out = HeaderHygiene.upstreamRequestHead(
+            incoming, target: "/api/movies/1", peer: untrusted, requestID: "client-id", userID: nil)
+        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+            "proxy-authorization", "x-secret"]
+        {
+            #expect(!out.headers.contains(name: name), "\(name) was forwarded")
+        }
+        #expect(out.headers["accept"] == "*/*")
+        #expect(out.headers.values("x-request-id") == ["client-id"])
+        #expect(out.headers["host"] == "example.com")
+        #expect(out.target == "/api/movies/1")
+        #expect(out.version == .http1_1)
+    }
+
+    @Test func forwardedFieldsAreReplacedForUntrustedPeers() {
+        let incoming = head([
+            ("Host", "example.com"), ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.com"), ("Forwarded", "for=1.2.3.4"), ("X-Real-IP", "1.2.3.4"),
+        ])
+        let out = HeaderHygiene.upstreamRequestHead(
+            incoming, target: "/x", peer: untrusted, requestID: "r", userID: nil)
+        #expect(out.headers.values("x-forwarded-for") == ["203.0.113.9"])
+        #expect(out.headers.values("x-forwarded-proto") == ["http"])
+        #expect(out.headers.values("x-forwarded-host") == ["example.com"])
+        #expect(!out.headers.contains(name: "x-real-ip"))
+        #expect(!out.headers.contains(name: "forwarded"))
+    }
+
+    @Test func trustedPeersExtendTheChain() {
+        let incoming = head([
+            ("Host", "internal:8080"), ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-For", "5.6.7.8"),
+            ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "api.example.com"),
+        ])
+        let out = HeaderHygiene.upstreamRequestHead(incoming, target: "/x", peer: trusted, requestID: "r", userID: nil)
+        #expect(out.headers.values("x-forwarded-for") == ["1.2.3.4, 5.6.7.8, 10.0.0.2"])
+        #expect(out.headers["x-forwarded-proto"] == "https")
+        #expect(out.headers["x-forwarded-host"] == "api.example.com")
+    }
+
+    @Test func userIDComesOnlyFromTheToken() {
+        let incoming = head([("Host", "h"), ("X-User-ID", "1"), ("x-user-id", "2")])
+        let anonymous = HeaderHygiene.upstreamRequestHead(incoming, target: "/x", peer: untrusted, requestID: "r", userID: nil)
+        #expect(!anonymous.headers.contains(name: "x-user-id"))
+        let verified = HeaderHygiene.upstreamRequestHead(incoming, target: "/x", peer: untrusted, requestID: "r", userID: "42")
+        #expect(verified.headers.values("x-user-id") == ["42"])
+    }
+
+    @Test func framingIsRestated() {
+        let chunked = head([("Host", "h"), ("Transfer-Encoding", "chunked"), ("Expect", "100-continue")], method: .POST)
+        let out = HeaderHygiene.upstreamRequestHead(chunked, target: "/x", peer: untrusted, requestID: "r", userID: nil)
+        #expect(out.headers.values("transfer-encoding") == ["chunked"])
+        #expect(!out.headers.contains(name: "content-length"))
+        #expect(!out.headers.contains(name: "expect"))
+        let sized = head([("Host", "h"), ("Content-Length", "12")], method: .PUT)
+        let sizedOut = HeaderHygiene.upstreamRequestHead(sized, target: "/x", peer: untrusted, requestID: "r", userID: nil)
+        #expect(sizedOut.headers.values("content-length") == ["12"])
+        let empty = HeaderHygiene.upstreamRequestHead(head([("Host", "h")], method: .POST), target: "/x", peer: untrusted, requestID: "r", userID: nil)
+        #expect(empty.headers.values("content-length") == ["0"])
+        #expect(HeaderHygiene.framing(of: ["Content-Length": "0"]) == .none)
+    }
+
+    @Test func responseHygiene() {
+        let upstream: HTTPHeaders = [
+            "Content-Type": "application/json", "Content-Length": "10", "Connection": "close, X-Hop",
+            "X-Hop": "1", "Keep-Alive": "timeout=5", "Transfer-Encoding": "chunked", "Server": "uvicorn",
+            "Date": "x", "X-Request-ID": "upstream-made", "X-Cache": "HIT",
+        ]
+        let out = HeaderHygiene.clientResponseHeaders(upstream, requestID: "ours", hstsMaxAge: nil)
+        #expect(out == ["Content-Type": "application/json", "X-Cache": "HIT", "X-Request-ID": "ours"])
+        let https = HeaderHygiene.clientResponseHeaders([:], requestID: "ours", hstsMaxAge: 31_536_000)
+        #expect(https["strict-transport-security"] == "max-age=31536000")
+    }
+}

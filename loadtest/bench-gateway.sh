@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Gateway benchmark: wrk against one movie-shaped route (bench-server's GET /api/movies/{id},
+# a 173-byte JSON body) in one run, three ways, alternating rounds:
+#   direct  - bench-server itself (2 loops), the ceiling;
+#   nginx   - nginx in front of it, configured as well as it can be (2 workers, upstream
+#             keep-alive pool, HTTP/1.1 upstream, no access log, no buffering of small bodies);
+#   gateway - our gateway (LOOPS=2) in front of it, with the same features switched off
+#             (access log, rate limit, health probes), since nginx has them off too.
+# Then the same through TLS (gateway on TLS_PORT vs nginx `ssl` with the same self-signed
+# certificate). Prints req/s, p99, the ratios and the gateway's peak RSS (VmHWM).
+# Usage: loadtest/bench-gateway.sh [seconds] [connections] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+connections=${2:-64}
+rounds=${3:-3}
+
+for tool in wrk nginx openssl python3 bc; do
+    command -v "$tool" >/dev/null || { echo "bench-gateway: '$tool' is missing (apt-get install wrk nginx-light openssl python3 bc)" >&2; exit 1; }
+done
+swift build -c release --product bench-server >/dev/null
+swift build -c release --product gateway >/dev/null
+
+work=$(mktemp -d /tmp/marquee-bench-gateway.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 50); do
+        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "bench-gateway: nothing listens on $1" >&2
+    exit 1
+}
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+
+upstream_port=$(free_port)
+.build/release/bench-server --port "$upstream_port" --loops 2 >"$work/upstream.log" 2>&1 &
+pids+=($!)
+wait_port "$upstream_port"
+
+gateway_port=$(free_port)
+gateway_tls_port=$(free_port)
+env PORT="$gateway_port" TLS_PORT="$gateway_tls_port" LOOPS=2 \
+    MOVIE_SERVICE_URL="http://127.0.0.1:$upstream_port" \
+    TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" \
+    ACCESS_LOG=false RATE_LIMIT_RPS=0 HEALTH_CHECK_INTERVAL=0 \
+    .build/release/gateway >"$work/gateway.log" 2>&1 &
+pids+=($!)
+gateway_pid=$!
+wait_port "$gateway_port"
+
+nginx_port=$(free_port)
+nginx_tls_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream movie_service {
+        server 127.0.0.1:$upstream_port;
+        keepalive 128;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$nginx_port reuseport;
+        listen 127.0.0.1:$nginx_tls_port ssl reuseport;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location /api/movies {
+            proxy_pass http://movie_service;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffering on;
+        }
+    }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+wait_port "$nginx_port"
+
+path=/api/movies/1
+for url in "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_port$path" \
+    "http://127.0.0.1:$nginx_port$path"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+    [[ $code == 200 ]] || { echo "bench-gateway: $url answered $code" >&2; exit 1; }
+done
+
+# Prints "requests_per_second p99_ms non2xx" for one wrk run.
+measure() {
+    wrk -t2 -c"$connections" -d"${duration}s" --latency "$1" >"$work/wrk.out"
+    local rps p99 errors
+    rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$work/wrk.out")
+    errors=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+    echo "$rps $p99 ${errors:-0}"
+}
+
+echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), $(nginx -v 2>&1)"
+echo "wrk -t2 -c$connections -d${duration}s GET $path, $rounds alternating rounds; everything on one machine"
+for scheme in http https; do
+    g_total=0; n_total=0
+    for round in $(seq 1 "$rounds"); do
+        if [[ $scheme == http ]]; then
+            read -r d_rps d_p99 d_err < <(measure "http://127.0.0.1:$upstream_port$path")
+            read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
+            read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
+            printf 'http  round %d: direct %8.0f req/s p99 %6.2f ms | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
+                "$round" "$d_rps" "$d_p99" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
+        else
+            read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
+            read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
+            printf 'https round %d:                                   | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
+                "$round" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
+        fi
+        [[ $g_err == 0 && $n_err == 0 ]] || echo "  non-2xx answers: gateway $g_err, nginx $n_err"
+        g_total=$(echo "$g_total + $g_rps" | bc -l)
+        n_total=$(echo "$n_total + $n_rps" | bc -l)
+    done
+    printf '%s mean: gateway %.0f req/s, nginx %.0f req/s, ratio %.2f\n' "$scheme" \
+        "$(echo "$g_total / $rounds" | bc -l)" "$(echo "$n_total / $rounds" | bc -l)" "$(echo "$g_total / $n_total" | bc -l)"
+done
+echo "gateway RSS: now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status"), peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status")"
