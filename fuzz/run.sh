@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the three libFuzzer targets of the HTTP parsers and runs each for a bounded time.
+# Builds the libFuzzer targets (the three HTTP parsers, ServiceKit's JSON parser) and runs
+# each for a bounded time.
 #
 # Usage: fuzz/run.sh [seconds-per-target]   (default 20)
 # Each target is compiled with swiftc from the parser's sources alone (no SwiftPM, no
@@ -16,16 +17,22 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 status=0
-for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzChunkedBody; do
+for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzChunkedBody json:FuzzJSONParser; do
     target="${pair%%:*}"
     source="${pair#*:}"
     binary="$build/$target"
+    if [[ "$target" == json ]]; then
+        sources=("$root"/Sources/ServiceKit/JSON/*.swift "$root/fuzz/$source.swift")
+        dict="$root/fuzz/json.dict"
+    else
+        sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift
+            "$root/fuzz/Support/FuzzDriver.swift" "$root/fuzz/$source.swift")
+        dict="$root/fuzz/http.dict"
+    fi
     # The linker's warnings about ASan's local symbols are noise: keep them out of sight
     # unless the build fails.
     if ! swiftc -O -wmo -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" \
-        "$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift \
-        "$root/fuzz/Support/FuzzDriver.swift" "$root/fuzz/$source.swift" -o "$binary" \
-        >"$work/$target.build.log" 2>&1; then
+        "${sources[@]}" -o "$binary" >"$work/$target.build.log" 2>&1; then
         grep -v 'Cannot export local symbol' "$work/$target.build.log" >&2
         echo "fuzz $target: BUILD FAILED"
         exit 1
@@ -35,7 +42,7 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
     mkdir -p "$corpus"
     cp "$root/fuzz/corpus/$target/"* "$corpus/"
     log="$work/$target.log"
-    if "$binary" "$corpus" -dict="$root/fuzz/http.dict" -max_total_time="$seconds" -max_len=4096 \
+    if "$binary" "$corpus" -dict="$dict" -max_total_time="$seconds" -max_len=4096 \
         -print_final_stats=1 -artifact_prefix="$root/fuzz/crash-$target-" >"$log" 2>&1; then
         result="ok"
     else

@@ -1,2 +1,7 @@
-// Placeholder until the module lands.
-print("not built yet")
+// user-service: users and authentication. Settings: `user-service --help`.
+import ServiceKit
+import UserService
+
+ServiceRunner.main(name: UserService.name, settings: UserService.settings) { context in
+    try await UserService.make(context)
+}

@@ -8,8 +8,11 @@ import Testing
 /// (and the upstream and the client, all in this process) must stream, not buffer.
 @Suite(.serialized) struct GatewayStreamingTests {
     static let size = 100 << 20
-    /// Allowed growth of this whole process's resident set while 100 MiB passes.
-    static let rssBudget = 32 << 20
+    /// Allowed growth of this whole process's resident set while 100 MiB passes. Below the
+    /// body's size, so buffering it whole fails; generous, because the other suites of the
+    /// test run allocate in this process at the same time (32 MiB passed alone, not in the
+    /// full parallel run).
+    static let rssBudget = 80 << 20
 
     @Test func hundredMebibyteDownload() async throws {
         let movies = try await TestUpstream.start(name: "movies")

@@ -150,10 +150,11 @@ final class GatewayUnderTest: Sendable {
         self.tlsClient = tlsClient
     }
 
-    /// A test verifier until the real one is wired: `good-<id>` is user `<id>`.
-    static let testTokens = BearerTokenVerifier { token in
-        token.hasPrefix("good-") ? String(token.dropFirst(5)) : nil
-    }
+    /// The secret the tests sign their tokens with.
+    static let testSecret = "gateway-test-secret-0123456789abcdef"
+
+    /// The real HS256 verifier, with the tests' secret.
+    static let testTokens = BearerTokenVerifier.hs256(secret: testSecret)
 
     static func start(
         movies: [UpstreamURL], users: [UpstreamURL]? = nil, watchlist: [UpstreamURL]? = nil,

@@ -3,6 +3,10 @@ import Testing
 
 @testable import Reactor
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("TCP sockets over loopback")
 struct TCPTests {
     static let group = try! EventLoopGroup(loopCount: 2)
@@ -110,5 +114,20 @@ struct TCPTests {
         #expect(onLoop == false)
         let resolved = try await SocketAddress.resolve(host: "localhost", port: 80)
         #expect(resolved.first?.host == "127.0.0.1")
+    }
+}
+
+@Suite("Signals")
+struct SignalTests {
+    @Test func aSignalSentToTheProcessArrivesOnTheStream() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { group.shutdown() }
+        // SIGUSR1 is unused elsewhere in the tests; its default action would end the process.
+        let signals = SignalWatcher.watch([SIGUSR1], on: group.loops[0])
+        try await Task.sleep(for: .milliseconds(50))
+        kill(getpid(), SIGUSR1)
+        var iterator = signals.makeAsyncIterator()
+        let received = await iterator.next()
+        #expect(received == SIGUSR1)
     }
 }

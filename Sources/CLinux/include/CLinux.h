@@ -43,6 +43,11 @@ static inline int CLinux_errno(void) { return errno; }
 /// The number of CPUs this process may run on (sched_getaffinity + CPU_COUNT), or -1.
 int CLinux_available_cpus(void);
 
+/// Installs a process-wide handler for `signo` that writes the signal number (one byte)
+/// to `fd`, a non-blocking pipe; the reactor reads the other end. Async-signal-safe: the
+/// handler only calls write(2) and preserves errno. Returns sigaction's result.
+int CLinux_forward_signal(int signo, int fd);
+
 /// The kernel thread id of the caller, for tests that prove which thread ran a job.
 static inline long CLinux_gettid(void) { return (long)gettid(); }
 

@@ -165,7 +165,8 @@ final class HTTPConnectionPool: @unchecked Sendable {
                 continue
             }
             var transport: any ByteStream = socket
-            if let makeTransport = configuration.makeTransport {
+            // The hook wraps https origins only; plain http goes over the socket as it is.
+            if origin.isTLS, let makeTransport = configuration.makeTransport {
                 do {
                     socket.readDeadline = connectDeadline
                     socket.writeDeadline = connectDeadline

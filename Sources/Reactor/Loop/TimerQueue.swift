@@ -27,10 +27,16 @@ public final class TimerHandle {
 struct TimerQueue {
     private var heap: [TimerHandle] = []
     private var nextSequence: UInt64 = 0
+    /// Heap size at which cancelled entries are swept out. Lazy deletion alone lets a busy
+    /// server pile up cancelled timers until their deadlines: at 30k requests/s with a 30 s
+    /// response timeout, a million dead entries (the gateway's RSS grew ~5 MB/s). Sweeping
+    /// when the heap doubles keeps it near the live count, at amortised O(1) per timer.
+    private var compactAt = 1024
 
     var isEmpty: Bool { heap.isEmpty }
 
     mutating func schedule(deadline: UInt64, action: @escaping () -> Void) -> TimerHandle {
+        if heap.count >= compactAt { compact() }
         let handle = TimerHandle(deadline: deadline, sequence: nextSequence, action: action)
         nextSequence &+= 1
         heap.append(handle)
@@ -59,6 +65,23 @@ struct TimerQueue {
         }
         return due
     }
+
+    /// Live (not cancelled) timers in the heap.
+    var liveCount: Int { heap.reduce(0) { $0 + ($1.action == nil ? 0 : 1) } }
+
+    /// Drops cancelled timers and restores the heap order (Floyd's bottom-up heapify).
+    private mutating func compact() {
+        heap.removeAll { $0.action == nil }
+        var index = heap.count / 2 - 1
+        while index >= 0 {
+            siftDown(index)
+            index -= 1
+        }
+        compactAt = max(1024, heap.count * 2)
+    }
+
+    /// The number of entries in the heap, live or cancelled (tests).
+    var _testOnly_entryCount: Int { heap.count }
 
     private mutating func popMin() -> TimerHandle {
         let top = heap[0]

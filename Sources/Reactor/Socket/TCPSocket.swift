@@ -26,14 +26,27 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// Set once epoll reported the peer's FIN (or an error): from then on a short read no
     /// longer means "drained", since the end of stream will not raise another edge.
     private var peerClosed = false
-    private var readWaiter: Waiter?
-    private var writeWaiter: Waiter?
+    private var readWaiter: UnsafeContinuation<Void, any Error>?
+    private var writeWaiter: UnsafeContinuation<Void, any Error>?
+    private var readTimer = DeadlineTimer()
+    private var writeTimer = DeadlineTimer()
     public private(set) var isClosed = false
 
-    /// A suspended read or write, and the timer that fails it at its deadline.
-    private struct Waiter {
-        let continuation: UnsafeContinuation<Void, any Error>
-        let timer: TimerHandle?
+    /// The one timer per direction that enforces the deadline of waits.
+    ///
+    /// It is lazy, so that a request costs no timer at all: a wait whose deadline is no
+    /// earlier than the armed timer's leaves it armed, a wait that ends does not cancel it,
+    /// and when it fires it fails the waiter only if the current deadline has passed, else it
+    /// re-arms for that deadline. A keep-alive connection whose idle deadline moves forward
+    /// on every request so fires about once per timeout period, not once per request.
+    private struct DeadlineTimer {
+        var handle: TimerHandle?
+        var deadline: UInt64 = 0
+
+        mutating func cancel() {
+            handle?.cancel()
+            handle = nil
+        }
     }
 
     /// Adopts a connected non-blocking socket. Loop-only.
@@ -64,6 +77,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
             if let registration { loop.deregister0(registration) }
             Glibc.close(fd)
         }
+        readTimer.cancel()
+        writeTimer.cancel()
     }
 
     // MARK: Connecting
@@ -172,6 +187,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         if let registration { loop.deregister0(registration) }
         registration = nil
         Glibc.close(fd)
+        readTimer.cancel()
+        writeTimer.cancel()
         resume(&readWaiter, with: IOError(.closed, operation: "read"))
         resume(&writeWaiter, with: IOError(.closed, operation: "write"))
     }
@@ -190,11 +207,43 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         }
     }
 
-    private func resume(_ waiter: inout Waiter?, with error: IOError?) {
+    private func resume(_ waiter: inout UnsafeContinuation<Void, any Error>?, with error: IOError?) {
         guard let pending = waiter else { return }
         waiter = nil
-        pending.timer?.cancel()
-        if let error { pending.continuation.resume(throwing: error) } else { pending.continuation.resume() }
+        if let error { pending.resume(throwing: error) } else { pending.resume() }
+    }
+
+    /// Makes sure a timer fires no later than `deadline` for the waits of one direction.
+    private func armTimer(isRead: Bool, deadline: UInt64) {
+        let armed = isRead ? readTimer : writeTimer
+        if let handle = armed.handle, handle.isPending, armed.deadline <= deadline { return }
+        armed.handle?.cancel()
+        let now = monotonicNanoseconds()
+        let handle = loop.schedule0(after: .nanoseconds(Int64(deadline > now ? deadline - now : 0))) {
+            [unowned(unsafe) self] in
+            // unowned(unsafe): close() and deinit cancel the timers, so self is alive here.
+            self.deadlineTimerFired(isRead: isRead)
+        }
+        if isRead {
+            readTimer = DeadlineTimer(handle: handle, deadline: deadline)
+        } else {
+            writeTimer = DeadlineTimer(handle: handle, deadline: deadline)
+        }
+    }
+
+    private func deadlineTimerFired(isRead: Bool) {
+        if isRead { readTimer.handle = nil } else { writeTimer.handle = nil }
+        let waiting = isRead ? readWaiter != nil : writeWaiter != nil
+        guard waiting, let deadline = isRead ? readDeadline : writeDeadline else { return }
+        if deadline <= monotonicNanoseconds() {
+            if isRead {
+                resume(&readWaiter, with: IOError(.timedOut, operation: "read"))
+            } else {
+                resume(&writeWaiter, with: IOError(.timedOut, operation: "write"))
+            }
+        } else {
+            armTimer(isRead: isRead, deadline: deadline)
+        }
     }
 
     /// Waits for the next readiness event for reading (or the read deadline).
@@ -218,41 +267,29 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
             throw IOError(.timedOut, operation: isRead ? "read" : "write")
         }
         try await withTaskCancellationHandler {
-                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                    if Task.isCancelled {
-                        continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
-                        return
-                    }
-                    let deadline = isRead ? readDeadline : writeDeadline
-                    let timer = deadline.map { deadline in
-                        let now = monotonicNanoseconds()
-                        return loop.schedule0(after: .nanoseconds(Int64(deadline > now ? deadline - now : 0))) {
-                            [unowned(unsafe) self] in
-                            // The timer is cancelled whenever the waiter is resumed, so self is alive.
-                            if isRead {
-                                self.resume(&self.readWaiter, with: IOError(.timedOut, operation: "read"))
-                            } else {
-                                self.resume(&self.writeWaiter, with: IOError(.timedOut, operation: "write"))
-                            }
-                        }
-                    }
-                    let waiter = Waiter(continuation: continuation, timer: timer)
-                    if isRead {
-                        precondition(readWaiter == nil, "two concurrent reads on one socket")
-                        readWaiter = waiter
-                    } else {
-                        precondition(writeWaiter == nil, "two concurrent writes on one socket")
-                        writeWaiter = waiter
-                    }
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
+                    return
                 }
-            } onCancel: {
-                loop.execute { [self] in
-                    if isRead {
-                        self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read"))
-                    } else {
-                        self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write"))
-                    }
+                if isRead {
+                    precondition(readWaiter == nil, "two concurrent reads on one socket")
+                    readWaiter = continuation
+                    if let readDeadline { armTimer(isRead: true, deadline: readDeadline) }
+                } else {
+                    precondition(writeWaiter == nil, "two concurrent writes on one socket")
+                    writeWaiter = continuation
+                    if let writeDeadline { armTimer(isRead: false, deadline: writeDeadline) }
                 }
             }
+        } onCancel: {
+            loop.execute { [self] in
+                if isRead {
+                    self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read"))
+                } else {
+                    self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write"))
+                }
+            }
+        }
     }
 }

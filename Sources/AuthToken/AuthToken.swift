@@ -1,1 +1,0 @@
-// The AuthToken module. See DESIGN.md.

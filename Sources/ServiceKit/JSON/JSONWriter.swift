@@ -1,0 +1,257 @@
+/// Writes JSON text straight into a byte buffer, placing commas by itself.
+///
+/// ```swift
+/// var json = JSONWriter()
+/// json.object {
+///     $0.field("id", 7)
+///     $0.field("title", "Inception")
+///     $0.field("rating", 8.8)            // 8.8, as Python prints it
+/// }
+/// return .json(.ok, json.bytes)
+/// ```
+/// Doubles are written as Python's `repr` writes them (the shortest text that reads back
+/// to the same value, with `.0` on integral values: `9.0`), which is what FastAPI sent for
+/// float fields. Non-finite doubles, which JSON cannot carry, become `null`.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+    /// True when the next value or key needs a comma before it.
+    private var needsComma = false
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    // MARK: Structure
+
+    public mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    public mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// Writes an object whose members `body` writes.
+    public mutating func object(_ body: (inout JSONWriter) -> Void) {
+        beginObject()
+        body(&self)
+        endObject()
+    }
+
+    /// Writes an array whose elements `body` writes.
+    public mutating func array(_ body: (inout JSONWriter) -> Void) {
+        beginArray()
+        body(&self)
+        endArray()
+    }
+
+    /// Writes a member name; the next value written is its value.
+    public mutating func key(_ name: String) {
+        separate()
+        Self.appendString(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    private mutating func separate() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        needsComma = true
+    }
+
+    // MARK: Values
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+    }
+
+    public mutating func value(_ string: String) {
+        separate()
+        Self.appendString(string, to: &bytes)
+    }
+
+    public mutating func value(_ int: Int64) {
+        separate()
+        Self.appendInt(int, to: &bytes)
+    }
+
+    public mutating func value(_ int: Int) { value(Int64(int)) }
+
+    public mutating func value(_ double: Double) {
+        separate()
+        guard double.isFinite else {
+            bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+            return
+        }
+        // Swift's description is the shortest round-trip form and matches Python's repr
+        // (8.8 → "8.8", 9.0 → "9.0", 1e16 → "1e+16", 1e-05 → "1e-05").
+        bytes.append(contentsOf: double.description.utf8)
+    }
+
+    public mutating func value(_ bool: Bool) {
+        separate()
+        bytes.append(contentsOf: bool ? Array("true".utf8) : Array("false".utf8))
+    }
+
+    public mutating func value(_ json: JSONValue) {
+        switch json {
+        case .null: null()
+        case .bool(let b): value(b)
+        case .int(let i): value(i)
+        case .double(let d): value(d)
+        case .string(let s): value(s)
+        case .array(let elements):
+            beginArray()
+            for element in elements { value(element) }
+            endArray()
+        case .object(let object):
+            beginObject()
+            for (name, member) in object {
+                key(name)
+                value(member)
+            }
+            endObject()
+        }
+    }
+
+    /// A value that writes itself.
+    public mutating func value(_ encodable: some JSONEncodable) { encodable.encode(to: &self) }
+
+    /// An RFC 3339 UTC timestamp with `Z` (see ``Timestamp``).
+    public mutating func value(_ timestamp: Timestamp) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        timestamp.append(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Already-encoded JSON, inserted as one value (a cached movie's bytes, say).
+    public mutating func raw(_ json: some Collection<UInt8>) {
+        separate()
+        bytes.append(contentsOf: json)
+    }
+
+    // MARK: Members (key + value)
+
+    public mutating func field(_ name: String, _ string: String) { key(name); value(string) }
+    public mutating func field(_ name: String, _ int: Int64) { key(name); value(int) }
+    public mutating func field(_ name: String, _ int: Int) { key(name); value(int) }
+    public mutating func field(_ name: String, _ double: Double) { key(name); value(double) }
+    public mutating func field(_ name: String, _ bool: Bool) { key(name); value(bool) }
+    public mutating func field(_ name: String, _ json: JSONValue) { key(name); value(json) }
+    public mutating func field(_ name: String, _ timestamp: Timestamp) { key(name); value(timestamp) }
+    public mutating func field(_ name: String, _ encodable: some JSONEncodable) { key(name); value(encodable) }
+
+    /// `name: null` when `optional` is nil.
+    public mutating func field(_ name: String, _ optional: String?) {
+        key(name)
+        if let optional { value(optional) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ optional: Int64?) {
+        key(name)
+        if let optional { value(optional) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ optional: Double?) {
+        key(name)
+        if let optional { value(optional) } else { null() }
+    }
+
+    public mutating func field(_ name: String, _ optional: Timestamp?) {
+        key(name)
+        if let optional { value(optional) } else { null() }
+    }
+
+    // MARK: Primitives
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `string` as a JSON string literal: `"` and `\` escaped, control characters
+    /// as short escapes or `\u00XX`; everything else (valid UTF-8) as is.
+    public static func appendString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { utf8 in
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                runStart = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+                case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+                case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+                default:
+                    out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends the decimal digits of `value`.
+    public static func appendInt(_ value: Int64, to out: inout [UInt8]) {
+        if value == 0 {
+            out.append(0x30)
+            return
+        }
+        var digits: (UInt64, Int) = (value.magnitude, 0)
+        var buffer = [UInt8](repeating: 0, count: 20)
+        while digits.0 > 0 {
+            buffer[19 - digits.1] = UInt8(truncatingIfNeeded: digits.0 % 10) + 0x30
+            digits.0 /= 10
+            digits.1 += 1
+        }
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        out.append(contentsOf: buffer[(20 - digits.1)...])
+    }
+}
+
+/// A type that writes itself as JSON (models: users, movies, entries).
+public protocol JSONEncodable {
+    func encode(to json: inout JSONWriter)
+}
+
+extension JSONEncodable {
+    /// The encoded bytes, for a response body.
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        encode(to: &writer)
+        return writer.bytes
+    }
+}
+
+extension JSONValue {
+    /// The value as compact JSON text.
+    public var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        writer.value(self)
+        return writer.bytes
+    }
+
+    public var jsonString: String { String(decoding: jsonBytes, as: UTF8.self) }
+}

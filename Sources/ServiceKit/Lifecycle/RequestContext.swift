@@ -1,0 +1,14 @@
+/// What ServiceKit knows about the request being handled: its id and, once the router
+/// matched, its route pattern. Reachable from handlers through ``current`` (to pass the id
+/// on to other services) and filled in by ``ServiceRouter``'s wrappers.
+///
+/// A class bound in a task-local for the request's task: only that task touches it.
+public final class RequestContext: @unchecked Sendable {
+    public let requestID: String
+    /// The matched pattern (`/api/movies/{id:int}`), nil until a route matched.
+    public internal(set) var route: String?
+
+    init(requestID: String) { self.requestID = requestID }
+
+    @TaskLocal public static var current: RequestContext?
+}

@@ -1,0 +1,95 @@
+import HTTP
+import Reactor
+
+/// The middleware every service runs behind: request ids, `/health`, `/metrics`, error
+/// mapping to FastAPI-shaped bodies, the access log and the per-route metrics.
+///
+/// Every response, errors included, carries `X-Request-ID`. Errors never escape to the
+/// server: ``HTTPResponseError``s become their response, the service's ``errorMapper``
+/// may translate driver errors (a lost database → 503 `Database unavailable`), and
+/// anything else is a 500 `{"detail":"Internal Server Error"}` whose cause is logged (by
+/// type and description, which Marquee errors keep free of SQL and secrets).
+///
+/// The access log line: `{"ts","level","service","request_id","method","route","path",
+/// "status","duration_ms","client"}`. `path` has no query string, and no body, header
+/// value or token is ever logged. Duration runs until the handler returns the response
+/// (for streamed bodies, not until the last byte is written).
+public struct ServiceResponder: HTTPResponder {
+    public typealias ErrorMapper = @Sendable (any Error) -> (any HTTPResponseError)?
+
+    public let service: String
+    public let router: Router
+    public let logger: Logger
+    public let metrics: Metrics
+    public let healthChecks: [HealthCheck]
+    public let errorMapper: ErrorMapper?
+
+    public init(
+        service: String, router: ServiceRouter, logger: Logger, metrics: Metrics, healthChecks: [HealthCheck] = [],
+        errorMapper: ErrorMapper? = nil
+    ) {
+        self.service = service
+        self.router = router.router
+        self.logger = logger
+        self.metrics = metrics
+        self.healthChecks = healthChecks
+        self.errorMapper = errorMapper
+    }
+
+    public func respond(to incoming: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let start = monotonicNanoseconds()
+        let requestID = RequestID.choose(incoming.headers["X-Request-ID"])
+        var request = incoming
+        // Handlers and outgoing calls read the id where they read every other header.
+        request.head.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+
+        let context = RequestContext(requestID: requestID)
+        var response: HTTPServerResponse
+        let path = request.path
+        if (path == "/health" || path == "/health/") && (request.method == .GET || request.method == .HEAD) {
+            context.route = "/health"
+            response = await HealthReport.run(service: service, checks: healthChecks).response
+        } else if path == "/metrics" && (request.method == .GET || request.method == .HEAD) {
+            context.route = "/metrics"
+            response = HTTPServerResponse(status: .ok, headers: ["Content-Type": Metrics.contentType],
+                                          body: .bytes(metrics.exposition()))
+        } else {
+            do {
+                response = try await RequestContext.$current.withValue(context) {
+                    try await router.respond(to: request)
+                }
+            } catch {
+                response = errorResponse(for: error, requestID: requestID)
+            }
+        }
+        response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+
+        let seconds = Double(monotonicNanoseconds() &- start) / 1e9
+        let route = context.route ?? "unmatched"
+        metrics.requests.record(method: request.method, route: route, status: response.status.code, seconds: seconds)
+        if logger.isEnabled(.info) {
+            var line = logger.beginLine(response.status.code >= 500 ? .error : .info)
+            line.field("request_id", requestID)
+            line.field("method", request.method.rawValue)
+            line.field("route", route)
+            line.field("path", String(path))
+            line.field("status", response.status.code)
+            line.key("duration_ms")
+            line.value((seconds * 1e6).rounded() / 1e3)
+            if let client = request.remoteAddress { line.field("client", client.description) }
+            logger.endLine(&line)
+        }
+        return response
+    }
+
+    /// The response for an error a handler threw.
+    func errorResponse(for error: any Error, requestID: String) -> HTTPServerResponse {
+        if let error = error as? any HTTPResponseError { return error.response }
+        if let mapped = errorMapper?(error) { return mapped.response }
+        logger.error("unhandled error", [
+            "request_id": .string(requestID), "error_type": .string(String(describing: type(of: error))),
+            "error": .string(String(describing: error)),
+        ])
+        return ServiceError.internalError.response
+    }
+}

@@ -1,0 +1,195 @@
+import HTTP
+import Reactor
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a service's set-up code gets: its configuration and the shared machinery.
+public struct ServiceContext: Sendable {
+    public let name: String
+    public let configuration: ServiceConfiguration
+    public let group: EventLoopGroup
+    public let logger: Logger
+    public let metrics: Metrics
+    public let authenticator: Authenticator
+}
+
+/// What a service hands back: its routes, health checks, error mapping and shutdown work.
+public struct ServiceDefinition: Sendable {
+    public var router: ServiceRouter
+    public var healthChecks: [HealthCheck]
+    /// Maps driver errors to responses (database down → 503 `Database unavailable`).
+    public var errorMapper: ServiceResponder.ErrorMapper?
+    /// Run after the server drained, in reverse order (close pools, then clients...).
+    public var shutdownHooks: [@Sendable () async -> Void]
+
+    public init(
+        router: ServiceRouter, healthChecks: [HealthCheck] = [], errorMapper: ServiceResponder.ErrorMapper? = nil,
+        shutdownHooks: [@Sendable () async -> Void] = []
+    ) {
+        self.router = router
+        self.healthChecks = healthChecks
+        self.errorMapper = errorMapper
+        self.shutdownHooks = shutdownHooks
+    }
+}
+
+/// Runs a service process from `main` to exit.
+///
+/// ```swift
+/// // Sources/RunMovieService/main.swift
+/// ServiceRunner.main(name: "movie-service", settings: MovieService.settings) { context in
+///     try await MovieService.make(context)
+/// }
+/// ```
+/// Order matters: SIGTERM/SIGINT are blocked before any other thread exists (the loops
+/// and every thread they create inherit the mask, so the signals reach only the
+/// signalfd), then the loops start, the service sets itself up, the server listens and a
+/// start line is logged. On the first signal the server drains (stops accepting, finishes
+/// requests in flight, closes idle connections, force-closes after its drain timeout),
+/// the shutdown hooks run in reverse order, and the process exits 0. A second signal
+/// during the drain exits at once with 130.
+public enum ServiceRunner {
+    public typealias Make = @Sendable (ServiceContext) async throws -> ServiceDefinition
+
+    /// Parses the configuration (`--help` exits 0, bad values exit 2), runs, exits.
+    /// Call from synchronous top-level code, before anything starts threads.
+    public static func main(name: String, settings: [Setting], make: @escaping Make) -> Never {
+        SignalWatcher.block([SIGTERM, SIGINT])
+        let configuration = ServiceConfiguration.load(service: name, settings: settings)
+        let level = configuration.settings.contains { $0.name == "LOG_LEVEL" }
+            ? configuration.string("LOG_LEVEL").flatMap(Logger.Level.init(name:)) ?? .info : .info
+        let logger = Logger(service: name, level: level)
+        let loops = configuration.settings.contains { $0.name == "LOOPS" }
+            ? configuration.int("LOOPS") ?? EventLoopGroup.coreCount : EventLoopGroup.coreCount
+        let group: EventLoopGroup
+        do {
+            group = try EventLoopGroup(loopCount: loops)
+        } catch {
+            logger.error("cannot start event loops", ["error": .string("\(error)")])
+            exit(1)
+        }
+        // The bridge from synchronous main to the async service: one task on loop 0,
+        // and the main thread waits for its exit code.
+        let done = ExitLatch()
+        Task(executorPreference: group.loops[0]) {
+            let code = await run(name: name, configuration: configuration, group: group, logger: logger, make: make)
+            done.open(code)
+        }
+        let code = done.wait()
+        group.shutdown()
+        exit(code)
+    }
+
+    /// The async part: set up, serve until a signal, drain, run hooks. Returns the exit code.
+    /// - Parameters:
+    ///   - stopRequests: what asks for shutdown; nil watches SIGTERM and SIGINT (which
+    ///     must be blocked). Tests pass a stream of their own.
+    ///   - started: called with the bound port once the server listens (tests use port 0).
+    public static func run(
+        name: String, configuration: ServiceConfiguration, group: EventLoopGroup, logger: Logger, make: Make,
+        stopRequests: AsyncStream<Int32>? = nil, started: @Sendable (Int) -> Void = { _ in }
+    ) async -> Int32 {
+        let metrics = Metrics(service: name, loopCount: group.loops.count)
+        let declared = Set(configuration.settings.map(\.name))
+        let authenticator = Authenticator(
+            secret: declared.contains("AUTH_SECRET") ? configuration.string("AUTH_SECRET") : nil,
+            required: declared.contains("AUTH_REQUIRED") ? configuration.bool("AUTH_REQUIRED") : false,
+            adminEmails: declared.contains("ADMIN_EMAILS") ? configuration.list("ADMIN_EMAILS") : [])
+        if authenticator.isRequired && authenticator.signer == nil {
+            logger.error("AUTH_REQUIRED=true needs AUTH_SECRET")
+            return 2
+        }
+        let context = ServiceContext(
+            name: name, configuration: configuration, group: group, logger: logger, metrics: metrics,
+            authenticator: authenticator)
+        let definition: ServiceDefinition
+        do {
+            definition = try await make(context)
+        } catch {
+            logger.error("service set-up failed", ["error": .string("\(error)")])
+            return 1
+        }
+        let responder = ServiceResponder(
+            service: name, router: definition.router, logger: logger, metrics: metrics,
+            healthChecks: definition.healthChecks, errorMapper: definition.errorMapper)
+        let host = declared.contains("HOST") ? configuration.string("HOST") ?? "127.0.0.1" : "127.0.0.1"
+        let port = declared.contains("PORT") ? configuration.int("PORT") ?? 0 : 0
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: host, port: port), group: group,
+                                responder: responder)
+        do {
+            try await server.start()
+        } catch {
+            logger.error("cannot listen", ["host": .string(host), "port": .int(Int64(port)), "error": .string("\(error)")])
+            await runHooks(definition.shutdownHooks, logger: logger)
+            return 1
+        }
+        var fields: [(String, JSONValue)] = [("host", .string(host)), ("port", .int(Int64(server.localPort))),
+                                              ("loops", .int(Int64(group.loops.count)))]
+        for (key, value) in configuration.redactedDescription where key != "HOST" && key != "PORT" && key != "LOOPS" {
+            fields.append((key.lowercased(), .string(value)))
+        }
+        logger.log(.info, "started", fields)
+        started(server.localPort)
+
+        let stream = stopRequests ?? SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await server.run() }
+            tasks.addTask {
+                var received = 0
+                for await signal in stream {
+                    received += 1
+                    if received == 1 {
+                        logger.info("shutting down", ["signal": .int(Int64(signal))])
+                        server.shutdown()
+                    } else {
+                        logger.warning("second signal: exiting without waiting for the drain")
+                        exit(130)
+                    }
+                }
+            }
+            await tasks.next()  // the server drained
+            tasks.cancelAll()  // stop watching signals
+        }
+        await runHooks(definition.shutdownHooks, logger: logger)
+        logger.info("stopped")
+        return 0
+    }
+
+    static func runHooks(_ hooks: [@Sendable () async -> Void], logger: Logger) async {
+        for hook in hooks.reversed() { await hook() }
+    }
+}
+
+extension Logger {
+    /// `log` with fields built at run time.
+    public func log(_ level: Level, _ message: String, _ fields: [(String, JSONValue)]) {
+        guard isEnabled(level) else { return }
+        var json = beginLine(level)
+        json.field("msg", message)
+        for (key, value) in fields { json.field(key, value) }
+        endLine(&json)
+    }
+}
+
+/// A one-shot latch the main thread blocks on (a POSIX semaphore: the main thread is not
+/// a loop and has nothing else to do).
+private final class ExitLatch: @unchecked Sendable {
+    // Lock rule: `code` is written once before `sem_post` and read after `sem_wait`.
+    private var semaphore = sem_t()
+    private var code: Int32 = 0
+
+    init() { sem_init(&semaphore, 0, 0) }
+
+    func open(_ code: Int32) {
+        self.code = code
+        sem_post(&semaphore)
+    }
+
+    func wait() -> Int32 {
+        while sem_wait(&semaphore) != 0 && errno == EINTR {}
+        return code
+    }
+}

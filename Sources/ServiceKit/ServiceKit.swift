@@ -1,1 +1,0 @@
-// The ServiceKit module. See DESIGN.md.

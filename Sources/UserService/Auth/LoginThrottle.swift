@@ -1,0 +1,159 @@
+/// Login throttling as a pure state machine: failures counted per key (one key per email,
+/// one per client address), a lock-out once a key has too many, and a `Retry-After`.
+///
+/// Generic over the clock's instant so that tests drive time by hand; the service keeps one
+/// behind a lock with `ContinuousClock` (``LoginThrottler``).
+///
+/// The policy:
+/// - a key's failures are forgotten once it has been quiet (no failure, no lock) for
+///   `window`; until then they add up, so a patient attacker keeps escalating;
+/// - reaching `maxFailures` locks the key for `lockout`; every further failure past the limit
+///   (attempts made with another key, or once the lock ran out) doubles it, up to `maxLockout`;
+/// - every attempt is charged before the password is checked, and a success refunds it:
+///   the email's count is cleared, the client address's charge for that attempt returned;
+/// - at most `maxKeys` keys are tracked: expired ones are dropped first, and when the table is
+///   still full a new key is not tracked (the other key of the attempt still is). Memory
+///   stays bounded whatever a caller sprays.
+public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
+    public typealias Policy = LoginThrottlePolicy
+    public typealias Limit = LoginThrottlePolicy.Limit
+
+    /// What a key is.
+    public enum Key: Hashable, Sendable {
+        case email(String)
+        case client(String)
+    }
+
+    public enum Decision: Equatable, Sendable {
+        case allowed
+        /// Refused until the lock runs out: answer 429 with `Retry-After`.
+        case throttled(retryAfter: Duration)
+    }
+
+    struct Entry: Sendable {
+        var failures: Int
+        var lastFailure: Instant
+        var lockedUntil: Instant?
+    }
+
+    public let policy: Policy
+    private(set) var entries: [Key: Entry] = [:]
+
+    public init(policy: Policy = .standard) {
+        self.policy = policy
+    }
+
+    public var trackedKeys: Int { entries.count }
+
+    private func limit(for key: Key) -> Limit {
+        switch key {
+        case .email: policy.perEmail
+        case .client: policy.perClient
+        }
+    }
+
+    /// Whether an attempt with these keys may go ahead; the longest wait when not. Does not
+    /// change anything (see ``attempt(_:now:)``).
+    public func check(_ keys: [Key], now: Instant) -> Decision {
+        var longest: Duration = .zero
+        for key in keys {
+            if let until = entries[key]?.lockedUntil, now < until {
+                longest = max(longest, now.duration(to: until))
+            }
+        }
+        return longest > .zero ? .throttled(retryAfter: longest) : .allowed
+    }
+
+    /// Starts an attempt: refused while any key is locked; otherwise the attempt is charged
+    /// as a failure to every key *before* the password is checked, and refunded by
+    /// ``succeeded(email:client:)``.
+    ///
+    /// Why charge first: checking takes tens of milliseconds of scrypt, and a caller who
+    /// sends a hundred attempts at once must not get a hundred guesses past a limit of five.
+    public mutating func attempt(_ keys: [Key], now: Instant) -> Decision {
+        let decision = check(keys, now: now)
+        guard decision == .allowed else { return decision }
+        for key in keys { charge(key, now: now) }
+        return .allowed
+    }
+
+    /// Counts one failure against `key` (what ``attempt(_:now:)`` does for each key).
+    mutating func charge(_ key: Key, now: Instant) {
+        let limit = limit(for: key)
+        var entry: Entry
+        if let existing = entries[key], !isExpired(existing, limit: limit, now: now) {
+            entry = existing
+        } else {
+            guard makeRoom(now: now) else { return }
+            entry = Entry(failures: 0, lastFailure: now, lockedUntil: nil)
+        }
+        entry.failures += 1
+        entry.lastFailure = now
+        if entry.failures >= limit.maxFailures {
+            let excess = min(entry.failures - limit.maxFailures, 30)
+            var lockout = limit.lockout
+            for _ in 0..<excess where lockout < limit.maxLockout { lockout = lockout * 2 }
+            entry.lockedUntil = now.advanced(by: min(lockout, limit.maxLockout))
+        }
+        entries[key] = entry
+    }
+
+    /// The attempt succeeded: the email's failures are forgotten; the client's charge for
+    /// this attempt is refunded, but its earlier failures stay (an attacker holding one valid
+    /// account must not be able to reset the counter of the address they guess from).
+    public mutating func succeeded(email: String, client: String?) {
+        entries[.email(email)] = nil
+        guard let client, var entry = entries[.client(client)] else { return }
+        entry.failures = max(0, entry.failures - 1)
+        if entry.failures < policy.perClient.maxFailures { entry.lockedUntil = nil }
+        entries[.client(client)] = entry
+    }
+
+    /// An entry quiet for a whole window and not locked any more counts for nothing.
+    private func isExpired(_ entry: Entry, limit: Limit, now: Instant) -> Bool {
+        if let until = entry.lockedUntil, now < until { return false }
+        return entry.lastFailure.advanced(by: limit.window) <= now
+            && (entry.lockedUntil.map { $0 <= now } ?? true)
+    }
+
+    /// Ensures there is room for one more key; false when the table is full of live keys.
+    private mutating func makeRoom(now: Instant) -> Bool {
+        if entries.count < policy.maxKeys { return true }
+        entries = entries.filter { key, entry in !isExpired(entry, limit: limit(for: key), now: now) }
+        return entries.count < policy.maxKeys
+    }
+}
+
+/// The limits of a ``LoginThrottle``: one for emails, one for client addresses.
+public struct LoginThrottlePolicy: Sendable, Equatable {
+    public struct Limit: Sendable, Equatable {
+        public var maxFailures: Int
+        public var window: Duration
+        public var lockout: Duration
+        public var maxLockout: Duration
+
+        public init(maxFailures: Int, window: Duration, lockout: Duration, maxLockout: Duration) {
+            precondition(maxFailures >= 1 && lockout > .zero && maxLockout >= lockout)
+            self.maxFailures = maxFailures
+            self.window = window
+            self.lockout = lockout
+            self.maxLockout = maxLockout
+        }
+    }
+
+    public var perEmail: Limit
+    public var perClient: Limit
+    public var maxKeys: Int
+
+    public init(perEmail: Limit, perClient: Limit, maxKeys: Int = 100_000) {
+        self.perEmail = perEmail
+        self.perClient = perClient
+        self.maxKeys = maxKeys
+    }
+
+    /// 5 failures per email in 15 minutes lock it for 1 minute (doubling to 15);
+    /// 20 per client address lock that for 1 minute (doubling to 15).
+    public static let standard = LoginThrottlePolicy(
+        perEmail: Limit(maxFailures: 5, window: .seconds(900), lockout: .seconds(60), maxLockout: .seconds(900)),
+        perClient: Limit(maxFailures: 20, window: .seconds(900), lockout: .seconds(60), maxLockout: .seconds(900)))
+}

@@ -1,0 +1,70 @@
+import HTTP
+import ServiceKit
+
+extension UserService {
+    static let invalidCredentials = ServiceError.unauthorized("Invalid email or password")
+
+    /// `POST /api/auth/login` → `{"access_token","token_type":"bearer","expires_in","user"}`.
+    ///
+    /// An unknown email and a wrong password get the same 401 after the same work: one
+    /// database lookup and one scrypt computation (against a dummy hash when there is no
+    /// such user), both off the loop. Throttled per email and per client address: 429 with
+    /// `Retry-After`, answered before any hashing.
+    func login(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let input = try LoginRequest(try await request.decodeJSONObject())
+        let client = clientAddress.resolve(request)
+        if let wait = throttler.attempt(email: input.email, client: client) {
+            counters.loginThrottled.increment()
+            logger.warning("login throttled", clientField(client))
+            throw ServiceError.tooManyRequests(
+                retryAfter: LoginThrottler.retryAfterSeconds(wait),
+                detail: "Too many failed login attempts, try again later")
+        }
+        let found = try await store.credentials(email: input.email)
+        let matches: Bool
+        if let found {
+            matches = try await hashing.verify(input.password, against: found.passwordHash)
+        } else {
+            matches = try await hashing.verifyDummy(input.password)
+        }
+        guard matches, let (user, storedHash) = found else {
+            counters.loginFailed.increment()
+            logger.info("login failed", clientField(client))
+            throw Self.invalidCredentials
+        }
+        throttler.succeeded(email: input.email, client: client)
+        counters.loginSucceeded.increment()
+        if hashing.needsRehash(storedHash) {
+            // The cost was raised since this hash was made: store a stronger one now that we
+            // know the password. A failure here must not fail the login.
+            if let stronger = try? await hashing.hash(input.password) {
+                try? await store.upgradePasswordHash(id: user.id, from: storedHash, to: stronger)
+            }
+        }
+        let token = signer.sign(userID: user.id, email: user.email, lifetime: configuration.tokenTTL)
+        var json = JSONWriter(capacity: 512)
+        json.object { body in
+            body.field("access_token", token)
+            body.field("token_type", "bearer")
+            body.field("expires_in", configuration.tokenTTL)
+            body.field("user", user)
+        }
+        logger.info("login succeeded", ["user_id": .int(user.id)])
+        // RFC 6749 §5.1: responses carrying tokens are not cached.
+        return .json(.ok, json.bytes, headers: ["Cache-Control": "no-store", "Pragma": "no-cache"])
+    }
+
+    /// `GET /api/auth/me`: the caller's own record; 401 without a valid token (whatever
+    /// `AUTH_REQUIRED` says), and 401 when the token names a user deleted since.
+    func me(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        let caller = try authenticator.requireUser(request)
+        guard let user = try await store.find(id: caller.userID) else {
+            throw ServiceError.unauthorized("Invalid authentication credentials")
+        }
+        return .json(.ok, user.jsonBytes)
+    }
+
+    private func clientField(_ client: String?) -> KeyValuePairs<String, JSONValue> {
+        ["client": client.map(JSONValue.string) ?? .null]
+    }
+}

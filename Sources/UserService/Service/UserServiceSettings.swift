@@ -1,0 +1,93 @@
+import AuthToken
+import ServiceKit
+
+extension UserService {
+    /// Everything the user service needs to start, independent of where it came from
+    /// (settings for the executable, literals in tests).
+    public struct Configuration: Sendable {
+        public var databaseURL: String
+        /// `AUTH_SECRET`. nil or empty: refused when `authRequired`, else a random secret is
+        /// generated for this process (tokens then die with it, and the gateway cannot verify
+        /// them — fine for local development, logged as a warning).
+        public var authSecret: String?
+        public var authRequired: Bool
+        public var adminEmails: [String]
+        /// Token lifetime, seconds (`TOKEN_TTL`).
+        public var tokenTTL: Int64
+        public var watchlistServiceURL: String
+        /// scrypt parameters for new hashes; stored hashes keep theirs and are upgraded at
+        /// the next successful login when these are stronger.
+        public var hasher: PasswordHasher
+        public var throttle: LoginThrottlePolicy
+        /// Peers whose `X-Real-IP`/`X-Forwarded-For` are believed (the gateway).
+        public var trustedProxies: [String]
+        public var dbPoolMin: Int
+        public var dbPoolMax: Int
+        /// How long start-up keeps retrying an unreachable database before giving up.
+        public var startupTimeout: Duration
+        public var relay: DeletionRelay.Configuration
+
+        public init(
+            databaseURL: String, authSecret: String? = nil, authRequired: Bool = false, adminEmails: [String] = [],
+            tokenTTL: Int64 = 3600, watchlistServiceURL: String = "http://127.0.0.1:8003",
+            hasher: PasswordHasher = PasswordHasher(), throttle: LoginThrottlePolicy = .standard,
+            trustedProxies: [String] = ["127.0.0.1", "::1"], dbPoolMin: Int = 1, dbPoolMax: Int = 8,
+            startupTimeout: Duration = .seconds(30)
+        ) {
+            self.databaseURL = databaseURL
+            self.authSecret = authSecret
+            self.authRequired = authRequired
+            self.adminEmails = adminEmails
+            self.tokenTTL = tokenTTL
+            self.watchlistServiceURL = watchlistServiceURL
+            self.hasher = hasher
+            self.throttle = throttle
+            self.trustedProxies = trustedProxies
+            self.dbPoolMin = dbPoolMin
+            self.dbPoolMax = dbPoolMax
+            self.startupTimeout = startupTimeout
+            self.relay = DeletionRelay.Configuration(watchlistServiceURL: watchlistServiceURL)
+        }
+    }
+
+    /// The executable's settings (environment variables with matching flags; `--help`).
+    public static let settings: [Setting] = [
+        .host, .port(default: 8001), .loops, .logLevel,
+        .databaseURL(default: "postgresql://user:user@127.0.0.1:5432/userdb"),
+        .authSecret, .authRequired,
+        Setting(
+            "ADMIN_EMAILS", kind: .list, default: "",
+            help: "Comma-separated emails of administrators: they may list all users."),
+        Setting("TOKEN_TTL", kind: .int(60...2_592_000), default: "3600", help: "Access token lifetime, seconds."),
+        .watchlistServiceURL,
+        Setting(
+            "SCRYPT_LOG_N", kind: .int(15...20), default: "15",
+            help: "scrypt cost for new password hashes: N = 2^value (r = 8, p = 1); raise it at any time."),
+        Setting(
+            "LOGIN_MAX_FAILURES", kind: .int(1...1000), default: "5",
+            help: "Failed logins per email before it is locked for a while (429)."),
+        Setting(
+            "LOGIN_MAX_FAILURES_PER_CLIENT", kind: .int(1...100_000), default: "20",
+            help: "Failed logins per client address before it is locked for a while (429)."),
+        Setting(
+            "LOGIN_TRUSTED_PROXIES", kind: .list, default: "127.0.0.1,::1",
+            help: "Peers (addresses or IPv4 CIDRs) whose X-Real-IP/X-Forwarded-For name the client: the gateway."),
+        .dbPoolMin, .dbPoolMax,
+    ]
+
+    /// Reads ``settings``.
+    public static func configuration(from settings: ServiceConfiguration) -> Configuration {
+        let logN = settings.int("SCRYPT_LOG_N") ?? 15
+        var throttle = LoginThrottlePolicy.standard
+        throttle.perEmail.maxFailures = settings.int("LOGIN_MAX_FAILURES") ?? 5
+        throttle.perClient.maxFailures = settings.int("LOGIN_MAX_FAILURES_PER_CLIENT") ?? 20
+        return Configuration(
+            databaseURL: settings.string("DATABASE_URL") ?? "", authSecret: settings.string("AUTH_SECRET"),
+            authRequired: settings.bool("AUTH_REQUIRED"), adminEmails: settings.list("ADMIN_EMAILS"),
+            tokenTTL: Int64(settings.int("TOKEN_TTL") ?? 3600),
+            watchlistServiceURL: settings.string("WATCHLIST_SERVICE_URL") ?? "http://127.0.0.1:8003",
+            hasher: PasswordHasher(parameters: PasswordHasher.Parameters(n: 1 << UInt64(logN), r: 8, p: 1)),
+            throttle: throttle, trustedProxies: settings.list("LOGIN_TRUSTED_PROXIES"),
+            dbPoolMin: settings.int("DB_POOL_MIN") ?? 1, dbPoolMax: settings.int("DB_POOL_MAX") ?? 8)
+    }
+}

@@ -1,1 +1,0 @@
-// The UserService module. See DESIGN.md.

@@ -1,0 +1,272 @@
+import AuthToken
+import HTTP
+import MarqueeTesting
+import Reactor
+import ServiceKit
+import Synchronization
+import Testing
+
+@testable import UserService
+
+/// Login, tokens, throttling, who may touch which record, and where scrypt runs.
+@Suite struct UserServiceAuthTests {
+    @Test func loginIssuesAVerifiableTokenAndMeReturnsTheCaller() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_login")
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        let id = await client.createUser(name: "Tia", email: "tia@example.org", password: "pass123")
+
+        let login = await client.send(.POST, "/api/auth/login", json: #"{"email":"TIA@example.org","password":"pass123"}"#)
+        #expect(login.status.code == 200)
+        #expect(login.headers["Cache-Control"] == "no-store")
+        let body = try #require(login.jsonBody?.objectValue)
+        #expect(body.keys == ["access_token", "token_type", "expires_in", "user"])
+        #expect(body["token_type"] == .string("bearer"))
+        #expect(body["expires_in"] == .int(3600))
+        #expect(body["user"]?["id"]?.intValue == id)
+        #expect(body["user"]?.objectValue?.keys == ["id", "name", "email", "created_at", "updated_at"])
+        let token = try #require(body["access_token"]?.stringValue)
+        let claims = try TokenSigner(secret: UserServiceTestSupport.secret).verify(token)
+        #expect(claims.userID == id)
+        #expect(claims.email == "tia@example.org")
+        #expect(claims.expiresAt - claims.issuedAt == 3600)
+
+        let me = await client.send(.GET, "/api/auth/me", token: token)
+        #expect(me.status.code == 200)
+        #expect(me.jsonBody?["id"]?.intValue == id)
+        #expect(me.jsonBody?["email"] == .string("tia@example.org"))
+    }
+
+    @Test func meNeedsAValidToken() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_me")
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        let id = await client.createUser(email: "me@example.org")
+        let now = TokenSigner.now()
+        let expired = TokenSigner(secret: UserServiceTestSupport.secret).sign(
+            userID: id, email: "me@example.org", lifetime: 60, now: now - 3600)
+        let forged = TokenSigner(secret: "another-secret").sign(userID: id, email: "me@example.org", lifetime: 60)
+        let cases: [(String, HTTPHeaders)] = [
+            ("none", [:]), ("garbage", ["Authorization": "Bearer not.a.token"]),
+            ("basic", ["Authorization": "Basic dXNlcjpwdw=="]), ("expired", ["Authorization": "Bearer \(expired)"]),
+            ("forged", ["Authorization": "Bearer \(forged)"]),
+        ]
+        for (name, headers) in cases {
+            let response = await client.send(.GET, "/api/auth/me", headers: headers)
+            #expect(response.status.code == 401, "\(name)")
+            #expect(response.headers["WWW-Authenticate"] == "Bearer", "\(name)")
+        }
+        // A valid token for a user deleted since is refused too.
+        let token = await client.login(email: "me@example.org")
+        #expect(await client.send(.DELETE, "/api/users/\(id)", token: token).status.code == 204)
+        #expect(await client.send(.GET, "/api/auth/me", token: token).status.code == 401)
+    }
+
+    @Test func unknownEmailAndWrongPasswordGetTheSameAnswer() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_login_fail")
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        _ = await client.createUser(email: "known@example.org", password: "right-one")
+        let wrong = await client.send(
+            .POST, "/api/auth/login", json: #"{"email":"known@example.org","password":"wrong-one"}"#)
+        let unknown = await client.send(
+            .POST, "/api/auth/login", json: #"{"email":"unknown@example.org","password":"right-one"}"#)
+        for response in [wrong, unknown] {
+            #expect(response.status.code == 401)
+            #expect(response.bodyText == #"{"detail":"Invalid email or password"}"#)
+        }
+        var wrongHeaders = wrong.headers
+        var unknownHeaders = unknown.headers
+        wrongHeaders.remove(name: "X-Request-ID")
+        unknownHeaders.remove(name: "X-Request-ID")
+        #expect(wrongHeaders == unknownHeaders)
+        let missing = await client.send(.POST, "/api/auth/login", json: #"{"email":"known@example.org"}"#)
+        #expect(missing.status.code == 422)
+        #expect(missing.issueLocations == ["body.password"])
+    }
+
+    /// With the production cost (N = 2^15) both failures do one scrypt: their times are alike
+    /// and both far above a login that hashed nothing would take.
+    @Test func unknownEmailTakesAboutAsLongAsAWrongPassword() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_login_timing") { configuration in
+            configuration.hasher = PasswordHasher()
+        }
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        _ = await client.createUser(email: "timed@example.org", password: "right-one")
+        let clock = ContinuousClock()
+        func timed(_ json: String, from address: String) async -> Duration {
+            let start = clock.now
+            let response = await client.send(.POST, "/api/auth/login", json: json, headers: ["X-Real-IP": address])
+            #expect(response.status.code == 401)
+            return start.duration(to: clock.now)
+        }
+        // Interleaved, and the fastest of each kept: other suites hash on the same blocking
+        // pool meanwhile, and the minimum is the sample least disturbed by them.
+        var wrongSamples: [Duration] = []
+        var unknownSamples: [Duration] = []
+        for i in 0..<5 {
+            wrongSamples.append(await timed(#"{"email":"timed@example.org","password":"wrong-one"}"#, from: "192.0.2.\(i)"))
+            unknownSamples.append(await timed(#"{"email":"nobody@example.org","password":"right-one"}"#, from: "192.0.2.\(i)"))
+        }
+        let wrong = wrongSamples.min() ?? .zero
+        let unknown = unknownSamples.min() ?? .zero
+        let ratio = unknown / wrong
+        #expect(ratio > 0.6 && ratio < 1.6, "unknown \(unknown) vs wrong \(wrong)")
+        #expect(unknown > .milliseconds(10) && wrong > .milliseconds(10), "both ran scrypt: \(unknown), \(wrong)")
+    }
+
+    @Test func repeatedFailuresAreThrottledPerEmailAndPerClient() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_throttle") { configuration in
+            configuration.throttle = LoginThrottlePolicy(
+                perEmail: .init(maxFailures: 3, window: .seconds(60), lockout: .seconds(30), maxLockout: .seconds(60)),
+                perClient: .init(maxFailures: 5, window: .seconds(60), lockout: .seconds(30), maxLockout: .seconds(60)))
+        }
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        _ = await client.createUser(email: "victim@example.org", password: "right-one")
+        func attempt(_ email: String, _ password: String, from address: String) async -> HTTPServerResponse {
+            await client.send(
+                .POST, "/api/auth/login", json: #"{"email":"\#(email)","password":"\#(password)"}"#,
+                headers: ["X-Real-IP": address])
+        }
+        for i in 0..<3 {
+            #expect(await attempt("victim@example.org", "wrong", from: "198.51.100.\(i)").status.code == 401)
+        }
+        let throttled = await attempt("VICTIM@example.org", "right-one", from: "198.51.100.50")
+        #expect(throttled.status.code == 429)
+        let retryAfter = try #require(throttled.headers["Retry-After"].flatMap { Int($0) })
+        #expect(retryAfter >= 29 && retryAfter <= 30)
+        #expect(throttled.jsonBody?["detail"] == .string("Too many failed login attempts, try again later"))
+        // Other emails are not affected...
+        _ = await client.createUser(email: "other@example.org", password: "right-one")
+        _ = await client.login(email: "other@example.org", password: "right-one", headers: ["X-Real-IP": "198.51.100.60"])
+
+        // ...but one client address trying many emails is.
+        for i in 0..<5 {
+            #expect(await attempt("guess\(i)@example.org", "pw", from: "203.0.113.7").status.code == 401)
+        }
+        let byClient = await attempt("other@example.org", "right-one", from: "203.0.113.7")
+        #expect(byClient.status.code == 429)
+        #expect(byClient.headers["Retry-After"] != nil)
+        #expect(await attempt("other@example.org", "right-one", from: "203.0.113.8").status.code == 200)
+
+        let metrics = await client.send(.GET, "/metrics").bodyText
+        #expect(metrics.contains(#"user_logins_total{result="throttled"} 2"#))
+    }
+
+    @Test func aTokenLimitsTheCallerToTheirOwnRecord() async throws {
+        for required in [false, true] {
+            let service = try await UserServiceTestSupport.start(database: "us_self_\(required)") { configuration in
+                configuration.authRequired = required
+                configuration.adminEmails = ["boss@example.org"]
+            }
+            let client = UserServiceClient(service)
+            // Sign-up stays open whatever AUTH_REQUIRED says.
+            let ann = await client.createUser(email: "ann@example.org")
+            let bob = await client.createUser(email: "bob@example.org")
+            _ = await client.createUser(email: "boss@example.org")
+            let annToken = await client.login(email: "ann@example.org")
+            let bossToken = await client.login(email: "boss@example.org")
+
+            for (method, json) in [(HTTPMethod.GET, nil), (.PUT, #"{"name":"X"}"#), (.PATCH, #"{"name":"X"}"#), (.DELETE, nil)] {
+                let other = await client.send(method, "/api/users/\(bob)", json: json, token: annToken)
+                #expect(other.status.code == 403, "\(method) required=\(required)")
+                let missing = await client.send(method, "/api/users/987654", json: json, token: annToken)
+                #expect(missing.status.code == 403, "no existence oracle: \(method)")
+                let unauthenticated = await client.send(method, "/api/users/\(bob)", json: json)
+                #expect(unauthenticated.status.code == (required ? 401 : (method == .DELETE ? 204 : 200)))
+            }
+            #expect(await client.send(.GET, "/api/users/\(ann)", token: annToken).status.code == 200)
+            #expect(await client.send(.PATCH, "/api/users/\(ann)", json: #"{"name":"Ann"}"#, token: annToken)
+                .status.code == 200)
+            #expect(await client.send(.GET, "/api/users/\(ann)", token: "bad").status.code == 401)
+            // The list is everyone's data: admins only once a caller is known.
+            #expect(await client.send(.GET, "/api/users", token: annToken).status.code == 403)
+            #expect(await client.send(.GET, "/api/users", token: bossToken).status.code == 200)
+            #expect(await client.send(.GET, "/api/users").status.code == (required ? 401 : 200))
+            #expect(await client.send(.DELETE, "/api/users/\(ann)", token: annToken).status.code == 204)
+            await service.shutdown()
+        }
+    }
+
+    @Test func authRequiredWithoutASecretRefusesToStart() async throws {
+        await #expect(throws: UserServiceError.self) {
+            _ = try await UserServiceTestSupport.start(database: "us_nosecret") { configuration in
+                configuration.authRequired = true
+                configuration.authSecret = ""
+            }
+        }
+        // Without AUTH_REQUIRED a secret is generated, and its tokens work within the process.
+        let service = try await UserServiceTestSupport.start(database: "us_devsecret") { configuration in
+            configuration.authSecret = nil
+        }
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        _ = await client.createUser(email: "dev@example.org")
+        let token = await client.login(email: "dev@example.org")
+        #expect(await client.send(.GET, "/api/auth/me", token: token).status.code == 200)
+    }
+
+    @Test func hashesAreSaltedScryptWithTheirParametersAndUpgradeOnLogin() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_hash")
+        let client = UserServiceClient(service)
+        let a = await client.createUser(email: "a@example.org", password: "same-password")
+        let b = await client.createUser(email: "b@example.org", password: "same-password")
+        let postgres = try TestServers.postgres()
+        let hashA = try postgres.psql("SELECT password_hash FROM users WHERE id = \(a)", database: "us_hash")
+        let hashB = try postgres.psql("SELECT password_hash FROM users WHERE id = \(b)", database: "us_hash")
+        #expect(hashA.hasPrefix("scrypt$1024$8$1$"))
+        #expect(hashA != hashB, "salted")
+        #expect(try PasswordHasher().verify("same-password", against: hashA))
+        #expect(try !PasswordHasher().verify("other-password", against: hashA))
+        await service.shutdown()
+
+        // The same database under the production cost: old hashes still verify, and a
+        // successful login stores one with the raised parameters.
+        let url = postgres.url(database: "us_hash")
+        var configuration = UserService.Configuration(databaseURL: url, authSecret: UserServiceTestSupport.secret)
+        configuration.hasher = PasswordHasher()
+        let stronger = try await UserService.start(
+            configuration: configuration, group: try EventLoopGroupHolder.shared(),
+            logger: Logger(service: UserService.name, sink: LogCapture().sink))
+        defer { Task { await stronger.shutdown() } }
+        _ = await UserServiceClient(stronger).login(email: "a@example.org", password: "same-password")
+        let upgraded = try postgres.psql("SELECT password_hash FROM users WHERE id = \(a)", database: "us_hash")
+        #expect(upgraded.hasPrefix("scrypt$32768$8$1$"))
+        #expect(try PasswordHasher().verify("same-password", against: upgraded))
+        _ = await UserServiceClient(stronger).login(email: "a@example.org", password: "same-password")
+    }
+
+    /// scrypt at N = 2^15 takes tens of milliseconds: if it ran on the loop, a ticker on
+    /// that loop would stall for that long. It never stalls for more than a fraction of it.
+    @Test func hashingRunsOffTheLoops() async throws {
+        let service = try await UserServiceTestSupport.start(database: "us_offloop") { configuration in
+            configuration.hasher = PasswordHasher()
+        }
+        defer { Task { await service.shutdown() } }
+        let loop = service.group.loops[0]
+        let client = UserServiceClient(service, loop: 0)
+        let clock = ContinuousClock()
+        let stop = Atomic<Bool>(false)
+        let ticker = Task(executorPreference: loop) { () -> Duration in
+            var longest: Duration = .zero
+            var last = clock.now
+            while !stop.load(ordering: .relaxed) {
+                try? await loop.sleep(for: .milliseconds(1))
+                let now = clock.now
+                longest = max(longest, last.duration(to: now))
+                last = now
+            }
+            return longest
+        }
+        let start = clock.now
+        for i in 0..<4 { _ = await client.createUser(email: "h\(i)@example.org") }
+        _ = await client.login(email: "h0@example.org")
+        let perHash = start.duration(to: clock.now) / 5
+        stop.store(true, ordering: .relaxed)
+        let longestStall = await ticker.value
+        #expect(perHash > .milliseconds(10), "production-cost scrypt takes a while: \(perHash)")
+        #expect(longestStall < perHash / 2, "loop stalled \(longestStall) while a hash took \(perHash)")
+    }
+}
