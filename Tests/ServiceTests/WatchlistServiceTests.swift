@@ -320,9 +320,8 @@ import WatchlistService
         let harness = try await WatchlistHarness.start(movieServiceURL: "http://127.0.0.1:\(port)")
         defer { Task { await harness.stop() } }
         #expect(await harness.call(.GET, "/api/watchlist/movie/1").status.code == 200)
-        // Several times, as a regression test for a race in ServiceKit's `HealthReport.bounded`
-        // (seen at 3373367): the check cancels its timer, whose cancelled sleep then answers
-        // "down" before the check's "ok" lands — about one health call in three.
+        // Several times: ServiceKit's `HealthReport.bounded` once let the check's cancelled
+        // timer answer "down" before the check's "ok" landed (one call in three, found here).
         for _ in 0..<10 {
             let health = await harness.call(.GET, "/health")
             #expect(health.jsonBody?["checks"]?["database"]?.stringValue == "ok")
