@@ -1,0 +1,78 @@
+import Reactor
+import ServiceKit
+
+/// Upstream call figures in `/metrics`, by upstream and outcome:
+/// `watchlist_upstream_requests_total{upstream="movie-service",outcome="ok"}` and the
+/// latency histogram `watchlist_upstream_request_duration_seconds{upstream,outcome}`.
+///
+/// Every series is registered at start-up (two upstreams × five outcomes), so recording
+/// is an array lookup and a relaxed atomic in the caller's loop slot.
+struct UpstreamMetrics: Sendable {
+    enum Upstream: Int, CaseIterable, Sendable {
+        case userService, movieService
+
+        var label: String {
+            switch self {
+            case .userService: "user-service"
+            case .movieService: "movie-service"
+            }
+        }
+    }
+
+    enum Outcome: Int, CaseIterable, Sendable {
+        /// 2xx.
+        case ok
+        /// 404: a definite answer, not a failure of the upstream.
+        case notFound
+        /// 503 (connect refused or timed out, pool exhausted, the upstream's own 503).
+        case unavailable
+        /// 504 (no complete answer in time).
+        case timeout
+        /// 502 (broken answer or unexpected status).
+        case badResponse
+
+        var label: String {
+            switch self {
+            case .ok: "ok"
+            case .notFound: "not_found"
+            case .unavailable: "unavailable"
+            case .timeout: "timeout"
+            case .badResponse: "bad_response"
+            }
+        }
+    }
+
+    private let counters: [Counter]
+    private let histograms: [Histogram]
+
+    init(metrics: Metrics) {
+        var counters: [Counter] = []
+        var histograms: [Histogram] = []
+        for upstream in Upstream.allCases {
+            for outcome in Outcome.allCases {
+                counters.append(
+                    metrics.counter(
+                        "watchlist_upstream_requests_total", help: "Calls to the user and movie services.",
+                        labels: ["upstream": upstream.label, "outcome": outcome.label]))
+                histograms.append(
+                    metrics.histogram(
+                        "watchlist_upstream_request_duration_seconds",
+                        help: "Time from sending a call to the user or movie service to its outcome.",
+                        labels: ["upstream": upstream.label, "outcome": outcome.label]))
+            }
+        }
+        self.counters = counters
+        self.histograms = histograms
+    }
+
+    func record(_ upstream: Upstream, _ outcome: Outcome, startedAt start: UInt64) {
+        let index = upstream.rawValue * Outcome.allCases.count + outcome.rawValue
+        counters[index].increment()
+        histograms[index].observe(Double(monotonicNanoseconds() &- start) / 1e9)
+    }
+
+    /// Calls counted so far (tests).
+    func count(_ upstream: Upstream, _ outcome: Outcome) -> UInt64 {
+        counters[upstream.rawValue * Outcome.allCases.count + outcome.rawValue].value
+    }
+}

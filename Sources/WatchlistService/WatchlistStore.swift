@@ -1,0 +1,108 @@
+import Postgres
+import ServiceKit
+
+/// The watchlist table's SQL: parameterized statements only, one round trip per call on
+/// the happy path.
+///
+/// Runs on the calling loop's pool (``PostgresClient``), so a request's queries stay on
+/// its thread. Errors are the driver's ``PostgresError``; callers match on its code (a
+/// duplicate add is `.uniqueViolation`), never on message text.
+struct WatchlistStore: Sendable {
+    let database: PostgresClient
+
+    /// A page of entries and the size of the whole list.
+    struct Page: Sendable {
+        var entries: [WatchlistEntry]
+        var total: Int
+    }
+
+    /// Inserts an entry.
+    /// - Throws: ``PostgresError`` `.uniqueViolation` when the movie is already on the list.
+    func add(userID: Int64, movieID: Int64) async throws -> WatchlistEntry {
+        let rows = try await database.query(
+            "INSERT INTO watchlist (user_id, movie_id) VALUES ($1, $2) RETURNING \(WatchlistEntry.columns)",
+            [.int(Int(userID)), .int(Int(movieID))])
+        return try WatchlistEntry(row: rows[0])
+    }
+
+    /// A user's entries, newest first (ties by id, so pages are stable).
+    func entries(userID: Int64, page: Pagination) async throws -> Page {
+        try await list(
+            where: "user_id = $1", orderBy: "added_at DESC, id DESC", parameter: userID, page: page)
+    }
+
+    /// The entries that hold a movie, by id (API.md: lists are ordered by id).
+    func entries(movieID: Int64, page: Pagination) async throws -> Page {
+        try await list(where: "movie_id = $1", orderBy: "id", parameter: movieID, page: page)
+    }
+
+    /// One query for the page and its total (`count(*) OVER ()` runs before LIMIT); only a
+    /// page past the end, which has no row to carry the total, costs a second query.
+    private func list(where condition: String, orderBy: String, parameter: Int64, page: Pagination) async throws -> Page
+    {
+        let rows = try await database.query(
+            """
+            SELECT \(WatchlistEntry.columns), count(*) OVER () AS total FROM watchlist
+            WHERE \(condition) ORDER BY \(orderBy) LIMIT $2 OFFSET $3
+            """,
+            [.int(Int(parameter)), .int(page.limit), .int(page.offset)])
+        var entries: [WatchlistEntry] = []
+        entries.reserveCapacity(rows.count)
+        for row in rows { entries.append(try WatchlistEntry(row: row)) }
+        if let first = rows.first {
+            return Page(entries: entries, total: try first.decode(Int.self, column: 4))
+        }
+        if page.offset == 0 { return Page(entries: [], total: 0) }
+        let count = try await database.query(
+            "SELECT count(*) FROM watchlist WHERE \(condition)", [.int(Int(parameter))])
+        return Page(entries: [], total: try count[0].decode(Int.self, column: 0))
+    }
+
+    /// The entry for one user and movie, if any.
+    func entry(userID: Int64, movieID: Int64) async throws -> WatchlistEntry? {
+        let rows = try await database.query(
+            "SELECT \(WatchlistEntry.columns) FROM watchlist WHERE user_id = $1 AND movie_id = $2",
+            [.int(Int(userID)), .int(Int(movieID))])
+        return try rows.first.map { row throws(PostgresError) in try WatchlistEntry(row: row) }
+    }
+
+    /// The owner of entry `id`, nil when there is no such entry.
+    func owner(ofEntry id: Int64) async throws -> Int64? {
+        let rows = try await database.query("SELECT user_id FROM watchlist WHERE id = $1", [.int(Int(id))])
+        return try rows.first?.decode(Int64.self, column: 0)
+    }
+
+    /// Deletes entry `id`, only when `userID` (if given) owns it.
+    /// - Returns: whether a row was deleted.
+    func delete(entryID id: Int64, ownedBy userID: Int64?) async throws -> Bool {
+        let rows: PostgresRows
+        if let userID {
+            rows = try await database.query(
+                "DELETE FROM watchlist WHERE id = $1 AND user_id = $2", [.int(Int(id)), .int(Int(userID))])
+        } else {
+            rows = try await database.query("DELETE FROM watchlist WHERE id = $1", [.int(Int(id))])
+        }
+        return rows.rowsAffected > 0
+    }
+
+    /// Deletes one user's entry for one movie.
+    /// - Returns: whether a row was deleted.
+    func delete(userID: Int64, movieID: Int64) async throws -> Bool {
+        let rows = try await database.query(
+            "DELETE FROM watchlist WHERE user_id = $1 AND movie_id = $2", [.int(Int(userID)), .int(Int(movieID))])
+        return rows.rowsAffected > 0
+    }
+
+    /// Deletes every entry of a user (the user was deleted).
+    /// - Returns: how many entries went.
+    @discardableResult
+    func deleteAll(userID: Int64) async throws -> Int {
+        let rows = try await database.query("DELETE FROM watchlist WHERE user_id = $1", [.int(Int(userID))])
+        return rows.rowsAffected
+    }
+
+    /// `SELECT 1`, for the health check.
+    func ping() async -> Bool {
+        (try? await database.query("SELECT 1")) != nil
+    }
+}
