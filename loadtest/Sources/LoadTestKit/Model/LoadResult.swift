@@ -31,11 +31,13 @@ public struct LoadResult: Sendable {
         LoadResult(status: 0, error: kind)
     }
 
-    /// Whether this counts against the error rate: no response, or a 5xx.
+    /// Whether this counts against the error rate: no response, a 5xx, or a 429.
     ///
-    /// 4xx are not errors here: a write scenario's 409 (already on the list) and 404
-    /// (already removed) are the API doing its job. They are still counted by status.
-    public var isError: Bool { error != nil || status >= 500 }
+    /// Other 4xx are not errors here: a write scenario's 409 (already on the list) and 404
+    /// (already removed) are the API doing its job. They are still counted by status. A 429
+    /// is: the request was refused, and a run that the gateway rate-limits measures the
+    /// limiter, not the system.
+    public var isError: Bool { error != nil || status >= 500 || status == 429 }
 }
 
 /// The `X-Cache` header's verdict on a response.

@@ -32,7 +32,7 @@ public struct EndpointStats: Sendable {
             self.latency.record(LatencyHistogram.microseconds(latency))
             return
         }
-        if result.status >= 500 { errors += 1 }
+        if result.isError { errors += 1 }
         statuses[result.status, default: 0] += 1
         let micros = LatencyHistogram.microseconds(latency)
         self.latency.record(micros)
