@@ -121,7 +121,7 @@ for scheme in http https; do
     g_total=0; n_total=0
     for round in $(seq 1 "$rounds"); do
         if [[ $scheme == http ]]; then
-            read -r d_rps d_p99 d_err < <(measure "http://127.0.0.1:$upstream_port$path")
+            read -r d_rps d_p99 _ < <(measure "http://127.0.0.1:$upstream_port$path")
             read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
             read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
             printf 'http  round %d: direct %8.0f req/s p99 %6.2f ms | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
