@@ -267,3 +267,47 @@ struct ServerShutdownTests {
         }
     }
 }
+
+@Suite("HTTP server connection cap")
+struct ServerConnectionCapTests {
+    @Test func connectionsBeyondTheCapAreClosedAtOnce() async throws {
+        let group = try EventLoopGroupHolder.shared()
+        var router = Router()
+        router.get("/hello") { _ in .json(.ok, Array("{}".utf8)) }
+        var configuration = HTTPServerConfiguration(port: 0)
+        configuration.maxConnections = 2
+        let server = HTTPServer(configuration: configuration, group: group, responder: router)
+        try await server.start()
+        let running = Task { await server.run() }
+        defer { server.shutdown() }
+        let loop = group.loops[1]
+        let port = server.localPort
+        let outcome = try await withTaskExecutorPreference(loop) { () -> (Int, Int) in
+            let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
+            // Two connections that stay open (each served once, so the server has counted it).
+            var held: [TCPSocket] = []
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { buffer.deallocate() }
+            for _ in 0..<2 {
+                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(1))
+                try await socket.write(Array("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
+                socket.readDeadline = monotonicNanoseconds() + 2_000_000_000
+                _ = try await socket.read(into: buffer)
+                held.append(socket)
+            }
+            // The third is accepted and closed without an answer.
+            let third = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(1))
+            try? await third.write(Array("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
+            third.readDeadline = monotonicNanoseconds() + 2_000_000_000
+            let thirdRead = (try? await third.read(into: buffer)) ?? 0
+            third.close()
+            let open = server.openConnections
+            for socket in held { socket.close() }
+            return (thirdRead, open)
+        }
+        #expect(outcome.0 == 0, "the connection over the cap gets no response")
+        #expect(outcome.1 == 2)
+        server.shutdown()
+        await running.value
+    }
+}
