@@ -190,7 +190,8 @@ import Testing
         let gateway = try await GatewayUnderTest.start(movies: [UpstreamURL(host: "127.0.0.1", port: port)])
         let start = ContinuousClock.now
         let response = try await gateway.send(.GET, "/api/movies/1", headers: ["X-Request-ID": "down"])
-        #expect(ContinuousClock.now - start < .milliseconds(500))
+        // At once: far below any timeout (the bound is loose for loaded CI machines).
+        #expect(ContinuousClock.now - start < .seconds(2))
         #expect(response.status == .badGateway)
         #expect(text(response.body) == #"{"detail":"Movie service unavailable"}"#)
         #expect(response.headers["x-request-id"] == "down")
@@ -207,7 +208,7 @@ import Testing
         let elapsed = ContinuousClock.now - start
         #expect(response.status == .gatewayTimeout)
         #expect(text(response.body) == #"{"detail":"Movie service timed out"}"#)
-        #expect(elapsed >= .milliseconds(250) && elapsed < .milliseconds(1500))
+        #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(3), "the configured 300 ms, not the 30 s default")
         await gateway.stop()
         await movies.stop()
     }

@@ -112,7 +112,8 @@ struct ClientTests {
             return error.code == .connectTimeout && !error.requestMayHaveBeenSent
         }
         let elapsed = monotonicNanoseconds() - started
-        #expect(elapsed >= 180_000_000 && elapsed < 1_500_000_000)
+        // The configured 200 ms; loose above for loaded CI machines.
+        #expect(elapsed >= 180_000_000 && elapsed < 3_000_000_000)
         await client.shutdown()
         await Task(executorPreference: loop) {
             for socket in fillers { socket.close() }
@@ -131,7 +132,8 @@ struct ClientTests {
             return error.code == .responseTimeout && error.requestMayHaveBeenSent
         }
         let elapsed = monotonicNanoseconds() - started
-        #expect(elapsed >= 180_000_000 && elapsed < 1_500_000_000)
+        // The configured 200 ms, not the 5 s default; loose above for loaded CI machines.
+        #expect(elapsed >= 180_000_000 && elapsed < 3_000_000_000)
         await client.shutdown()
         await server.stop()
     }
@@ -143,7 +145,8 @@ struct ClientTests {
         await #expect(throws: HTTPClientError.self) {
             _ = try await client.get(server.url("/slow"), timeout: .milliseconds(100))
         }
-        #expect(monotonicNanoseconds() - started < 1_000_000_000)
+        // The 100 ms cap, not the 5 s response timeout; loose for loaded CI machines.
+        #expect(monotonicNanoseconds() - started < 3_000_000_000)
         await client.shutdown()
         await server.stop()
     }
@@ -343,7 +346,8 @@ struct ClientTests {
                 #expect(clientError?.requestMayHaveBeenSent == false)
             }
             let elapsed = monotonicNanoseconds() - started
-            #expect(elapsed >= 90_000_000 && elapsed < 1_000_000_000)
+            // The configured ~100 ms pool wait, not the 5 s default.
+            #expect(elapsed >= 90_000_000 && elapsed < 3_000_000_000)
             // Once released, the connection serves the next caller.
             held.release()
             let response = try await client.get(server.url("/after"))

@@ -249,7 +249,9 @@ enum TestLoops {
         await expectError(.connectionFailed) { _ = try await pool.query("SELECT 1") }
         let start = ContinuousClock.now
         for _ in 0..<10 { await expectError(.connectionFailed) { _ = try await pool.query("SELECT 1") } }
-        #expect(ContinuousClock.now - start < .milliseconds(500))
+        // Each would otherwise wait for a 1 s connect attempt: ten of them, 10 s. The bound is
+        // loose so a loaded CI machine cannot fail it.
+        #expect(ContinuousClock.now - start < .seconds(3))
     }
 
     @Test func migrationsApplyOnceEvenWhenTwoInstancesRace() async throws {

@@ -52,7 +52,9 @@ import Testing
             let start = ContinuousClock.now
             let error = await #expect(throws: RedisError.self) { _ = try await client.get("k") }
             #expect(error?.code == .notConnected || error?.code == .connectionClosed)
-            #expect(ContinuousClock.now - start < .milliseconds(200))
+            // Fast means "not queued behind the 20 s command timeout or the reconnect": the
+            // bound is loose so that a loaded CI machine (all suites in parallel) cannot fail it.
+            #expect(ContinuousClock.now - start < .seconds(3))
         }
 
         // Back up (empty: no persistence): the same client reconnects by itself.
