@@ -1,3 +1,5 @@
+import Redis
+
 /// The one Lua script through which every cache write goes, so that each write is a
 /// compare-and-set on the server:
 ///
@@ -34,7 +36,7 @@ public enum CacheScript {
         return 1
         """
 
-    public static let sha = ScriptDigest.sha1Hex(Array(source.utf8))
+    public static let sha = SHA1.hexDigest(Array(source.utf8))
 
     /// One write, as the script's operation.
     public enum Operation: Sendable, Equatable {

@@ -1,9 +1,10 @@
 /// SHA-1, only to name Lua scripts the way Redis does (`EVALSHA`): not for security.
 ///
 /// Written here so that the Redis module needs no crypto library; a script is hashed once per call
-/// of ``RedisCommandSender/evalCached(script:keys:args:)`` (short texts: microseconds).
-enum SHA1 {
-    static func hexDigest(_ message: [UInt8]) -> String {
+/// of ``RedisCommandSender/evalCached(script:keys:args:)`` (short texts: microseconds). Public
+/// so that callers that pipeline `EVALSHA` themselves (the movie cache) name scripts the same way.
+public enum SHA1 {
+    public static func hexDigest(_ message: [UInt8]) -> String {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (
             0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0
         )
