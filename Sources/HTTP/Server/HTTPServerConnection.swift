@@ -62,7 +62,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             continueSent = false
             let request = HTTPServerRequest(
                 head: head,
-                body: HTTPRequestBody(source: self, isEmpty: parser.bodyKind == .none),
+                body: parser.bodyKind == .none ? HTTPRequestBody.absent : HTTPRequestBody(source: self, isEmpty: false),
                 remoteAddress: stream.remoteAddress,
                 loop: stream.loop)
             let response: HTTPServerResponse
