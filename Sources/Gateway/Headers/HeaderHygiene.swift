@@ -61,13 +61,16 @@ public enum HeaderHygiene {
         _ head: HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?
     ) -> HTTPRequestHead {
         let incoming = head.headers
+        // One array, Host first as clients write it: the first Host value is looked up
+        // before the pass (the pass skips every Host line), so no second array is needed.
+        let host = incoming["host"]
         var headers = HTTPHeaders()
-        headers.reserveCapacity(incoming.count + 6)
+        headers.reserveCapacity(incoming.count + 8)
+        headers.add(name: "Host", value: host ?? "localhost")
         let named = incoming.contains(name: "connection") ? incoming.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
         var clientProto: String?
         var clientHost: String?
-        var host: String?
         for (name, value) in incoming {
             let kind = FieldKind(name)
             if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
@@ -85,7 +88,7 @@ public enum HeaderHygiene {
             case .forwardedHost:
                 if clientHost == nil { clientHost = value }
             case .host:
-                if host == nil { host = value }
+                continue  // written first, above
             case .hopByHop, .date, .server, .hsts:
                 // Only hopByHop is impossible here; the others are ordinary request fields.
                 if kind != .hopByHop { headers.add(name: name, value: value) }
@@ -93,31 +96,26 @@ public enum HeaderHygiene {
                 headers.add(name: name, value: value)
             }
         }
-        // Host first, as clients write it.
-        var result = HTTPHeaders()
-        result.reserveCapacity(headers.count + 8)
-        result.add(name: "Host", value: host ?? "localhost")
-        for (name, value) in headers { result.add(name: name, value: value) }
         switch framing(of: incoming) {
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH {
-                result.add(name: "Content-Length", value: "0")
+                headers.add(name: "Content-Length", value: "0")
             }
-        case .length(let length): result.add(name: "Content-Length", value: String(length))
-        case .chunked: result.add(name: "Transfer-Encoding", value: "chunked")
+        case .length(let length): headers.add(name: "Content-Length", value: String(length))
+        case .chunked: headers.add(name: "Transfer-Encoding", value: "chunked")
         }
         if peer.isTrusted, !clientForwardedFor.isEmpty {
-            result.add(name: "X-Forwarded-For", value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
+            headers.add(name: "X-Forwarded-For", value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
         } else {
-            result.add(name: "X-Forwarded-For", value: peer.address)
+            headers.add(name: "X-Forwarded-For", value: peer.address)
         }
-        result.add(name: "X-Forwarded-Proto", value: peer.isTrusted ? (clientProto ?? peer.scheme) : peer.scheme)
+        headers.add(name: "X-Forwarded-Proto", value: peer.isTrusted ? (clientProto ?? peer.scheme) : peer.scheme)
         if let forwardedHost = peer.isTrusted ? (clientHost ?? host) : host {
-            result.add(name: "X-Forwarded-Host", value: forwardedHost)
+            headers.add(name: "X-Forwarded-Host", value: forwardedHost)
         }
-        result.add(name: "X-Request-ID", value: requestID)
-        if let userID { result.add(name: "X-User-ID", value: userID) }
-        return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: result)
+        headers.add(name: "X-Request-ID", value: requestID)
+        if let userID { headers.add(name: "X-User-ID", value: userID) }
+        return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
     }
 
     /// The upstream response's fields as the client gets them: hop-by-hop and

@@ -62,7 +62,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             continueSent = false
             let request = HTTPServerRequest(
                 head: head,
-                body: HTTPRequestBody(source: self, isEmpty: parser.bodyKind == .none),
+                body: parser.bodyKind == .none ? HTTPRequestBody.absent : HTTPRequestBody(source: self, isEmpty: false),
                 remoteAddress: stream.remoteAddress,
                 loop: stream.loop)
             let response: HTTPServerResponse
@@ -220,14 +220,20 @@ final class HTTPServerConnection: @unchecked Sendable {
     private func write(_ response: HTTPServerResponse, for request: HTTPRequestHead, keepAlive: Bool) async throws {
         var keepAlive = keepAlive && !machine.isDraining
         var head = HTTPResponseHead(status: response.status, version: .http1_1, headers: response.headers)
-        if head.headers.connectionTokens.contains("close") {
+        // connectionContains, not connectionTokens: no token array per response.
+        if head.headers.connectionContains("close") {
             keepAlive = false
             machine.responseForcesClose()
         }
-        // The server owns the framing of what it sends.
-        head.headers.remove(name: "Content-Length")
-        head.headers.remove(name: "Transfer-Encoding")
-        head.headers.remove(name: "Connection")
+        // The server owns the framing of what it sends. Handlers rarely set these fields,
+        // so look before removing: removing makes the array (shared with the handler's
+        // response) unique, a copy, even when nothing matches.
+        if head.headers.fields.contains(where: { Self.isFramingField($0.name) }) {
+            head.headers.fields.removeAll { Self.isFramingField($0.name) }
+        }
+        // Room for the fields added below (framing, Connection, Server, Date), so that the
+        // first add's copy of the handler's array is the only allocation.
+        head.headers.fields.reserveCapacity(head.headers.count + 4)
         let code = response.status.code
         let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
         let sendsBody = bodyAllowed && request.method != .HEAD
@@ -274,6 +280,12 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
         if sendsBody { output.append(contentsOf: bytes) }
         if output.count >= Self.flushThreshold { try await flush() }
+    }
+
+    private static func isFramingField(_ name: String) -> Bool {
+        HTTPASCII.equalsIgnoringCase(name, "Content-Length")
+            || HTTPASCII.equalsIgnoringCase(name, "Transfer-Encoding")
+            || HTTPASCII.equalsIgnoringCase(name, "Connection")
     }
 
     private func flush() async throws {

@@ -28,19 +28,29 @@ public final class EventLoop: @unchecked Sendable {
     private let remote = Mutex<(jobs: [RemoteJob], wakePending: Bool)>(([], false))
     private let threadID = Atomic<UInt>(0)
 
+    /// The loop's identity as a `SerialExecutor`, for loop-bound actors; see
+    /// `EventLoop+Executor.swift` for why it is a separate object.
+    let serialExecutor = LoopSerialExecutor()
+
     enum Job {
+        /// A task job enqueued through the loop as a `TaskExecutor` (nonisolated code of
+        /// a task that prefers this loop).
         case task(UnownedJob)
+        /// A job of a loop-bound actor, enqueued through ``serialExecutor``.
+        case isolatedTask(UnownedJob)
         case closure(() -> Void)
     }
 
     /// A job handed over from another thread: only `Sendable` work may cross.
     enum RemoteJob: Sendable {
         case task(UnownedJob)
+        case isolatedTask(UnownedJob)
         case closure(@Sendable () -> Void)
 
         var local: Job {
             switch self {
             case .task(let job): .task(job)
+            case .isolatedTask(let job): .isolatedTask(job)
             case .closure(let body): .closure(body)
             }
         }
@@ -52,6 +62,7 @@ public final class EventLoop: @unchecked Sendable {
         let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         if fd < 0 { throw IOError.system("eventfd", errno: CLinux_errno()) }
         wakeFD = fd
+        serialExecutor.loop = self
         _ = try selector.register(fd: wakeFD, interest: .read) { [wakeFD] _ in
             var value: UInt64 = 0
             _ = Glibc.read(wakeFD, &value, 8)  // resets the counter; the jobs are drained below
@@ -223,6 +234,11 @@ public final class EventLoop: @unchecked Sendable {
             budget -= 1
             switch job {
             case .task(let unownedJob):
+                // Not isolated to the serial executor: nonisolated code that then hops to
+                // the generic executor (after every await) would otherwise find itself on
+                // "another" executor and be enqueued a second time.
+                unownedJob.runSynchronously(on: asUnownedTaskExecutor())
+            case .isolatedTask(let unownedJob):
                 unownedJob.runSynchronously(
                     isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
             case .closure(let body):
