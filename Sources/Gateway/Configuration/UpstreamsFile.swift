@@ -1,3 +1,5 @@
+import HTTP
+
 /// The format of `UPSTREAMS_FILE`: several instances per upstream.
 ///
 /// One line per upstream (or several lines for one upstream; they add up): its name, then
@@ -52,31 +54,11 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `http://host[:port][/...]`; nil for other schemes or a malformed authority.
+    /// The authority rules are the HTTP client's (``HTTPOrigin/split(url:)``), so an upstream
+    /// URL means the same to the gateway as to every other caller.
     public init?(_ text: String) {
-        let text = text.trimmedSpaces
-        guard text.lowercased().hasPrefix("http://") else { return nil }
-        var authority = text.dropFirst("http://".count)
-        if let slash = authority.firstIndex(of: "/") { authority = authority[..<slash] }
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        var host: Substring
-        var port = 80
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let tail = authority[authority.index(after: close)...]
-            if !tail.isEmpty {
-                guard tail.hasPrefix(":"), let value = Int(tail.dropFirst()) else { return nil }
-                port = value
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            guard let value = Int(authority[authority.index(after: colon)...]) else { return nil }
-            port = value
-        } else {
-            host = authority
-        }
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-        self.init(host: String(host), port: port)
+        guard let (origin, _) = HTTPOrigin.split(url: text.trimmedSpaces), origin.scheme == "http" else { return nil }
+        self.init(host: origin.host, port: origin.port)
     }
 
     public var description: String {
