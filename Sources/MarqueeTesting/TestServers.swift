@@ -198,54 +198,13 @@ public enum TestServers {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Runs `executable arguments...` to completion; returns its output (stdout and stderr).
-    ///
-    /// posix_spawn and waitpid on the calling thread, not Foundation's `Process`: its exit
-    /// detection needs a thread of its own that a busy test process may not give it (seen: a
-    /// `waitUntilExit` that never returned, beside a zombie child).
+    /// Runs `executable arguments...` to completion (``ChildProcess``); returns its output
+    /// (stdout and stderr).
     /// - Throws: `TestServerError` with the output when it exits non-zero.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws
         -> String
     {
-        // Output goes to a file, not a pipe: a daemon started by the command could inherit a pipe
-        // and keep it open, and reading it to the end would then never finish.
-        let outputPath = "\(NSTemporaryDirectory())/marquee-run-\(getpid())-\(UUID().uuidString)"
-        let outputFD = open(outputPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard outputFD >= 0 else { throw TestServerError("cannot create \(outputPath): errno \(errno)") }
-        defer {
-            close(outputFD)
-            unlink(outputPath)
-        }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-
-        // The child must not inherit this thread's blocked signals or the ignored SIGPIPE: a
-        // redis-server started with SIGTERM blocked (as test threads may have it) ignores
-        // `redis-server stop` until the SIGKILL 10 s later.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
         let started = Date()
         defer {
             if ProcessInfo.processInfo.environment["MARQUEE_TEST_SERVERS_TRACE"] == "1" {
@@ -253,25 +212,13 @@ public enum TestServers {
                 print("TestServers: \(seconds)s: \(([executable] + arguments).joined(separator: " "))")
             }
         }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else {
-            throw TestServerError("cannot run \(executable): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw TestServerError("waitpid(\(executable)) failed: errno \(errno)") }
-        }
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        // WIFEXITED / WEXITSTATUS are macros, not imported.
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited, code == 0 else {
+        let (status, output) = try ChildProcess.run(executable, arguments, environment: environment)
+        guard status == 0 else {
             let command = ([executable] + arguments).joined(separator: " ")
-            let how = exited ? "status \(code)" : "signal \(status & 0x7f)"
-            throw TestServerError("`\(command)` failed (\(how)):\n\(text)")
+            let how = status > 128 ? "signal \(status - 128)" : "status \(status)"
+            throw TestServerError("`\(command)` failed (\(how)):\n\(output)")
         }
-        return text
+        return output
     }
 
     /// The first of `candidates` that is an executable file, else a `TestServerError` naming

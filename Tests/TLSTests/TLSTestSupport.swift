@@ -1,4 +1,5 @@
 import Foundation
+import MarqueeTesting
 import Reactor
 import Synchronization
 import TLS
@@ -73,59 +74,16 @@ enum Tool {
     }
 
     /// Runs `executable arguments...` with stdin from `input` (or /dev/null), on the
-    /// tools pool; returns the exit status (128+n for signal n) and stdout+stderr.
-    ///
-    /// posix_spawn and waitpid, as in MarqueeTesting (Foundation's Process needs a thread
-    /// of its own to see the exit). Output goes to a file, not a pipe.
+    /// tools pool (``ChildProcess`` waits on the calling thread); returns the exit status
+    /// (128+n for signal n) and stdout+stderr.
     static func run(_ executable: String, _ arguments: [String], input: String? = nil) async throws
         -> (status: Int32, output: String)
     {
         try await TLSTestEnvironment.tools.run { () throws -> (status: Int32, output: String) in
-            let base = NSTemporaryDirectory() + "marquee-tls-run-\(getpid())-\(UUID().uuidString)"
-            let outputPath = base + ".out"
-            let inputPath = base + ".in"
+            let inputPath = NSTemporaryDirectory() + "marquee-tls-run-\(getpid())-\(UUID().uuidString).in"
             try (input ?? "").write(toFile: inputPath, atomically: false, encoding: .utf8)
-            let outputFD = open(outputPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard outputFD >= 0 else { throw TestFailure("cannot create \(outputPath)") }
-            defer {
-                close(outputFD)
-                unlink(outputPath)
-                unlink(inputPath)
-            }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-            posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            var noSignals = sigset_t()
-            sigemptyset(&noSignals)
-            var allSignals = sigset_t()
-            sigfillset(&allSignals)
-            posix_spawnattr_setsigmask(&attributes, &noSignals)
-            posix_spawnattr_setsigdefault(&attributes, &allSignals)
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-            let envp: [UnsafeMutablePointer<CChar>?] =
-                ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-            defer {
-                argv.forEach { free($0) }
-                envp.forEach { free($0) }
-            }
-            var pid = pid_t()
-            let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-            guard spawned == 0 else { throw TestFailure("cannot run \(executable): errno \(spawned)") }
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 {
-                guard errno == EINTR else { throw TestFailure("waitpid failed: errno \(errno)") }
-            }
-            let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            // WIFEXITED / WEXITSTATUS are macros, not imported.
-            let exited = status & 0x7f == 0
-            return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+            defer { unlink(inputPath) }
+            return try ChildProcess.run(executable, arguments, stdinPath: inputPath)
         }
     }
 }
