@@ -30,7 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
 wait_port() {
     for _ in $(seq 1 50); do
         python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null && return 0
@@ -106,16 +107,9 @@ for url in "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_por
 done
 
 # Prints "requests_per_second p99_ms non2xx" for one wrk run.
-measure() {
-    wrk -t2 -c"$connections" -d"${duration}s" --latency "$1" >"$work/wrk.out"
-    local rps p99 errors
-    rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
-    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$work/wrk.out")
-    errors=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
-    echo "$rps $p99 ${errors:-0}"
-}
+measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
-echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), $(nginx -v 2>&1)"
+machine_line; nginx -v
 echo "wrk -t2 -c$connections -d${duration}s GET $path, $rounds alternating rounds; everything on one machine"
 for scheme in http https; do
     g_total=0; n_total=0

@@ -5,6 +5,8 @@
 # Usage: loadtest/bench-loadtest.sh [seconds] [connections] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
 duration=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
@@ -19,12 +21,12 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 .build/release/bench-server --port "$port" --loops 2 >/dev/null 2>&1 &
 server_pid=$!
 sleep 0.5
 
-echo "machine: $(nproc) cores, $(grep -oP "^PRETTY_NAME=\"\K[^\"]*" /etc/os-release); server: bench-server, 2 loops"
+machine_line; echo "server: bench-server, 2 loops"
 echo "each round: wrk -t2 -c$connections -d${duration}s, then loadtest run --scenario reads --movies 1 --connections $connections --duration ${duration}s"
 wrk_total=0; ours_total=0
 for round in $(seq 1 "$rounds"); do

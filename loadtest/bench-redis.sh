@@ -12,6 +12,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=loadtest/bench-lib.sh
+source "$root/loadtest/bench-lib.sh"
 concurrency=${1:-50}
 duration=${2:-10}
 loops=${LOOPS:-2}
@@ -26,7 +28,7 @@ bench="$root/.build/release/redis-bench"
 [[ -x "$bench" ]] || { echo "bench-redis: $bench missing: build it (swift build -c release --product redis-bench)" >&2; exit 1; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-redis.XXXXXX")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cleanup() {
     "$root/deploy/lib/redis-server" stop "$dir" >/dev/null 2>&1 || true
     rm -rf "$dir"

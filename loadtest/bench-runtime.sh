@@ -22,7 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
 
 ours_port=$(free_port)
 .build/release/bench-server --port "$ours_port" --loops 2 >"$work/ours.log" 2>&1 &
@@ -52,21 +53,15 @@ sleep 1
 
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")
 
-# Prints "requests_per_second p99_ms" for one wrk run.
-measure() {
-    wrk -t2 -c"$connections" -d"${duration}s" --latency "$1" >"$work/wrk.out"
-    local rps p99
-    rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
-    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$work/wrk.out")
-    echo "$rps $p99"
-}
+# Prints "requests_per_second p99_ms non2xx" for one wrk run.
+measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -oP "^PRETTY_NAME=\"\K[^\"]*" /etc/os-release), $(uname -r)"
+machine_line
 echo "wrk -t2 -c$connections -d${duration}s, $rounds alternating rounds; bench-server idle RSS: $((rss_kib / 1024)) MiB"
 ours_total=0; nginx_total=0
 for round in $(seq 1 "$rounds"); do
-    read -r ours_rps ours_p99 < <(measure "http://127.0.0.1:$ours_port/plaintext")
-    read -r nginx_rps nginx_p99 < <(measure "http://127.0.0.1:$nginx_port/")
+    read -r ours_rps ours_p99 _ < <(measure "http://127.0.0.1:$ours_port/plaintext")
+    read -r nginx_rps nginx_p99 _ < <(measure "http://127.0.0.1:$nginx_port/")
     printf 'round %d: marquee %10.0f req/s p99 %6.2f ms | nginx %10.0f req/s p99 %6.2f ms | ratio %.2f\n' \
         "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$(echo "$ours_rps / $nginx_rps" | bc -l)"
     ours_total=$(echo "$ours_total + $ours_rps" | bc -l)

@@ -8,6 +8,8 @@
 # (the gateway's per-client rate limit must be off: every request comes from 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
 duration=${1:-15}
 connections=${2:-64}
 gateway=${GATEWAY_URL:-http://127.0.0.1:8080}
@@ -26,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "machine: $(nproc) cores, $(grep -oP "^PRETTY_NAME=\"\K[^\"]*" /etc/os-release), $(uname -r); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 "$loadtest" seed --url "$gateway" --movies 10000 --users 200 --per-user 20 2>&1 | tail -n 4
 
 common=(--movies 10000 --users 200 --connections "$connections" --duration "${duration}s" --warmup 5s --quiet
@@ -44,7 +46,7 @@ run writes "$gateway" --scenario writes
 run mixed "$gateway" --scenario mixed
 
 # nginx in front of the same services, configured as well as it can be.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 2;

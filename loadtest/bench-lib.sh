@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Shared by the loadtest/bench-*.sh scripts: free ports, one wrk measurement, the machine line.
+# Source it after `cd` to the repository root; it defines functions only.
+
+# shellcheck source=deploy/lib/packages
+source "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib/packages"  # free_port
+
+# machine_line: cores, CPU model, memory, OS, kernel and load average, for the results.
+machine_line() {
+    printf 'machine: %s cores (%s), %s, %s, %s; load average %s\n' "$(nproc)" \
+        "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+        "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+        "$(grep -oP '^PRETTY_NAME="\K[^"]*' /etc/os-release)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# wrk_measure URL CONNECTIONS SECONDS OUTFILE: one `wrk -t2` run; prints
+# "requests_per_second p99_ms non2xx".
+wrk_measure() {
+    wrk -t2 -c"$2" -d"${3}s" --latency "$1" >"$4"
+    local rps p99 errors
+    rps=$(awk '/Requests\/sec/ {print $2}' "$4")
+    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$4")
+    errors=$(awk '/Non-2xx/ {print $NF}' "$4")
+    echo "$rps $p99 ${errors:-0}"
+}
