@@ -311,3 +311,29 @@ struct ServerConnectionCapTests {
         await running.value
     }
 }
+
+@Suite("HTTP server body-read timeout")
+struct ServerBodyTimeoutTests {
+    @Test func aStalledBodyGets408AndTheConnectionCloses() async throws {
+        let group = try EventLoopGroupHolder.shared()
+        var router = Router()
+        router.post("/echo") { request in
+            HTTPServerResponse(status: .ok, body: .bytes(try await request.body.collect(upTo: 1 << 20)))
+        }
+        var configuration = HTTPServerConfiguration(port: 0)
+        configuration.bodyReadTimeout = .milliseconds(300)
+        let server = HTTPServer(configuration: configuration, group: group, responder: router)
+        try await server.start()
+        let running = Task { await server.run() }
+        let client = RawHTTPClient(port: server.localPort, loop: group.loops[1])
+        let start = monotonicNanoseconds()
+        // Promises 10 bytes, sends 3, then stalls.
+        let result = try await client.exchange(
+            ["POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"], expected: 1)
+        #expect(result.responses.first?.head.status.code == 408)
+        #expect(result.closedByServer)
+        #expect(monotonicNanoseconds() - start < 5_000_000_000, "the 300 ms body timeout, not the 30 s default")
+        server.shutdown()
+        await running.value
+    }
+}
