@@ -11,6 +11,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
     public var database: String
     /// The server cancels statements that run longer (SQLSTATE 57014, `.queryCanceled`).
     public var statementTimeout: Duration?
+
     /// How long one connection attempt may take before it counts as failed.
     public var connectTimeout: Duration = .seconds(1)
     /// Shown in `pg_stat_activity`.
@@ -126,7 +127,11 @@ public struct PostgresConfiguration: Sendable, Hashable {
     }
 
     /// The keyword/value pairs for `PQconnectStartParams`.
-    var libpqParameters: [(String, String)] {
+    ///
+    /// - Parameter hostAddress: the numeric address `host` resolved to, passed as `hostaddr`
+    ///   so that libpq never calls getaddrinfo itself: that blocks, and libpq would do it on
+    ///   an event loop. nil for a numeric host or a socket directory.
+    func libpqParameters(hostAddress: String? = nil) -> [(String, String)] {
         var options = "-c TimeZone=UTC"
         if let statementTimeout {
             let milliseconds = max(1, statementTimeout.nanoseconds / 1_000_000)
@@ -138,6 +143,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
             ("client_encoding", "UTF8"),
         ]
         if let password { pairs.append(("password", password)) }
+        if let hostAddress { pairs.append(("hostaddr", hostAddress)) }
         return pairs
     }
 }

@@ -302,3 +302,25 @@ func expectError(
         Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
+
+@Suite struct PostgresHostNameTests {
+    /// A host name is resolved off the loop and handed to libpq as `hostaddr`, so libpq's
+    /// own (blocking) lookup never runs on an event loop; connecting by name still works,
+    /// and an unresolvable name fails the query instead of hanging.
+    @Test func aHostNameIsResolvedBeforeLibpqConnects() async throws {
+        let url = PostgresIntegrationTests.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        #expect(url.contains("@localhost:"))
+        let pool = PostgresPool(
+            configuration: try PostgresConfiguration(url: url), loop: TestLoops.group.loops[1],
+            minConnections: 0, maxConnections: 1)
+        let rows = try await pool.query("SELECT 41 + 1")
+        #expect(try rows[0].decode(Int.self, column: 0) == 42)
+        await pool.shutdown()
+
+        let nowhere = PostgresPool(
+            configuration: try PostgresConfiguration(url: "postgresql://postgres@no-such-host.invalid:5432/postgres"),
+            loop: TestLoops.group.loops[1], minConnections: 0, maxConnections: 1)
+        await #expect(throws: PostgresError.self) { _ = try await nowhere.query("SELECT 1") }
+        await nowhere.shutdown()
+    }
+}

@@ -181,3 +181,18 @@ enum RedisTestLoops {
         #expect(!connection.isConnected)
     }
 }
+
+@Suite struct RedisHostNameTests {
+    /// hiredis would resolve a host name with a blocking lookup inside redisAsyncConnect, on
+    /// the loop; the connection resolves it off the loop first and connects by address.
+    @Test func aHostNameIsResolvedBeforeHiredisConnects() async throws {
+        let server = try TestServers.redis()
+        let url = server.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        #expect(url.contains("localhost"))
+        let client = RedisClient(configuration: try RedisConfiguration(url: url), group: RedisTestLoops.group)
+        defer { client.close() }
+        #expect(await client.waitUntilConnected(timeout: .seconds(5)))
+        try await client.set("hostname-test", Array("ok".utf8))
+        #expect(try await client.get("hostname-test") == Array("ok".utf8))
+    }
+}

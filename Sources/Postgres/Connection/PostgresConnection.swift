@@ -60,11 +60,14 @@ final class PostgresConnection: @unchecked Sendable {
     // MARK: Connecting
 
     /// Starts a non-blocking connect; `completion` runs on the loop, exactly once.
-    func connect0(_ configuration: PostgresConfiguration, completion: @escaping (Result<Void, PostgresError>) -> Void) {
+    func connect0(
+        _ configuration: PostgresConfiguration, hostAddress: String? = nil,
+        completion: @escaping (Result<Void, PostgresError>) -> Void
+    ) {
         loop.preconditionInLoop()
         connectCompletion = completion
         machine.connectStarted()
-        let pairs = configuration.libpqParameters
+        let pairs = configuration.libpqParameters(hostAddress: hostAddress)
         // Scoped: the strdup'd strings live until PQconnectStartParams has copied them.
         var keywords: [UnsafeMutablePointer<CChar>?] = pairs.map { strdup($0.0) }
         var values: [UnsafeMutablePointer<CChar>?] = pairs.map { strdup($0.1) }

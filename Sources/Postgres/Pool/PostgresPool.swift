@@ -312,39 +312,64 @@ public final class PostgresPool: @unchecked Sendable {
 
     private func startConnect0() {
         connectingCount += 1
+        let host = configuration.host
+        let port = configuration.port
+        // A numeric host or a socket directory needs no lookup; a name does, and getaddrinfo
+        // blocks (DNS), so it is resolved on the blocking pool, never on this loop (libpq
+        // would otherwise resolve it inside PQconnectStartParams, on the loop).
+        if host.hasPrefix("/") || SocketAddress(numericHost: host, port: port) != nil {
+            openConnection0(hostAddress: nil)
+            return
+        }
+        BlockingPool.shared.submit { [self] in
+            let address = try? SocketAddress.resolveBlocking(host: host, port: port).first
+            loop.execute { [self] in
+                guard let address else {
+                    connectFinished0(.failure(PostgresError(.connectionFailed, message: "cannot resolve host \(host)")))
+                    return
+                }
+                openConnection0(hostAddress: address.host)
+            }
+        }
+    }
+
+    private func openConnection0(hostAddress: String?) {
         let connection = PostgresConnection(loop: loop)
-        connection.connect0(configuration) { [weak self] result in
+        connection.connect0(configuration, hostAddress: hostAddress) { [weak self] result in
             guard let self else {
                 connection.close0()
                 return
             }
-            self.connectingCount -= 1
-            switch result {
-            case .success:
-                if self.isShutDown {
-                    connection.close0()
-                    return
-                }
-                self.outage = nil
-                self.reconnectDelay = Self.firstReconnectDelay
-                connection.onClose = { [weak self] closed in self?.connectionClosed0(closed) }
-                connection.onRequestCompleted = { [weak self] _ in
-                    guard let self, !self.waiters.isEmpty else { return }
-                    self.serveWaiters0()
-                }
-                self.connections.append(connection)
-                self.fillToMinimum0()
-                self.serveWaiters0()
-            case .failure(let error):
-                guard !self.isShutDown else { return }
-                if self.connections.isEmpty {
-                    // The server is unreachable: fail fast instead of queueing behind it.
-                    self.outage = error
-                    self.failAllWaiters0(
-                        PostgresError(.connectionFailed, message: "database unavailable: \(error.message)"))
-                }
-                self.scheduleReconnect0()
+            self.connectFinished0(result.map { connection })
+        }
+    }
+
+    private func connectFinished0(_ result: Result<PostgresConnection, PostgresError>) {
+        connectingCount -= 1
+        switch result {
+        case .success(let connection):
+            if isShutDown {
+                connection.close0()
+                return
             }
+            outage = nil
+            reconnectDelay = Self.firstReconnectDelay
+            connection.onClose = { [weak self] closed in self?.connectionClosed0(closed) }
+            connection.onRequestCompleted = { [weak self] _ in
+                guard let self, !self.waiters.isEmpty else { return }
+                self.serveWaiters0()
+            }
+            connections.append(connection)
+            fillToMinimum0()
+            serveWaiters0()
+        case .failure(let error):
+            guard !isShutDown else { return }
+            if connections.isEmpty {
+                // The server is unreachable: fail fast instead of queueing behind it.
+                outage = error
+                failAllWaiters0(PostgresError(.connectionFailed, message: "database unavailable: \(error.message)"))
+            }
+            scheduleReconnect0()
         }
     }
 

@@ -113,22 +113,29 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             return [loopback]
         }
         return try await BlockingPool.shared.run { () throws(IOError) -> [SocketAddress] in
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            hints.ai_family = AF_UNSPEC
-            var result: UnsafeMutablePointer<addrinfo>?
-            let rc = getaddrinfo(host, String(port), &hints, &result)
-            guard rc == 0, let first = result else {
-                throw IOError(.addressResolution, operation: "getaddrinfo(\(host))", errno: rc)
-            }
-            defer { freeaddrinfo(first) }
-            var addresses: [SocketAddress] = []
-            var cursor: UnsafeMutablePointer<addrinfo>? = first
-            while let info = cursor {
-                if let raw = info.pointee.ai_addr, let address = SocketAddress(raw) { addresses.append(address) }
-                cursor = info.pointee.ai_next
-            }
-            return addresses.sorted { $0.family == AF_INET && $1.family != AF_INET }
+            try resolveBlocking(host: host, port: port)
         }
+    }
+
+    /// Resolves `host` with `getaddrinfo` on the calling thread, which it may block (DNS):
+    /// for the blocking pool only, never an event loop. IPv4 addresses first.
+    public static func resolveBlocking(host: String, port: Int) throws(IOError) -> [SocketAddress] {
+        if let numeric = SocketAddress(numericHost: host, port: port) { return [numeric] }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let first = result else {
+            throw IOError(.addressResolution, operation: "getaddrinfo(\(host))", errno: rc)
+        }
+        defer { freeaddrinfo(first) }
+        var addresses: [SocketAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            if let raw = info.pointee.ai_addr, let address = SocketAddress(raw) { addresses.append(address) }
+            cursor = info.pointee.ai_next
+        }
+        return addresses.sorted { $0.family == AF_INET && $1.family != AF_INET }
     }
 }

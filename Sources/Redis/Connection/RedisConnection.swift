@@ -249,7 +249,26 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     }
 
     private func startConnecting0() {
-        guard let ac = redisAsyncConnect(configuration.host, Int32(configuration.port)) else {
+        let host = configuration.host
+        let port = configuration.port
+        // hiredis resolves a host name with a blocking getaddrinfo inside redisAsyncConnect;
+        // a name is resolved on the blocking pool first, never on this loop.
+        if SocketAddress(numericHost: host, port: port) != nil {
+            connect0(toAddress: host)
+            return
+        }
+        // A task, not a structured child: connecting is driven by the state machine's actions.
+        Task(executorPreference: loop) { [self] in
+            if let address = try? await SocketAddress.resolve(host: host, port: port).first {
+                connect0(toAddress: address.host)
+            } else {
+                run(state.contextClosed(jitter: Double.random(in: 0..<1)))
+            }
+        }
+    }
+
+    private func connect0(toAddress address: String) {
+        guard let ac = redisAsyncConnect(address, Int32(configuration.port)) else {
             run(state.contextClosed(jitter: Double.random(in: 0..<1)))
             return
         }
