@@ -21,7 +21,7 @@ struct RawHTTPClient {
         _ pieces: [String], pause: Duration = .zero, expected: Int, method: HTTPMethod = .GET,
         timeout: Duration = .seconds(5)
     ) async throws -> Exchange {
-        try await withTaskExecutorPreference(loop) {
+        try await withTaskExecutorPreference(loop) { @concurrent in
             let socket = try await TCPSocket.connect(
                 to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(2))
             defer { socket.close() }
@@ -160,7 +160,7 @@ final class ServerLoopbackTests {
     }
 
     @Test func expectContinueGets100BeforeTheBody() async throws {
-        let result = try await withTaskExecutorPreference(group.loops[1]) { () -> String in
+        let result = try await withTaskExecutorPreference(group.loops[1]) { @concurrent () -> String in
             let socket = try await TCPSocket.connect(
                 to: SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!, on: group.loops[1], timeout: .seconds(1))
             defer { socket.close() }
@@ -222,7 +222,7 @@ final class ServerLoopbackTests {
     }
 
     @Test func idleKeepAliveConnectionIsClosedSilently() async throws {
-        let result = try await withTaskExecutorPreference(group.loops[1]) { () -> Int in
+        let result = try await withTaskExecutorPreference(group.loops[1]) { @concurrent () -> Int in
             let socket = try await TCPSocket.connect(
                 to: SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!, on: group.loops[1], timeout: .seconds(1))
             defer { socket.close() }
@@ -282,7 +282,7 @@ struct ServerConnectionCapTests {
         defer { server.shutdown() }
         let loop = group.loops[1]
         let port = server.localPort
-        let outcome = try await withTaskExecutorPreference(loop) { () -> (Int, Int) in
+        let outcome = try await withTaskExecutorPreference(loop) { @concurrent () -> (Int, Int) in
             let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
             // Two connections that stay open (each served once, so the server has counted it).
             var held: [TCPSocket] = []

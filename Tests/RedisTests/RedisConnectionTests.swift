@@ -51,7 +51,7 @@ enum RedisTestLoops {
         let prefix = key("pipe")
         let loop = RedisTestLoops.group.loops[0]
         let connection = client.connections[0]
-        try await withTaskExecutorPreference(loop) {
+        try await withTaskExecutorPreference(loop) { @concurrent in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<2000 {
                     group.addTask {

@@ -14,7 +14,7 @@ import Testing
     /// so the client delimits the response itself.
     func exchange(_ request: String, port: Int, loop: EventLoop) async throws -> String {
         guard let address = SocketAddress(numericHost: "127.0.0.1", port: port) else { return "" }
-        return try await withTaskExecutorPreference(loop) {
+        return try await withTaskExecutorPreference(loop) { @concurrent in
             let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
             defer { socket.close() }
             try await socket.write(Array(request.utf8))

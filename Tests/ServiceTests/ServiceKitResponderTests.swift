@@ -294,7 +294,7 @@ enum ServiceKitTestLoops {
 
     @Test func passwordHashingRunsOffTheLoops() async throws {
         let hashing = PasswordHashing(hasher: PasswordHasher(parameters: .init(n: 1 << 10, r: 8, p: 1)))
-        let onLoop = try await withTaskExecutorPreference(loop) { () async throws -> (Bool, Bool, Bool) in
+        let onLoop = try await withTaskExecutorPreference(loop) { @concurrent () async throws -> (Bool, Bool, Bool) in
             let before = EventLoop.current != nil
             let offLoop = try await hashing.pool.run { EventLoop.current == nil }
             let stored = try await hashing.hash("pass123")

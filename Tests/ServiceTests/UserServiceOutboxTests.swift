@@ -40,7 +40,7 @@ final class WatchlistStub: Sendable {
 /// A port nothing listens on (bound, read, released): connections to it are refused until
 /// a stub takes it.
 func unusedPort(on loop: EventLoop) async throws -> Int {
-    try await withTaskExecutorPreference(loop) {
+    try await withTaskExecutorPreference(loop) { @concurrent in
         guard let address = SocketAddress(numericHost: "127.0.0.1", port: 0) else { return 0 }
         let listener = try TCPListener(address: address, on: loop)
         let port = listener.localAddress.port

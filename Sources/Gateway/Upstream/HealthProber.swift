@@ -23,7 +23,7 @@ final class HealthProber: Sendable {
 
     func run() async {
         guard interval > .zero else { return }
-        await withTaskExecutorPreference(loop) {
+        await withTaskExecutorPreference(loop) { @concurrent in
             while !stopped.load(ordering: .acquiring) {
                 // Sleep in short steps so that a shutdown is not held up by a long interval.
                 var slept = Duration.zero

@@ -77,7 +77,7 @@ public final class HTTPClient: Sendable {
         }
         let loop = group.next()
         let pool = pools[loop.index]
-        return try await withTaskExecutorPreference(loop) { () async throws(HTTPClientError) -> T in
+        return try await withTaskExecutorPreference(loop) { @concurrent () async throws(HTTPClientError) -> T in
             try await body(pool)
         }
     }
@@ -165,7 +165,7 @@ public final class HTTPClient: Sendable {
         if connection.loop.inLoop {
             return try await Self.run(body, with: connection)
         }
-        return try await withTaskExecutorPreference(connection.loop) {
+        return try await withTaskExecutorPreference(connection.loop) { @concurrent in
             try await Self.run(body, with: connection)
         }
     }
@@ -190,7 +190,7 @@ public final class HTTPClient: Sendable {
     /// connections still leased close when released. May be called from any task.
     public func shutdown() async {
         for pool in pools {
-            await withTaskExecutorPreference(pool.loop) {
+            await withTaskExecutorPreference(pool.loop) { @concurrent in
                 pool.shutdown()
             }
         }
@@ -200,6 +200,6 @@ public final class HTTPClient: Sendable {
     /// and metrics). May be called from any task.
     public func poolCounts(for origin: HTTPOrigin, on loop: EventLoop) async -> (open: Int, idle: Int, waiting: Int) {
         guard let pool = pool(on: loop) else { return (0, 0, 0) }
-        return await withTaskExecutorPreference(loop) { pool.counts(for: origin) }
+        return await withTaskExecutorPreference(loop) { @concurrent in pool.counts(for: origin) }
     }
 }

@@ -49,7 +49,7 @@ public final class HTTPServer: Sendable {
         }
         for state in loopStates {
             let bound = address
-            let listener = try await withTaskExecutorPreference(state.loop) {
+            let listener = try await withTaskExecutorPreference(state.loop) { @concurrent in
                 try TCPListener(address: bound, on: state.loop)
             }
             state.listener = listener

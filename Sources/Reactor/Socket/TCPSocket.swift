@@ -91,7 +91,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     ) async throws -> TCPSocket {
         let deadline = monotonicNanoseconds() &+ timeout.nanoseconds
         if loop.inLoop { return try await connect0(to: address, on: loop, deadline: deadline) }
-        return try await withTaskExecutorPreference(loop) {
+        return try await withTaskExecutorPreference(loop) { @concurrent in
             try await connect0(to: address, on: loop, deadline: deadline)
         }
     }

@@ -19,7 +19,7 @@ extension HTTPResponder {
             body: HTTPRequestBody(bytes: body), remoteAddress: SocketAddress(numericHost: "127.0.0.1", port: 40000),
             loop: loop)
         do {
-            return try await withTaskExecutorPreference(loop) { try await self.respond(to: request) }
+            return try await withTaskExecutorPreference(loop) { @concurrent in try await self.respond(to: request) }
         } catch let error as any HTTPResponseError {
             return error.response
         } catch {

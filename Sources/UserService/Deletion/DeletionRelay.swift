@@ -79,7 +79,7 @@ public final class DeletionRelay: @unchecked Sendable {
 
     /// Delivers until the task is cancelled. Runs on ``loop`` (it moves there itself).
     public func run() async {
-        await withTaskExecutorPreference(loop) {
+        await withTaskExecutorPreference(loop) { @concurrent in
             await self.runOnLoop()
         }
     }

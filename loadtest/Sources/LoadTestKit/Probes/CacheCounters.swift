@@ -32,7 +32,7 @@ public enum CacheCounterProbe {
     public static func scrapeMetrics(_ url: TargetURL, on loop: EventLoop, timeout: Duration = .seconds(5))
         async throws -> CacheCounters
     {
-        let text = try await withTaskExecutorPreference(loop) { () async throws -> String in
+        let text = try await withTaskExecutorPreference(loop) { @concurrent () async throws -> String in
             let target = HTTP1Target(url: url, transport: Transports.plain, timeout: timeout)
             let connection = target.makeExecutor(on: loop)
             defer { connection.close() }
@@ -61,7 +61,7 @@ public enum CacheCounterProbe {
     {
         let url = try TargetURL(text, allowedSchemes: ["redis"])
         let password = redisPassword(text)
-        let info = try await withTaskExecutorPreference(loop) { () async throws -> String in
+        let info = try await withTaskExecutorPreference(loop) { @concurrent () async throws -> String in
             let socket = try await Transports.plain(url, loop, timeout)
             defer { socket.close() }
             socket.readDeadline = monotonicNanoseconds() &+ timeout.nanoseconds

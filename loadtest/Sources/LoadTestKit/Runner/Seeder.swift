@@ -200,7 +200,7 @@ public struct Seeder: Sendable {
 
     private func get(_ path: String, on loop: EventLoop) async throws -> LoadResult {
         let target = self.target
-        let result = await withTaskExecutorPreference(loop) { () async -> LoadResult in
+        let result = await withTaskExecutorPreference(loop) { @concurrent () async -> LoadResult in
             let executor = target.makeExecutor(on: loop)
             defer { executor.close() }
             return await executor.send(LoadRequest(method: .GET, path: path, collectBody: true))
