@@ -70,7 +70,7 @@ public final class HTTPClient: Sendable {
     /// Runs `body` with the pool of the calling loop, or on the next loop when called
     /// from elsewhere.
     private func withPool<T>(
-        _ body: (HTTPConnectionPool) async throws(HTTPClientError) -> T
+        _ body: @concurrent (HTTPConnectionPool) async throws(HTTPClientError) -> T
     ) async throws(HTTPClientError) -> T {
         if let current = EventLoop.current, let pool = pool(on: current) {
             return try await body(pool)
@@ -156,7 +156,7 @@ public final class HTTPClient: Sendable {
     /// response unread). Works from any task: off the loops it hops to one.
     public func withConnection<T>(
         to origin: HTTPOrigin, timeout: Duration? = nil,
-        _ body: (HTTPClientConnection) async throws -> T
+        _ body: @concurrent (HTTPClientConnection) async throws -> T
     ) async throws -> T {
         let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
         let connection = try await withPool { pool async throws(HTTPClientError) -> HTTPClientConnection in
@@ -171,7 +171,7 @@ public final class HTTPClient: Sendable {
     }
 
     private static func run<T>(
-        _ body: (HTTPClientConnection) async throws -> T, with connection: HTTPClientConnection
+        _ body: @concurrent (HTTPClientConnection) async throws -> T, with connection: HTTPClientConnection
     ) async throws -> T {
         do {
             let result = try await body(connection)

@@ -11,7 +11,7 @@ public struct HTTPServerResponse: Sendable {
         case bytes([UInt8])
         /// Written by `writer` through an ``HTTPBodyWriter``; with `length` nil the server
         /// uses chunked encoding (or close-delimits for HTTP/1.0 clients).
-        case stream(length: Int?, writer: @Sendable (HTTPBodyWriter) async throws -> Void)
+        case stream(length: Int?, writer: @Sendable @concurrent (HTTPBodyWriter) async throws -> Void)
     }
 
     public init(status: HTTPStatus, headers: HTTPHeaders = [:], body: Body = .empty) {

@@ -181,7 +181,7 @@ struct RunCommand: AsyncParsableCommand {
         return line
     }
 
-    static func read(_ body: @Sendable () async throws -> CacheCounters) async -> Result<CacheCounters, LoadTestError> {
+    static func read(_ body: @Sendable @concurrent () async throws -> CacheCounters) async -> Result<CacheCounters, LoadTestError> {
         do {
             return .success(try await body())
         } catch let error as LoadTestError {
