@@ -203,7 +203,7 @@ public struct GatewayResponder: HTTPResponder {
     public let scheme: String
     public let mode: GatewayConfiguration.HTTPMode
 
-    public func respond(to request: HTTPServerRequest) async throws -> HTTPServerResponse {
+    public func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         try await gateway.handle(request, scheme: scheme, mode: mode)
     }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Routes requests by method and path pattern to handlers.
 ///
 /// Patterns are literal segments and `{name}` or `{name:int}` parameters:
@@ -49,13 +53,12 @@ public struct Router: HTTPResponder {
         }
     }
 
-    public func respond(to request: HTTPServerRequest) async throws -> HTTPServerResponse {
+    public func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         let path = request.head.path
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         var allowed: [HTTPMethod] = []
         var typeError: RouteParameterError?
         for route in routes {
-            switch Self.match(route.segments, segments) {
+            switch Self.match(route.segments, path) {
             case .noMatch:
                 continue
             case .typeMismatch(let error):
@@ -66,9 +69,8 @@ public struct Router: HTTPResponder {
                 allowed.append(route.method)
             case .matched(let parameters):
                 if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
-                    var routed = request
-                    routed.parameters = parameters
-                    return try await route.handler(routed)
+                    request.parameters = parameters
+                    return try await route.handler(request)
                 }
                 allowed.append(route.method)
             }
@@ -88,29 +90,86 @@ public struct Router: HTTPResponder {
         case matched(PathParameters)
     }
 
-    static func match(_ pattern: [Segment], _ path: [Substring]) -> Match {
+    /// Matches `path` against one route's segments, walking the path in place: routing a
+    /// request allocates nothing unless a `{rest...}` spans a doubled slash.
+    static func match(_ pattern: [Segment], _ path: Substring) -> Match {
         var parameters = PathParameters()
         var mismatch: RouteParameterError?
-        for (index, segment) in pattern.enumerated() {
+        var segments = PathSegments(path)
+        for segment in pattern {
             if case .rest(let name) = segment {
-                let rest = index < path.count ? path[index...].joined(separator: "/") : ""
-                parameters.append(name: name, value: Substring(rest))
+                parameters.append(name: name, value: segments.rest())
                 return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
             }
-            guard index < path.count else { return .noMatch }
+            guard let part = segments.next() else { return .noMatch }
             switch segment {
             case .literal(let literal):
-                if path[index] != literal { return .noMatch }
+                if !Self.bytesEqual(part, literal) { return .noMatch }
             case .parameter(let name, let isInt):
-                if isInt && Int(path[index]) == nil && mismatch == nil {
-                    mismatch = RouteParameterError(name: name, input: String(path[index]), kind: .notAnInteger)
+                if isInt && Int(part) == nil && mismatch == nil {
+                    mismatch = RouteParameterError(name: name, input: String(part), kind: .notAnInteger)
                 }
-                parameters.append(name: name, value: path[index])
+                parameters.append(name: name, value: part)
             case .rest:
                 preconditionFailure("handled above")
             }
         }
-        guard pattern.count == path.count else { return .noMatch }
+        guard segments.next() == nil else { return .noMatch }
         return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
+    }
+}
+
+extension Router {
+    /// Byte equality, as paths are compared: no Unicode normalisation (and none of its cost).
+    static func bytesEqual(_ part: Substring, _ literal: String) -> Bool {
+        let fast = part.utf8.withContiguousStorageIfAvailable { a in
+            literal.utf8.withContiguousStorageIfAvailable { b in
+                a.count == b.count && (a.count == 0 || memcmp(a.baseAddress, b.baseAddress, a.count) == 0)
+            }
+        }
+        if let fast, let result = fast { return result }
+        return part.utf8.elementsEqual(literal.utf8)
+    }
+}
+
+/// The non-empty `/`-separated segments of a path, as slices of it (`//a///b/` is `a`, `b`).
+struct PathSegments: IteratorProtocol {
+    private let path: Substring
+    private var position: Substring.Index
+
+    init(_ path: Substring) {
+        self.path = path
+        position = path.startIndex
+    }
+
+    mutating func next() -> Substring? {
+        let bytes = path.utf8
+        var start = position
+        while start < bytes.endIndex, bytes[start] == UInt8(ascii: "/") { start = bytes.index(after: start) }
+        guard start < bytes.endIndex else {
+            position = start
+            return nil
+        }
+        var end = start
+        while end < bytes.endIndex, bytes[end] != UInt8(ascii: "/") { end = bytes.index(after: end) }
+        position = end
+        return path[start..<end]
+    }
+
+    /// The segments not yet returned, joined by single slashes (empty when none are left).
+    /// A slice of the path when it has no doubled slash there, which is the usual case.
+    mutating func rest() -> Substring {
+        guard let first = next() else { return "" }
+        var end = first.endIndex
+        var normalized: String?  // built only once a doubled slash shows up
+        while let segment = next() {
+            if normalized == nil, path.utf8.index(after: end) != segment.startIndex {
+                normalized = String(path[first.startIndex..<end])
+            }
+            normalized?.append("/")
+            normalized?.append(contentsOf: segment)
+            end = segment.endIndex
+        }
+        return normalized.map { Substring($0) } ?? path[first.startIndex..<end]
     }
 }

@@ -7,25 +7,38 @@
 /// and a field whose name is not a token is dropped. Either way the peer never sees a
 /// header split into two (response splitting).
 enum HTTPHeadWriter {
-    static let crlf: [UInt8] = [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
-
     static func writeVersion(_ version: HTTPVersion, into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: "HTTP/".utf8)
+        writeStatic("HTTP/", into: &buffer)
         writeDecimal(version.major, into: &buffer)
         buffer.append(UInt8(ascii: "."))
         writeDecimal(version.minor, into: &buffer)
     }
 
+    /// Writes a non-negative number in decimal without making a `String` of it.
     static func writeDecimal(_ value: Int, into buffer: inout [UInt8]) {
-        if value < 10 && value >= 0 {
-            buffer.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            buffer.append(contentsOf: String(value).utf8)
+        assert(value >= 0, "HTTP serializer: negative number")
+        let value = max(value, 0)
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 
     /// Writes `text` with control bytes other than HTAB turned into spaces.
+    ///
+    /// The common case, a valid string, is one check over its contiguous UTF-8 and one copy;
+    /// only a string with a bad byte (our bug) goes byte by byte.
     static func writeSanitized(_ text: String, into buffer: inout [UInt8]) {
+        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+            guard bytes.allSatisfy(HTTPByteClass.isFieldValue) else { return false }
+            buffer.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true { return }
         for byte in text.utf8 {
             if HTTPByteClass.isFieldValue(byte) {
                 buffer.append(byte)
@@ -36,20 +49,91 @@ enum HTTPHeadWriter {
         }
     }
 
+    /// Writes `name` if it is a token and returns true; returns false (writing nothing) if not.
+    static func writeFieldName(_ name: String, into buffer: inout [UInt8]) -> Bool {
+        let written = name.utf8.withContiguousStorageIfAvailable { bytes in
+            guard !bytes.isEmpty, bytes.allSatisfy(HTTPByteClass.isToken) else { return false }
+            buffer.append(contentsOf: bytes)
+            return true
+        }
+        if let written { return written }
+        guard !name.isEmpty, name.utf8.allSatisfy(HTTPByteClass.isToken) else { return false }
+        buffer.append(contentsOf: name.utf8)
+        return true
+    }
+
     /// Writes each field line and the empty line that ends the head.
     static func writeFields(_ headers: HTTPHeaders, into buffer: inout [UInt8]) {
-        for field in headers {
-            guard !field.name.isEmpty, field.name.utf8.allSatisfy(HTTPByteClass.isToken) else {
+        writeFieldLines(headers, into: &buffer, omitting: { _ in false })
+        writeEndOfHead(into: &buffer)
+    }
+
+    /// Writes each field line whose name `omit` does not pick, without the empty line.
+    static func writeFieldLines(_ headers: HTTPHeaders, into buffer: inout [UInt8], omitting omit: (String) -> Bool) {
+        for line in headers.fields where !omit(line.name) {
+            guard writeFieldName(line.name, into: &buffer) else {
                 assertionFailure("HTTP serializer: field name is not a token")
                 continue
             }
-            buffer.append(contentsOf: field.name.utf8)
             buffer.append(UInt8(ascii: ":"))
             buffer.append(UInt8(ascii: " "))
-            writeSanitized(field.value, into: &buffer)
-            buffer.append(contentsOf: crlf)
+            writeSanitized(line.value, into: &buffer)
+            writeEndOfHead(into: &buffer)
         }
-        buffer.append(contentsOf: crlf)
+    }
+
+    /// Writes `name: value` CRLF for one of our own constant names and a number.
+    static func writeField(_ name: StaticString, decimal value: Int, into buffer: inout [UInt8]) {
+        writeFieldName(name, into: &buffer)
+        writeDecimal(value, into: &buffer)
+        writeEndOfHead(into: &buffer)
+    }
+
+    /// Writes `name: value` CRLF for one of our own constant names and a constant value.
+    static func writeField(_ name: StaticString, _ value: StaticString, into buffer: inout [UInt8]) {
+        writeFieldName(name, into: &buffer)
+        writeStatic(value, into: &buffer)
+        writeEndOfHead(into: &buffer)
+    }
+
+    /// Writes `name: value` CRLF for one of our own constant names and a configured value.
+    static func writeField(_ name: StaticString, sanitizing value: String, into buffer: inout [UInt8]) {
+        writeFieldName(name, into: &buffer)
+        writeSanitized(value, into: &buffer)
+        writeEndOfHead(into: &buffer)
+    }
+
+    /// `name: ` for one of our own constant names (tokens by construction).
+    static func writeFieldName(_ name: StaticString, into buffer: inout [UInt8]) {
+        writeStatic(name, into: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(UInt8(ascii: " "))
+    }
+
+    static func writeStatic(_ text: StaticString, into buffer: inout [UInt8]) {
+        // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
+        buffer.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// CRLF: the end of a line, and on its own the end of the head.
+    @inline(__always)
+    static func writeEndOfHead(into buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\r"))
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// `version SP code SP reason CRLF`.
+    static func writeStatusLine(version: HTTPVersion, status: HTTPStatus, into buffer: inout [UInt8]) {
+        writeVersion(version, into: &buffer)
+        buffer.append(UInt8(ascii: " "))
+        let code = min(max(status.code, 100), 999)
+        assert(code == status.code, "HTTP serializer: status code outside 100...999")
+        buffer.append(UInt8(ascii: "0") + UInt8(code / 100))
+        buffer.append(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        buffer.append(UInt8(ascii: "0") + UInt8(code % 10))
+        buffer.append(UInt8(ascii: " "))
+        writeSanitized(status.reasonPhrase, into: &buffer)
+        writeEndOfHead(into: &buffer)
     }
 }
 
@@ -71,7 +155,7 @@ extension HTTPRequestHead {
         }
         buffer.append(UInt8(ascii: " "))
         HTTPHeadWriter.writeVersion(version, into: &buffer)
-        buffer.append(contentsOf: HTTPHeadWriter.crlf)
+        HTTPHeadWriter.writeEndOfHead(into: &buffer)
         HTTPHeadWriter.writeFields(headers, into: &buffer)
     }
 }
@@ -79,16 +163,7 @@ extension HTTPRequestHead {
 extension HTTPResponseHead {
     /// Appends `version SP code SP reason CRLF`, the fields and the empty line.
     public func write(into buffer: inout [UInt8]) {
-        HTTPHeadWriter.writeVersion(version, into: &buffer)
-        buffer.append(UInt8(ascii: " "))
-        let code = min(max(status.code, 100), 999)
-        assert(code == status.code, "HTTP serializer: status code outside 100...999")
-        buffer.append(UInt8(ascii: "0") + UInt8(code / 100))
-        buffer.append(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        buffer.append(UInt8(ascii: "0") + UInt8(code % 10))
-        buffer.append(UInt8(ascii: " "))
-        HTTPHeadWriter.writeSanitized(status.reasonPhrase, into: &buffer)
-        buffer.append(contentsOf: HTTPHeadWriter.crlf)
+        HTTPHeadWriter.writeStatusLine(version: version, status: status, into: &buffer)
         HTTPHeadWriter.writeFields(headers, into: &buffer)
     }
 }

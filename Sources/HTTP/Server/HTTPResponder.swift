@@ -2,7 +2,9 @@
 public protocol HTTPResponder: Sendable {
     /// Answers `request`. Errors that conform to ``HTTPResponseError`` become their response;
     /// any other error becomes a 500 with a generic body (never the error's text).
-    func respond(to request: HTTPServerRequest) async throws -> HTTPServerResponse
+    /// `consuming`: the server hands each request over, so that a responder that adds to it
+    /// (the router's path parameters, a service's request id) changes it in place, not a copy.
+    func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse
 }
 
 /// An error that knows the HTTP response it stands for.

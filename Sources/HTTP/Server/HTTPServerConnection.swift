@@ -56,13 +56,15 @@ final class HTTPServerConnection: @unchecked Sendable {
         while machine.state != .closed {
             guard let head = await readHead() else { break }
             let keepAlive = machine.headReceived(requestKeepAlive: head.keepAlive)
-            bodyFinished = false
+            let hasBody = parser.bodyKind != .none
+            if !hasBody { stepPastAbsentBody() }
+            bodyFinished = !hasBody
             bodyFailed = false
             expectsContinue = head.expectsContinue && head.version == .http1_1
             continueSent = false
             let request = HTTPServerRequest(
                 head: head,
-                body: parser.bodyKind == .none ? HTTPRequestBody.absent : HTTPRequestBody(source: self, isEmpty: false),
+                body: hasBody ? HTTPRequestBody(source: self, isEmpty: false) : HTTPRequestBody.absent,
                 remoteAddress: stream.remoteAddress,
                 loop: stream.loop)
             let response: HTTPServerResponse
@@ -78,7 +80,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             } catch {
                 response = HTTPError(.internalServerError, detail: "Internal Server Error").response
             }
-            let bodyFullyRead = await finishRequestBody()
+            let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
             do {
                 try await write(response, for: head, keepAlive: keepAlive && bodyFullyRead)
             } catch {
@@ -113,7 +115,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 preconditionFailure("body event while waiting for a head")
             case .needMore:
                 do {
-                    try await flush()
+                    if !output.isEmpty { try await flush() }
                 } catch {
                     machine.closed()
                     return nil
@@ -121,11 +123,11 @@ final class HTTPServerConnection: @unchecked Sendable {
                 if buffer.unreadCount > 0 { machine.bytesReceived() }
                 if machine.state == .readingHead {
                     if headDeadline == nil {
-                        headDeadline = monotonicNanoseconds() &+ configuration.headerReadTimeout.nanoseconds
+                        headDeadline = stream.loop.now &+ configuration.headerReadTimeout.nanoseconds
                     }
                     stream.readDeadline = headDeadline
                 } else {
-                    stream.readDeadline = monotonicNanoseconds() &+ configuration.idleTimeout.nanoseconds
+                    stream.readDeadline = stream.loop.now &+ configuration.idleTimeout.nanoseconds
                 }
                 do {
                     let count = try await buffer.readMore(from: stream)
@@ -148,6 +150,14 @@ final class HTTPServerConnection: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// A request without a body ends with its head: steps the parser past that end at once,
+    /// so that a GET costs no body handling at all.
+    private func stepPastAbsentBody() {
+        let event = buffer.withUnread { parser.next($0) }
+        guard case .end(let consumed, _) = event else { preconditionFailure("a request without a body did not end") }
+        buffer.consume(consumed)
     }
 
     /// The next piece of the current request's body, for ``HTTPRequestBody``.
@@ -178,7 +188,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             case .head:
                 preconditionFailure("head event inside a body")
             case .needMore:
-                stream.readDeadline = monotonicNanoseconds() &+ configuration.bodyReadTimeout.nanoseconds
+                stream.readDeadline = stream.loop.now &+ configuration.bodyReadTimeout.nanoseconds
                 let count: Int
                 do {
                     count = try await buffer.readMore(from: stream)
@@ -217,42 +227,37 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
+    /// Writes the response's head straight into the output buffer: the handler's fields
+    /// except the framing ones, which the server owns, then framing, `Connection`, `Server`
+    /// and `Date`. The handler's headers are never copied.
     private func write(_ response: HTTPServerResponse, for request: HTTPRequestHead, keepAlive: Bool) async throws {
         var keepAlive = keepAlive && !machine.isDraining
-        var head = HTTPResponseHead(status: response.status, version: .http1_1, headers: response.headers)
         // connectionContains, not connectionTokens: no token array per response.
-        if head.headers.connectionContains("close") {
+        if response.headers.connectionContains("close") {
             keepAlive = false
             machine.responseForcesClose()
         }
-        // The server owns the framing of what it sends. Handlers rarely set these fields,
-        // so look before removing: removing makes the array (shared with the handler's
-        // response) unique, a copy, even when nothing matches.
-        if head.headers.fields.contains(where: { Self.isFramingField($0.name) }) {
-            head.headers.fields.removeAll { Self.isFramingField($0.name) }
-        }
-        // Room for the fields added below (framing, Connection, Server, Date), so that the
-        // first add's copy of the handler's array is the only allocation.
-        head.headers.fields.reserveCapacity(head.headers.count + 4)
         let code = response.status.code
         let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
         let sendsBody = bodyAllowed && request.method != .HEAD
 
-        var streamWriter: (@Sendable (HTTPBodyWriter) async throws -> Void)?
+        HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
+        HTTPHeadWriter.writeFieldLines(response.headers, into: &output, omitting: Self.isFramingField)
+        var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
         var chunked = false
         var bytes: [UInt8] = []
         switch response.body {
         case .empty:
-            if bodyAllowed { head.headers.add(name: "Content-Length", value: "0") }
+            if bodyAllowed { HTTPHeadWriter.writeField("Content-Length", decimal: 0, into: &output) }
         case .bytes(let body):
-            if bodyAllowed { head.headers.add(name: "Content-Length", value: String(body.count)) }
+            if bodyAllowed { HTTPHeadWriter.writeField("Content-Length", decimal: body.count, into: &output) }
             bytes = body
         case .stream(let length, let writer):
             streamWriter = writer
             if let length {
-                head.headers.add(name: "Content-Length", value: String(length))
+                HTTPHeadWriter.writeField("Content-Length", decimal: length, into: &output)
             } else if request.version == .http1_1 {
-                head.headers.add(name: "Transfer-Encoding", value: "chunked")
+                HTTPHeadWriter.writeField("Transfer-Encoding", "chunked", into: &output)
                 chunked = true
             } else {
                 keepAlive = false  // HTTP/1.0: the end of the connection ends the body
@@ -260,19 +265,21 @@ final class HTTPServerConnection: @unchecked Sendable {
             }
         }
         if !keepAlive {
-            head.headers.add(name: "Connection", value: "close")
+            HTTPHeadWriter.writeField("Connection", "close", into: &output)
         } else if request.version == .http1_0 {
-            head.headers.add(name: "Connection", value: "keep-alive")
+            HTTPHeadWriter.writeField("Connection", "keep-alive", into: &output)
         }
-        if let serverName = configuration.serverName { head.headers.add(name: "Server", value: serverName) }
-        head.headers.add(name: "Date", value: dateCache.current())
-        head.write(into: &output)
+        if let serverName = configuration.serverName {
+            HTTPHeadWriter.writeField("Server", sanitizing: serverName, into: &output)
+        }
+        output.append(contentsOf: dateCache.currentField())
+        HTTPHeadWriter.writeEndOfHead(into: &output)
 
         if let streamWriter {
             try await flush()
             guard sendsBody else { return }
             let writer = HTTPBodyWriter(stream: stream, chunked: chunked)
-            stream.writeDeadline = monotonicNanoseconds() &+ configuration.writeTimeout.nanoseconds
+            stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
             try await streamWriter(writer)
             try await writer.finish()
             stream.writeDeadline = nil
@@ -290,7 +297,7 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private func flush() async throws {
         guard !output.isEmpty else { return }
-        stream.writeDeadline = monotonicNanoseconds() &+ configuration.writeTimeout.nanoseconds
+        stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
         try await stream.write(output[...])
         stream.writeDeadline = nil
         output.removeAll(keepingCapacity: true)
@@ -298,29 +305,30 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private func sendErrorAndClose(_ error: HTTPError) async {
         machine.closed()
-        var response = error.response
-        response.headers.replaceOrAdd(name: "Connection", value: "close")
-        var head = HTTPResponseHead(status: response.status, headers: response.headers)
+        let response = error.response
         let body = error.jsonBody
-        head.headers.add(name: "Content-Length", value: String(body.count))
-        head.headers.add(name: "Date", value: dateCache.current())
-        head.write(into: &output)
+        HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
+        HTTPHeadWriter.writeFieldLines(response.headers, into: &output, omitting: Self.isFramingField)
+        HTTPHeadWriter.writeField("Content-Length", decimal: body.count, into: &output)
+        HTTPHeadWriter.writeField("Connection", "close", into: &output)
+        output.append(contentsOf: dateCache.currentField())
+        HTTPHeadWriter.writeEndOfHead(into: &output)
         output.append(contentsOf: body)
         try? await flush()
     }
 }
 
-/// The `Date` header's value, formatted once a second per loop.
+/// The `Date` field line (`Date: ...` CRLF), formatted once a second per loop.
 final class HTTPDateCache: @unchecked Sendable {
     private var second = -1
-    private var value = ""
+    private var line: [UInt8] = []
 
-    func current() -> String {
+    func currentField() -> [UInt8] {
         let now = Int(time(nil))
         if now != second {
             second = now
-            value = HTTPDate.format(secondsSince1970: now)
+            line = Array("Date: \(HTTPDate.format(secondsSince1970: now))\r\n".utf8)
         }
-        return value
+        return line
     }
 }

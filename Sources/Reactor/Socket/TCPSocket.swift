@@ -278,7 +278,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private func wait(isRead: Bool) async throws {
         loop.preconditionInLoop()
         let deadline = isRead ? readDeadline : writeDeadline
-        if let deadline, deadline <= monotonicNanoseconds() {
+        // The loop's cached clock: a deadline passed since the loop woke is caught by the timer.
+        if let deadline, deadline <= loop.now {
             throw IOError(.timedOut, operation: isRead ? "read" : "write")
         }
         guard deadline == nil else {

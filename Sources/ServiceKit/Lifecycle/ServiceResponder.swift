@@ -36,10 +36,10 @@ public struct ServiceResponder: HTTPResponder {
         self.errorMapper = errorMapper
     }
 
-    public func respond(to incoming: HTTPServerRequest) async throws -> HTTPServerResponse {
+    public func respond(to incoming: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         let start = monotonicNanoseconds()
         let requestID = RequestID.choose(incoming.headers["X-Request-ID"])
-        var request = incoming
+        var request = consume incoming
         // Handlers and outgoing calls read the id where they read every other header.
         request.head.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
 
