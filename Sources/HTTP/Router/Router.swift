@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Routes requests by method and path pattern to handlers.
 ///
 /// Patterns are literal segments and `{name}` or `{name:int}` parameters:
@@ -124,7 +120,7 @@ extension Router {
     static func bytesEqual(_ part: Substring, _ literal: String) -> Bool {
         let fast = part.utf8.withContiguousStorageIfAvailable { a in
             literal.utf8.withContiguousStorageIfAvailable { b in
-                a.count == b.count && (a.count == 0 || memcmp(a.baseAddress, b.baseAddress, a.count) == 0)
+                a.count == b.count && a.elementsEqual(b)
             }
         }
         if let fast, let result = fast { return result }
