@@ -21,6 +21,9 @@ import Testing
         #expect(first == "00000000deadbeef0000000000000001")
         #expect(second == "00000000deadbeef0000000000000002")
         #expect(RequestID.isValid(first))
+        let wide = RequestIDGenerator(seed: 0x0123_4567_89AB_CDEF)
+        #expect(wide.next() == "0123456789abcdef0000000000000001")
+        #expect(RequestIDGenerator.hex16(.max) == "ffffffffffffffff")
     }
 }
 

@@ -131,3 +131,31 @@ struct SignalTests {
         #expect(received == SIGUSR1)
     }
 }
+
+@Suite("Socket addresses")
+struct SocketAddressTests {
+    /// `host` formats IPv4 itself; inet_ntop is the reference it must agree with.
+    @Test(arguments: ["0.0.0.0", "1.2.3.4", "10.0.0.1", "127.0.0.1", "192.168.100.255", "9.99.100.255", "255.255.255.255"])
+    func ipv4HostTextMatchesInetNtop(_ text: String) throws {
+        let address = try #require(SocketAddress(numericHost: text, port: 80))
+        #expect(address.host == text)
+        var raw = in_addr()
+        #expect(inet_pton(AF_INET, text, &raw) == 1)
+        var buffer = [CChar](repeating: 0, count: 16)
+        _ = inet_ntop(AF_INET, &raw, &buffer, 16)
+        #expect(address.host == String(cString: buffer))
+    }
+
+    @Test func randomIPv4AddressesRoundTrip() throws {
+        for _ in 0..<1000 {
+            let octets = (0..<4).map { _ in Int.random(in: 0...255) }
+            let text = octets.map(String.init).joined(separator: ".")
+            #expect(SocketAddress(numericHost: text, port: 1)?.host == text)
+        }
+    }
+
+    @Test func ipv6HostText() throws {
+        #expect(SocketAddress(numericHost: "::1", port: 80)?.host == "::1")
+        #expect(SocketAddress(numericHost: "[2001:db8::7]", port: 80)?.host == "2001:db8::7")
+    }
+}

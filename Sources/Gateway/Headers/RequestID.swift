@@ -27,25 +27,35 @@ public enum RequestID {
 /// on every request, and ids need to be unique, not secret. Unique across restarts and
 /// replicas by the random prefix; one atomic increment per id. May be called from any thread.
 public final class RequestIDGenerator: Sendable {
-    private let prefix: String
+    private let prefix: UInt64
     private let counter = Atomic<UInt64>(0)
 
     public init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
-        prefix = RequestIDGenerator.hex16(seed)
+        prefix = seed
     }
 
+    /// One 32-byte string written in place: this runs for every request.
     public func next() -> String {
         let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        return prefix + RequestIDGenerator.hex16(value)
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            RequestIDGenerator.writeHex(prefix, into: buffer, at: 0)
+            RequestIDGenerator.writeHex(value, into: buffer, at: 16)
+            return 32
+        }
     }
 
     static func hex16(_ value: UInt64) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 16) { buffer in
-            for index in 0..<16 {
-                buffer[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xF)]
-            }
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            writeHex(value, into: buffer, at: 0)
             return 16
+        }
+    }
+
+    /// Writes `value` as 16 lowercase hex digits at `offset` (the caller sized `buffer`).
+    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for index in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0xF
+            buffer[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
         }
     }
 }

@@ -59,16 +59,39 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The host part as text ("127.0.0.1", "::1").
+    ///
+    /// IPv4 is formatted here rather than by `inet_ntop`, whose `sprintf` showed up in the
+    /// gateway's profile (the client address goes into every forwarded request).
     public var host: String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch storage {
         case .v4(let host, _):
-            var addr = in_addr(s_addr: host)
-            _ = inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
+            return String(unsafeUninitializedCapacity: 15) { buffer in
+                var count = 0
+                // `host` is in network byte order: its first byte in memory is the first octet.
+                for shift in stride(from: 0, to: 32, by: 8) {
+                    if shift > 0 {
+                        buffer[count] = UInt8(ascii: ".")
+                        count += 1
+                    }
+                    let octet = UInt8(truncatingIfNeeded: UInt32(littleEndian: host) >> UInt32(shift))
+                    if octet >= 100 {
+                        buffer[count] = UInt8(ascii: "0") + octet / 100
+                        count += 1
+                    }
+                    if octet >= 10 {
+                        buffer[count] = UInt8(ascii: "0") + octet / 10 % 10
+                        count += 1
+                    }
+                    buffer[count] = UInt8(ascii: "0") + octet % 10
+                    count += 1
+                }
+                return count
+            }
         case .v6(let host, _, _):
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
             _ = host.withUnsafeBytes { bytes in inet_ntop(AF_INET6, bytes.baseAddress, &buffer, socklen_t(buffer.count)) }
+            return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public var description: String {
