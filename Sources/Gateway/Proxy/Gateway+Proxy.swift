@@ -56,7 +56,7 @@ extension Gateway {
                 }
                 return upstreamError(error, upstream, context)
             }
-            let sent = monotonicNanoseconds()
+            let sent = logClock()
             var bodyRead = false
             do {
                 try connection.sendHead(head)
@@ -68,7 +68,7 @@ extension Gateway {
                 let responseHead = try await connection.readResponseHead()
                 return try await respond(
                     with: responseHead, from: connection, upstream: upstream, index: index,
-                    upstreamTime: monotonicNanoseconds() &- sent, request: request, context)
+                    upstreamTime: logClock() &- sent, request: request, context)
             } catch let error as HTTPClientError {
                 connection.close()
                 connection.release()

@@ -34,7 +34,8 @@ public final class UpstreamGroup: Sendable {
 
     /// Picks an instance (counted in flight until ``finish(_:outcome:)``).
     public func select(excluding: Int? = nil) -> Int {
-        let now = monotonicNanoseconds()
+        // On a loop, its cached clock: ejection times are seconds long.
+        let now = EventLoop.current?.now ?? monotonicNanoseconds()
         return balancer.withLock { $0.select(now: now, excluding: excluding) }
     }
 
@@ -49,14 +50,13 @@ public final class UpstreamGroup: Sendable {
 
     /// A request picked by ``select(excluding:)`` is over.
     public func finish(_ index: Int, outcome: Outcome) {
-        let now = monotonicNanoseconds()
         let ejected = balancer.withLock { balancer -> Bool in
             balancer.finished(index)
             switch outcome {
             case .success:
                 balancer.succeeded(index)
                 return false
-            case .failure: return balancer.failed(index, now: now)
+            case .failure: return balancer.failed(index, now: monotonicNanoseconds())
             case .neutral: return false
             }
         }

@@ -69,7 +69,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 loop: stream.loop)
             let response: HTTPServerResponse
             do {
-                response = try await responder.respond(to: request)
+                response = try await responder.respond(to: consume request)
             } catch let error as any HTTPResponseError {
                 response = error.response
             } catch let error as IOError {
