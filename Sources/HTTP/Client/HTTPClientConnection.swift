@@ -106,7 +106,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
         }
         parser.expectResponse(toRequestMethod: method)
         requestBytesWritten = true
-        try await write(bytes, deadline: monotonicNanoseconds() &+ responseTimeout)
+        try await write(bytes, deadline: loop.now &+ responseTimeout)
     }
 
     /// Sends a whole request, head and body, in one write.
@@ -133,7 +133,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
             try await flush()
         } else {
             try await flush()
-            try await write(bytes, deadline: monotonicNanoseconds() &+ ioTimeout)
+            try await write(bytes, deadline: loop.now &+ ioTimeout)
             if chunked { outgoing.append(contentsOf: ChunkedEncoding.chunkDataEnd) }
         }
     }
@@ -168,7 +168,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
 
     private func flush() async throws(HTTPClientError) {
         guard !outgoing.isEmpty else { return }
-        try await write(outgoing[...], deadline: monotonicNanoseconds() &+ ioTimeout)
+        try await write(outgoing[...], deadline: loop.now &+ ioTimeout)
         // The slice passed to write() is gone: the storage is unique again, so this keeps it.
         outgoing.removeAll(keepingCapacity: true)
     }
@@ -202,7 +202,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
             throw misuse(HTTPClientConnectionState.Misuse(reason: "reading a head while \(state.state)"))
         }
         try await flush()
-        var headDeadline = monotonicNanoseconds() &+ responseTimeout
+        var headDeadline = loop.now &+ responseTimeout
         if let deadline, deadline < headDeadline { headDeadline = deadline }
         transport.readDeadline = headDeadline
         while true {
@@ -254,7 +254,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
                 responseEnded()
                 return nil
             case .needMore:
-                var readDeadline = monotonicNanoseconds() &+ ioTimeout
+                var readDeadline = loop.now &+ ioTimeout
                 if let deadline, deadline < readDeadline { readDeadline = deadline }
                 transport.readDeadline = readDeadline
                 if try await !fill(timeoutCode: .readTimeout) {

@@ -96,7 +96,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     /// Pops the most recently used idle connection that is still fresh and open.
     private func takeIdle(_ entry: OriginEntry) -> HTTPClientConnection? {
         guard !entry.idle.isEmpty else { return nil }
-        let now = monotonicNanoseconds()
+        let now = loop.now
         let maxIdle = configuration.idleTimeout.nanoseconds
         while let connection = entry.idle.popLast() {
             if !connection.isClosed && now &- connection.idleSince < maxIdle { return connection }
@@ -250,7 +250,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
             return
         }
         if reusable && !isShutdown {
-            connection.idleSince = monotonicNanoseconds()
+            connection.idleSince = loop.now
             if let waiter = nextWaiter(entry) {
                 finish(waiter, entry, .success(connection))
                 return

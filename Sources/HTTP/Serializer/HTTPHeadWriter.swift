@@ -49,6 +49,13 @@ enum HTTPHeadWriter {
         }
     }
 
+    /// Appends `text`'s UTF-8 in one copy when it is contiguous (native strings are).
+    static func writeUTF8(_ text: String, into buffer: inout [UInt8]) {
+        if text.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+            buffer.append(contentsOf: text.utf8)
+        }
+    }
+
     /// Writes `name` if it is a token and returns true; returns false (writing nothing) if not.
     static func writeFieldName(_ name: String, into buffer: inout [UInt8]) -> Bool {
         let written = name.utf8.withContiguousStorageIfAvailable { bytes in
@@ -143,8 +150,24 @@ extension HTTPRequestHead {
     /// Framing fields (`Content-Length`, `Transfer-Encoding`, `Host`) are written as given;
     /// setting them is the caller's job. Control bytes in the target are sanitized like values.
     public func write(into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: method.rawValue.utf8)
+        HTTPHeadWriter.writeUTF8(method.rawValue, into: &buffer)
         buffer.append(UInt8(ascii: " "))
+        let copied = target.utf8.withContiguousStorageIfAvailable { bytes in
+            guard bytes.allSatisfy(HTTPByteClass.isTargetByte) else { return false }
+            buffer.append(contentsOf: bytes)
+            return true
+        }
+        if copied != true {
+            writeSanitizedTarget(into: &buffer)
+        }
+        buffer.append(UInt8(ascii: " "))
+        HTTPHeadWriter.writeVersion(version, into: &buffer)
+        HTTPHeadWriter.writeEndOfHead(into: &buffer)
+        HTTPHeadWriter.writeFields(headers, into: &buffer)
+    }
+
+    /// The slow path of ``write(into:)``: byte by byte, bad bytes replaced.
+    private func writeSanitizedTarget(into buffer: inout [UInt8]) {
         for byte in target.utf8 {
             if HTTPByteClass.isTargetByte(byte) {
                 buffer.append(byte)
@@ -153,10 +176,6 @@ extension HTTPRequestHead {
                 buffer.append(UInt8(ascii: "_"))
             }
         }
-        buffer.append(UInt8(ascii: " "))
-        HTTPHeadWriter.writeVersion(version, into: &buffer)
-        HTTPHeadWriter.writeEndOfHead(into: &buffer)
-        HTTPHeadWriter.writeFields(headers, into: &buffer)
     }
 }
 

@@ -25,7 +25,11 @@ public final class EventLoop: @unchecked Sendable {
     /// iteration instead of one per deadline. At most one iteration old, which is fine for
     /// timeouts and wrong for measuring durations (use ``monotonicNanoseconds()`` there).
     /// Loop-only.
-    public private(set) var now: UInt64 = monotonicNanoseconds()
+    public var now: UInt64 {
+        assert(inLoop, "EventLoop.now read off its loop")
+        return cachedNow
+    }
+    private var cachedNow = monotonicNanoseconds()
 
     // MARK: Shared state.
     private let wakeFD: Int32
@@ -187,6 +191,7 @@ public final class EventLoop: @unchecked Sendable {
         pthread_setspecific(currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
         threadID.store(UInt(pthread_self()), ordering: .releasing)
         isRunning = true
+        cachedNow = monotonicNanoseconds()
         while isRunning {
             runJobs0()
             if !isRunning { break }  // a job asked to stop: do not block in epoll_wait first
@@ -196,7 +201,7 @@ public final class EventLoop: @unchecked Sendable {
             } else if let deadline = timers.nextDeadline() {
                 // Round up so that we never wake before the deadline and spin; `now` may be as
                 // old as the jobs just run, which makes us sleep that much longer, never less.
-                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+                timeout = deadline <= cachedNow ? 0 : Int32(min((deadline - cachedNow + 999_999) / 1_000_000, 60_000))
             } else {
                 timeout = -1
             }
@@ -205,10 +210,10 @@ public final class EventLoop: @unchecked Sendable {
             } catch {
                 preconditionFailure("epoll_wait failed: \(error)")
             }
-            now = monotonicNanoseconds()
+            cachedNow = monotonicNanoseconds()
             drainRemote0()
             if !timers.isEmpty {
-                for action in timers.popExpired(now: now) { action() }
+                for action in timers.popExpired(now: cachedNow) { action() }
             }
         }
         // Run what is left so that continuations waiting on the loop are resumed with errors.
