@@ -110,19 +110,33 @@ done
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line; nginx -v
-echo "wrk -t2 -c$connections -d${duration}s GET $path, $rounds alternating rounds; everything on one machine"
+echo "wrk -t2 -c$connections -d${duration}s GET $path, $rounds rounds after a 2 s warm-up each, proxy order alternating; everything on one machine"
+warm_up "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_port$path" \
+    "http://127.0.0.1:$nginx_port$path" "https://127.0.0.1:$gateway_tls_port$path" \
+    "https://127.0.0.1:$nginx_tls_port$path"
 for scheme in http https; do
     g_total=0; n_total=0
     for round in $(seq 1 "$rounds"); do
         if [[ $scheme == http ]]; then
             read -r d_rps d_p99 _ < <(measure "http://127.0.0.1:$upstream_port$path")
-            read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
-            read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
+            # Alternate which proxy goes first, so that neither always follows the other.
+            if (( round % 2 == 1 )); then
+                read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
+                read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
+            else
+                read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
+                read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
+            fi
             printf 'http  round %d: direct %8.0f req/s p99 %6.2f ms | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
                 "$round" "$d_rps" "$d_p99" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
         else
-            read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
-            read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
+            if (( round % 2 == 1 )); then
+                read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
+                read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
+            else
+                read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
+                read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
+            fi
             printf 'https round %d:                                   | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
                 "$round" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
         fi

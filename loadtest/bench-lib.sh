@@ -23,3 +23,10 @@ wrk_measure() {
     errors=$(awk '/Non-2xx/ {print $NF}' "$4")
     echo "$rps $p99 ${errors:-0}"
 }
+
+# warm_up URL...: a short discarded wrk run against each target, so that no target's first
+# measured round pays for cold caches, connection set-up or a CPU still clocking up.
+warm_up() {
+    local url
+    for url in "$@"; do wrk -t2 -c"${connections:-64}" -d2s "$url" >/dev/null; done
+}

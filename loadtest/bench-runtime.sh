@@ -57,11 +57,20 @@ rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line
-echo "wrk -t2 -c$connections -d${duration}s, $rounds alternating rounds; bench-server idle RSS: $((rss_kib / 1024)) MiB"
+echo "wrk -t2 -c$connections -d${duration}s, $rounds rounds after a 2 s warm-up each, order alternating; bench-server idle RSS: $((rss_kib / 1024)) MiB"
+ours_url="http://127.0.0.1:$ours_port/plaintext"
+nginx_url="http://127.0.0.1:$nginx_port/"
+warm_up "$ours_url" "$nginx_url"
 ours_total=0; nginx_total=0
 for round in $(seq 1 "$rounds"); do
-    read -r ours_rps ours_p99 _ < <(measure "http://127.0.0.1:$ours_port/plaintext")
-    read -r nginx_rps nginx_p99 _ < <(measure "http://127.0.0.1:$nginx_port/")
+    # Alternate which server goes first, so that neither always follows the other's run.
+    if (( round % 2 == 1 )); then
+        read -r ours_rps ours_p99 _ < <(measure "$ours_url")
+        read -r nginx_rps nginx_p99 _ < <(measure "$nginx_url")
+    else
+        read -r nginx_rps nginx_p99 _ < <(measure "$nginx_url")
+        read -r ours_rps ours_p99 _ < <(measure "$ours_url")
+    fi
     printf 'round %d: marquee %10.0f req/s p99 %6.2f ms | nginx %10.0f req/s p99 %6.2f ms | ratio %.2f\n' \
         "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$(echo "$ours_rps / $nginx_rps" | bc -l)"
     ours_total=$(echo "$ours_total + $ours_rps" | bc -l)
