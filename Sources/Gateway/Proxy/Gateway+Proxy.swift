@@ -127,12 +127,12 @@ extension Gateway {
         let headers = HeaderHygiene.clientResponseHeaders(
             head.headers, requestID: context.requestID,
             hstsMaxAge: context.scheme == "https" && configuration.hstsMaxAge > 0 ? configuration.hstsMaxAge : nil)
-        let exchange = ProxyExchange(
-            gateway: self, context: context, connection: connection, upstream: upstream, index: index,
-            status: head.status.code, upstreamTime: upstreamTime, outcome: failed ? .failure : .success)
+        let outcome: UpstreamGroup.Outcome = failed ? .failure : .success
         switch connection.responseBodyKind {
         case .none:
-            exchange.complete(bytes: 0)
+            ProxyExchange.settle(
+                gateway: self, context: context, connection: connection, upstream: upstream, index: index,
+                bytes: 0, outcome: outcome, status: head.status.code, upstreamTime: upstreamTime)
             if request.method == .HEAD, let text = head.headers["content-length"], let length = Int(text) {
                 // The server calls no writer for HEAD: this only states the length.
                 return HTTPServerResponse(status: head.status, headers: headers, body: .stream(length: length) { _ in })
@@ -141,25 +141,28 @@ extension Gateway {
         case .length(let length) where length <= Self.collectLimit:
             // A small body (the usual JSON answer) is read whole, so that the server
             // writes head and body with one system call and the connection goes back to
-            // the pool at once. Bounded: at most `collectLimit` bytes per request.
-            let body: [UInt8]
-            do {
-                body = try await connection.collectBody(maxSize: length)
-            } catch {
-                exchange.fail()
-                throw error
-            }
-            exchange.complete(bytes: body.count)
+            // the pool at once. Bounded: at most `collectLimit` bytes per request. A failed
+            // read is the caller's to settle (it closes the connection and answers 502/504).
+            let body = try await connection.collectBody(maxSize: length)
+            ProxyExchange.settle(
+                gateway: self, context: context, connection: connection, upstream: upstream, index: index,
+                bytes: body.count, outcome: outcome, status: head.status.code, upstreamTime: upstreamTime)
             return HTTPServerResponse(status: head.status, headers: headers, body: .bytes(body))
-        case .length(let length):
-            return HTTPServerResponse(
-                status: head.status, headers: headers,
-                body: .stream(length: length) { writer in try await exchange.pump(to: writer) })
-        case .chunked, .untilClose:
-            return HTTPServerResponse(
-                status: head.status, headers: headers,
-                body: .stream(length: nil) { writer in try await exchange.pump(to: writer) })
+        default:
+            break
         }
+        // A body to stream: the exchange holds the connection until it has been passed on.
+        let exchange = ProxyExchange(
+            gateway: self, context: context, connection: connection, upstream: upstream, index: index,
+            status: head.status.code, upstreamTime: upstreamTime, outcome: outcome)
+        let length: Int?
+        switch connection.responseBodyKind {
+        case .length(let known): length = known
+        case .none, .chunked, .untilClose: length = nil  // (.none was answered above)
+        }
+        return HTTPServerResponse(
+            status: head.status, headers: headers,
+            body: .stream(length: length) { writer in try await exchange.pump(to: writer) })
     }
 
     /// 502 (unavailable) or 504 (timed out) with the service's name.

@@ -73,12 +73,6 @@ final class ProxyExchange: @unchecked Sendable {
         complete(bytes: bytes)
     }
 
-    /// Reading the body failed before anything went to the client: the caller closes the
-    /// connection, records the failure and answers 502/504, so this only stands down.
-    func fail() {
-        isDone = true
-    }
-
     /// The body was passed on whole (or there was none).
     func complete(bytes: Int) {
         finish(bytes: bytes, outcome: outcome, status: status)
@@ -87,6 +81,19 @@ final class ProxyExchange: @unchecked Sendable {
     private func finish(bytes: Int, outcome: UpstreamGroup.Outcome, status: Int) {
         guard !isDone else { return }
         isDone = true
+        Self.settle(
+            gateway: gateway, context: context, connection: connection, upstream: upstream, index: index,
+            bytes: bytes, outcome: outcome, status: status, upstreamTime: upstreamTime)
+    }
+
+    /// Ends an exchange whose body has been passed on (or had none): the connection goes
+    /// back to the pool (closed unless the upstream answered and the client took it all),
+    /// the instance's outcome is recorded and the access-log line written. Small bodies,
+    /// read whole, are settled with this directly, without an exchange object.
+    static func settle(
+        gateway: Gateway, context: Gateway.Context, connection: HTTPClientConnection, upstream: UpstreamGroup,
+        index: Int, bytes: Int, outcome: UpstreamGroup.Outcome, status: Int, upstreamTime: UInt64
+    ) {
         if outcome != .success || status == 499 { connection.close() }
         connection.release()
         upstream.finish(index, outcome: outcome)

@@ -27,7 +27,7 @@ public struct RouteTable: Sendable {
     }
 
     /// Prefix → service, in match order.
-    static let prefixes: [(prefix: String, service: UpstreamService)] = [
+    static let prefixes: [(prefix: StaticString, service: UpstreamService)] = [
         ("/api/users", .users),
         ("/api/auth", .users),
         ("/api/movies", .movies),
@@ -45,16 +45,26 @@ public struct RouteTable: Sendable {
     /// Routes `head`'s target. The upstream target is origin-form even when the client
     /// sent absolute-form (`GET http://host/api/movies`).
     public func route(_ head: HTTPRequestHead) -> Decision {
-        route(path: head.path, query: head.query)
+        // Origin-form, the usual case: the upstream gets the client's target as it is.
+        if head.target.utf8.first == UInt8(ascii: "/") {
+            return route(path: head.path, upstreamTarget: { head.target })
+        }
+        return route(path: head.path, query: head.query)
     }
 
     public func route(path: Substring, query: String?) -> Decision {
+        route(path: path, upstreamTarget: { query.map { String(path) + "?" + $0 } ?? String(path) })
+    }
+
+    /// Routes on the bytes of `path`; `upstreamTarget` is asked only when proxying.
+    private func route(path: Substring, upstreamTarget: () -> String) -> Decision {
         guard path.utf8.first == UInt8(ascii: "/") else { return .badTarget }
         if Self.hasDotSegment(path) { return .badTarget }
-        if path == "/" { return .root }
-        if path == "/health" { return .gatewayHealth }
-        if path.utf8.starts(with: "/api/health/".utf8) {
-            var name = path.dropFirst("/api/health/".count)
+        if Self.matches(path, exactly: "/") { return .root }
+        if Self.matches(path, exactly: "/health") { return .gatewayHealth }
+        if Self.starts(path, with: Self.healthPrefix) {
+            // The prefix is ASCII: as many Characters as bytes.
+            var name = path.dropFirst(Self.healthPrefix.utf8CodeUnitCount)
             if name.hasSuffix("/") { name = name.dropLast() }
             switch name {
             case "users": return .proxy(.users, target: "/health")
@@ -64,17 +74,34 @@ public struct RouteTable: Sendable {
             }
         }
         for (prefix, service) in Self.prefixes where Self.matches(path, prefix: prefix) {
-            let target = query.map { String(path) + "?" + $0 } ?? String(path)
-            return .proxy(service, target: target)
+            return .proxy(service, target: upstreamTarget())
         }
         return .notFound
     }
 
-    static func matches(_ path: Substring, prefix: String) -> Bool {
-        // Bytes, not Characters: this runs for every request.
-        guard path.utf8.starts(with: prefix.utf8) else { return false }
-        let rest = path.utf8.dropFirst(prefix.utf8.count)
+    static let healthPrefix: StaticString = "/api/health/"
+
+    /// Whether `path` is `prefix` or continues it with a `/` (a segment boundary).
+    static func matches(_ path: Substring, prefix: StaticString) -> Bool {
+        guard starts(path, with: prefix) else { return false }
+        let rest = path.utf8.dropFirst(prefix.utf8CodeUnitCount)
         return rest.isEmpty || rest.first == UInt8(ascii: "/")
+    }
+
+    static func matches(_ path: Substring, exactly text: StaticString) -> Bool {
+        path.utf8.count == text.utf8CodeUnitCount && starts(path, with: text)
+    }
+
+    /// Byte-wise prefix test over the path's contiguous UTF-8: this runs for every request.
+    static func starts(_ path: Substring, with prefix: StaticString) -> Bool {
+        // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
+        let expected = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        if let result = path.utf8.withContiguousStorageIfAvailable({ bytes in
+            bytes.count >= expected.count && UnsafeBufferPointer(rebasing: bytes[..<expected.count]).elementsEqual(expected)
+        }) {
+            return result
+        }
+        return path.utf8.starts(with: expected)
     }
 
     /// Whether a segment is `.` or `..`, literally or percent-encoded (`%2e`, `.%2E`).
