@@ -150,38 +150,45 @@ extension HeaderHygiene {
         case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
 
         init(_ name: String) {
-            let utf8 = name.utf8
+            if let kind = name.utf8.withContiguousStorageIfAvailable(Self.classify) {
+                self = kind
+            } else {
+                self = Array(name.utf8).withUnsafeBufferPointer(Self.classify)
+            }
+        }
+
+        private static func classify(_ utf8: UnsafeBufferPointer<UInt8>) -> FieldKind {
             func matches(_ lower: StaticString) -> Bool {
                 guard utf8.count == lower.utf8CodeUnitCount else { return false }
+                // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
                 let expected = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
-                var index = 0
-                for byte in utf8 {
+                for index in 0..<utf8.count {
+                    let byte = utf8[index]
                     let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
                     if folded != expected[index] { return false }
-                    index += 1
                 }
                 return true
             }
             switch utf8.count {
-            case 2: self = matches("te") ? .hopByHop : .other
-            case 4: self = matches("host") ? .host : matches("date") ? .date : .other
-            case 6: self = matches("expect") ? .expect : matches("server") ? .server : .other
-            case 7: self = matches("upgrade") || matches("trailer") ? .hopByHop : .other
+            case 2: return matches("te") ? .hopByHop : .other
+            case 4: return matches("host") ? .host : matches("date") ? .date : .other
+            case 6: return matches("expect") ? .expect : matches("server") ? .server : .other
+            case 7: return matches("upgrade") || matches("trailer") ? .hopByHop : .other
             case 9:
-                self = matches("x-user-id") ? .userID : matches("forwarded") ? .forwarded
+                return matches("x-user-id") ? .userID : matches("forwarded") ? .forwarded
                     : matches("x-real-ip") ? .realIP : .other
-            case 10: self = matches("keep-alive") || matches("connection") ? .hopByHop : .other
-            case 12: self = matches("x-request-id") ? .requestID : .other
-            case 14: self = matches("content-length") ? .contentLength : .other
-            case 15: self = matches("x-forwarded-for") ? .forwardedFor : .other
+            case 10: return matches("keep-alive") || matches("connection") ? .hopByHop : .other
+            case 12: return matches("x-request-id") ? .requestID : .other
+            case 14: return matches("content-length") ? .contentLength : .other
+            case 15: return matches("x-forwarded-for") ? .forwardedFor : .other
             case 16:
-                self = matches("proxy-connection") ? .hopByHop : matches("x-forwarded-host") ? .forwardedHost : .other
+                return matches("proxy-connection") ? .hopByHop : matches("x-forwarded-host") ? .forwardedHost : .other
             case 17:
-                self = matches("transfer-encoding") ? .hopByHop : matches("x-forwarded-proto") ? .forwardedProto : .other
-            case 18: self = matches("proxy-authenticate") ? .hopByHop : .other
-            case 19: self = matches("proxy-authorization") ? .hopByHop : .other
-            case 25: self = matches("strict-transport-security") ? .hsts : .other
-            default: self = .other
+                return matches("transfer-encoding") ? .hopByHop : matches("x-forwarded-proto") ? .forwardedProto : .other
+            case 18: return matches("proxy-authenticate") ? .hopByHop : .other
+            case 19: return matches("proxy-authorization") ? .hopByHop : .other
+            case 25: return matches("strict-transport-security") ? .hsts : .other
+            default: return .other
             }
         }
     }

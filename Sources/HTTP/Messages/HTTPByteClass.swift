@@ -64,10 +64,18 @@ enum HTTPASCII {
     /// Whether two strings are equal ignoring ASCII case, as field names are compared.
     @inlinable
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
-        let a = a.utf8
-        let b = b.utf8
-        guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
+        guard a.utf8.count == b.utf8.count else { return false }
+        // Over contiguous bytes (native strings are): header look-ups run this per field.
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                for index in 0..<x.count where x[index] != y[index] && lower(x[index]) != lower(y[index]) {
+                    return false
+                }
+                return true
+            }
+        }
+        if let fast, let equal = fast { return equal }
+        for (x, y) in zip(a.utf8, b.utf8) where x != y {
             if lower(x) != lower(y) { return false }
         }
         return true
