@@ -135,6 +135,23 @@ struct RouterTests {
         }
     }
 
+    /// The router walks the path in place: empty segments are skipped, a `{rest...}` is a
+    /// slice of the path unless a doubled slash inside it must be normalised.
+    @Test func pathSegmentsAndRestParameters() async throws {
+        let router = router()
+        #expect(body(try await router.respond(to: request(.GET, "//api///movies//42//"))) == "movie 42")
+        #expect(body(try await router.respond(to: request(.GET, "http://example.com/api/movies/7?x=/1"))) == "movie 7")
+        #expect(body(try await router.respond(to: request(.GET, "/files/a//b///c/"))) == "a/b/c")
+        #expect(body(try await router.respond(to: request(.GET, "/files/"))) == "")
+        #expect(body(try await router.respond(to: request(.GET, "/files/%C3%A9t%C3%A9/x?y"))) == "%C3%A9t%C3%A9/x")
+        await #expect(throws: HTTPError.self) { _ = try await router.respond(to: request(.GET, "/api/moviesX")) }
+        await #expect(throws: HTTPError.self) { _ = try await router.respond(to: request(.GET, "/api/movies/1/2")) }
+        var segments = PathSegments("/a//bé/c/"[...])
+        var seen: [String] = []
+        while let segment = segments.next() { seen.append(String(segment)) }
+        #expect(seen == ["a", "bé", "c"])
+    }
+
     @Test func headIsServedByGetRoutes() async throws {
         #expect(body(try await router().respond(to: request(.HEAD, "/api/movies"))) == "list")
     }

@@ -19,7 +19,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// wrote the target. Authority- and asterisk-form return the target itself.
     public var path: Substring {
         let pathPart = pathAndQuery
-        if let question = pathPart.utf8.firstIndex(of: UInt8(ascii: "?")) {
+        if let question = Self.questionMark(in: pathPart) {
             return pathPart[..<question]
         }
         return pathPart
@@ -28,8 +28,16 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The query after the first `?`, without the `?`, or `nil` when there is none.
     public var query: String? {
         let pathPart = pathAndQuery
-        guard let question = pathPart.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        guard let question = Self.questionMark(in: pathPart) else { return nil }
         return String(pathPart[pathPart.utf8.index(after: question)...])
+    }
+
+    /// The index of the first `?`, found over contiguous bytes (routing asks for every request).
+    private static func questionMark(in text: Substring) -> String.Index? {
+        let utf8 = text.utf8
+        let offset = utf8.withContiguousStorageIfAvailable { $0.firstIndex(of: UInt8(ascii: "?")) }
+        guard let offset else { return utf8.firstIndex(of: UInt8(ascii: "?")) }
+        return offset.map { utf8.index(utf8.startIndex, offsetBy: $0) }
     }
 
     /// The origin-form part of the target (`/p?q`), stripped of `scheme://authority` if present.

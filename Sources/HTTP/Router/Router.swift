@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Routes requests by method and path pattern to handlers.
 ///
 /// Patterns are literal segments and `{name}` or `{name:int}` parameters:
@@ -118,9 +122,12 @@ public struct Router: HTTPResponder {
 extension Router {
     /// Byte equality, as paths are compared: no Unicode normalisation (and none of its cost).
     static func bytesEqual(_ part: Substring, _ literal: String) -> Bool {
+        guard part.utf8.count == literal.utf8.count else { return false }
         let fast = part.utf8.withContiguousStorageIfAvailable { a in
             literal.utf8.withContiguousStorageIfAvailable { b in
-                a.count == b.count && a.elementsEqual(b)
+                // Safe: both buffers hold `count` bytes and live for this closure.
+                guard let x = a.baseAddress, let y = b.baseAddress else { return true }  // both empty
+                return memcmp(x, y, a.count) == 0
             }
         }
         if let fast, let result = fast { return result }
@@ -131,25 +138,38 @@ extension Router {
 /// The non-empty `/`-separated segments of a path, as slices of it (`//a///b/` is `a`, `b`).
 struct PathSegments: IteratorProtocol {
     private let path: Substring
-    private var position: Substring.Index
+    /// Bytes of `path` already walked.
+    private var offset = 0
 
     init(_ path: Substring) {
         self.path = path
-        position = path.startIndex
     }
 
     mutating func next() -> Substring? {
-        let bytes = path.utf8
-        var start = position
-        while start < bytes.endIndex, bytes[start] == UInt8(ascii: "/") { start = bytes.index(after: start) }
-        guard start < bytes.endIndex else {
-            position = start
+        guard let (start, end) = Self.segment(in: path, from: offset) else {
+            offset = path.utf8.count
             return nil
         }
-        var end = start
-        while end < bytes.endIndex, bytes[end] != UInt8(ascii: "/") { end = bytes.index(after: end) }
-        position = end
-        return path[start..<end]
+        offset = end
+        // UTF-8 offsets become indices in O(1) for native strings; both fall next to a `/`
+        // or an end, so they are scalar boundaries.
+        let utf8 = path.utf8
+        let lower = utf8.index(utf8.startIndex, offsetBy: start)
+        return path[lower..<utf8.index(lower, offsetBy: end - start)]
+    }
+
+    /// The byte range of the first non-empty segment at or after `offset`, if any.
+    private static func segment(in path: Substring, from offset: Int) -> (Int, Int)? {
+        func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+            var start = offset
+            while start < bytes.count, bytes[start] == UInt8(ascii: "/") { start += 1 }
+            guard start < bytes.count else { return nil }
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "/") { end += 1 }
+            return (start, end)
+        }
+        if let found = path.utf8.withContiguousStorageIfAvailable(scan) { return found }
+        return Array(path.utf8).withUnsafeBufferPointer(scan)
     }
 
     /// The segments not yet returned, joined by single slashes (empty when none are left).
