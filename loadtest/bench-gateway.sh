@@ -18,8 +18,8 @@ rounds=${3:-3}
 for tool in wrk nginx openssl python3 bc; do
     command -v "$tool" >/dev/null || { echo "bench-gateway: '$tool' is missing (apt-get install wrk nginx-light openssl python3 bc)" >&2; exit 1; }
 done
-swift build -c release --product bench-server >/dev/null
-swift build -c release --product gateway >/dev/null
+swift build -c release --static-swift-stdlib --product bench-server >/dev/null
+swift build -c release --static-swift-stdlib --product gateway >/dev/null
 
 work=$(mktemp -d /tmp/marquee-bench-gateway.XXXXXX)
 pids=()

@@ -11,8 +11,8 @@ duration=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
 command -v wrk >/dev/null || { echo "bench-loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-swift build -c release --product bench-server >/dev/null
-swift build -c release --product loadtest >/dev/null
+swift build -c release --static-swift-stdlib --product bench-server >/dev/null
+swift build -c release --static-swift-stdlib --product loadtest >/dev/null
 
 work=$(mktemp -d /tmp/marquee-bench-loadtest.XXXXXX)
 server_pid=""

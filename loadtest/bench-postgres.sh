@@ -28,10 +28,10 @@ PGBENCH=$(command -v pgbench || true)
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     info "building pg-bench (release)"
-    (cd "$ROOT" && swift build -c release --product pg-bench >/dev/null)
+    (cd "$ROOT" && swift build -c release --static-swift-stdlib --product pg-bench >/dev/null)
 fi
 BENCH=$ROOT/.build/release/pg-bench
-[[ -x "$BENCH" ]] || die "$BENCH missing: build it with swift build -c release --product pg-bench"
+[[ -x "$BENCH" ]] || die "$BENCH missing: build it with swift build -c release --static-swift-stdlib --product pg-bench"
 
 CLUSTER=$(mktemp -d /tmp/marquee-bench-pg.XXXXXX)
 cleanup() {

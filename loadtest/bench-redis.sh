@@ -22,10 +22,10 @@ value_size=100
 command -v redis-benchmark >/dev/null || { echo "bench-redis: redis-benchmark not found (apt-get install redis-tools)" >&2; exit 1; }
 
 if [[ -z "${SKIP_BUILD-}" ]]; then
-    (cd "$root" && swift build -c release --product redis-bench 2>&1 | grep -v "prohibited flag" | tail -n 3)
+    (cd "$root" && swift build -c release --static-swift-stdlib --product redis-bench 2>&1 | grep -v "prohibited flag" | tail -n 3)
 fi
 bench="$root/.build/release/redis-bench"
-[[ -x "$bench" ]] || { echo "bench-redis: $bench missing: build it (swift build -c release --product redis-bench)" >&2; exit 1; }
+[[ -x "$bench" ]] || { echo "bench-redis: $bench missing: build it (swift build -c release --static-swift-stdlib --product redis-bench)" >&2; exit 1; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-redis.XXXXXX")
 port=$(free_port)

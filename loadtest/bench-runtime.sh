@@ -11,7 +11,7 @@ rounds=${3:-3}
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "bench-runtime: '$tool' is missing (apt-get install wrk nginx-light)" >&2; exit 1; }
 done
-swift build -c release --product bench-server >/dev/null
+swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 
 work=$(mktemp -d /tmp/marquee-bench-runtime.XXXXXX)
 pids=()

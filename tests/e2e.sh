@@ -19,9 +19,9 @@ source "$LIB/packages"
 BIN=${MARQUEE_BIN_DIR:-$ROOT/.build/release}
 if [[ -z "${SKIP_BUILD-}" ]]; then
     info "building the release executables"
-    (cd "$ROOT" && swift build -c release --product gateway && swift build -c release --product user-service &&
-        swift build -c release --product movie-service && swift build -c release --product watchlist-service &&
-        swift build -c release --product loadtest) >/dev/null
+    (cd "$ROOT" && swift build -c release --static-swift-stdlib --product gateway && swift build -c release --static-swift-stdlib --product user-service &&
+        swift build -c release --static-swift-stdlib --product movie-service && swift build -c release --static-swift-stdlib --product watchlist-service &&
+        swift build -c release --static-swift-stdlib --product loadtest) >/dev/null
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-e2e.XXXXXX")
