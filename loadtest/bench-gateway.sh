@@ -21,17 +21,9 @@ done
 swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 swift build -c release --static-swift-stdlib --product gateway >/dev/null
 
-work=$(mktemp -d /tmp/marquee-bench-gateway.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+bench_workspace gateway
 wait_port() {
     for _ in $(seq 1 50); do
         python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null && return 0
@@ -62,16 +54,7 @@ wait_port "$gateway_port"
 
 nginx_port=$(free_port)
 nginx_tls_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
+start_nginx <<CONF
     upstream movie_service {
         server 127.0.0.1:$upstream_port;
         keepalive 128;
@@ -93,10 +76,7 @@ http {
             proxy_buffering on;
         }
     }
-}
 CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
 wait_port "$nginx_port"
 
 path=/api/movies/1

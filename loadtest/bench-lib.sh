@@ -30,3 +30,41 @@ warm_up() {
     local url
     for url in "$@"; do wrk -t2 -c"${connections:-64}" -d2s "$url" >/dev/null; done
 }
+
+# bench_workspace NAME: a scratch directory in $work and a $pids list; on exit every pid in
+# the list is stopped and the directory removed. Append each background process's $! to pids.
+bench_workspace() {
+    work=$(mktemp -d "/tmp/marquee-bench-$1.XXXXXX")
+    pids=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+
+# start_nginx <<CONF ... CONF: runs nginx (2 workers, no access log, keep-alive without a
+# request cap, config in $work/nginx) with the lines on stdin inside its `http { }`; adds its
+# pid to pids.
+start_nginx() {
+    local block
+    block=$(cat)
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+$block
+}
+CONF
+    nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+    pids+=($!)
+}

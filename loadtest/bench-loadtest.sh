@@ -14,16 +14,10 @@ command -v wrk >/dev/null || { echo "bench-loadtest: wrk is missing (apt-get ins
 swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 swift build -c release --static-swift-stdlib --product loadtest >/dev/null
 
-work=$(mktemp -d /tmp/marquee-bench-loadtest.XXXXXX)
-server_pid=""
-cleanup() {
-    [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workspace loadtest
 port=$(free_port)
 .build/release/bench-server --port "$port" --loops 2 >/dev/null 2>&1 &
-server_pid=$!
+pids+=($!)
 sleep 0.5
 
 machine_line; echo "server: bench-server, 2 loops"

@@ -13,17 +13,9 @@ for tool in wrk nginx; do
 done
 swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 
-work=$(mktemp -d /tmp/marquee-bench-runtime.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+bench_workspace runtime
 
 ours_port=$(free_port)
 .build/release/bench-server --port "$ours_port" --loops 2 >"$work/ours.log" 2>&1 &
@@ -31,24 +23,12 @@ pids+=($!)
 ours_pid=$!
 
 nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
+start_nginx <<CONF
     server {
         listen 127.0.0.1:$nginx_port reuseport;
         location / { default_type text/plain; return 200 "Hello, World!"; }
     }
-}
 CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
 sleep 1
 
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")

@@ -20,13 +20,7 @@ curl -fsS -m 2 "$gateway/api/health/movies" >/dev/null || {
     exit 1
 }
 
-work=$(mktemp -d /tmp/marquee-bench-system.XXXXXX)
-nginx_pid=""
-cleanup() {
-    [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workspace system
 
 machine_line
 "$loadtest" seed --url "$gateway" --movies 10000 --users 200 --per-user 20 2>&1 | tail -n 4
@@ -47,16 +41,7 @@ run mixed "$gateway" --scenario mixed
 
 # nginx in front of the same services, configured as well as it can be.
 port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
+start_nginx <<CONF
     upstream users { server 127.0.0.1:8001; keepalive 128; }
     upstream movies { server 127.0.0.1:8002; keepalive 128; }
     upstream watchlist { server 127.0.0.1:8003; keepalive 128; }
@@ -69,10 +54,7 @@ http {
         location /api/movies { proxy_pass http://movies; }
         location /api/watchlist { proxy_pass http://watchlist; }
     }
-}
 CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-nginx_pid=$!
 sleep 1
 run reads-through-nginx "http://127.0.0.1:$port" --scenario reads --zipf 1.0
 run reads-again-gateway "$gateway" --scenario reads --zipf 1.0
