@@ -18,26 +18,19 @@
 /// }
 /// ```
 public struct HTTPRequestParser: Sendable {
-    private enum State: Sendable {
-        case head(HTTPHeadScanner)
-        case body(HTTPBodyDecoder)
-        case failed(HTTPParseError)
-    }
+    private var machine: HTTPMessageMachine
 
-    public let limits: HTTPParserLimits
-    private var state: State
+    public var limits: HTTPParserLimits { machine.limits }
     /// How the body of the request whose head was last returned is delimited.
-    public private(set) var bodyKind: HTTPBodyKind = .none
+    public var bodyKind: HTTPBodyKind { machine.bodyKind }
 
     public init(limits: HTTPParserLimits = HTTPParserLimits()) {
-        self.limits = limits
-        state = .head(HTTPHeadScanner(limits: limits, startLineTooLong: .requestLineTooLong))
+        machine = HTTPMessageMachine(limits: limits, startLineTooLong: .requestLineTooLong)
     }
 
     /// Forgets any partial request and any error, ready for a new request at the next byte.
     public mutating func reset() {
-        state = .head(HTTPHeadScanner(limits: limits, startLineTooLong: .requestLineTooLong))
-        bodyKind = .none
+        machine.reset()
     }
 
     /// Parses as far as `bytes` allow and reports one event.
@@ -46,56 +39,21 @@ public struct HTTPRequestParser: Sendable {
     ///   and not consumed must come first again.
     /// - Returns: the next event; after `.invalid` the same error until `reset()`.
     public mutating func next(_ bytes: UnsafeRawBufferPointer) -> HTTPParseEvent<HTTPRequestHead> {
-        switch state {
-        case .head(var scanner):
-            switch scanner.scan(bytes) {
-            case .needMore:
-                state = .head(scanner)
-                return .needMore
-            case .invalid(let error):
-                return fail(error)
-            case .complete(let layout):
-                do throws(HTTPParseError) {
-                    let head = try parseHead(bytes, layout: layout)
-                    return .head(head, consumed: layout.end)
-                } catch {
-                    return fail(error)
-                }
-            }
-        case .body(var decoder):
-            let event = decoder.next(bytes)
-            switch event {
-            case .needMore: state = .body(decoder); return .needMore
-            case .body(let start, let count, let consumed):
-                state = .body(decoder)
-                return .body(start: start, count: count, consumed: consumed)
-            case .end(let consumed, let trailers):
-                state = .head(HTTPHeadScanner(limits: limits, startLineTooLong: .requestLineTooLong))
-                return .end(consumed: consumed, trailers: trailers)
-            case .invalid(let error):
-                return fail(error)
-            }
-        case .failed(let error):
-            return .invalid(error)
+        let limits = machine.limits
+        return machine.next(bytes) { bytes, layout throws(HTTPParseError) in
+            try Self.parseHead(bytes, layout: layout, limits: limits)
         }
     }
 
-    private mutating func fail(_ error: HTTPParseError) -> HTTPParseEvent<HTTPRequestHead> {
-        state = .failed(error)
-        return .invalid(error)
-    }
-
-    /// The second pass over a complete head; sets up the body decoder.
-    private mutating func parseHead(
-        _ bytes: UnsafeRawBufferPointer, layout: HTTPHeadScanner.Layout
-    ) throws(HTTPParseError) -> HTTPRequestHead {
+    /// The second pass over a complete head: the head and how its body is delimited.
+    private static func parseHead(
+        _ bytes: UnsafeRawBufferPointer, layout: HTTPHeadScanner.Layout, limits: HTTPParserLimits
+    ) throws(HTTPParseError) -> (HTTPRequestHead, HTTPBodyKind?) {
         let (method, target, version) = try HTTPStartLine.parseRequestLine(bytes, layout.startLine)
         let (headers, framing) = try HTTPFieldSection.parse(bytes, layout: layout, maxCount: limits.maxHeaderCount)
         if framing.hostCount > 1 { throw .code(.multipleHosts) }
         if framing.hostCount == 0 && version >= .http1_1 { throw .code(.missingHost) }
         let kind = try HTTPMessageFraming.requestBody(framing, version: version, limits: limits)
-        bodyKind = kind
-        state = .body(HTTPBodyDecoder(kind: kind, limits: limits))
-        return HTTPRequestHead(method: method, target: target, version: version, headers: headers)
+        return (HTTPRequestHead(method: method, target: target, version: version, headers: headers), kind)
     }
 }
