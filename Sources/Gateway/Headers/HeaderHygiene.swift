@@ -150,11 +150,7 @@ extension HeaderHygiene {
         case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
 
         init(_ name: String) {
-            if let kind = name.utf8.withContiguousStorageIfAvailable(Self.classify) {
-                self = kind
-            } else {
-                self = Array(name.utf8).withUnsafeBufferPointer(Self.classify)
-            }
+            self = name.withContiguousUTF8(Self.classify)
         }
 
         private static func classify(_ utf8: UnsafeBufferPointer<UInt8>) -> FieldKind {

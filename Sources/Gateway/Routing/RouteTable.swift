@@ -96,12 +96,9 @@ public struct RouteTable: Sendable {
     static func starts(_ path: Substring, with prefix: StaticString) -> Bool {
         // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
         let expected = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-        if let result = path.utf8.withContiguousStorageIfAvailable({ bytes in
+        return path.withContiguousUTF8 { bytes in
             bytes.count >= expected.count && UnsafeBufferPointer(rebasing: bytes[..<expected.count]).elementsEqual(expected)
-        }) {
-            return result
         }
-        return path.utf8.starts(with: expected)
     }
 
     /// Whether a segment is `.` or `..`, literally or percent-encoded (`%2e`, `.%2E`).

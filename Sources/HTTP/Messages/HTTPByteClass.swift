@@ -65,20 +65,15 @@ enum HTTPASCII {
     @inlinable
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
-        // Over contiguous bytes (native strings are): header look-ups run this per field.
-        let fast = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in
+        // Over contiguous bytes: header look-ups run this per field.
+        return a.withContiguousUTF8 { x in
+            b.withContiguousUTF8 { y in
                 for index in 0..<x.count where x[index] != y[index] && lower(x[index]) != lower(y[index]) {
                     return false
                 }
                 return true
             }
         }
-        if let fast, let equal = fast { return equal }
-        for (x, y) in zip(a.utf8, b.utf8) where x != y {
-            if lower(x) != lower(y) { return false }
-        }
-        return true
     }
 
     /// Whether `bytes` equals `lowercase` ignoring ASCII case; `lowercase` must be lower case.

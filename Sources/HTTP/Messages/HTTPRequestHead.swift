@@ -35,8 +35,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The index of the first `?`, found over contiguous bytes (routing asks for every request).
     private static func questionMark(in text: Substring) -> String.Index? {
         let utf8 = text.utf8
-        let offset = utf8.withContiguousStorageIfAvailable { $0.firstIndex(of: UInt8(ascii: "?")) }
-        guard let offset else { return utf8.firstIndex(of: UInt8(ascii: "?")) }
+        let offset = text.withContiguousUTF8 { $0.firstIndex(of: UInt8(ascii: "?")) }
         return offset.map { utf8.index(utf8.startIndex, offsetBy: $0) }
     }
 

@@ -123,15 +123,13 @@ extension Router {
     /// Byte equality, as paths are compared: no Unicode normalisation (and none of its cost).
     static func bytesEqual(_ part: Substring, _ literal: String) -> Bool {
         guard part.utf8.count == literal.utf8.count else { return false }
-        let fast = part.utf8.withContiguousStorageIfAvailable { a in
-            literal.utf8.withContiguousStorageIfAvailable { b in
+        return part.withContiguousUTF8 { a in
+            literal.withContiguousUTF8 { b in
                 // Safe: both buffers hold `count` bytes and live for this closure.
                 guard let x = a.baseAddress, let y = b.baseAddress else { return true }  // both empty
                 return memcmp(x, y, a.count) == 0
             }
         }
-        if let fast, let result = fast { return result }
-        return part.utf8.elementsEqual(literal.utf8)
     }
 }
 
@@ -160,7 +158,7 @@ struct PathSegments: IteratorProtocol {
 
     /// The byte range of the first non-empty segment at or after `offset`, if any.
     private static func segment(in path: Substring, from offset: Int) -> (Int, Int)? {
-        func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+        path.withContiguousUTF8 { bytes in
             var start = offset
             while start < bytes.count, bytes[start] == UInt8(ascii: "/") { start += 1 }
             guard start < bytes.count else { return nil }
@@ -168,8 +166,6 @@ struct PathSegments: IteratorProtocol {
             while end < bytes.count, bytes[end] != UInt8(ascii: "/") { end += 1 }
             return (start, end)
         }
-        if let found = path.utf8.withContiguousStorageIfAvailable(scan) { return found }
-        return Array(path.utf8).withUnsafeBufferPointer(scan)
     }
 
     /// The segments not yet returned, joined by single slashes (empty when none are left).

@@ -29,44 +29,40 @@ enum HTTPHeadWriter {
     }
 
     /// Writes `text` with control bytes other than HTAB turned into spaces.
-    ///
-    /// The common case, a valid string, is one check over its contiguous UTF-8 and one copy;
-    /// only a string with a bad byte (our bug) goes byte by byte.
     static func writeSanitized(_ text: String, into buffer: inout [UInt8]) {
-        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
-            guard bytes.allSatisfy(HTTPByteClass.isFieldValue) else { return false }
-            buffer.append(contentsOf: bytes)
-            return true
-        }
-        if copied == true { return }
-        for byte in text.utf8 {
-            if HTTPByteClass.isFieldValue(byte) {
-                buffer.append(byte)
-            } else {
-                assertionFailure("HTTP serializer: control byte in a header value or phrase")
-                buffer.append(UInt8(ascii: " "))
+        writeChecked(
+            text, allowing: HTTPByteClass.isFieldValue, replacement: UInt8(ascii: " "), into: &buffer,
+            "HTTP serializer: control byte in a header value or phrase")
+    }
+
+    /// Writes `text`, replacing each byte that `isAllowed` refuses (our bug: asserted in
+    /// debug builds). The common case, a valid string, is one check and one copy.
+    static func writeChecked(
+        _ text: String, allowing isAllowed: (UInt8) -> Bool, replacement: UInt8, into buffer: inout [UInt8],
+        _ message: StaticString
+    ) {
+        text.withContiguousUTF8 { bytes in
+            if bytes.allSatisfy(isAllowed) {
+                buffer.append(contentsOf: bytes)
+                return
             }
+            assertionFailure("\(message)")
+            for byte in bytes { buffer.append(isAllowed(byte) ? byte : replacement) }
         }
     }
 
-    /// Appends `text`'s UTF-8 in one copy when it is contiguous (native strings are).
+    /// Appends `text`'s UTF-8 in one copy.
     static func writeUTF8(_ text: String, into buffer: inout [UInt8]) {
-        if text.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
-            buffer.append(contentsOf: text.utf8)
-        }
+        text.withContiguousUTF8 { buffer.append(contentsOf: $0) }
     }
 
     /// Writes `name` if it is a token and returns true; returns false (writing nothing) if not.
     static func writeFieldName(_ name: String, into buffer: inout [UInt8]) -> Bool {
-        let written = name.utf8.withContiguousStorageIfAvailable { bytes in
+        name.withContiguousUTF8 { bytes in
             guard !bytes.isEmpty, bytes.allSatisfy(HTTPByteClass.isToken) else { return false }
             buffer.append(contentsOf: bytes)
             return true
         }
-        if let written { return written }
-        guard !name.isEmpty, name.utf8.allSatisfy(HTTPByteClass.isToken) else { return false }
-        buffer.append(contentsOf: name.utf8)
-        return true
     }
 
     /// Writes each field line and the empty line that ends the head.
@@ -152,30 +148,13 @@ extension HTTPRequestHead {
     public func write(into buffer: inout [UInt8]) {
         HTTPHeadWriter.writeUTF8(method.rawValue, into: &buffer)
         buffer.append(UInt8(ascii: " "))
-        let copied = target.utf8.withContiguousStorageIfAvailable { bytes in
-            guard bytes.allSatisfy(HTTPByteClass.isTargetByte) else { return false }
-            buffer.append(contentsOf: bytes)
-            return true
-        }
-        if copied != true {
-            writeSanitizedTarget(into: &buffer)
-        }
+        HTTPHeadWriter.writeChecked(
+            target, allowing: HTTPByteClass.isTargetByte, replacement: UInt8(ascii: "_"), into: &buffer,
+            "HTTP serializer: request target holds a byte that must be escaped")
         buffer.append(UInt8(ascii: " "))
         HTTPHeadWriter.writeVersion(version, into: &buffer)
         HTTPHeadWriter.writeEndOfHead(into: &buffer)
         HTTPHeadWriter.writeFields(headers, into: &buffer)
-    }
-
-    /// The slow path of ``write(into:)``: byte by byte, bad bytes replaced.
-    private func writeSanitizedTarget(into buffer: inout [UInt8]) {
-        for byte in target.utf8 {
-            if HTTPByteClass.isTargetByte(byte) {
-                buffer.append(byte)
-            } else {
-                assertionFailure("HTTP serializer: request target holds a byte that must be escaped")
-                buffer.append(UInt8(ascii: "_"))
-            }
-        }
     }
 }
 
