@@ -18,9 +18,9 @@ import Testing
         let movies = try await TestUpstream.start(name: "movies")
         let gateway = try await GatewayUnderTest.start(movies: [movies.url])
         let before = residentBytes()
-        var peak = before
-        let received = try await gateway.client.withConnection(to: HTTPOrigin(host: "127.0.0.1", port: gateway.port)) {
+        let (received, peak) = try await gateway.client.withConnection(to: HTTPOrigin(host: "127.0.0.1", port: gateway.port)) {
             connection in
+            var peak = before
             try connection.sendHead(
                 HTTPRequestHead(method: .GET, target: "/api/movies/download/\(Self.size)", headers: ["Host": "gw"]))
             try await connection.finishRequest()
@@ -37,7 +37,7 @@ import Testing
                     nextSample += 4 << 20
                 }
             }
-            return total
+            return (total, peak)
         }
         #expect(received == Self.size)
         #expect(peak - before < Self.rssBudget, "RSS grew by \((peak - before) >> 20) MiB")
@@ -49,11 +49,11 @@ import Testing
         let movies = try await TestUpstream.start(name: "movies")
         let gateway = try await GatewayUnderTest.start(movies: [movies.url]) { $0.maxBodySize = 200 << 20 }
         let before = residentBytes()
-        var peak = before
         let piece = [UInt8](repeating: 0x62, count: 64 << 10)
-        let (status, body) = try await gateway.client.withConnection(
+        let (status, body, peak) = try await gateway.client.withConnection(
             to: HTTPOrigin(host: "127.0.0.1", port: gateway.port)
         ) { connection in
+            var peak = before
             try connection.sendHead(
                 HTTPRequestHead(
                     method: .POST, target: "/api/movies/upload",
@@ -66,7 +66,7 @@ import Testing
             }
             try await connection.finishRequest()
             let head = try await connection.readResponseHead()
-            return (head.status, try await connection.collectBody(maxSize: 1024))
+            return (head.status, try await connection.collectBody(maxSize: 1024), peak)
         }
         #expect(status == .ok)
         #expect(text(body) == #"{"received":\#(Self.size)}"#)

@@ -48,6 +48,23 @@ struct ClientTests {
         await server.stop()
     }
 
+    /// Under `NonisolatedNonsendingByDefault` a closure formed by a main-actor caller would
+    /// run on the main actor unless the client marks it `@concurrent`; the pool it reaches
+    /// asserts its loop, so this traps if the hop is lost (it once did, in a gateway test).
+    @MainActor @Test func callsFromTheMainActorHopToALoop() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop, handler: Self.echoTarget)
+        let client = Self.client()
+        let response = try await client.get(server.url("/from-main"))
+        #expect(response.body == Array("/from-main".utf8))
+        let streamed = try await client.withConnection(to: server.origin) { connection in
+            #expect(connection.loop.inLoop)
+            return connection.loop.index
+        }
+        #expect(Self.group.loops.indices.contains(streamed))
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func twoHundredConcurrentRequestsShareFourConnections() async throws {
         let server = try await ClientTestServer.start(on: serverLoop, handler: Self.echoTarget)
         let client = Self.client { $0.maxConnectionsPerOrigin = 4 }

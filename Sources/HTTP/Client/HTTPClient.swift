@@ -156,7 +156,7 @@ public final class HTTPClient: Sendable {
     /// response unread). Works from any task: off the loops it hops to one.
     public func withConnection<T>(
         to origin: HTTPOrigin, timeout: Duration? = nil,
-        _ body: @concurrent (HTTPClientConnection) async throws -> T
+        _ body: @Sendable @concurrent (HTTPClientConnection) async throws -> T
     ) async throws -> T {
         let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
         let connection = try await withPool { pool async throws(HTTPClientError) -> HTTPClientConnection in
@@ -171,7 +171,7 @@ public final class HTTPClient: Sendable {
     }
 
     private static func run<T>(
-        _ body: @concurrent (HTTPClientConnection) async throws -> T, with connection: HTTPClientConnection
+        _ body: @Sendable @concurrent (HTTPClientConnection) async throws -> T, with connection: HTTPClientConnection
     ) async throws -> T {
         do {
             let result = try await body(connection)

@@ -48,7 +48,7 @@ public final class PostgresClient: Sendable {
     }
 
     /// See ``PostgresPool/withTransaction(_:)``.
-    public func withTransaction<T>(_ body: @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
+    public func withTransaction<T>(_ body: @Sendable @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
         try await pool.withTransaction(body)
     }
 

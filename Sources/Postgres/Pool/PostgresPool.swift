@@ -105,7 +105,7 @@ public final class PostgresPool: @unchecked Sendable {
 
     /// Runs `body` in a transaction on a connection held for its duration: `BEGIN`, then
     /// `COMMIT` when `body` returns, `ROLLBACK` when it throws (the error is rethrown).
-    public func withTransaction<T>(_ body: @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
+    public func withTransaction<T>(_ body: @Sendable @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
         let connection = try await lease()
         let transaction = PostgresTransaction(connection: connection)
         do {
