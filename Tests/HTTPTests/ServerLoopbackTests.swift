@@ -102,6 +102,16 @@ final class ServerLoopbackTests {
                 for index in 0..<5 { try await writer.write(Array("part\(index);".utf8)) }
             })
         }
+        // A handler that states framing itself (wrongly): the server's own must win.
+        router.get("/own-framing") { _ in
+            HTTPServerResponse(
+                status: .ok,
+                headers: HTTPHeaders([
+                    ("Content-Length", "999"), ("X-Kept", "yes"), ("transfer-encoding", "chunked"),
+                    ("Connection", "close"),
+                ]),
+                body: .bytes(Array("hello".utf8)))
+        }
         var configuration = HTTPServerConfiguration(port: 0)
         configuration.headerReadTimeout = .milliseconds(300)
         configuration.idleTimeout = .milliseconds(500)
@@ -156,6 +166,23 @@ final class ServerLoopbackTests {
     @Test func connectionCloseIsHonoured() async throws {
         let result = try await client.exchange(["GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"], expected: 1)
         #expect(result.responses.count == 1)
+        #expect(result.closedByServer)
+    }
+
+    /// The response head is written field by field straight into the output: the handler's
+    /// own fields pass, its framing fields are replaced by the server's, its `Connection:
+    /// close` is honoured, and `Date` appears once.
+    @Test func handlerFramingFieldsAreReplacedByTheServers() async throws {
+        let result = try await client.exchange(
+            ["GET /own-framing HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 2)
+        #expect(result.responses.count == 1)
+        let head = try #require(result.responses.first?.head)
+        #expect(result.responses.first?.body == Array("hello".utf8))
+        #expect(head.headers.values("content-length") == ["5"])
+        #expect(!head.headers.contains(name: "transfer-encoding"))
+        #expect(head.headers.values("connection") == ["close"])
+        #expect(head.headers.values("date").count == 1)
+        #expect(head.headers["x-kept"] == "yes")
         #expect(result.closedByServer)
     }
 

@@ -26,6 +26,21 @@ struct TimerTests {
         #expect(queue.nextDeadline() == nil)
     }
 
+    /// `EventLoop.now` is the clock as of the loop's last wake-up: never ahead of the real
+    /// clock, and moved forward by each wake-up (here, a sleep's timer).
+    @Test func loopClockIsReadOncePerWakeUp() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        let loop = group.loops[0]
+        let (before, after, real) = try await Task(executorPreference: loop) {
+            let before = loop.now
+            try await loop.sleep(for: .milliseconds(20))
+            return (before, loop.now, monotonicNanoseconds())
+        }.value
+        #expect(after >= before + 20_000_000)
+        #expect(after <= real)
+        group.shutdown()
+    }
+
     @Test func loopTimersFireAfterTheirDelayAndCancelledOnesNever() async throws {
         let group = try EventLoopGroup(loopCount: 1)
         defer { group.shutdown() }
