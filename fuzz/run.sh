@@ -26,6 +26,7 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
         dict="$root/fuzz/json.dict"
     else
         sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift
+            "$root/Sources/HTTP/Serializer/HTTPHeadWriter.swift"
             "$root/fuzz/Support/FuzzDriver.swift" "$root/fuzz/$source.swift")
         dict="$root/fuzz/http.dict"
     fi

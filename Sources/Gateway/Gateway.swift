@@ -94,7 +94,7 @@ public final class Gateway: Sendable {
         let path: Substring
     }
 
-    func handle(_ request: HTTPServerRequest, scheme: String, mode: GatewayConfiguration.HTTPMode) async throws
+    func handle(_ request: consuming HTTPServerRequest, scheme: String, mode: GatewayConfiguration.HTTPMode) async throws
         -> HTTPServerResponse
     {
         let clientID = request.headers["x-request-id"]
@@ -141,7 +141,7 @@ public final class Gateway: Sendable {
             guard let upstream = upstreams[service] else {
                 return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
             }
-            return try await proxy(request, to: upstream, target: target, context)
+            return try await proxy(consume request, to: upstream, target: target, context)
         }
     }
 

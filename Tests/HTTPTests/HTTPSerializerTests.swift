@@ -84,6 +84,59 @@ struct HTTPMessageTests {
         #expect(headers["x-new"] == "1")
     }
 
+    @Test func removeAllEditsInPlaceAndKeepsOrder() {
+        var headers: HTTPHeaders = [
+            "Host": "h", "Connection": "x-a", "X-A": "1", "Accept": "*/*", "x-a": "2", "User-Agent": "curl",
+        ]
+        headers.removeAll { name, _ in HTTPASCII.equalsIgnoringCase(name, lowercase: "x-a") }
+        #expect(headers == ["Host": "h", "Connection": "x-a", "Accept": "*/*", "User-Agent": "curl"])
+        #expect(headers.count == 4)
+        headers.removeAll { _, value in value.elementsEqual("h".utf8) }
+        #expect(Array(headers.map(\.name)) == ["Connection", "Accept", "User-Agent"])
+        headers.removeAll { _, _ in true }
+        #expect(headers.isEmpty && headers == HTTPHeaders())
+        headers.add(name: "A", value: "1")
+        #expect(headers["a"] == "1")
+    }
+
+    @Test func replaceOrAddKeepsTheFirstPlaceAndSpelling() {
+        var headers: HTTPHeaders = ["set-cookie": "a", "Host": "h", "Set-Cookie": "b"]
+        headers.replaceOrAdd(name: "SET-COOKIE", value: "c")
+        #expect(headers == ["set-cookie": "c", "Host": "h"])
+    }
+
+    @Test func fieldBytesAndStringsAgree() {
+        let headers: HTTPHeaders = ["Host": "example.com:8080", "Accept": "", "X-Long": String(repeating: "v", count: 300)]
+        var seen: [HTTPHeaders.Field] = []
+        headers.forEachField { name, value in
+            seen.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        #expect(seen.map(\.name) == headers.map(\.name))
+        #expect(seen.map(\.value) == headers.map(\.value))
+        #expect(headers["accept"] == "")
+        #expect(headers["x-long"]?.utf8.count == 300)
+        #expect(headers.description == "[Host: example.com:8080, Accept: , X-Long: \(String(repeating: "v", count: 300))]")
+    }
+
+    /// Parsed lines are written back in canonical form (`name: value` CRLF, the value's
+    /// surrounding whitespace gone), and `obs-text` bytes pass through exactly as received.
+    @Test func parsedFieldsAreWrittenCanonicallyAndVerbatim() throws {
+        let input: [UInt8] =
+            Array("GET / HTTP/1.1\r\nHost:h\r\nX-Latin:  caf".utf8) + [0xE9] + Array(" \t\r\nX-Empty:\r\n\r\n".utf8)
+        var parser = HTTPRequestParser()
+        let event = input.withUnsafeBytes { parser.next($0) }
+        guard case .head(let head, _) = event else {
+            Issue.record("expected a head, got \(event)")
+            return
+        }
+        var written: [UInt8] = []
+        head.write(into: &written)
+        let expected: [UInt8] =
+            Array("GET / HTTP/1.1\r\nHost: h\r\nX-Latin: caf".utf8) + [0xE9] + Array("\r\nX-Empty: \r\n\r\n".utf8)
+        #expect(written == expected)
+        #expect(head.headers["x-latin"] == "caf\u{FFFD}")
+    }
+
     @Test func connectionTokens() {
         let headers: HTTPHeaders = ["Connection": " Keep-Alive , Upgrade,,", "connection": "X-Hop"]
         #expect(headers.connectionTokens == ["keep-alive", "upgrade", "x-hop"])

@@ -49,7 +49,8 @@ public enum HeaderHygiene {
         return .none
     }
 
-    /// The head to send upstream.
+    /// The head to send upstream, edited in place from the client's (no field is copied
+    /// into a `String`; the storage is copied once if the caller still shares it).
     ///
     /// - Parameters:
     ///   - head: the client's request head.
@@ -58,45 +59,45 @@ public enum HeaderHygiene {
     ///   - requestID: this request's id (the client's, if valid, or a new one).
     ///   - userID: the verified token's subject, or nil when there is no valid token.
     public static func upstreamRequestHead(
-        _ head: HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?
+        _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?
     ) -> HTTPRequestHead {
-        let incoming = head.headers
-        // One array, Host first as clients write it: the first Host value is looked up
-        // before the pass (the pass skips every Host line), so no second array is needed.
-        let host = incoming["host"]
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(incoming.count + 8)
-        headers.add(name: "Host", value: host ?? "localhost")
-        let named = incoming.contains(name: "connection") ? incoming.connectionTokens.filter { !protected.contains($0) } : []
+        var headers = head.headers
+        head.headers = HTTPHeaders()  // leaves `headers` the only owner of the storage
+        let host = headers["host"]
+        let framing = framing(of: headers)
+        let named = headers.contains(name: "connection") ? headers.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
         var clientProto: String?
         var clientHost: String?
-        for (name, value) in incoming {
-            let kind = FieldKind(name)
-            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
+        // Room for the fields added below, so that the edit reallocates at most once.
+        headers.reserveCapacity(5)
+        headers.removeAll { name, value in
+            let kind = FieldKind.classify(name)
+            if kind == .hopByHop || (!named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }) {
+                return true
+            }
             switch kind {
             case .contentLength, .expect, .userID, .requestID, .realIP:
                 // Framing is re-stated below; the server already answered `Expect`;
                 // identity fields are the gateway's alone.
-                continue
+                return true
             case .forwarded:
-                if peer.isTrusted { headers.add(name: name, value: value) }
+                return !peer.isTrusted
             case .forwardedFor:
-                clientForwardedFor.append(value)
+                if peer.isTrusted { clientForwardedFor.append(String(decoding: value, as: UTF8.self)) }
+                return true
             case .forwardedProto:
-                if clientProto == nil { clientProto = value }
+                if peer.isTrusted, clientProto == nil { clientProto = String(decoding: value, as: UTF8.self) }
+                return true
             case .forwardedHost:
-                if clientHost == nil { clientHost = value }
-            case .host:
-                continue  // written first, above
-            case .hopByHop, .date, .server, .hsts:
-                // Only hopByHop is impossible here; the others are ordinary request fields.
-                if kind != .hopByHop { headers.add(name: name, value: value) }
-            case .other:
-                headers.add(name: name, value: value)
+                if peer.isTrusted, clientHost == nil { clientHost = String(decoding: value, as: UTF8.self) }
+                return true
+            case .host, .date, .server, .hsts, .other, .hopByHop:
+                return false
             }
         }
-        switch framing(of: incoming) {
+        if host == nil { headers.add(name: "Host", value: "localhost") }
+        switch framing {
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH {
                 headers.add(name: "Content-Length", value: "0")
@@ -109,8 +110,8 @@ public enum HeaderHygiene {
         } else {
             headers.add(name: "X-Forwarded-For", value: peer.address)
         }
-        headers.add(name: "X-Forwarded-Proto", value: peer.isTrusted ? (clientProto ?? peer.scheme) : peer.scheme)
-        if let forwardedHost = peer.isTrusted ? (clientHost ?? host) : host {
+        headers.add(name: "X-Forwarded-Proto", value: clientProto ?? peer.scheme)
+        if let forwardedHost = clientHost ?? host {
             headers.add(name: "X-Forwarded-Host", value: forwardedHost)
         }
         headers.add(name: "X-Request-ID", value: requestID)
@@ -118,21 +119,19 @@ public enum HeaderHygiene {
         return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
     }
 
-    /// The upstream response's fields as the client gets them: hop-by-hop and
-    /// `Connection`-named fields removed, framing/`Date`/`Server` left to the gateway's
+    /// The upstream response's fields as the client gets them, edited in place: hop-by-hop
+    /// and `Connection`-named fields removed, framing/`Date`/`Server` left to the gateway's
     /// server, our `X-Request-ID`, and HSTS on HTTPS when configured.
     public static func clientResponseHeaders(
-        _ upstream: HTTPHeaders, requestID: String, hstsMaxAge: Int?
+        _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?
     ) -> HTTPHeaders {
-        let named = upstream.contains(name: "connection") ? upstream.connectionTokens.filter { $0 != "x-request-id" } : []
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.count + 2)
-        for (name, value) in upstream {
-            let kind = FieldKind(name)
-            if kind == .hopByHop || (!named.isEmpty && named.contains(asciiLowercased(name))) { continue }
-            switch kind {
-            case .contentLength, .date, .server, .requestID, .hsts: continue
-            default: headers.add(name: name, value: value)
+        var headers = consume upstream
+        let named = headers.contains(name: "connection") ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
+        headers.reserveCapacity(3)
+        headers.removeAll { name, _ in
+            switch FieldKind.classify(name) {
+            case .hopByHop, .contentLength, .date, .server, .requestID, .hsts: return true
+            default: return !named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }
             }
         }
         headers.add(name: "X-Request-ID", value: requestID)
@@ -149,11 +148,7 @@ extension HeaderHygiene {
         case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
         case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
 
-        init(_ name: String) {
-            self = name.withContiguousUTF8(Self.classify)
-        }
-
-        private static func classify(_ utf8: UnsafeBufferPointer<UInt8>) -> FieldKind {
+        static func classify(_ utf8: UnsafeRawBufferPointer) -> FieldKind {
             func matches(_ lower: StaticString) -> Bool {
                 guard utf8.count == lower.utf8CodeUnitCount else { return false }
                 // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
@@ -187,9 +182,5 @@ extension HeaderHygiene {
             default: return .other
             }
         }
-    }
-
-    static func asciiLowercased(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

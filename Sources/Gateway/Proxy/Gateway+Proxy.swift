@@ -15,7 +15,7 @@ extension Gateway {
     /// retried: a POST that may have reached the service never is, and a request whose body
     /// was already read from the client cannot be.
     func proxy(
-        _ request: HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
+        _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
     ) async throws -> HTTPServerResponse {
         let userID: String?
         switch tokens.verdict(for: request.headers) {
@@ -34,8 +34,11 @@ extension Gateway {
             address: context.client,
             isTrusted: CIDR.anyContains(configuration.trustedProxies, context.client),
             scheme: context.scheme)
+        // The head is taken out of the request, so that hygiene edits its fields in place.
+        let clientHead = request.head
+        request.head.headers = HTTPHeaders()
         let head = HeaderHygiene.upstreamRequestHead(
-            request.head, target: target, peer: peer, requestID: context.requestID, userID: userID)
+            clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID)
         let replayable = framing == .none && request.method.isIdempotent
 
         var excluded: Int?
@@ -120,12 +123,16 @@ extension Gateway {
     static let collectLimit = 64 << 10
 
     private func respond(
-        with head: HTTPResponseHead, from connection: HTTPClientConnection, upstream: UpstreamGroup, index: Int,
-        upstreamTime: UInt64, request: HTTPServerRequest, _ context: Context
+        with head: consuming HTTPResponseHead, from connection: HTTPClientConnection, upstream: UpstreamGroup,
+        index: Int, upstreamTime: UInt64, request: HTTPServerRequest, _ context: Context
     ) async throws(HTTPClientError) -> HTTPServerResponse {
         let failed = head.status.code == 502 || head.status.code == 503 || head.status.code == 504
+        let headLength = request.method == .HEAD ? head.headers["content-length"].flatMap { Int($0) } : nil
+        // Taken out of the head, so that hygiene edits the parsed fields in place.
+        let upstreamHeaders = head.headers
+        head.headers = HTTPHeaders()
         let headers = HeaderHygiene.clientResponseHeaders(
-            head.headers, requestID: context.requestID,
+            upstreamHeaders, requestID: context.requestID,
             hstsMaxAge: context.scheme == "https" && configuration.hstsMaxAge > 0 ? configuration.hstsMaxAge : nil)
         let outcome: UpstreamGroup.Outcome = failed ? .failure : .success
         switch connection.responseBodyKind {
@@ -133,7 +140,7 @@ extension Gateway {
             ProxyExchange.settle(
                 gateway: self, context: context, connection: connection, upstream: upstream, index: index,
                 bytes: 0, outcome: outcome, status: head.status.code, upstreamTime: upstreamTime)
-            if request.method == .HEAD, let text = head.headers["content-length"], let length = Int(text) {
+            if let length = headLength {
                 // The server calls no writer for HEAD: this only states the length.
                 return HTTPServerResponse(status: head.status, headers: headers, body: .stream(length: length) { _ in })
             }

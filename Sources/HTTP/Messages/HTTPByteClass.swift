@@ -76,6 +76,16 @@ enum HTTPASCII {
         }
     }
 
+    /// Whether two byte strings are equal ignoring ASCII case, as field names are compared.
+    @inlinable
+    static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for index in 0..<a.count where a[index] != b[index] && lower(a[index]) != lower(b[index]) {
+            return false
+        }
+        return true
+    }
+
     /// Whether `bytes` equals `lowercase` ignoring ASCII case; `lowercase` must be lower case.
     @inlinable
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, lowercase: StaticString) -> Bool {
@@ -117,25 +127,21 @@ enum HTTPASCII {
 
     /// Whether the comma-separated list `value` has an element equal to `lowercase` ignoring
     /// ASCII case and surrounding OWS; allocation-free for the per-request `Connection` check.
-    static func listContains(_ value: String, lowercase: StaticString) -> Bool {
-        var value = value
-        return value.withUTF8 { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
-            var start = 0
-            while start <= raw.count {
-                var end = start
-                while end < raw.count, raw[end] != UInt8(ascii: ",") { end += 1 }
-                var low = start
-                var high = end
-                while low < high, HTTPByteClass.isWhitespace(raw[low]) { low += 1 }
-                while high > low, HTTPByteClass.isWhitespace(raw[high - 1]) { high -= 1 }
-                // Safe: low...high lies inside `raw`, which lives for this closure.
-                if equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[low..<high]), lowercase: lowercase) {
-                    return true
-                }
-                start = end + 1
+    static func listContains(_ value: UnsafeRawBufferPointer, lowercase: StaticString) -> Bool {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+            var low = start
+            var high = end
+            while low < high, HTTPByteClass.isWhitespace(value[low]) { low += 1 }
+            while high > low, HTTPByteClass.isWhitespace(value[high - 1]) { high -= 1 }
+            // Safe: low...high lies inside `value`, which outlives this call.
+            if equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[low..<high]), lowercase: lowercase) {
+                return true
             }
-            return false
+            start = end + 1
         }
+        return false
     }
 }

@@ -1,111 +1,143 @@
 /// The fields of a message head or trailer section, in wire order.
 ///
-/// Why an ordered array and not a dictionary: order is meaningful for repeated fields
+/// Why an ordered list and not a dictionary: order is meaningful for repeated fields
 /// (RFC 9110 §5.3), a proxy must forward fields as received, and a linear scan over the
-/// dozen fields of a typical request is faster than hashing them. Names keep their case;
+/// dozen fields of a typical head is faster than hashing them. Names keep their case;
 /// lookups ignore ASCII case.
+///
+/// Storage: one byte array holding every field line as it goes on the wire
+/// (`name: value` CRLF), each after a six-byte record header with the name's and the value's
+/// lengths. Why bytes and not `String`s: a parsed head becomes one allocation and one copy per
+/// line (a `String` per long name or value, and the array of them, were most of a proxied
+/// request's allocations), a head is written by copying each line whole, lookups compare
+/// bytes, and a proxy's header hygiene edits the list in place. `String`s are made only when
+/// a caller asks for one.
+///
+/// Every line in storage is valid: the parser appends only what it accepted, and ``add(name:value:)``
+/// checks what our own code adds (see there). Values the parser accepted keep their bytes
+/// exactly, `obs-text` included; reading one as a `String` repairs invalid UTF-8 with U+FFFD.
 public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionaryLiteral, CustomStringConvertible {
     /// One field line.
     public typealias Field = (name: String, value: String)
 
-    /// A struct rather than the `Field` tuple: arrays of tuples need runtime metadata
-    /// look-ups that showed up in profiles.
-    @usableFromInline
-    struct Line: Sendable {
-        @usableFromInline var name: String
-        @usableFromInline var value: String
-
-        @usableFromInline init(name: String, value: String) {
-            self.name = name
-            self.value = value
-        }
-    }
-
-    @usableFromInline var fields: [Line]
+    /// The records, back to back: `[name length: UInt16 LE][value length: UInt32 LE]name: value\r\n`.
+    @usableFromInline var storage: [UInt8]
+    /// The number of field lines (a repeated name counts once per line).
+    public private(set) var count: Int
 
     public init() {
-        fields = []
+        storage = []
+        count = 0
     }
 
-    /// Fields in the given order; names and values are not validated here (the serializer
-    /// checks them, the parser only produces valid ones).
+    /// Fields in the given order, checked as ``add(name:value:)`` checks them.
     public init(_ fields: [Field]) {
-        self.fields = fields.map { Line(name: $0.name, value: $0.value) }
+        self.init()
+        for field in fields { add(name: field.name, value: field.value) }
     }
 
     public init(dictionaryLiteral elements: (String, String)...) {
-        fields = elements.map { Line(name: $0.0, value: $0.1) }
+        self.init()
+        for (name, value) in elements { add(name: name, value: value) }
     }
 
-    /// Room for `capacity` fields, so that the parser appends without reallocating.
+    /// Room for about `capacity` more fields of a typical size, so that appending does not
+    /// reallocate.
     public mutating func reserveCapacity(_ capacity: Int) {
-        fields.reserveCapacity(capacity)
+        reserveBytes(capacity * 48)
     }
+
+    /// Room for `byteCount` more bytes of records.
+    mutating func reserveBytes(_ byteCount: Int) {
+        storage.reserveCapacity(storage.count + byteCount)
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    // MARK: Reading
 
     public struct Iterator: IteratorProtocol {
-        @usableFromInline var lines: IndexingIterator<[Line]>
+        let storage: [UInt8]
+        var offset = 0
 
-        @usableFromInline init(lines: IndexingIterator<[Line]>) {
-            self.lines = lines
-        }
-
-        @inlinable
         public mutating func next() -> Field? {
-            guard let line = lines.next() else { return nil }
-            return (name: line.name, value: line.value)
+            guard offset < storage.count else { return nil }
+            let (field, end) = storage.withUnsafeBytes { [offset] bytes in
+                let record = Record(at: offset, in: bytes)
+                let field = (name: HTTPASCII.string(record.name(in: bytes)), value: HTTPASCII.string(record.value(in: bytes)))
+                return (field, record.end)
+            }
+            offset = end
+            return field
         }
     }
 
-    @inlinable
     public func makeIterator() -> Iterator {
-        Iterator(lines: fields.makeIterator())
+        Iterator(storage: storage)
     }
 
-    /// The number of field lines (a repeated name counts once per line).
-    public var count: Int { fields.count }
-
-    public var isEmpty: Bool { fields.isEmpty }
+    /// Calls `body` with each field's name and value bytes, in order. The buffers are valid
+    /// only during the call; this makes no `String`s (the way hot paths read fields).
+    public func forEachField(
+        _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
+        try storage.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let record = Record(at: offset, in: bytes)
+                try body(record.name(in: bytes), record.value(in: bytes))
+                offset = record.end
+            }
+        }
+    }
 
     /// The first value of the field `name`, or `nil`.
     public subscript(name: String) -> String? {
-        for field in fields where HTTPASCII.equalsIgnoringCase(field.name, name) {
-            return field.value
+        name.withContiguousUTF8 { wanted in
+            withFirstValue(named: UnsafeRawBufferPointer(wanted)) { $0.map(HTTPASCII.string) }
         }
-        return nil
+    }
+
+    /// Calls `body` with the first value of the field `name` (case ignored), or with nil.
+    func withFirstValue<Result>(
+        named name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
+    ) rethrows -> Result {
+        try storage.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let record = Record(at: offset, in: bytes)
+                if record.nameLength == name.count, HTTPASCII.equalsIgnoringCase(record.name(in: bytes), name) {
+                    return try body(record.value(in: bytes))
+                }
+                offset = record.end
+            }
+            return try body(nil)
+        }
     }
 
     /// Every value of the field `name`, in order (one per field line; lists are not split).
     public func values(_ name: String) -> [String] {
-        fields.compactMap { HTTPASCII.equalsIgnoringCase($0.name, name) ? $0.value : nil }
+        var values: [String] = []
+        name.withContiguousUTF8 { wanted in
+            let wanted = UnsafeRawBufferPointer(wanted)
+            forEachField { fieldName, value in
+                if HTTPASCII.equalsIgnoringCase(fieldName, wanted) { values.append(HTTPASCII.string(value)) }
+            }
+        }
+        return values
     }
 
     /// Whether a field `name` is present.
     public func contains(name: String) -> Bool {
-        fields.contains { HTTPASCII.equalsIgnoringCase($0.name, name) }
-    }
-
-    /// Appends a field line, keeping any with the same name.
-    public mutating func add(name: String, value: String) {
-        fields.append(Line(name: name, value: value))
-    }
-
-    /// Replaces the first field `name` and removes the others, or appends it if absent.
-    public mutating func replaceOrAdd(name: String, value: String) {
-        guard let first = fields.firstIndex(where: { HTTPASCII.equalsIgnoringCase($0.name, name) }) else {
-            fields.append(Line(name: name, value: value))
-            return
-        }
-        fields[first].value = value
-        var index = fields.count - 1
-        while index > first {
-            if HTTPASCII.equalsIgnoringCase(fields[index].name, name) { fields.remove(at: index) }
-            index -= 1
+        name.withContiguousUTF8 { wanted in
+            withFirstValue(named: UnsafeRawBufferPointer(wanted)) { $0 != nil }
         }
     }
 
-    /// Removes every field `name`.
-    public mutating func remove(name: String) {
-        fields.removeAll { HTTPASCII.equalsIgnoringCase($0.name, name) }
+    /// Whether a field name read through ``forEachField(_:)`` is `other`, ignoring ASCII case
+    /// (field names are case-insensitive).
+    public static func name(_ name: UnsafeRawBufferPointer, is other: String) -> Bool {
+        other.withContiguousUTF8 { HTTPASCII.equalsIgnoringCase(name, UnsafeRawBufferPointer($0)) }
     }
 
     /// The tokens of every `Connection` field, comma-split, trimmed and lowercased (RFC 9110 §7.6.1);
@@ -123,18 +155,206 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Whether a `Connection` field lists `token` (lower case), without allocating: this runs
     /// for every request.
     func connectionContains(_ token: StaticString) -> Bool {
-        for field in fields where HTTPASCII.equalsIgnoringCase(field.name, "connection") {
-            if HTTPASCII.listContains(field.value, lowercase: token) { return true }
+        var found = false
+        forEachField { name, value in
+            if !found, HTTPASCII.equalsIgnoringCase(name, lowercase: "connection"),
+                HTTPASCII.listContains(value, lowercase: token)
+            {
+                found = true
+            }
         }
-        return false
+        return found
     }
 
+    // MARK: Changing
+
+    /// Appends a field line, keeping any with the same name.
+    ///
+    /// Names and values come from our own code here, never from a peer (the parser appends
+    /// what it read through ``appendParsed(name:value:)``), so a bad byte is our bug: debug
+    /// builds trap on it (`assert`, so tests catch it); release builds sanitize instead of
+    /// trapping, because a server that crashes on one bad header is a denial of service. A
+    /// name that is not a token drops the field; a control byte in a value becomes a space.
+    /// Either way a peer never sees a header split in two (response splitting).
+    public mutating func add(name: String, value: String) {
+        name.withContiguousUTF8 { name in
+            value.withContiguousUTF8 { value in
+                appendChecked(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+            }
+        }
+    }
+
+    /// ``add(name:value:)`` over bytes.
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        appendChecked(name: name, value: value)
+    }
+
+    private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard !name.isEmpty, name.count <= Int(UInt16.max), name.allSatisfy(HTTPByteClass.isToken) else {
+            assertionFailure("HTTPHeaders: field name is not a token")
+            return
+        }
+        guard value.allSatisfy(HTTPByteClass.isFieldValue) else {
+            assertionFailure("HTTPHeaders: control byte in a header value")
+            let sanitized = value.map { HTTPByteClass.isFieldValue($0) ? $0 : UInt8(ascii: " ") }
+            sanitized.withUnsafeBytes { appendRecord(name: name, value: $0) }
+            return
+        }
+        appendRecord(name: name, value: value)
+    }
+
+    /// Appends a line the parser accepted (a token name; a value of field-value bytes with
+    /// its surrounding whitespace trimmed), without checking it again.
+    mutating func appendParsed(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        appendRecord(name: name, value: value)
+    }
+
+    private mutating func appendRecord(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let nameLength = name.count
+        let valueLength = value.count
+        storage.append(UInt8(truncatingIfNeeded: nameLength))
+        storage.append(UInt8(truncatingIfNeeded: nameLength >> 8))
+        storage.append(UInt8(truncatingIfNeeded: valueLength))
+        storage.append(UInt8(truncatingIfNeeded: valueLength >> 8))
+        storage.append(UInt8(truncatingIfNeeded: valueLength >> 16))
+        storage.append(UInt8(truncatingIfNeeded: valueLength >> 24))
+        // The buffers hold bytes of a `[UInt8]` or a `String`'s UTF-8, memory bound to UInt8.
+        storage.append(contentsOf: name.assumingMemoryBound(to: UInt8.self))
+        storage.append(UInt8(ascii: ":"))
+        storage.append(UInt8(ascii: " "))
+        storage.append(contentsOf: value.assumingMemoryBound(to: UInt8.self))
+        storage.append(UInt8(ascii: "\r"))
+        storage.append(UInt8(ascii: "\n"))
+        count += 1
+    }
+
+    /// Removes, in place and keeping the order of the rest, every field for which
+    /// `shouldRemove` returns true. No allocation when the storage is not shared.
+    public mutating func removeAll(
+        where shouldRemove: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
+    ) rethrows {
+        guard count > 0 else { return }
+        var removed = 0
+        let kept = try storage.withUnsafeMutableBytes { bytes -> Int in
+            // Safe: every record lies inside `bytes` (we wrote them); kept records move
+            // towards the front, and `copyMemory` allows the overlap (it is a memmove).
+            let base = bytes.baseAddress!
+            var read = 0
+            var write = 0
+            while read < bytes.count {
+                let record = Record(at: read, in: UnsafeRawBufferPointer(bytes))
+                let length = record.end - read
+                if try shouldRemove(record.name(in: UnsafeRawBufferPointer(bytes)), record.value(in: UnsafeRawBufferPointer(bytes))) {
+                    removed += 1
+                } else {
+                    if write != read { (base + write).copyMemory(from: base + read, byteCount: length) }
+                    write += length
+                }
+                read = record.end
+            }
+            return write
+        }
+        guard removed > 0 else { return }
+        storage.removeSubrange(kept...)
+        count -= removed
+    }
+
+    /// Replaces the first field `name` (keeping its spelling and place) and removes the
+    /// others, or appends it if absent.
+    public mutating func replaceOrAdd(name: String, value: String) {
+        var replaced = HTTPHeaders()
+        replaced.reserveBytes(storage.count + name.utf8.count + value.utf8.count + Record.headerSize + 4)
+        var found = false
+        name.withContiguousUTF8 { wanted in
+            let wanted = UnsafeRawBufferPointer(wanted)
+            forEachField { fieldName, fieldValue in
+                if HTTPASCII.equalsIgnoringCase(fieldName, wanted) {
+                    if !found {
+                        value.withContiguousUTF8 { replaced.appendChecked(name: fieldName, value: UnsafeRawBufferPointer($0)) }
+                        found = true
+                    }
+                } else {
+                    replaced.appendRecord(name: fieldName, value: fieldValue)
+                }
+            }
+        }
+        if !found { replaced.add(name: name, value: value) }
+        self = replaced
+    }
+
+    /// Removes every field `name`.
+    public mutating func remove(name: String) {
+        name.withContiguousUTF8 { wanted in
+            let wanted = UnsafeRawBufferPointer(wanted)
+            removeAll { fieldName, _ in HTTPASCII.equalsIgnoringCase(fieldName, wanted) }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Appends each field line (`name: value` CRLF) whose name `omit` does not pick, one copy
+    /// per line; not the empty line that ends a head.
+    func writeLines(into buffer: inout [UInt8], omitting omit: (UnsafeRawBufferPointer) -> Bool) {
+        storage.withUnsafeBufferPointer { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            var offset = 0
+            while offset < bytes.count {
+                let record = Record(at: offset, in: raw)
+                if !omit(record.name(in: raw)) {
+                    // Safe: the line lies inside `bytes`, which lives for this closure.
+                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[record.nameStart..<record.end]))
+                }
+                offset = record.end
+            }
+        }
+    }
+
+    // MARK: Equality and description
+
+    /// Same fields, same order, same spelling: two such lists have the same records.
     public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
-        lhs.fields.count == rhs.fields.count
-            && zip(lhs.fields, rhs.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+        lhs.count == rhs.count && lhs.storage == rhs.storage
     }
 
     public var description: String {
-        "[" + fields.map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "]"
+        "[" + map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "]"
+    }
+}
+
+extension HTTPHeaders {
+    /// Where one record's parts lie in the storage.
+    struct Record {
+        static let headerSize = 6
+
+        let nameStart: Int
+        let nameLength: Int
+        let valueLength: Int
+
+        /// Reads the record header at `offset`. Only ever called at record boundaries of
+        /// storage we wrote, so the header and both parts are inside `bytes`.
+        @inline(__always)
+        init(at offset: Int, in bytes: UnsafeRawBufferPointer) {
+            nameLength = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8
+            valueLength =
+                Int(bytes[offset + 2]) | Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4]) << 16
+                | Int(bytes[offset + 5]) << 24
+            nameStart = offset + Self.headerSize
+        }
+
+        var valueStart: Int { nameStart + nameLength + 2 }
+        /// The offset after the line's CRLF: the next record's header.
+        var end: Int { valueStart + valueLength + 2 }
+
+        @inline(__always)
+        func name(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            // Safe: inside `bytes` (see init); valid as long as `bytes` is.
+            UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameStart + nameLength])
+        }
+
+        @inline(__always)
+        func value(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            // Safe: inside `bytes` (see init); valid as long as `bytes` is.
+            UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueStart + valueLength])
+        }
     }
 }

@@ -29,6 +29,10 @@ enum HTTPFieldSection {
         var hasEmptyElement = false
     }
 
+    /// Room reserved after the parsed fields, so that a proxy adds its own (`X-Forwarded-*`,
+    /// `X-Request-ID`) without reallocating.
+    static let spareBytes = 256
+
     /// Parses `layout.fieldLines` of `bytes`.
     ///
     /// - Returns: the fields in order, and the framing-relevant ones summarised.
@@ -38,7 +42,10 @@ enum HTTPFieldSection {
     ) throws(HTTPParseError) -> (HTTPHeaders, FramingFields) {
         guard layout.fieldLineCount <= maxCount else { throw .code(.tooManyHeaders) }
         var headers = HTTPHeaders()
-        headers.reserveCapacity(layout.fieldLineCount)
+        // Each line is stored as `name: value` CRLF after a record header: at most its raw
+        // length plus the header and one space, with room left for a proxy's own fields.
+        headers.reserveBytes(
+            layout.fieldLines.count + layout.fieldLineCount * (HTTPHeaders.Record.headerSize + 1) + Self.spareBytes)
         var framing = FramingFields()
         var lineStart = layout.fieldLines.lowerBound
         let end = layout.fieldLines.upperBound
@@ -83,7 +90,7 @@ enum HTTPFieldSection {
         let name = UnsafeRawBufferPointer(rebasing: bytes[start..<nameEnd])
         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
         noteFraming(name: name, value: value, framing: &framing)
-        headers.add(name: HTTPASCII.string(name), value: HTTPASCII.string(value))
+        headers.appendParsed(name: name, value: value)
         return index + 2
     }
 

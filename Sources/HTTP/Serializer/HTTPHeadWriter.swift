@@ -1,11 +1,11 @@
 /// Byte-level helpers shared by the head serializers.
 ///
-/// Field names and values come from our own code or from our parser, which refuses control
-/// bytes, so a CR, LF or NUL here is our bug. Debug builds trap on it (`assert`, so tests
-/// catch it); release builds sanitize instead of trapping, because a server that crashes on
-/// one bad header is a denial of service: such bytes become a space in values and phrases,
-/// and a field whose name is not a token is dropped. Either way the peer never sees a
-/// header split into two (response splitting).
+/// Field lines are copied as ``HTTPHeaders`` stores them, already checked (see
+/// ``HTTPHeaders/add(name:value:)``). Reason phrases, targets and configured values come from
+/// our own code, so a CR, LF or NUL in them is our bug: debug builds trap on it (`assert`, so
+/// tests catch it); release builds sanitize instead of trapping, because a server that
+/// crashes on one bad header is a denial of service. Either way the peer never sees a header
+/// split into two (response splitting).
 enum HTTPHeadWriter {
     static func writeVersion(_ version: HTTPVersion, into buffer: inout [UInt8]) {
         writeStatic("HTTP/", into: &buffer)
@@ -56,33 +56,10 @@ enum HTTPHeadWriter {
         text.withContiguousUTF8 { buffer.append(contentsOf: $0) }
     }
 
-    /// Writes `name` if it is a token and returns true; returns false (writing nothing) if not.
-    static func writeFieldName(_ name: String, into buffer: inout [UInt8]) -> Bool {
-        name.withContiguousUTF8 { bytes in
-            guard !bytes.isEmpty, bytes.allSatisfy(HTTPByteClass.isToken) else { return false }
-            buffer.append(contentsOf: bytes)
-            return true
-        }
-    }
-
     /// Writes each field line and the empty line that ends the head.
     static func writeFields(_ headers: HTTPHeaders, into buffer: inout [UInt8]) {
-        writeFieldLines(headers, into: &buffer, omitting: { _ in false })
+        headers.writeLines(into: &buffer, omitting: { _ in false })
         writeEndOfHead(into: &buffer)
-    }
-
-    /// Writes each field line whose name `omit` does not pick, without the empty line.
-    static func writeFieldLines(_ headers: HTTPHeaders, into buffer: inout [UInt8], omitting omit: (String) -> Bool) {
-        for line in headers.fields where !omit(line.name) {
-            guard writeFieldName(line.name, into: &buffer) else {
-                assertionFailure("HTTP serializer: field name is not a token")
-                continue
-            }
-            buffer.append(UInt8(ascii: ":"))
-            buffer.append(UInt8(ascii: " "))
-            writeSanitized(line.value, into: &buffer)
-            writeEndOfHead(into: &buffer)
-        }
     }
 
     /// Writes `name: value` CRLF for one of our own constant names and a number.

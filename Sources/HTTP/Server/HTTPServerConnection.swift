@@ -62,8 +62,12 @@ final class HTTPServerConnection: @unchecked Sendable {
             bodyFailed = false
             expectsContinue = head.expectsContinue && head.version == .http1_1
             continueSent = false
+            // What answering needs of the head; the head itself goes to the handler, so that
+            // it owns the only copy of the fields (a proxy edits them in place).
+            let method = head.method
+            let version = head.version
             let request = HTTPServerRequest(
-                head: head,
+                head: consume head,
                 body: hasBody ? HTTPRequestBody(source: self, isEmpty: false) : HTTPRequestBody.absent,
                 remoteAddress: stream.remoteAddress,
                 loop: stream.loop)
@@ -82,7 +86,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
             do {
-                try await write(response, for: head, keepAlive: keepAlive && bodyFullyRead)
+                try await write(response, method: method, version: version, keepAlive: keepAlive && bodyFullyRead)
             } catch {
                 machine.closed()
                 return
@@ -230,7 +234,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// Writes the response's head straight into the output buffer: the handler's fields
     /// except the framing ones, which the server owns, then framing, `Connection`, `Server`
     /// and `Date`. The handler's headers are never copied.
-    private func write(_ response: HTTPServerResponse, for request: HTTPRequestHead, keepAlive: Bool) async throws {
+    private func write(
+        _ response: HTTPServerResponse, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool
+    ) async throws {
         var keepAlive = keepAlive && !machine.isDraining
         // connectionContains, not connectionTokens: no token array per response.
         if response.headers.connectionContains("close") {
@@ -239,10 +245,10 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
         let code = response.status.code
         let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
-        let sendsBody = bodyAllowed && request.method != .HEAD
+        let sendsBody = bodyAllowed && method != .HEAD
 
         HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
-        HTTPHeadWriter.writeFieldLines(response.headers, into: &output, omitting: Self.isFramingField)
+        response.headers.writeLines(into: &output, omitting: Self.isFramingField)
         var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
         var chunked = false
         var bytes: [UInt8] = []
@@ -256,7 +262,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             streamWriter = writer
             if let length {
                 HTTPHeadWriter.writeField("Content-Length", decimal: length, into: &output)
-            } else if request.version == .http1_1 {
+            } else if version == .http1_1 {
                 HTTPHeadWriter.writeField("Transfer-Encoding", "chunked", into: &output)
                 chunked = true
             } else {
@@ -266,7 +272,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
         if !keepAlive {
             HTTPHeadWriter.writeField("Connection", "close", into: &output)
-        } else if request.version == .http1_0 {
+        } else if version == .http1_0 {
             HTTPHeadWriter.writeField("Connection", "keep-alive", into: &output)
         }
         if let serverName = configuration.serverName {
@@ -289,10 +295,13 @@ final class HTTPServerConnection: @unchecked Sendable {
         if output.count >= Self.flushThreshold { try await flush() }
     }
 
-    private static func isFramingField(_ name: String) -> Bool {
-        HTTPASCII.equalsIgnoringCase(name, "Content-Length")
-            || HTTPASCII.equalsIgnoringCase(name, "Transfer-Encoding")
-            || HTTPASCII.equalsIgnoringCase(name, "Connection")
+    private static func isFramingField(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 10: return HTTPASCII.equalsIgnoringCase(name, lowercase: "connection")
+        case 14: return HTTPASCII.equalsIgnoringCase(name, lowercase: "content-length")
+        case 17: return HTTPASCII.equalsIgnoringCase(name, lowercase: "transfer-encoding")
+        default: return false
+        }
     }
 
     private func flush() async throws {
@@ -308,7 +317,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         let response = error.response
         let body = error.jsonBody
         HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
-        HTTPHeadWriter.writeFieldLines(response.headers, into: &output, omitting: Self.isFramingField)
+        response.headers.writeLines(into: &output, omitting: Self.isFramingField)
         HTTPHeadWriter.writeField("Content-Length", decimal: body.count, into: &output)
         HTTPHeadWriter.writeField("Connection", "close", into: &output)
         output.append(contentsOf: dateCache.currentField())
