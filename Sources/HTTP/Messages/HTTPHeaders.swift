@@ -210,22 +210,25 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     }
 
     private mutating func appendRecord(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let nameLength = name.count
-        let valueLength = value.count
-        storage.append(UInt8(truncatingIfNeeded: nameLength))
-        storage.append(UInt8(truncatingIfNeeded: nameLength >> 8))
-        storage.append(UInt8(truncatingIfNeeded: valueLength))
-        storage.append(UInt8(truncatingIfNeeded: valueLength >> 8))
-        storage.append(UInt8(truncatingIfNeeded: valueLength >> 16))
-        storage.append(UInt8(truncatingIfNeeded: valueLength >> 24))
-        // The buffers hold bytes of a `[UInt8]` or a `String`'s UTF-8, memory bound to UInt8.
-        storage.append(contentsOf: name.assumingMemoryBound(to: UInt8.self))
-        storage.append(UInt8(ascii: ":"))
-        storage.append(UInt8(ascii: " "))
-        storage.append(contentsOf: value.assumingMemoryBound(to: UInt8.self))
-        storage.append(UInt8(ascii: "\r"))
-        storage.append(UInt8(ascii: "\n"))
+        // Five copies, not a dozen single-byte appends (each checks uniqueness and capacity).
+        let header = (UInt64(name.count) | UInt64(value.count) << 16).littleEndian
+        withUnsafeBytes(of: header) { appendBytes(UnsafeRawBufferPointer(rebasing: $0[0..<Record.headerSize])) }
+        appendBytes(name)
+        withUnsafeBytes(of: Self.colonSpace) { appendBytes($0) }
+        appendBytes(value)
+        withUnsafeBytes(of: Self.lineEnd) { appendBytes($0) }
         count += 1
+    }
+
+    /// `: ` and CRLF as they lie in memory.
+    private static let colonSpace: (UInt8, UInt8) = (UInt8(ascii: ":"), UInt8(ascii: " "))
+    private static let lineEnd: (UInt8, UInt8) = (UInt8(ascii: "\r"), UInt8(ascii: "\n"))
+
+    @inline(__always)
+    private mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        // The buffers hold bytes of a `[UInt8]`, a `String`'s UTF-8 or a local integer,
+        // read as UInt8, which every byte is.
+        storage.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Removes, in place and keeping the order of the rest, every field for which
