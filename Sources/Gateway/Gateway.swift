@@ -12,6 +12,9 @@ public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     public let client: HTTPClient
     public let upstreams: [UpstreamService: UpstreamGroup]
+    /// The same groups indexed by `UpstreamService.ordinal`: routing picks one per request,
+    /// and an array index costs less than hashing the key.
+    private let groupsByOrdinal: [UpstreamGroup]
     let routes = RouteTable()
     let requestIDs = RequestIDGenerator()
     let tokens: BearerTokenVerifier
@@ -48,6 +51,11 @@ public final class Gateway: Sendable {
             upstreams[service] = UpstreamGroup(service: service, instances: instances, configuration: configuration)
         }
         self.upstreams = upstreams
+        let groups = UpstreamService.allCases.sorted { $0.ordinal < $1.ordinal }.compactMap { upstreams[$0] }
+        precondition(
+            UpstreamService.allCases.allSatisfy { groups[$0.ordinal].service == $0 },
+            "UpstreamService.ordinal must number the cases 0..<count")
+        groupsByOrdinal = groups
         if let tokens {
             self.tokens = tokens
         } else if let secret = configuration.authSecret {
@@ -138,11 +146,13 @@ public final class Gateway: Sendable {
         case .badTarget:
             return errorResponse(HTTPError(.badRequest, detail: "Invalid request target"), context)
         case .proxy(let service, let target):
-            guard let upstream = upstreams[service] else {
-                return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
-            }
-            return try await proxy(consume request, to: upstream, target: target, context)
+            return try await proxy(consume request, to: group(for: service), target: target, context)
         }
+    }
+
+    /// The instances of `service` (every service has a group: `init` makes one for each).
+    private func group(for service: UpstreamService) -> UpstreamGroup {
+        groupsByOrdinal[service.ordinal]
     }
 
     /// Counts the request against its client's bucket on this loop; the `Retry-After`

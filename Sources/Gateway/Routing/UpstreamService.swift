@@ -4,6 +4,15 @@ public enum UpstreamService: String, Sendable, CaseIterable, Hashable {
     case movies
     case watchlist
 
+    /// The case's position, 0..<allCases.count, for array-indexed look-ups.
+    var ordinal: Int {
+        switch self {
+        case .users: 0
+        case .movies: 1
+        case .watchlist: 2
+        }
+    }
+
     /// The name used in error details: `"Movie service unavailable"`.
     public var displayName: String {
         switch self {
