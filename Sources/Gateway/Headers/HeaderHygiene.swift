@@ -49,8 +49,9 @@ public enum HeaderHygiene {
         return .none
     }
 
-    /// The head to send upstream, edited in place from the client's (no field is copied
-    /// into a `String`; the storage is copied once if the caller still shares it).
+    /// The head to send upstream, edited in place from the client's: no field becomes a
+    /// `String` (but a trusted proxy's `X-Forwarded-*` values, which are re-joined), and the
+    /// storage is copied once only if the caller still shares it.
     ///
     /// - Parameters:
     ///   - head: the client's request head.
@@ -92,8 +93,10 @@ public enum HeaderHygiene {
             case .forwardedHost:
                 if peer.isTrusted, clientHost == nil { clientHost = String(decoding: value, as: UTF8.self) }
                 return true
-            case .host, .date, .server, .hsts, .other, .hopByHop:
+            case .host, .date, .server, .hsts, .other:
                 return false
+            case .hopByHop:
+                return true  // (answered above)
             }
         }
         if host == nil { headers.add(name: "Host", value: "localhost") }
