@@ -19,7 +19,7 @@ struct RawHTTPClient {
     /// arrived or the server closed the connection.
     func exchange(
         _ pieces: [String], pause: Duration = .zero, expected: Int, method: HTTPMethod = .GET,
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5), halfClose: Bool = false
     ) async throws -> Exchange {
         try await withTaskExecutorPreference(loop) { @concurrent in
             let socket = try await TCPSocket.connect(
@@ -29,6 +29,7 @@ struct RawHTTPClient {
                 try await socket.write(Array(piece.utf8))
                 if index < pieces.count - 1 && pause > .zero { try await loop.sleep(for: pause) }
             }
+            if halfClose { socket.shutdownWrite() }
             socket.readDeadline = monotonicNanoseconds() + timeout.nanoseconds
             var result = Exchange()
             var parser = HTTPResponseParser()
@@ -102,6 +103,9 @@ final class ServerLoopbackTests {
                 for index in 0..<5 { try await writer.write(Array("part\(index);".utf8)) }
             })
         }
+        router.get("/big") { _ in
+            HTTPServerResponse(status: .ok, body: .bytes(ServerLoopbackTests.bigBody))
+        }
         // A handler that states framing itself (wrongly): the server's own must win.
         router.get("/own-framing") { _ in
             HTTPServerResponse(
@@ -161,6 +165,20 @@ final class ServerLoopbackTests {
             expected: 2)
         #expect(kept.responses.count == 2)
         #expect(kept.responses[0].head.headers["Connection"] == "keep-alive")
+    }
+
+    /// Under the server's flush threshold, so the answer is deferred to the end of the round.
+    static let bigBody = (0..<(48 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+
+    /// A client that half-closes after its request (`printf ... | nc -q`) still gets the whole
+    /// answer: the server reads the end of stream while the answer waits for the end of the
+    /// round, and sends it before it closes.
+    @Test func aHalfClosingClientGetsTheWholeAnswer() async throws {
+        let result = try await client.exchange(["GET /big HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1, halfClose: true)
+        #expect(result.responses.count == 1)
+        #expect(result.responses.first?.body.count == Self.bigBody.count)
+        let whole = result.responses.first?.body == Self.bigBody  // (not in #expect: 6 MiB in a message)
+        #expect(whole)
     }
 
     @Test func connectionCloseIsHonoured() async throws {

@@ -109,6 +109,101 @@ struct TCPTests {
         #expect(await accepting.value?.code == .closed)
     }
 
+    /// A connected pair on `loop`: the accepted side and the connecting side.
+    static func connectedPair(on loop: EventLoop) async throws -> (accepted: TCPSocket, connecting: TCPSocket) {
+        try await Task(executorPreference: loop) {
+            let listener = try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop)
+            defer { listener.close() }
+            async let accepted = listener.accept()
+            let connecting = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: listener.localAddress.port)!, on: loop,
+                timeout: .seconds(2))
+            return (try await accepted, connecting)
+        }.value
+    }
+
+    /// Reads until `count` bytes or end of stream.
+    static func read(_ socket: TCPSocket, count: Int) async throws -> [UInt8] {
+        var received: [UInt8] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+        defer { buffer.deallocate() }
+        while received.count < count {
+            let n = try await socket.read(into: buffer)
+            if n == 0 { break }
+            received.append(contentsOf: buffer[0..<n])
+        }
+        return received
+    }
+
+    @Test func endOfRoundSendWaitsForTheRoundThenArrives() async throws {
+        let loop = Self.group.loops[0]
+        let (server, client) = try await Self.connectedPair(on: loop)
+        let (unsentDuringTheRound, received) = try await Task(executorPreference: loop) {
+            () -> (Bool, [UInt8]) in
+            defer { server.close(); client.close() }
+            var bytes = Array("HTTP/1.1 200 OK\r\n\r\n".utf8)
+            #expect(server.sendAtEndOfRound(&bytes))
+            #expect(bytes.isEmpty)
+            // Still in the same job: nothing may have been sent yet.
+            var probe: UInt8 = 0
+            let peeked = recv(client.fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            let received = try await Self.read(client, count: 19)
+            return (peeked < 0 && errno == EAGAIN, received)
+        }.value
+        #expect(unsentDuringTheRound)
+        #expect(received == Array("HTTP/1.1 200 OK\r\n\r\n".utf8))
+    }
+
+    /// What follows an end-of-round send larger than the socket buffers.
+    enum AfterDeferring: CaseIterable, Sendable {
+        /// Nothing: the socket sends the rest itself as epoll reports room.
+        case nothing
+        /// A write, whose bytes must come after the deferred ones.
+        case write
+        /// `finishSends()` and then `close()`: nothing may be cut off.
+        case finishThenClose
+    }
+
+    @Test(arguments: AfterDeferring.allCases)
+    func endOfRoundSendLargerThanTheBufferArrivesWholeAndInOrder(then next: AfterDeferring) async throws {
+        let loop = Self.group.loops[1]
+        let (server, client) = try await Self.connectedPair(on: loop)
+        let payload = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let tail = Array("tail".utf8)
+        let expected = next == .write ? payload + tail : payload
+        let received = try await Task(executorPreference: loop) { () -> [UInt8] in
+            defer { server.close(); client.close() }
+            var bytes = payload
+            #expect(server.sendAtEndOfRound(&bytes))
+            // After a close, read up to the end of stream, to see that nothing more comes.
+            async let reading = Self.read(client, count: next == .finishThenClose ? expected.count + 1 : expected.count)
+            switch next {
+            case .nothing: break
+            case .write: try await server.write(tail)
+            case .finishThenClose:
+                try await server.finishSends()
+                server.close()
+            }
+            return try await reading
+        }.value
+        #expect(received.count == expected.count)
+        let same = received == expected  // (not in #expect: megabytes in a failure message)
+        #expect(same)
+    }
+
+    @Test func closeRightAfterAnEndOfRoundSendStillSendsIt() async throws {
+        let loop = Self.group.loops[0]
+        let (server, client) = try await Self.connectedPair(on: loop)
+        let received = try await Task(executorPreference: loop) { () -> [UInt8] in
+            defer { client.close() }
+            var bytes = Array(repeating: UInt8(ascii: "x"), count: 1000)
+            #expect(server.sendAtEndOfRound(&bytes))
+            server.close()
+            return try await Self.read(client, count: 2000)  // stops at end of stream
+        }.value
+        #expect(received == Array(repeating: UInt8(ascii: "x"), count: 1000))
+    }
+
     @Test func blockingPoolRunsWorkOffTheLoops() async throws {
         let onLoop = try await BlockingPool.shared.run { EventLoop.current != nil }
         #expect(onLoop == false)

@@ -149,6 +149,12 @@ public final class HTTPClientConnection: @unchecked Sendable {
         let terminate: Bool
         do { terminate = try state.requestFinished() } catch { throw misuse(error) }
         if terminate { outgoing.append(contentsOf: ChunkedEncoding.terminator) }
+        // The request goes out at the end of the loop's round (see
+        // ByteStream.sendAtEndOfRound), or now if the transport cannot wait.
+        if !outgoing.isEmpty, transport.sendAtEndOfRound(&outgoing) {
+            requestBytesWritten = true
+            return
+        }
         try await flush()
     }
 

@@ -119,7 +119,9 @@ final class HTTPServerConnection: @unchecked Sendable {
                 preconditionFailure("body event while waiting for a head")
             case .needMore:
                 do {
-                    if !output.isEmpty { try await flush() }
+                    // Answers go out at the end of the loop's round (see
+                    // ByteStream.sendAtEndOfRound), or now if the transport cannot wait.
+                    if !output.isEmpty, !stream.sendAtEndOfRound(&output) { try await flush() }
                 } catch {
                     machine.closed()
                     return nil
@@ -136,6 +138,9 @@ final class HTTPServerConnection: @unchecked Sendable {
                 do {
                     let count = try await buffer.readMore(from: stream)
                     if count == 0 {
+                        // The client has sent all it will; what it asked for still goes out.
+                        stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
+                        try? await stream.finishSends()
                         machine.closed()
                         return nil
                     }

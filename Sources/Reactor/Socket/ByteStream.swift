@@ -19,6 +19,20 @@ public protocol ByteStream: AnyObject, Sendable {
     /// - Throws: ``IOError``.
     func write(_ bytes: ArraySlice<UInt8>) async throws
 
+    /// Takes `bytes` to send them at the end of the loop's current round of jobs, leaving an
+    /// empty buffer (with the capacity of one the stream used before) in their place; returns
+    /// false, taking nothing, when they must be written with ``write(_:)`` instead.
+    ///
+    /// Why: a send wakes the peer, and a woken peer on the same core can preempt the loop
+    /// before it has run the rest of the round's tasks; sends made after the round make those
+    /// tasks wait for no one. What the socket cannot take then is sent when it has room, and
+    /// before the bytes of any later ``write(_:)``. A failure is reported by the next read or
+    /// write.
+    func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool
+
+    /// Waits until every byte handed to ``sendAtEndOfRound(_:)`` is in the kernel.
+    func finishSends() async throws
+
     /// Monotonic deadline (ns, see ``monotonicNanoseconds()``) for reads; nil = none.
     var readDeadline: UInt64? { get set }
     /// Monotonic deadline for writes; nil = none.
@@ -41,4 +55,9 @@ extension ByteStream {
     }
 
     public func closeGracefully() async { close() }
+
+    /// Transports that send on their own terms (TLS) write now.
+    public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool { false }
+
+    public func finishSends() async throws {}
 }

@@ -28,6 +28,11 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private var peerClosed = false
     private var readWaiter: UnsafeContinuation<Void, any Error>?
     private var writeWaiter: UnsafeContinuation<Void, any Error>?
+    /// Bytes taken by ``sendAtEndOfRound(_:)`` and not yet in the kernel.
+    private var deferred: [UInt8] = []
+    private var deferredSendScheduled = false
+    /// Why an end-of-round send failed; the next read or write throws it.
+    private var deferredError: IOError?
     private var readTimer = DeadlineTimer()
     private var writeTimer = DeadlineTimer()
     public private(set) var isClosed = false
@@ -137,6 +142,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         while true {
             if isClosed { throw IOError(.closed, operation: "read") }
+            if let deferredError { throw deferredError }
             if mayRead {
                 let result = try syscall(blocking: false, "read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
                 switch result {
@@ -154,6 +160,68 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        if let deferredError { throw deferredError }
+        if !deferred.isEmpty {
+            // What the end of the round could not send goes first.
+            let leftover = deferred
+            deferred = []
+            try await writeNow(leftover[...])
+        }
+        try await writeNow(bytes)
+    }
+
+    public func finishSends() async throws {
+        try await write([][...])
+    }
+
+    public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
+        guard !isClosed, mayWrite, deferred.isEmpty, deferredError == nil, !bytes.isEmpty else { return false }
+        swap(&deferred, &bytes)
+        if !deferredSendScheduled {
+            deferredSendScheduled = true
+            // A job queued now runs after the tasks this round has already resumed.
+            loop.execute0 { [self] in
+                deferredSendScheduled = false
+                sendDeferred()
+            }
+        }
+        return true
+    }
+
+    /// Sends the deferred bytes as far as the socket takes them; the rest waits for epoll to
+    /// report room (``readinessChanged(_:)``) or for the next ``write(_:)``.
+    private func sendDeferred() {
+        guard !isClosed, !deferred.isEmpty else { return }
+        var sent = 0
+        while sent < deferred.count, mayWrite {
+            let outcome = deferred[sent...].withUnsafeBytes { raw in
+                // The array's storage is pinned only inside this synchronous call.
+                Result { () throws(IOError) in
+                    try syscall(blocking: false, "send") { Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) }
+                }
+            }
+            switch outcome {
+            case .success(.processed(let count)):
+                sent += count
+            case .success(.wouldBlock):
+                mayWrite = false
+            case .failure(let error):
+                // The connection is broken: what was not sent is lost, as it would be in the
+                // kernel's buffer; a waiting reader learns it now, anyone else on their next call.
+                deferredError = error
+                deferred.removeAll(keepingCapacity: true)
+                resume(&readWaiter, with: error)
+                return
+            }
+        }
+        if sent == deferred.count {
+            deferred.removeAll(keepingCapacity: true)
+        } else {
+            deferred.removeSubrange(0..<sent)
+        }
+    }
+
+    private func writeNow(_ bytes: ArraySlice<UInt8>) async throws {
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
             if isClosed { throw IOError(.closed, operation: "write") }
@@ -183,6 +251,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
 
     public func close() {
         guard !isClosed else { return }
+        // Deferred bytes get one try: a response written just before a close (a client that
+        // half-closed after its request) is not dropped for being deferred.
+        sendDeferred()
         isClosed = true
         if let registration { loop.deregister0(registration) }
         registration = nil
@@ -203,7 +274,11 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         }
         if readiness.isWritable {
             mayWrite = true
-            resume(&writeWaiter, with: nil)
+            if writeWaiter != nil {
+                resume(&writeWaiter, with: nil)
+            } else if !deferred.isEmpty {
+                sendDeferred()
+            }
         }
     }
 
