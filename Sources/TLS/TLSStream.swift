@@ -8,13 +8,17 @@ import Glibc
 /// A TLS session over a ``TCPSocket``: the server side of the gateway's port 8443 and the
 /// client side of the load tester's HTTPS runs, as a ``ByteStream``.
 ///
-/// OpenSSL does the socket I/O itself, non-blocking, on the socket's descriptor. Each
-/// call is repeated until it completes or OpenSSL says it wants the socket to become
-/// readable (or writable); only then does the task wait, and it starts waiting in the
-/// same synchronous stretch as the EAGAIN that OpenSSL saw, so that no edge of the
-/// edge-triggered registration is missed. Data OpenSSL already holds (a decrypted record
-/// not yet handed out, read-ahead bytes) is returned before any waiting, because every
-/// read starts with `SSL_read`.
+/// OpenSSL reads the socket itself, non-blocking, on the socket's descriptor. Each call is
+/// repeated until it completes or OpenSSL says it wants the socket to become readable;
+/// only then does the task wait, and it starts waiting in the same synchronous stretch as
+/// the EAGAIN that OpenSSL saw, so that no edge of the edge-triggered registration is
+/// missed. Data OpenSSL already holds (a decrypted record not yet handed out, read-ahead
+/// bytes) is returned before any waiting, because every read starts with `SSL_read`.
+///
+/// OpenSSL writes into a memory BIO instead, and the stream hands that ciphertext to the
+/// socket, in the order it was made: so a TLS answer, like a plain one, can go out at the
+/// end of the loop's round (``sendAtEndOfRound(_:)``), and a full socket makes the writer
+/// wait in ``TCPSocket/write(_:)``.
 ///
 /// Loop-bound like every ``ByteStream``: call it only from tasks on ``loop``. One read and
 /// one write may be in flight at once (the HTTP server reads the next request while it
@@ -25,6 +29,10 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// The session. Freed in deinit, never in ``close()``: a task woken by the close may
     /// still look at it (it then sees `isClosed` and does no I/O).
     private let ssl: OpaquePointer
+    /// The memory BIO OpenSSL writes to (owned by `ssl`).
+    private let output: OpaquePointer
+    /// Ciphertext taken from `output` and not yet handed to the socket, oldest first.
+    private var unsent: [UInt8] = []
     private var isClosed = false
     /// Set after OpenSSL reported a fatal error: the session may not be used for I/O
     /// again, not even to send close_notify.
@@ -53,9 +61,10 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         set { socket.writeDeadline = newValue }
     }
 
-    private init(socket: TCPSocket, ssl: OpaquePointer) {
+    private init(socket: TCPSocket, ssl: OpaquePointer, output: OpaquePointer) {
         self.socket = socket
         self.ssl = ssl
+        self.output = output
     }
 
     deinit {
@@ -137,14 +146,22 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             socket.close()
             throw TLSError.fromQueue(.configuration, operation: "SSL_new")
         }
-        // SSL_set_fd wraps the descriptor in a socket BIO that does not close it.
-        guard SSL_set_fd(ssl, socket.fd) == 1 else {
-            let error = TLSError.fromQueue(.configuration, operation: "SSL_set_fd")
+        // Reads: a socket BIO on the descriptor that does not close it. Writes: memory.
+        guard let input = BIO_new_socket(socket.fd, BIO_NOCLOSE) else {
+            let error = TLSError.fromQueue(.configuration, operation: "BIO_new_socket")
             SSL_free(ssl)
             socket.close()
             throw error
         }
-        return TLSStream(socket: socket, ssl: ssl)
+        guard let output = BIO_new(BIO_s_mem()) else {
+            let error = TLSError.fromQueue(.configuration, operation: "BIO_new(mem)")
+            BIO_free(input)
+            SSL_free(ssl)
+            socket.close()
+            throw error
+        }
+        SSL_set_bio(ssl, input, output)  // ssl owns both from here
+        return TLSStream(socket: socket, ssl: ssl, output: output)
     }
 
     private func setServerName(_ serverName: String?, verify: Bool) throws(TLSError) {
@@ -177,10 +194,11 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         socket.readDeadline = deadline
         socket.writeDeadline = deadline
         do {
-            let completed = try await drive("handshake") { SSL_do_handshake($0) }
+            let completed = try await drive("handshake", sendsBeforeWaiting: true) { SSL_do_handshake($0) }
             if completed <= 0 {
                 throw TLSError(.handshakeFailed, operation: "handshake", message: "peer closed the connection")
             }
+            try await sendUnsent()  // the last flight (Finished, session tickets)
         } catch {
             close()
             if let error = error as? TLSError {
@@ -216,10 +234,13 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         guard buffer.count > 0 else { return 0 }
         if receivedEndOfStream && !isClosed { return 0 }
-        let count = try await drive("read") { ssl in
+        let count = try await drive("read", sendsBeforeWaiting: false) { ssl in
             // SSL_read takes an Int32 length; a larger buffer is simply filled in part.
             SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
         }
+        // A read can make records too (a key update's answer): they go at the end of the
+        // round when the socket can take them, else ahead of the next write.
+        if !unsent.isEmpty, socket.canSendAtEndOfRound { _ = socket.sendAtEndOfRound(&unsent) }
         if count <= 0 {
             receivedEndOfStream = true
             return 0
@@ -228,12 +249,42 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        try await encrypt(bytes)
+        try await sendUnsent()
+    }
+
+    public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
+        // Only when the socket can take the ciphertext at once: once encrypted, the bytes
+        // cannot be handed back.
+        guard !bytes.isEmpty, !isClosed, !isBroken, unsent.isEmpty, socket.canSendAtEndOfRound else { return false }
+        OpenSSLErrorQueue.clear()
+        let written = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32(clamping: $0.count)) }
+        // Into a memory BIO a write takes everything or nothing (nothing: a TLS 1.2 peer
+        // renegotiating, or a failure), and then write(_:) deals with it.
+        guard Int(written) == bytes.count else {
+            takeOutput()
+            return false
+        }
+        takeOutput()
+        bytes.removeAll(keepingCapacity: true)
+        let taken = socket.sendAtEndOfRound(&unsent)
+        assert(taken, "the socket refused an end-of-round send it said it could take")
+        return true
+    }
+
+    public func finishSends() async throws {
+        try await sendUnsent()
+        try await socket.finishSends()
+    }
+
+    /// Encrypts all of `bytes` into `unsent`.
+    private func encrypt(_ bytes: ArraySlice<UInt8>) async throws {
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
-            let written = try await drive("write") { ssl in
+            let written = try await drive("write", sendsBeforeWaiting: true) { ssl in
                 bytes[offset...].withUnsafeBytes { raw in
                     // The slice is pinned only for this call; ACCEPT_MOVING_WRITE_BUFFER lets a
-                    // retry after WANT_WRITE pass the same bytes at another address.
+                    // retry pass the same bytes at another address.
                     SSL_write(ssl, raw.baseAddress, Int32(clamping: raw.count))
                 }
             }
@@ -246,11 +297,36 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Moves what OpenSSL wrote since the last call from its memory BIO to `unsent`.
+    private func takeOutput() {
+        let pending = Int(BIO_ctrl_pending(output))
+        guard pending > 0 else { return }
+        let start = unsent.count
+        unsent.append(contentsOf: repeatElement(0, count: pending))
+        let taken = unsent.withUnsafeMutableBytes { raw in
+            // Safe: `pending` bytes were just appended at `start`.
+            BIO_read(output, raw.baseAddress! + start, Int32(clamping: pending))
+        }
+        if Int(taken) < pending { unsent.removeLast(pending - max(0, Int(taken))) }
+    }
+
+    /// Hands `unsent` to the socket, waiting while the socket is full.
+    private func sendUnsent() async throws {
+        guard !unsent.isEmpty else { return }
+        let bytes = unsent
+        unsent.removeAll(keepingCapacity: true)
+        try await socket.write(bytes[...])
+    }
+
     // MARK: Closing
 
     public func close() {
         guard !isClosed else { return }
         isClosed = true
+        // What OpenSSL wrote last (an alert that ends a failed handshake) gets the socket's
+        // one try at closing.
+        takeOutput()
+        if !unsent.isEmpty, socket.canSendAtEndOfRound { _ = socket.sendAtEndOfRound(&unsent) }
         socket.close()
     }
 
@@ -261,13 +337,10 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         if !isBroken && SSL_is_init_finished(ssl) == 1 {
             let limit = monotonicNanoseconds() &+ 1_000_000_000
             socket.writeDeadline = min(socket.writeDeadline ?? limit, limit)
-            while !isClosed {
-                OpenSSLErrorQueue.clear()
-                let result = SSL_shutdown(ssl)
-                if result >= 0 { break }  // 0: close_notify sent; 1: both sides done.
-                guard SSL_get_error(ssl, result) == SSL_ERROR_WANT_WRITE else { break }
-                do { try await waitForSocket(read: false) } catch { break }
-            }
+            OpenSSLErrorQueue.clear()
+            _ = SSL_shutdown(ssl)  // close_notify, into the memory BIO
+            takeOutput()
+            try? await sendUnsent()
             OpenSSLErrorQueue.clear()
         }
         close()
@@ -282,20 +355,27 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     ///   see `SSL_OP_IGNORE_UNEXPECTED_EOF` in ``TLSServerContext``).
     /// - Throws: `IOError` for the transport (`.closed`, `.timedOut`, `.cancelled`,
     ///   `.system` resets) and ``TLSError`` `.protocolError` for OpenSSL's own failures.
-    private func drive(_ operation: String, _ call: (OpaquePointer) -> Int32) async throws -> Int32 {
+    private func drive(
+        _ operation: String, sendsBeforeWaiting: Bool, _ call: (OpaquePointer) -> Int32
+    ) async throws -> Int32 {
         while true {
             if isClosed { throw IOError(.closed, operation: operation) }
             if isBroken { throw TLSError(.protocolError, operation: operation, message: "session failed earlier") }
             OpenSSLErrorQueue.clear()
             errno = 0
             let result = call(ssl)
+            takeOutput()
             if result > 0 { return result }
             let savedErrno = errno
             switch SSL_get_error(ssl, result) {
             case SSL_ERROR_WANT_READ:
+                // A handshake flight must be out before its answer can come. (A read leaves
+                // what it made to the writer, which may be waiting on the socket already.)
+                if sendsBeforeWaiting { try await sendUnsent() }
                 try await waitForSocket(read: true)
             case SSL_ERROR_WANT_WRITE:
-                try await waitForSocket(read: false)
+                // Not from a memory BIO; kept for completeness.
+                try await sendUnsent()
             case SSL_ERROR_ZERO_RETURN:
                 return 0
             case SSL_ERROR_SYSCALL:

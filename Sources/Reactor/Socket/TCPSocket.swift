@@ -174,8 +174,14 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         try await write([][...])
     }
 
+    /// Whether ``sendAtEndOfRound(_:)`` would take bytes now (for transports that must know
+    /// before they commit to it, like TLS, which encrypts first).
+    public var canSendAtEndOfRound: Bool {
+        !isClosed && mayWrite && deferred.isEmpty && deferredError == nil
+    }
+
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
-        guard !isClosed, mayWrite, deferred.isEmpty, deferredError == nil, !bytes.isEmpty else { return false }
+        guard canSendAtEndOfRound, !bytes.isEmpty else { return false }
         swap(&deferred, &bytes)
         if !deferredSendScheduled {
             deferredSendScheduled = true
