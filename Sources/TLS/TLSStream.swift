@@ -39,7 +39,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     private var isBroken = false
     /// The peer sent close_notify (or closed TCP): every further read returns 0.
     private var receivedEndOfStream = false
-    private var readinessWaits = ReadinessWaits()
+    private var readWaits = ReadWaits()
 
     /// The protocol chosen by ALPN, nil when the client sent no ALPN extension.
     public private(set) var negotiatedALPN: String?
@@ -372,7 +372,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
                 // A handshake flight must be out before its answer can come. (A read leaves
                 // what it made to the writer, which may be waiting on the socket already.)
                 if sendsBeforeWaiting { try await sendUnsent() }
-                try await waitForSocket(read: true)
+                try await waitUntilReadable()
             case SSL_ERROR_WANT_WRITE:
                 // Not from a memory BIO; kept for completeness.
                 try await sendUnsent()
@@ -390,52 +390,38 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         }
     }
 
-    /// Waits until the socket is readable (or writable).
+    /// Waits until the socket is readable.
     ///
-    /// The socket takes one waiter per direction. OpenSSL can want the same direction
-    /// for a read and a write at once (a TLS 1.3 KeyUpdate, a record written while one is
-    /// read), so the second one waits for the first to be woken and then retries its call.
-    private func waitForSocket(read: Bool) async throws {
-        if readinessWaits.inFlight(read: read) {
-            await withUnsafeContinuation { readinessWaits.follow(read: read, $0) }
+    /// The socket takes one reader. OpenSSL can want to read for a read and for a write at
+    /// once (a TLS 1.2 peer renegotiating while a record is written), so the second one
+    /// waits for the first to be woken and then retries its call. (Writes never wait here:
+    /// OpenSSL writes into memory, and the socket's own write waits for room.)
+    private func waitUntilReadable() async throws {
+        if readWaits.isWaiting {
+            await withUnsafeContinuation { readWaits.follow($0) }
             return
         }
-        readinessWaits.start(read: read)
-        defer { readinessWaits.finish(read: read) }
-        if read { try await socket.waitUntilReadable() } else { try await socket.waitUntilWritable() }
+        readWaits.isWaiting = true
+        defer { readWaits.finish() }
+        try await socket.waitUntilReadable()
     }
 }
 
-/// Who waits on the socket for each direction: one task in the socket, others behind it.
-private struct ReadinessWaits {
-    private var reading = false
-    private var writing = false
-    private var readFollowers: [UnsafeContinuation<Void, Never>] = []
-    private var writeFollowers: [UnsafeContinuation<Void, Never>] = []
+/// Who waits for the socket to become readable: one task in the socket, others behind it.
+private struct ReadWaits {
+    var isWaiting = false
+    private var followers: [UnsafeContinuation<Void, Never>] = []
 
-    func inFlight(read: Bool) -> Bool { read ? reading : writing }
-
-    mutating func start(read: Bool) {
-        if read { reading = true } else { writing = true }
-    }
-
-    mutating func follow(read: Bool, _ continuation: UnsafeContinuation<Void, Never>) {
-        if read { readFollowers.append(continuation) } else { writeFollowers.append(continuation) }
+    mutating func follow(_ continuation: UnsafeContinuation<Void, Never>) {
+        followers.append(continuation)
     }
 
     /// Ends the wait and wakes its followers, which retry their OpenSSL call (and see the
     /// stream closed, if that is what ended the wait).
-    mutating func finish(read: Bool) {
-        let followers: [UnsafeContinuation<Void, Never>]
-        if read {
-            reading = false
-            followers = readFollowers
-            readFollowers = []
-        } else {
-            writing = false
-            followers = writeFollowers
-            writeFollowers = []
-        }
-        for follower in followers { follower.resume() }
+    mutating func finish() {
+        isWaiting = false
+        let woken = followers
+        followers = []
+        for follower in woken { follower.resume() }
     }
 }
