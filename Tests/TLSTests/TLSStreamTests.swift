@@ -74,6 +74,43 @@ struct TLSStreamTests {
         await server.close()
     }
 
+    /// Records handed over for the end of the round and records written at once reach the
+    /// peer in the order they were made (TLS sequence numbers demand it).
+    @Test func endOfRoundSendsAndWritesKeepTheirOrder() async throws {
+        let (server, certificate) = try await echoServer()
+        let context = try TLSClientContext(verify: true, caFile: certificate.certificatePath)
+        let deferredCount = try await Task(executorPreference: TestClient.loop) { () -> Int in
+            let stream = try await TLSStream.connect(
+                socket: try await TestClient.tcp(port: server.port), context: context, serverName: "127.0.0.1")
+            defer { stream.close() }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 1)
+            defer { buffer.deallocate() }
+            var deferredCount = 0
+            for round in 0..<100 {
+                let first = Array("end of round \(round);".utf8)
+                var handedOver = first
+                if stream.sendAtEndOfRound(&handedOver) {
+                    deferredCount += 1
+                    #expect(handedOver.isEmpty)
+                } else {
+                    try await stream.write(first)
+                }
+                let second = Array("now \(round);".utf8)
+                try await stream.write(second)
+                var received: [UInt8] = []
+                while received.count < first.count + second.count {
+                    let count = try await stream.read(into: buffer)
+                    if count == 0 { break }
+                    received.append(contentsOf: buffer[0..<count])
+                }
+                #expect(received == first + second)
+            }
+            return deferredCount
+        }.value
+        #expect(deferredCount > 0)
+        await server.close()
+    }
+
     @Test func aClientThatVerifiesRefusesAnUnknownCertificate() async throws {
         let (server, _) = try await echoServer()
         let stranger = try await TestCertificate.make(commonName: "stranger.test", serial: "BAD")
