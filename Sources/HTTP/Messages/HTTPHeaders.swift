@@ -210,25 +210,33 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     }
 
     private mutating func appendRecord(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        // Five copies, not a dozen single-byte appends (each checks uniqueness and capacity).
-        let header = (UInt64(name.count) | UInt64(value.count) << 16).littleEndian
-        withUnsafeBytes(of: header) { appendBytes(UnsafeRawBufferPointer(rebasing: $0[0..<Record.headerSize])) }
-        appendBytes(name)
-        withUnsafeBytes(of: Self.colonSpace) { appendBytes($0) }
-        appendBytes(value)
-        withUnsafeBytes(of: Self.lineEnd) { appendBytes($0) }
+        let size = Record.headerSize + name.count + 2 + value.count + 2
+        // The record is assembled in a scratch buffer (on the stack when small) and appended
+        // with one copy: each `append` checks uniqueness and capacity, which showed up in
+        // profiles when a record took a dozen of them.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { scratch in
+            // Safe: every byte of `scratch` is written below, all inside it (its size is the
+            // sum of the parts); UInt8 needs no initialization beyond that.
+            let base = scratch.baseAddress!
+            base[0] = UInt8(truncatingIfNeeded: name.count)
+            base[1] = UInt8(truncatingIfNeeded: name.count >> 8)
+            base[2] = UInt8(truncatingIfNeeded: value.count)
+            base[3] = UInt8(truncatingIfNeeded: value.count >> 8)
+            base[4] = UInt8(truncatingIfNeeded: value.count >> 16)
+            base[5] = UInt8(truncatingIfNeeded: value.count >> 24)
+            var offset = Record.headerSize
+            if let start = name.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: name.count) }
+            offset += name.count
+            base[offset] = UInt8(ascii: ":")
+            base[offset + 1] = UInt8(ascii: " ")
+            offset += 2
+            if let start = value.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: value.count) }
+            offset += value.count
+            base[offset] = UInt8(ascii: "\r")
+            base[offset + 1] = UInt8(ascii: "\n")
+            storage.append(contentsOf: UnsafeBufferPointer(scratch))
+        }
         count += 1
-    }
-
-    /// `: ` and CRLF as they lie in memory.
-    private static let colonSpace: (UInt8, UInt8) = (UInt8(ascii: ":"), UInt8(ascii: " "))
-    private static let lineEnd: (UInt8, UInt8) = (UInt8(ascii: "\r"), UInt8(ascii: "\n"))
-
-    @inline(__always)
-    private mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
-        // The buffers hold bytes of a `[UInt8]`, a `String`'s UTF-8 or a local integer,
-        // read as UInt8, which every byte is.
-        storage.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Removes, in place and keeping the order of the rest, every field for which
