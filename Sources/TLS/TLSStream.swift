@@ -257,15 +257,25 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         // Only when the socket can take the ciphertext at once: once encrypted, the bytes
         // cannot be handed back.
         guard !bytes.isEmpty, !isClosed, !isBroken, unsent.isEmpty, socket.canSendAtEndOfRound else { return false }
-        OpenSSLErrorQueue.clear()
-        let written = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32(clamping: $0.count)) }
-        // Into a memory BIO a write takes everything or nothing (nothing: a TLS 1.2 peer
-        // renegotiating, or a failure), and then write(_:) deals with it.
-        guard Int(written) == bytes.count else {
-            takeOutput()
-            return false
+        // A memory BIO never pushes back, but with SSL_MODE_ENABLE_PARTIAL_WRITE each call
+        // takes at most a record's worth: repeat until all is encrypted.
+        var offset = 0
+        while offset < bytes.count {
+            OpenSSLErrorQueue.clear()
+            let written = bytes[offset...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32(clamping: $0.count)) }
+            guard written > 0 else { break }
+            offset += Int(written)
         }
         takeOutput()
+        if offset == 0 {
+            // Nothing taken (a failure, or a TLS 1.2 peer renegotiating): write(_:) deals with it.
+            return false
+        }
+        if offset < bytes.count {
+            // Part is encrypted and cannot be taken back: the session is unusable from here
+            // (the next read or write says so); what was encrypted still goes out.
+            isBroken = true
+        }
         bytes.removeAll(keepingCapacity: true)
         let taken = socket.sendAtEndOfRound(&unsent)
         assert(taken, "the socket refused an end-of-round send it said it could take")
@@ -364,9 +374,9 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             OpenSSLErrorQueue.clear()
             errno = 0
             let result = call(ssl)
+            let savedErrno = errno  // before takeOutput, which may change errno
             takeOutput()
             if result > 0 { return result }
-            let savedErrno = errno
             switch SSL_get_error(ssl, result) {
             case SSL_ERROR_WANT_READ:
                 // A handshake flight must be out before its answer can come. (A read leaves

@@ -56,7 +56,7 @@ extension ByteStream {
 
     public func closeGracefully() async { close() }
 
-    /// Transports that send on their own terms (TLS) write now.
+    /// A transport without an end-of-round send of its own writes now.
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool { false }
 
     public func finishSends() async throws {}
