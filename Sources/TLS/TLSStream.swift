@@ -282,6 +282,8 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         return true
     }
 
+    public var isPeerClosed: Bool { receivedEndOfStream || socket.isPeerClosed }
+
     public func finishSends() async throws {
         try await sendUnsent()
         try await socket.finishSends()

@@ -255,9 +255,31 @@ import Testing
         await revived.stop()
     }
 
-    @Test func idempotentRequestIsRetriedOnAStalePooledConnection() async throws {
-        // The upstream drops idle keep-alive connections after 100 ms; the gateway keeps
-        // them for 30 s, so its next request meets a closed connection.
+    /// The close races the request: an upstream that closes every reused connection as the
+    /// next request arrives, unanswered. A GET is sent again on a fresh connection (and the
+    /// instance is not blamed). Four requests over the gateway's two loops: at least one
+    /// loop reuses its connection.
+    @Test func idempotentRequestIsRetriedWhenTheUpstreamClosesAsItArrives() async throws {
+        let upstream = try await ClosingUpstream.start()
+        let gateway = try await GatewayUnderTest.start(movies: [UpstreamURL(host: "127.0.0.1", port: upstream.port)]) {
+            $0.ejectAfterFailures = 1
+        }
+        for _ in 0..<4 {
+            let response = try await gateway.send(.GET, "/api/movies/1")
+            #expect(response.status == .ok)
+        }
+        #expect(gateway.server.gateway.staleConnectionRetries.load(ordering: .relaxed) >= 1)
+        #expect(gateway.server.gateway.upstreams[.movies]?.isAdmitted(0) == true)
+        await gateway.stop()
+        await upstream.stop()
+    }
+
+    /// The upstream drops idle keep-alive connections after 100 ms; the gateway keeps them
+    /// for 30 s, but one whose FIN has arrived is not lent out again: every request goes on
+    /// a live connection, none needs a retry, and the instance is never blamed. (After an
+    /// upstream restart a loop's pool is full of such connections, more than a request's
+    /// retries; e2e's "movies recover" failed on that once.)
+    @Test func pooledConnectionsTheUpstreamClosedAreNotReused() async throws {
         let movies = try await TestUpstream.start(name: "movies", idleTimeout: .milliseconds(100))
         let gateway = try await GatewayUnderTest.start(movies: [movies.url]) { $0.ejectAfterFailures = 1 }
         for _ in 0..<3 {
@@ -266,9 +288,9 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
         }
         #expect(movies.requests == 3)
-        #expect(gateway.server.gateway.staleConnectionRetries.load(ordering: .relaxed) >= 1)
+        #expect(gateway.server.gateway.staleConnectionRetries.load(ordering: .relaxed) == 0)
         let upstream = try #require(gateway.server.gateway.upstreams[.movies])
-        #expect(upstream.isAdmitted(0))  // a stale connection is not the instance's failure
+        #expect(upstream.isAdmitted(0))
         await gateway.stop()
         await movies.stop()
     }
@@ -285,3 +307,53 @@ import Testing
     }
 }
 
+
+/// An upstream that answers the first request on each connection (keep-alive) and closes
+/// the connection, unanswered, when a second one arrives on it.
+final class ClosingUpstream: Sendable {
+    let listener: TCPListener
+    let loop: EventLoop
+    var port: Int { listener.localAddress.port }
+
+    private init(listener: TCPListener, loop: EventLoop) {
+        self.listener = listener
+        self.loop = loop
+    }
+
+    static func start() async throws -> ClosingUpstream {
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
+        }.value
+        Task(executorPreference: loop) {
+            while let socket = try? await listener.accept() {
+                Task(executorPreference: loop) { await serve(socket) }
+            }
+        }
+        return ClosingUpstream(listener: listener, loop: loop)
+    }
+
+    private static func serve(_ socket: TCPSocket) async {
+        defer { socket.close() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { buffer.deallocate() }
+        var received: [UInt8] = []
+        var answered = 0
+        while let count = try? await socket.read(into: buffer), count > 0 {
+            received.append(contentsOf: buffer[0..<count])
+            // GETs only: a request ends with its head.
+            guard received.count >= 4, received.suffix(4).elementsEqual("\r\n\r\n".utf8) else { continue }
+            received.removeAll()
+            if answered == 1 { return }  // the second request: close without a word
+            answered += 1
+            let body = #"{"id":1}"#
+            let response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            do { try await socket.write(Array(response.utf8)) } catch { return }
+        }
+    }
+
+    func stop() async {
+        let listener = listener
+        await Task(executorPreference: loop) { listener.close() }.value
+    }
+}

@@ -169,8 +169,9 @@ struct ClientTests {
     }
 
     /// The server answers with keep-alive, then closes the connection while it sits in
-    /// the pool: the next GET is retried on a fresh connection without the caller noticing.
-    @Test func staleConnectionIsRetriedOnceForGET() async throws {
+    /// the pool: its FIN arrives first, so the pool does not lend it out again and the next
+    /// GET goes on a fresh connection without the caller noticing.
+    @Test func aConnectionTheServerClosedWhileIdleIsNotLentOut() async throws {
         let server = try await ClientTestServer.start(on: serverLoop) { head, _, _ in
             .raw(ClientTestServer.response(body: head.target), thenClose: true)
         }
@@ -179,6 +180,25 @@ struct ClientTests {
             let first = try await client.get(server.url("/a"))
             #expect(first.body == Array("/a".utf8))
             try await clientLoop.sleep(for: .milliseconds(50))  // the server's FIN arrives
+            // A POST too: it could not be retried, so it must not meet the dead connection.
+            let second = try await client.post(server.url("/b"), json: Array("[1]".utf8))
+            #expect(second.body == Array("/b".utf8))
+        }.value
+        #expect(server.accepts.load(ordering: .relaxed) == 2)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    /// The close races the request (the server closes the reused connection as the request
+    /// arrives, unanswered): a GET is sent again on a fresh connection.
+    @Test func staleConnectionIsRetriedOnceForGET() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop) { head, _, index in
+            index == 1 ? .close : .raw(ClientTestServer.response(body: head.target), thenClose: false)
+        }
+        let client = Self.client()
+        try await Task(executorPreference: clientLoop) {
+            let first = try await client.get(server.url("/a"))
+            #expect(first.body == Array("/a".utf8))
             let second = try await client.get(server.url("/b"))
             #expect(second.body == Array("/b".utf8))
         }.value
@@ -188,13 +208,12 @@ struct ClientTests {
     }
 
     @Test func staleConnectionIsNotRetriedForPOST() async throws {
-        let server = try await ClientTestServer.start(on: serverLoop) { head, _, _ in
-            .raw(ClientTestServer.response(body: head.target), thenClose: true)
+        let server = try await ClientTestServer.start(on: serverLoop) { head, _, index in
+            index == 1 ? .close : .raw(ClientTestServer.response(body: head.target), thenClose: false)
         }
         let client = Self.client()
         let failure = try await Task(executorPreference: clientLoop) { () -> HTTPClientError? in
             _ = try await client.get(server.url("/warm-up"))
-            try await clientLoop.sleep(for: .milliseconds(50))
             do {
                 _ = try await client.post(server.url("/movies/batch"), json: Array("[1]".utf8))
                 return nil

@@ -99,7 +99,12 @@ final class HTTPConnectionPool: @unchecked Sendable {
         let now = loop.now
         let maxIdle = configuration.idleTimeout.nanoseconds
         while let connection = entry.idle.popLast() {
-            if !connection.isClosed && now &- connection.idleSince < maxIdle { return connection }
+            // A connection whose server closed it while it sat here (its FIN has arrived)
+            // would only fail the request that takes it: after an upstream restart a loop's
+            // pool can hold more of those than a request has retries.
+            if !connection.isClosed && !connection.transport.isPeerClosed && now &- connection.idleSince < maxIdle {
+                return connection
+            }
             discard(connection, entry)
             entry.open -= 1  // no waiters while connections are idle
         }

@@ -33,6 +33,10 @@ public protocol ByteStream: AnyObject, Sendable {
     /// Waits until every byte handed to ``sendAtEndOfRound(_:)`` is in the kernel.
     func finishSends() async throws
 
+    /// Whether the peer is known to have closed its side (or the connection failed), as epoll
+    /// reported it even while nobody was reading: a pool does not lend out such a connection.
+    var isPeerClosed: Bool { get }
+
     /// Monotonic deadline (ns, see ``monotonicNanoseconds()``) for reads; nil = none.
     var readDeadline: UInt64? { get set }
     /// Monotonic deadline for writes; nil = none.
@@ -60,4 +64,6 @@ extension ByteStream {
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool { false }
 
     public func finishSends() async throws {}
+
+    public var isPeerClosed: Bool { false }
 }

@@ -174,6 +174,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         try await write([][...])
     }
 
+    public var isPeerClosed: Bool { peerClosed }
+
     /// Whether ``sendAtEndOfRound(_:)`` would take bytes now (for transports that must know
     /// before they commit to it, like TLS, which encrypts first).
     public var canSendAtEndOfRound: Bool {
