@@ -128,6 +128,18 @@ enum HTTPASCII {
     /// Whether the comma-separated list `value` has an element equal to `lowercase` ignoring
     /// ASCII case and surrounding OWS; allocation-free for the per-request `Connection` check.
     static func listContains(_ value: UnsafeRawBufferPointer, lowercase: StaticString) -> Bool {
+        var found = false
+        forEachListElement(value) { element in
+            found = equalsIgnoringCase(element, lowercase: lowercase)
+            return !found
+        }
+        return found
+    }
+
+    /// Calls `body` with each comma-separated element of `value`, trimmed of OWS, empty ones
+    /// included (strict callers refuse them), until it returns false.
+    @inline(__always)
+    static func forEachListElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) {
         var start = 0
         while start <= value.count {
             var end = start
@@ -136,12 +148,9 @@ enum HTTPASCII {
             var high = end
             while low < high, HTTPByteClass.isWhitespace(value[low]) { low += 1 }
             while high > low, HTTPByteClass.isWhitespace(value[high - 1]) { high -= 1 }
-            // Safe: low...high lies inside `value`, which outlives this call.
-            if equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: value[low..<high]), lowercase: lowercase) {
-                return true
-            }
+            // Safe: low..<high lies inside `value`, which outlives this call.
+            guard body(UnsafeRawBufferPointer(rebasing: value[low..<high])) else { return }
             start = end + 1
         }
-        return false
     }
 }

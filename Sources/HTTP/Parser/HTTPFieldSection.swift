@@ -143,22 +143,13 @@ enum HTTPFieldSection {
     /// Folds one `Transfer-Encoding` value into the codings seen before.
     private static func noteTransferEncoding(_ value: UnsafeRawBufferPointer, into codings: inout TransferEncoding) {
         codings.isPresent = true
-        var start = 0
-        while start <= value.count {
-            var end = start
-            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
-            var low = start
-            var high = end
-            while low < high, HTTPByteClass.isWhitespace(value[low]) { low += 1 }
-            while high > low, HTTPByteClass.isWhitespace(value[high - 1]) { high -= 1 }
-            // Safe: low..<high lies inside `value`.
-            let coding = UnsafeRawBufferPointer(rebasing: value[low..<high])
+        HTTPASCII.forEachListElement(value) { coding in
             if coding.isEmpty { codings.hasEmptyElement = true }
             let isChunked = HTTPASCII.equalsIgnoringCase(coding, lowercase: "chunked")
             codings.codingCount += 1
             if isChunked { codings.chunkedCount += 1 }
             codings.lastIsChunked = isChunked
-            start = end + 1
+            return true
         }
     }
 }
