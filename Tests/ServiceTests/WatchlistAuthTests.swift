@@ -29,11 +29,13 @@ import WatchlistService
         #expect(await harness.call(.GET, "/api/watchlist/movie/\(base + 10)").status.code == 401)
         #expect(harness.users.calls("GET /api/users") == 0)
 
-        // Alice's token: her own list, not Bob's.
-        let added = await harness.add(user: alice, movie: base + 10, headers: Self.bearer(alice))
+        // Alice's token: her own list, not Bob's. (One token: a second one signed a second
+        // later would differ in its `iat`.)
+        let aliceToken = Self.bearer(alice)
+        let added = await harness.add(user: alice, movie: base + 10, headers: aliceToken)
         #expect(added.status.code == 201)
         // The user service, which guards user records the same way, got her token.
-        #expect(harness.users.state.withLock { $0.authorizations } == [Self.bearer(alice)["Authorization"]!])
+        #expect(harness.users.state.withLock { $0.authorizations } == [aliceToken["Authorization"]])
         #expect(harness.movies.state.withLock { $0.authorizations }.isEmpty)
         let forBob = await harness.add(user: bob, movie: base + 10, headers: Self.bearer(alice))
         #expect(forBob.status.code == 403)
