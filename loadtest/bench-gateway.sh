@@ -95,31 +95,22 @@ warm_up "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_port$p
     "http://127.0.0.1:$nginx_port$path" "https://127.0.0.1:$gateway_tls_port$path" \
     "https://127.0.0.1:$nginx_tls_port$path"
 for scheme in http https; do
+    if [[ $scheme == http ]]; then
+        gateway_url="http://127.0.0.1:$gateway_port$path"; nginx_url="http://127.0.0.1:$nginx_port$path"
+    else
+        gateway_url="https://127.0.0.1:$gateway_tls_port$path"; nginx_url="https://127.0.0.1:$nginx_tls_port$path"
+    fi
     g_total=0; n_total=0
     for round in $(seq 1 "$rounds"); do
+        # The upstream alone, plain HTTP only: the ceiling.
+        direct=$(printf "%35s" "")
         if [[ $scheme == http ]]; then
             read -r d_rps d_p99 _ < <(measure "http://127.0.0.1:$upstream_port$path")
-            # Alternate which proxy goes first, so that neither always follows the other.
-            if (( round % 2 == 1 )); then
-                read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
-                read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
-            else
-                read -r n_rps n_p99 n_err < <(measure "http://127.0.0.1:$nginx_port$path")
-                read -r g_rps g_p99 g_err < <(measure "http://127.0.0.1:$gateway_port$path")
-            fi
-            printf 'http  round %d: direct %8.0f req/s p99 %6.2f ms | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
-                "$round" "$d_rps" "$d_p99" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
-        else
-            if (( round % 2 == 1 )); then
-                read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
-                read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
-            else
-                read -r n_rps n_p99 n_err < <(measure "https://127.0.0.1:$nginx_tls_port$path")
-                read -r g_rps g_p99 g_err < <(measure "https://127.0.0.1:$gateway_tls_port$path")
-            fi
-            printf 'https round %d:                                   | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
-                "$round" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
+            direct=$(printf 'direct %8.0f req/s p99 %6.2f ms' "$d_rps" "$d_p99")
         fi
+        read -r g_rps g_p99 g_err n_rps n_p99 n_err < <(measure_alternating "$round" "$gateway_url" "$nginx_url")
+        printf '%-5s round %d: %s | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
+            "$scheme" "$round" "$direct" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
         [[ $g_err == 0 && $n_err == 0 ]] || echo "  non-2xx answers: gateway $g_err, nginx $n_err"
         g_total=$(echo "$g_total + $g_rps" | bc -l)
         n_total=$(echo "$n_total + $n_rps" | bc -l)

@@ -24,6 +24,19 @@ wrk_measure() {
     echo "$rps $p99 ${errors:-0}"
 }
 
+# measure_alternating ROUND URL_A URL_B: measures both targets with the caller's `measure`
+# (which prints "req/s p99 non2xx"), A first in odd rounds and B first in even ones, so that
+# neither always follows the other's run; prints A's three figures, then B's, on one line.
+measure_alternating() {
+    local a b
+    if (( $1 % 2 == 1 )); then
+        a=$(measure "$2"); b=$(measure "$3")
+    else
+        b=$(measure "$3"); a=$(measure "$2")
+    fi
+    echo "$a $b"
+}
+
 # warm_up URL...: a short discarded wrk run against each target, so that no target's first
 # measured round pays for cold caches, connection set-up or a CPU still clocking up.
 warm_up() {

@@ -43,14 +43,7 @@ nginx_url="http://127.0.0.1:$nginx_port/"
 warm_up "$ours_url" "$nginx_url"
 ours_total=0; nginx_total=0
 for round in $(seq 1 "$rounds"); do
-    # Alternate which server goes first, so that neither always follows the other's run.
-    if (( round % 2 == 1 )); then
-        read -r ours_rps ours_p99 _ < <(measure "$ours_url")
-        read -r nginx_rps nginx_p99 _ < <(measure "$nginx_url")
-    else
-        read -r nginx_rps nginx_p99 _ < <(measure "$nginx_url")
-        read -r ours_rps ours_p99 _ < <(measure "$ours_url")
-    fi
+    read -r ours_rps ours_p99 _ nginx_rps nginx_p99 _ < <(measure_alternating "$round" "$ours_url" "$nginx_url")
     printf 'round %d: marquee %10.0f req/s p99 %6.2f ms | nginx %10.0f req/s p99 %6.2f ms | ratio %.2f\n' \
         "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$(echo "$ours_rps / $nginx_rps" | bc -l)"
     ours_total=$(echo "$ours_total + $ours_rps" | bc -l)
