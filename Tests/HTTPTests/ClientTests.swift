@@ -189,12 +189,18 @@ struct ClientTests {
         await server.stop()
     }
 
+    /// A server that answers the first request on each connection (keep-alive) and closes the
+    /// connection, unanswered, as the second arrives: the close races the request.
+    func serverClosingAsTheSecondRequestArrives() async throws -> ClientTestServer {
+        try await ClientTestServer.start(on: serverLoop) { head, _, index in
+            index == 1 ? .close : .raw(ClientTestServer.response(body: head.target), thenClose: false)
+        }
+    }
+
     /// The close races the request (the server closes the reused connection as the request
     /// arrives, unanswered): a GET is sent again on a fresh connection.
     @Test func staleConnectionIsRetriedOnceForGET() async throws {
-        let server = try await ClientTestServer.start(on: serverLoop) { head, _, index in
-            index == 1 ? .close : .raw(ClientTestServer.response(body: head.target), thenClose: false)
-        }
+        let server = try await serverClosingAsTheSecondRequestArrives()
         let client = Self.client()
         try await Task(executorPreference: clientLoop) {
             let first = try await client.get(server.url("/a"))
@@ -208,9 +214,7 @@ struct ClientTests {
     }
 
     @Test func staleConnectionIsNotRetriedForPOST() async throws {
-        let server = try await ClientTestServer.start(on: serverLoop) { head, _, index in
-            index == 1 ? .close : .raw(ClientTestServer.response(body: head.target), thenClose: false)
-        }
+        let server = try await serverClosingAsTheSecondRequestArrives()
         let client = Self.client()
         let failure = try await Task(executorPreference: clientLoop) { () -> HTTPClientError? in
             _ = try await client.get(server.url("/warm-up"))

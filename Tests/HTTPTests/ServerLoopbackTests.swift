@@ -103,8 +103,11 @@ final class ServerLoopbackTests {
                 for index in 0..<5 { try await writer.write(Array("part\(index);".utf8)) }
             })
         }
-        router.get("/big") { _ in
-            HTTPServerResponse(status: .ok, body: .bytes(ServerLoopbackTests.bigBody))
+        router.get("/big") { request in
+            // Long enough for a half-closing client's FIN to be there when the server
+            // next reads: the answer is then still waiting for the end of the round.
+            try await request.loop.sleep(for: .milliseconds(50))
+            return HTTPServerResponse(status: .ok, body: .bytes(ServerLoopbackTests.bigBody))
         }
         // A handler that states framing itself (wrongly): the server's own must win.
         router.get("/own-framing") { _ in
@@ -171,8 +174,8 @@ final class ServerLoopbackTests {
     static let bigBody = (0..<(48 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
 
     /// A client that half-closes after its request (`printf ... | nc -q`) still gets the whole
-    /// answer: the server reads the end of stream while the answer waits for the end of the
-    /// round, and sends it before it closes.
+    /// answer: the server reads the end of stream (already there when the slow handler
+    /// returns) while the answer waits for the end of the round, and sends it before it closes.
     @Test func aHalfClosingClientGetsTheWholeAnswer() async throws {
         let result = try await client.exchange(["GET /big HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1, halfClose: true)
         #expect(result.responses.count == 1)
