@@ -77,6 +77,11 @@ import Testing
         let empty = HeaderHygiene.upstreamRequestHead(head([("Host", "h")], method: .POST), target: "/x", peer: untrusted, requestID: "r", userID: nil)
         #expect(empty.headers.values("content-length") == ["0"])
         #expect(HeaderHygiene.framing(of: ["Content-Length": "0"]) == .none)
+        // A caller that has the framing already passes it, and it is what gets stated.
+        let given = HeaderHygiene.upstreamRequestHead(
+            head([("Host", "h"), ("Content-Length", "12")], method: .PUT), target: "/x", peer: untrusted,
+            requestID: "r", userID: nil, framing: .length(12))
+        #expect(given.headers.values("content-length") == ["12"])
     }
 
     @Test func responseHygiene() {

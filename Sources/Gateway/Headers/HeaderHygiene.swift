@@ -59,13 +59,15 @@ public enum HeaderHygiene {
     ///   - peer: who sent it.
     ///   - requestID: this request's id (the client's, if valid, or a new one).
     ///   - userID: the verified token's subject, or nil when there is no valid token.
+    ///   - framing: the body's framing when the caller has it already (else read from `head`).
     public static func upstreamRequestHead(
-        _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?
+        _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?,
+        framing: BodyFraming? = nil
     ) -> HTTPRequestHead {
         var headers = head.headers
         head.headers = HTTPHeaders()  // leaves `headers` the only owner of the storage
         let host = headers["host"]
-        let framing = framing(of: headers)
+        let framing = framing ?? Self.framing(of: headers)
         let named = headers.contains(name: "connection") ? headers.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
         var clientProto: String?

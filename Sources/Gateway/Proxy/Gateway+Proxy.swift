@@ -38,7 +38,7 @@ extension Gateway {
         let clientHead = request.head
         request.head.headers = HTTPHeaders()
         let head = HeaderHygiene.upstreamRequestHead(
-            clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID)
+            clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID, framing: framing)
         let replayable = framing == .none && request.method.isIdempotent
 
         var excluded: Int?
