@@ -184,11 +184,6 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         }
     }
 
-    /// ``add(name:value:)`` over bytes.
-    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        appendChecked(name: name, value: value)
-    }
-
     private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard !name.isEmpty, name.count <= Int(UInt16.max), name.allSatisfy(HTTPByteClass.isToken) else {
             assertionFailure("HTTPHeaders: field name is not a token")
