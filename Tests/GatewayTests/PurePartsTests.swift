@@ -23,7 +23,7 @@ import Testing
         #expect(RequestID.isValid(first))
         let wide = RequestIDGenerator(seed: 0x0123_4567_89AB_CDEF)
         #expect(wide.next() == "0123456789abcdef0000000000000001")
-        #expect(RequestIDGenerator.hex16(.max) == "ffffffffffffffff")
+        #expect(RequestIDGenerator(seed: .max).next() == "ffffffffffffffff0000000000000001")
     }
 }
 

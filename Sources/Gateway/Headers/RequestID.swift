@@ -44,13 +44,6 @@ public final class RequestIDGenerator: Sendable {
         }
     }
 
-    static func hex16(_ value: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            writeHex(value, into: buffer, at: 0)
-            return 16
-        }
-    }
-
     /// Writes `value` as 16 lowercase hex digits at `offset` (the caller sized `buffer`).
     private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
         for index in 0..<16 {
