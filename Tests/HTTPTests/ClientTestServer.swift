@@ -26,6 +26,8 @@ final class ClientTestServer: Sendable {
     let handler: Handler
     let accepts = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
+    /// Connections whose serving ended (the client closed, or the handler said so).
+    let finished = Atomic<Int>(0)
 
     var port: Int { listener.localAddress.port }
     var origin: HTTPOrigin { HTTPOrigin(host: "127.0.0.1", port: port) }
@@ -45,7 +47,10 @@ final class ClientTestServer: Sendable {
         Task(executorPreference: loop) {
             while let socket = try? await listener.accept() {
                 server.accepts.add(1, ordering: .relaxed)
-                Task(executorPreference: loop) { await server.serve(socket) }
+                Task(executorPreference: loop) {
+                    await server.serve(socket)
+                    server.finished.add(1, ordering: .relaxed)
+                }
             }
         }
         return server

@@ -431,6 +431,25 @@ struct ClientTests {
         await server.stop()
     }
 
+    /// Idle connections refer to their pool (strongly: see `HTTPClientConnection.pool`), so
+    /// only the client's deinit can close them when nobody calls `shutdown()`.
+    @Test func aClientDroppedWithoutShutdownClosesItsIdleConnections() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop, handler: Self.echoTarget)
+        let loop = clientLoop
+        func useOnceAndDrop() async throws {
+            let client = Self.client()
+            try await Task(executorPreference: loop) { _ = try await client.get(server.url("/")) }.value
+            #expect(server.finished.load(ordering: .relaxed) == 0)  // kept alive in the pool
+        }
+        try await useOnceAndDrop()
+        let deadline = ContinuousClock.now + .seconds(2)
+        while server.finished.load(ordering: .relaxed) == 0 && ContinuousClock.now < deadline {
+            try await serverLoop.sleep(for: .milliseconds(10))
+        }
+        #expect(server.finished.load(ordering: .relaxed) == 1)
+        await server.stop()
+    }
+
     @Test func httpsWithoutATransportHookIsRefused() async throws {
         let client = Self.client()
         await #expect {

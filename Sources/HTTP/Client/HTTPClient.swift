@@ -60,6 +60,14 @@ public final class HTTPClient: Sendable {
         pools = group.loops.map { HTTPConnectionPool(loop: $0, configuration: configuration) }
     }
 
+    /// A client dropped without ``shutdown()`` still closes its idle connections: they
+    /// hold their pool, so nothing else would free them.
+    deinit {
+        for pool in pools {
+            pool.loop.execute { pool.shutdown() }
+        }
+    }
+
     /// The pool of `loop` when it is one of this client's loops.
     private func pool(on loop: EventLoop) -> HTTPConnectionPool? {
         guard loop.index < pools.count else { return nil }

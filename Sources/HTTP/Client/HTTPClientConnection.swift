@@ -24,8 +24,11 @@ public final class HTTPClientConnection: @unchecked Sendable {
     public let transport: any ByteStream
     public var loop: EventLoop { transport.loop }
 
-    /// The pool to return to; weak so that a connection outliving its client just closes.
-    weak var pool: HTTPConnectionPool?
+    /// The pool to return to. Strong, not weak: a weak reference gives the pool a side
+    /// table, and then every retain and release of the pool (several per request) takes
+    /// the runtime's slow path. The cycle through the pool's idle list is broken when the
+    /// connection is discarded, and by ``HTTPClient/shutdown()`` or the client's deinit.
+    var pool: HTTPConnectionPool?
     /// The pool's per-origin entry; cleared on close (it holds idle connections strongly).
     var originEntry: HTTPConnectionPool.OriginEntry?
     /// When the connection went idle (monotonic ns), for the idle timeout.

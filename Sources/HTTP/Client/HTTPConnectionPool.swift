@@ -22,6 +22,9 @@ final class HTTPConnectionPool: @unchecked Sendable {
     let loop: EventLoop
     let configuration: HTTPClient.Configuration
     private var entries: [HTTPOrigin: OriginEntry] = [:]
+    /// The entry of the last origin leased: a gateway loop leases from few origins, and
+    /// comparing one origin costs less than hashing its host for the dictionary.
+    private var lastEntry: OriginEntry?
     private var sweepTimer: TimerHandle?
     private var isShutdown = false
 
@@ -66,12 +69,15 @@ final class HTTPConnectionPool: @unchecked Sendable {
         loop.preconditionInLoop()
         if isShutdown { throw HTTPClientError(.shutdown, requestMayHaveBeenSent: false) }
         let entry: OriginEntry
-        if let existing = entries[origin] {
+        if let last = lastEntry, last.origin == origin {
+            entry = last
+        } else if let existing = entries[origin] {
             entry = existing
         } else {
             entry = OriginEntry(origin: origin)
             entries[origin] = entry
         }
+        lastEntry = entry
         if !preferNew || entry.open >= configuration.maxConnectionsPerOrigin, let idle = takeIdle(entry) {
             idle.isLeased = true
             return idle
@@ -280,6 +286,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     private func discard(_ connection: HTTPClientConnection, _ entry: OriginEntry) {
         connection.close()
         connection.originEntry = nil
+        connection.pool = nil
     }
 
     // MARK: Idle timeout
@@ -288,7 +295,9 @@ final class HTTPConnectionPool: @unchecked Sendable {
         guard sweepTimer == nil else { return }
         // Half the idle timeout: a connection lives at most 1.5 × idleTimeout unused.
         let period = max(configuration.idleTimeout / 2, .milliseconds(10))
-        sweepTimer = loop.schedule0(after: period) { [weak self] in self?.sweep() }
+        // Holds the pool until it fires (not weak: see `HTTPClientConnection.pool`);
+        // shutdown cancels it.
+        sweepTimer = loop.schedule0(after: period) { self.sweep() }
     }
 
     private func sweep() {
