@@ -68,6 +68,33 @@ struct HTTPSerializerTests {
     }
 }
 
+@Suite("HTTP byte classes")
+struct HTTPByteClassTests {
+    /// The word-at-a-time scan must stop exactly where the byte-by-byte rule does, for
+    /// every stop byte at every position of every alignment (and HTAB must not stop it).
+    @Test func endOfFieldValueMatchesTheByteRule() {
+        func reference(_ bytes: [UInt8], from start: Int) -> Int {
+            var index = start
+            while index < bytes.count, HTTPByteClass.isFieldValue(bytes[index]) { index += 1 }
+            return index
+        }
+        var interesting: [UInt8] = [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x41, 0x7E, 0x7F, 0x80, 0xFF]
+        interesting += (0..<8).map { _ in UInt8.random(in: 0...255) }
+        for length in 0..<24 {
+            for start in 0...min(length, 3) {
+                for position in 0..<max(length, 1) {
+                    for special in interesting {
+                        var bytes = (0..<length).map { _ in UInt8.random(in: 0x20...0x7E) }
+                        if position < length { bytes[position] = special }
+                        let got = bytes.withUnsafeBytes { HTTPByteClass.endOfFieldValue($0, from: start) }
+                        #expect(got == reference(bytes, from: start), "\(bytes) from \(start)")
+                    }
+                }
+            }
+        }
+    }
+}
+
 @Suite("HTTP message types")
 struct HTTPMessageTests {
     @Test func headersLookupIgnoresCase() {

@@ -27,6 +27,29 @@ enum HTTPByteClass {
         (byte >= 0x20 && byte != 0x7F) || byte == 0x09
     }
 
+    /// The offset of the first byte at or after `start` that may not appear in a field
+    /// value, or `bytes.count` when there is none.
+    ///
+    /// Eight bytes at a time (values are most of a head's bytes): a word with no byte below
+    /// 0x20 and none equal to 0x7F holds only value bytes (0x80 and above is obs-text). A
+    /// word with a control byte, HTAB included, is finished byte by byte.
+    static func endOfFieldValue(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var index = start
+        while index + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            // "Has a byte below n" (n <= 128) and "has a zero byte" tests, exact for the word as a whole.
+            let belowSpace = (word &- ones &* 0x20) & ~word & highBits
+            let delete = word ^ (ones &* 0x7F)
+            let hasDelete = (delete &- ones) & ~delete & highBits
+            if belowSpace | hasDelete != 0 { break }
+            index += 8
+        }
+        while index < bytes.count, isFieldValue(bytes[index]) { index += 1 }
+        return index
+    }
+
     /// Whether `byte` may appear in a request target: visible ASCII only (RFC 3986 characters
     /// and the few that clients send unescaped); anything else is refused rather than guessed at.
     @inlinable @inline(__always)

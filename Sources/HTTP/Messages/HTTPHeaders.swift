@@ -189,7 +189,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
             assertionFailure("HTTPHeaders: field name is not a token")
             return
         }
-        guard value.allSatisfy(HTTPByteClass.isFieldValue) else {
+        guard HTTPByteClass.endOfFieldValue(value, from: 0) == value.count else {
             assertionFailure("HTTPHeaders: control byte in a header value")
             let sanitized = value.map { HTTPByteClass.isFieldValue($0) ? $0 : UInt8(ascii: " ") }
             sanitized.withUnsafeBytes { appendRecord(name: name, value: $0) }

@@ -80,8 +80,8 @@ enum HTTPFieldSection {
         index += 1
         while HTTPByteClass.isWhitespace(bytes[index]) { index += 1 }
         let valueStart = index
-        while HTTPByteClass.isFieldValue(bytes[index]) { index += 1 }
-        guard bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n") else {
+        index = HTTPByteClass.endOfFieldValue(bytes, from: index)
+        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n") else {
             throw .code(.invalidHeaderValue)
         }
         var valueEnd = index
