@@ -111,6 +111,56 @@ struct HTTPMessageTests {
         #expect(headers["x-new"] == "1")
     }
 
+    /// The names filter must never hide a field: after random adds and removals, every
+    /// look-up agrees with a walk over the fields.
+    @Test func lookupsAgreeWithAWalkAfterEdits() {
+        let pool = [
+            "Host", "Connection", "content-length", "X-Cache", "x-request-id", "TE", "Te", "Accept",
+            "X-Forwarded-For", "Transfer-Encoding", "Date", "DATE", "a", "B", "x", "Keep-Alive", "Upgrade",
+        ]
+        for _ in 0..<300 {
+            var headers = HTTPHeaders()
+            for _ in 0..<Int.random(in: 0...12) {
+                headers.add(name: pool.randomElement() ?? "Host", value: "close")
+            }
+            if Bool.random() {
+                let doomed = pool.randomElement() ?? "Host"
+                headers.removeAll { name, _ in HTTPHeaders.name(name, is: doomed) }
+            }
+            for name in pool {
+                let walked = headers.contains { $0.name.lowercased() == name.lowercased() }
+                #expect(headers.contains(name: name) == walked, "\(name) in \(headers)")
+                #expect((headers[name] != nil) == walked)
+                #expect(headers.values(name).isEmpty == !walked)
+            }
+            let hasConnection = headers.contains { $0.name.lowercased() == "connection" }
+            #expect(headers.connectionContains("close") == hasConnection)
+        }
+    }
+
+    /// The fields a request's path looks up and usually lacks get bits that the fields
+    /// heads usually have do not set, so those look-ups walk nothing.
+    @Test func usuallyAbsentFieldsDoNotShareABitWithCommonOnes() {
+        let common = [
+            "host", "date", "content-type", "content-length", "x-cache", "accept", "accept-encoding",
+            "user-agent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "server",
+            "accept-language", "cookie", "referer", "origin", "cache-control",
+        ]
+        let usuallyAbsent = [
+            "connection", "transfer-encoding", "expect", "x-request-id", "authorization", "upgrade", "te",
+            "keep-alive", "trailer", "proxy-connection", "x-user-id", "x-real-ip", "forwarded",
+            "strict-transport-security",
+        ]
+        func bit(_ name: String) -> UInt64 {
+            Array(name.utf8).withUnsafeBytes { HTTPHeaders.nameBit($0) }
+        }
+        let commonBits = common.reduce(UInt64(0)) { $0 | bit($1) }
+        for name in usuallyAbsent {
+            #expect(commonBits & bit(name) == 0, "\(name) shares a bit with a common field")
+            #expect(bit(name) == bit(name.uppercased()))
+        }
+    }
+
     @Test func removeAllEditsInPlaceAndKeepsOrder() {
         var headers: HTTPHeaders = [
             "Host": "h", "Connection": "x-a", "X-A": "1", "Accept": "*/*", "x-a": "2", "User-Agent": "curl",

@@ -24,10 +24,37 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     @usableFromInline var storage: [UInt8]
     /// The number of field lines (a repeated name counts once per line).
     public private(set) var count: Int
+    /// Which names are present, as a one-hash Bloom filter: each line sets the bit that its
+    /// name's length and lowercased first and last bytes pick (``nameBit(_:)``). Why: most look-ups on
+    /// a request's path are for fields it does not have (`Connection`, `Transfer-Encoding`,
+    /// `Expect`, `X-Request-ID`, `Authorization`...); a clear bit answers those without
+    /// walking the lines. Always exact for `storage` (removals recompute it), so a set bit
+    /// may be another name's but a clear bit is never wrong.
+    private var namesPresent: UInt64
 
     public init() {
         storage = []
         count = 0
+        namesPresent = 0
+    }
+
+    /// The filter bit of a field name; names equal ignoring ASCII case get the same bit.
+    @inline(__always)
+    static func nameBit(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        // `| 0x20` lowercases a letter and maps any other byte the same way on both sides.
+        let first = UInt64((name.first ?? 0) | 0x20)
+        let last = UInt64((name.last ?? 0) | 0x20)
+        // Multiplicative hashing; six bits of the middle pick the bit. That slice was chosen
+        // so that no field a request's path looks up and usually lacks shares a bit with the
+        // fields heads usually have (HTTPHeadersTests checks the two lists).
+        let mixed = (UInt64(name.count) &* 0x9E37_79B9_7F4A_7C15) ^ (first &* 0xC2B2_AE3D_27D4_EB4F) ^ (last &* 0x1656_67B1_9E37_79F9)
+        return 1 << ((mixed >> 32) & 63)
+    }
+
+    /// Whether a line named `name` may be present (false: it certainly is not).
+    @inline(__always)
+    func mayContain(_ name: UnsafeRawBufferPointer) -> Bool {
+        namesPresent & Self.nameBit(name) != 0
     }
 
     /// Fields in the given order, checked as ``add(name:value:)`` checks them.
@@ -102,7 +129,8 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     func withFirstValue<Result>(
         named name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
     ) rethrows -> Result {
-        try storage.withUnsafeBytes { bytes in
+        guard mayContain(name) else { return try body(nil) }
+        return try storage.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let record = Record(at: offset, in: bytes)
@@ -120,6 +148,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         var values: [String] = []
         name.withContiguousUTF8 { wanted in
             let wanted = UnsafeRawBufferPointer(wanted)
+            guard mayContain(wanted) else { return }
             forEachField { fieldName, value in
                 if HTTPASCII.equalsIgnoringCase(fieldName, wanted) { values.append(HTTPASCII.string(value)) }
             }
@@ -155,6 +184,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Whether a `Connection` field lists `token` (lower case), without allocating: this runs
     /// for every request.
     func connectionContains(_ token: StaticString) -> Bool {
+        // Safe: a StaticString's storage is immortal and `utf8CodeUnitCount` bytes long.
+        let connection: StaticString = "connection"
+        guard mayContain(UnsafeRawBufferPointer(start: connection.utf8Start, count: connection.utf8CodeUnitCount)) else {
+            return false
+        }
         var found = false
         forEachField { name, value in
             if !found, HTTPASCII.equalsIgnoringCase(name, lowercase: "connection"),
@@ -230,6 +264,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
             base[offset] = UInt8(ascii: "\r")
             base[offset + 1] = UInt8(ascii: "\n")
             storage.append(contentsOf: UnsafeBufferPointer(scratch))
+            namesPresent |= Self.nameBit(name)
         }
         count += 1
     }
@@ -241,6 +276,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     ) rethrows {
         guard count > 0 else { return }
         var removed = 0
+        var present: UInt64 = 0
         let kept = try storage.withUnsafeMutableBytes { bytes -> Int in
             // Safe: every record lies inside `bytes` (we wrote them); kept records move
             // towards the front, and `copyMemory` allows the overlap (it is a memmove).
@@ -253,6 +289,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
                 if try shouldRemove(record.name(in: UnsafeRawBufferPointer(bytes)), record.value(in: UnsafeRawBufferPointer(bytes))) {
                     removed += 1
                 } else {
+                    present |= Self.nameBit(record.name(in: UnsafeRawBufferPointer(bytes)))
                     if write != read { (base + write).copyMemory(from: base + read, byteCount: length) }
                     write += length
                 }
@@ -263,6 +300,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         guard removed > 0 else { return }
         storage.removeSubrange(kept...)
         count -= removed
+        namesPresent = present
     }
 
     /// Replaces the first field `name` (keeping its spelling and place) and removes the
