@@ -205,7 +205,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Appends a field line, keeping any with the same name.
     ///
     /// Names and values come from our own code here, never from a peer (the parser appends
-    /// what it read through ``appendParsed(name:value:)``), so a bad byte is our bug: debug
+    /// what it read through `init(byteCapacity:_:)`), so a bad byte is our bug: debug
     /// builds trap on it (`assert`, so tests catch it); release builds sanitize instead of
     /// trapping, because a server that crashes on one bad header is a denial of service. A
     /// name that is not a token drops the field; a control byte in a value becomes a space.
@@ -232,40 +232,79 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         appendRecord(name: name, value: value)
     }
 
-    /// Appends a line the parser accepted (a token name; a value of field-value bytes with
-    /// its surrounding whitespace trimmed), without checking it again.
-    mutating func appendParsed(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        appendRecord(name: name, value: value)
+    /// Builds the fields of a parsed head in place: `fill` appends the lines the parser
+    /// accepted (token names; values of field-value bytes with their surrounding whitespace
+    /// trimmed) through a ``ParsedFieldWriter``, which writes each record straight into the
+    /// new storage without checking it again. Why: appending record by record cost a
+    /// uniqueness and capacity check and a scratch copy per line; a head is parsed per request.
+    ///
+    /// - Parameter byteCapacity: at least the size of every record `fill` appends (see
+    ///   ``recordSize(nameCount:valueCount:)``); what is left over stays as spare capacity.
+    init<Failure: Error>(
+        byteCapacity: Int, _ fill: (inout ParsedFieldWriter) throws(Failure) -> Void
+    ) throws(Failure) {
+        var failure: Failure?
+        var fieldCount = 0
+        var present: UInt64 = 0
+        storage = [UInt8](unsafeUninitializedCapacity: byteCapacity) { buffer, initializedCount in
+            var writer = ParsedFieldWriter(buffer: buffer)
+            do throws(Failure) {
+                try fill(&writer)
+            } catch {
+                failure = error
+            }
+            initializedCount = writer.byteCount
+            fieldCount = writer.fieldCount
+            present = writer.namesPresent
+        }
+        count = fieldCount
+        namesPresent = present
+        if let failure { throw failure }
+    }
+
+    /// The bytes a record takes in storage.
+    static func recordSize(nameCount: Int, valueCount: Int) -> Int {
+        Record.headerSize + nameCount + 2 + valueCount + 2
+    }
+
+    /// Writes one record (header, `name: value`, CRLF) at `base`, which has room for
+    /// ``recordSize(nameCount:valueCount:)`` bytes; returns that size.
+    @inline(__always)
+    static func writeRecord(
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, at base: UnsafeMutablePointer<UInt8>
+    ) -> Int {
+        // Safe: the caller gives room for every byte written here, all inside the record.
+        base[0] = UInt8(truncatingIfNeeded: name.count)
+        base[1] = UInt8(truncatingIfNeeded: name.count >> 8)
+        base[2] = UInt8(truncatingIfNeeded: value.count)
+        base[3] = UInt8(truncatingIfNeeded: value.count >> 8)
+        base[4] = UInt8(truncatingIfNeeded: value.count >> 16)
+        base[5] = UInt8(truncatingIfNeeded: value.count >> 24)
+        var offset = Record.headerSize
+        if let start = name.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: name.count) }
+        offset += name.count
+        base[offset] = UInt8(ascii: ":")
+        base[offset + 1] = UInt8(ascii: " ")
+        offset += 2
+        if let start = value.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: value.count) }
+        offset += value.count
+        base[offset] = UInt8(ascii: "\r")
+        base[offset + 1] = UInt8(ascii: "\n")
+        return offset + 2
     }
 
     private mutating func appendRecord(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let size = Record.headerSize + name.count + 2 + value.count + 2
+        let size = Self.recordSize(nameCount: name.count, valueCount: value.count)
         // The record is assembled in a scratch buffer (on the stack when small) and appended
         // with one copy: each `append` checks uniqueness and capacity, which showed up in
         // profiles when a record took a dozen of them.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { scratch in
-            // Safe: every byte of `scratch` is written below, all inside it (its size is the
-            // sum of the parts); UInt8 needs no initialization beyond that.
-            let base = scratch.baseAddress!
-            base[0] = UInt8(truncatingIfNeeded: name.count)
-            base[1] = UInt8(truncatingIfNeeded: name.count >> 8)
-            base[2] = UInt8(truncatingIfNeeded: value.count)
-            base[3] = UInt8(truncatingIfNeeded: value.count >> 8)
-            base[4] = UInt8(truncatingIfNeeded: value.count >> 16)
-            base[5] = UInt8(truncatingIfNeeded: value.count >> 24)
-            var offset = Record.headerSize
-            if let start = name.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: name.count) }
-            offset += name.count
-            base[offset] = UInt8(ascii: ":")
-            base[offset + 1] = UInt8(ascii: " ")
-            offset += 2
-            if let start = value.baseAddress { UnsafeMutableRawPointer(base + offset).copyMemory(from: start, byteCount: value.count) }
-            offset += value.count
-            base[offset] = UInt8(ascii: "\r")
-            base[offset + 1] = UInt8(ascii: "\n")
+            // Safe: `scratch` holds `size` bytes, all written by writeRecord.
+            guard let base = scratch.baseAddress else { return }
+            _ = Self.writeRecord(name: name, value: value, at: base)
             storage.append(contentsOf: UnsafeBufferPointer(scratch))
-            namesPresent |= Self.nameBit(name)
         }
+        namesPresent |= Self.nameBit(name)
         count += 1
     }
 
@@ -362,6 +401,30 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     public var description: String {
         "[" + map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "]"
+    }
+}
+
+/// Appends the parser's field lines to new ``HTTPHeaders`` storage (see
+/// `HTTPHeaders.init(byteCapacity:_:)`), with no checks: the parser has made them.
+struct ParsedFieldWriter {
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var byteCount = 0
+    private(set) var fieldCount = 0
+    private(set) var namesPresent: UInt64 = 0
+
+    init(buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.buffer = buffer
+    }
+
+    mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let size = HTTPHeaders.recordSize(nameCount: name.count, valueCount: value.count)
+        // The capacity is the parser's upper bound for the whole section: a line that did
+        // not fit would be a bug in that bound, and writing past it memory corruption.
+        precondition(byteCount + size <= buffer.count, "HTTP parser: header storage undersized")
+        guard let base = buffer.baseAddress else { return }
+        byteCount += HTTPHeaders.writeRecord(name: name, value: value, at: base + byteCount)
+        fieldCount += 1
+        namesPresent |= HTTPHeaders.nameBit(name)
     }
 }
 

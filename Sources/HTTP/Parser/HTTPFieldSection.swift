@@ -41,16 +41,17 @@ enum HTTPFieldSection {
         _ bytes: UnsafeRawBufferPointer, layout: HTTPHeadScanner.Layout, maxCount: Int
     ) throws(HTTPParseError) -> (HTTPHeaders, FramingFields) {
         guard layout.fieldLineCount <= maxCount else { throw .code(.tooManyHeaders) }
-        var headers = HTTPHeaders()
         // Each line is stored as `name: value` CRLF after a record header: at most its raw
         // length plus the header and one space, with room left for a proxy's own fields.
-        headers.reserveBytes(
-            layout.fieldLines.count + layout.fieldLineCount * (HTTPHeaders.Record.headerSize + 1) + Self.spareBytes)
+        let capacity =
+            layout.fieldLines.count + layout.fieldLineCount * (HTTPHeaders.Record.headerSize + 1) + Self.spareBytes
         var framing = FramingFields()
-        var lineStart = layout.fieldLines.lowerBound
-        let end = layout.fieldLines.upperBound
-        while lineStart < end {
-            lineStart = try parseLine(bytes, from: lineStart, into: &headers, framing: &framing)
+        let headers = try HTTPHeaders(byteCapacity: capacity) { (writer) throws(HTTPParseError) in
+            var lineStart = layout.fieldLines.lowerBound
+            let end = layout.fieldLines.upperBound
+            while lineStart < end {
+                lineStart = try parseLine(bytes, from: lineStart, into: &writer, framing: &framing)
+            }
         }
         return (headers, framing)
     }
@@ -61,7 +62,7 @@ enum HTTPFieldSection {
     /// - Returns: the offset of the next line.
     private static func parseLine(
         _ bytes: UnsafeRawBufferPointer, from start: Int,
-        into headers: inout HTTPHeaders, framing: inout FramingFields
+        into headers: inout ParsedFieldWriter, framing: inout FramingFields
     ) throws(HTTPParseError) -> Int {
         var index = start
         if HTTPByteClass.isWhitespace(bytes[index]) { throw .code(.obsFold) }
@@ -90,7 +91,7 @@ enum HTTPFieldSection {
         let name = UnsafeRawBufferPointer(rebasing: bytes[start..<nameEnd])
         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
         noteFraming(name: name, value: value, framing: &framing)
-        headers.appendParsed(name: name, value: value)
+        headers.append(name: name, value: value)
         return index + 2
     }
 
