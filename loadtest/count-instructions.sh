@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: a deterministic measure for
+# hot-path changes too small for wrk to see through this machine's noise (runs of the same
+# binary differ by 5-10% in req/s; instruction counts repeat to within a few instructions).
+# It complements the wrk benchmarks, it does not replace them: it counts user-space
+# instructions only (no kernel time, cache misses or branch mispredictions).
+#
+# Usage: loadtest/count-instructions.sh [gateway|gateway-tls|bench-server] [requests]
+#   BINARY=path   count another build of the same executable (an A/B against main, say)
+# Serves `requests` keep-alive requests (default 3000) from one client over 8 connections,
+# one at a time, after 500 not counted; prints instructions per request and the functions
+# that execute most of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-gateway}
+requests=${2:-3000}
+for tool in valgrind callgrind_control callgrind_annotate objcopy python3 curl; do
+    command -v "$tool" >/dev/null || {
+        echo "count-instructions: '$tool' is missing (apt-get install valgrind binutils python3 curl)" >&2
+        exit 1
+    }
+done
+case "$mode" in
+gateway | gateway-tls) product=gateway ;;
+bench-server) product=bench-server ;;
+*) echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server)" >&2; exit 2 ;;
+esac
+swift build -c release --static-swift-stdlib --product bench-server >/dev/null
+[[ $product == gateway ]] && swift build -c release --static-swift-stdlib --product gateway >/dev/null
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
+bench_workspace instructions
+# Valgrind 3.19 (Debian 12) cannot read the DWARF 5 debug info Swift emits: count a copy
+# without it (the symbol table stays, so functions keep their names).
+objcopy --strip-debug "${BINARY:-.build/release/$product}" "$work/$product"
+
+cat >"$work/client.py" <<'PY'
+import http.client, ssl, sys
+port, count, scheme, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def connect():
+    if scheme == "https":
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl._create_unverified_context())
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+connections = [connect() for _ in range(8)]
+for index in range(count):
+    connection = connections[index % len(connections)]
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        sys.exit(f"request {index}: status {response.status}")
+PY
+
+# under_callgrind [NAME=VALUE...] BINARY [ARGUMENT...]: starts BINARY under callgrind, with
+# those environment variables (env goes first: valgrind does not follow an exec).
+under_callgrind() {
+    local assignments=()
+    while [[ $1 == *=* ]]; do assignments+=("$1"); shift; done
+    env "${assignments[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out.%p" "$@" \
+        >"$work/target.log" 2>&1 &
+    target_pid=$!
+    pids+=("$target_pid")
+}
+port=$(free_port)
+scheme=http
+if [[ $product == gateway ]]; then
+    upstream_port=$(free_port)
+    .build/release/bench-server --port "$upstream_port" --loops 2 >"$work/upstream.log" 2>&1 &
+    pids+=($!)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+        -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    tls_port=$(free_port)
+    under_callgrind PORT="$port" TLS_PORT="$tls_port" TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" LOOPS=2 \
+        MOVIE_SERVICE_URL="http://127.0.0.1:$upstream_port" ACCESS_LOG=false RATE_LIMIT_RPS=0 HEALTH_CHECK_INTERVAL=0 \
+        "$work/$product"
+    ready_url="http://127.0.0.1:$port/health"
+    path=/api/movies/1
+    if [[ $mode == gateway-tls ]]; then port=$tls_port; scheme=https; fi
+else
+    under_callgrind "$work/$product" --port "$port" --loops 2
+    ready_url="http://127.0.0.1:$port/plaintext"
+    path=/plaintext
+fi
+for _ in $(seq 1 150); do
+    curl -fs -o /dev/null "$ready_url" && break
+    sleep 0.2
+done
+python3 "$work/client.py" "$port" 500 "$scheme" "$path"
+callgrind_control --zero "$target_pid" >/dev/null 2>&1
+python3 "$work/client.py" "$port" "$requests" "$scheme" "$path"
+callgrind_control --dump "$target_pid" >/dev/null 2>&1
+profile=$(ls "$work"/callgrind.out.*.1)
+total=$(callgrind_annotate "$profile" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+echo "$mode ($(basename "${BINARY:-.build/release/$product}")): $((total / requests)) instructions per request ($requests requests)"
+echo "most executed (instructions per request, own code of each function):"
+callgrind_annotate --inclusive=no --threshold=100 --auto=no "$profile" | awk -v n="$requests" '
+    /PROGRAM TOTALS/ {started = 1; next}
+    started && /^ *[0-9,]+ \(/ && !/clone|start_thread|EventLoopGroup/ {
+        count = $1; gsub(",", "", count); name = $0; sub(/^.*%\)  +/, "", name); sub(/ \[.*$/, "", name)
+        printf "%8d  %s\n", count / n, substr(name, 1, 110); if (++shown == 15) exit
+    }'
