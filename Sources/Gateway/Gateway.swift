@@ -105,7 +105,7 @@ public final class Gateway: Sendable {
     func handle(_ request: consuming HTTPServerRequest, scheme: String, mode: GatewayConfiguration.HTTPMode) async throws
         -> HTTPServerResponse
     {
-        let clientID = request.headers["x-request-id"]
+        let clientID = request.headers[.xRequestID]
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
             client: request.remoteAddress?.host ?? "-",
@@ -164,7 +164,7 @@ public final class Gateway: Sendable {
 
     /// 308 to the same host on the HTTPS port.
     private func redirect(_ request: HTTPServerRequest) -> HTTPServerResponse {
-        var host = request.headers["host"] ?? configuration.host
+        var host = request.headers[.host] ?? configuration.host
         if host.hasPrefix("[") {
             if let close = host.firstIndex(of: "]") { host = String(host[...close]) }
         } else if let colon = host.lastIndex(of: ":") {
@@ -174,16 +174,16 @@ public final class Gateway: Sendable {
         let port = tlsPort == 443 ? "" : ":\(tlsPort)"
         let target = request.head.target.hasPrefix("/") ? request.head.target : String(request.path)
         var response = HTTPError(.permanentRedirect, detail: "Use HTTPS").response
-        response.headers.add(name: "Location", value: "https://\(host)\(port)\(target)")
+        response.headers.add(.location, value: "https://\(host)\(port)\(target)")
         return response
     }
 
     /// A response the gateway made itself: its request id, HSTS, a log line.
     func ownResponse(_ response: HTTPServerResponse, _ context: Context) -> HTTPServerResponse {
         var response = response
-        response.headers.replaceOrAdd(name: "X-Request-ID", value: context.requestID)
+        response.headers.replaceOrAdd(.xRequestID, value: context.requestID)
         if context.scheme == "https", configuration.hstsMaxAge > 0 {
-            response.headers.replaceOrAdd(name: "Strict-Transport-Security", value: "max-age=\(configuration.hstsMaxAge)")
+            response.headers.replaceOrAdd(.strictTransportSecurity, value: "max-age=\(configuration.hstsMaxAge)")
         }
         var bytes = 0
         if case .bytes(let body) = response.body { bytes = body.count }

@@ -161,6 +161,41 @@ struct HTTPMessageTests {
         }
     }
 
+    /// A field added or looked up under an `HTTPFieldName` is the same field as under its
+    /// `String` spelling, in any case, through the filter and after edits.
+    @Test func namedFieldsAgreeWithStringNames() {
+        let named: [HTTPFieldName] = [
+            .authorization, .connection, .contentLength, .contentType, .expect, .host, .location, .retryAfter,
+            .strictTransportSecurity, .transferEncoding, .xForwardedFor, .xForwardedHost, .xForwardedProto,
+            .xRequestID, .xUserID,
+        ]
+        for _ in 0..<200 {
+            var byName = HTTPHeaders()
+            var byString = HTTPHeaders()
+            for _ in 0..<Int.random(in: 0...8) {
+                let name = named.randomElement() ?? .host
+                let value = String(Int.random(in: 0...999))
+                byName.add(name, value: value)
+                byString.add(name: name.description, value: value)
+            }
+            if Bool.random(), let name = named.randomElement() {
+                byName.replaceOrAdd(name, value: "replaced")
+                byString.replaceOrAdd(name: name.description, value: "replaced")
+            }
+            #expect(byName == byString)
+            for name in named {
+                let spelled = Bool.random() ? name.description.lowercased() : name.description.uppercased()
+                #expect(byName[name] == byString[spelled], "\(name) in \(byName)")
+                #expect(byName.contains(name) == byString.contains(name: spelled))
+            }
+        }
+        #expect(HTTPFieldName("x-request-id") == .xRequestID)
+        #expect(HTTPFieldName("X-Request-Id") != .xUserID)
+        var headers = HTTPHeaders()
+        "v1".utf8.withContiguousStorageIfAvailable { headers.add(.xUserID, value: UnsafeRawBufferPointer($0)) }
+        #expect(headers["x-user-id"] == "v1")
+    }
+
     @Test func removeAllEditsInPlaceAndKeepsOrder() {
         var headers: HTTPHeaders = [
             "Host": "h", "Connection": "x-a", "X-A": "1", "Accept": "*/*", "x-a": "2", "User-Agent": "curl",

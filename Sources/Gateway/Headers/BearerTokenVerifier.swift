@@ -27,7 +27,7 @@ public struct BearerTokenVerifier: Sendable {
     /// The verdict for a request's headers. Another scheme (`Basic`) counts as absent and
     /// is passed on untouched; so is an `Authorization` the services may understand.
     public func verdict(for headers: HTTPHeaders) -> Verdict {
-        guard let value = headers["authorization"] else { return .absent }
+        guard let value = headers[.authorization] else { return .absent }
         let trimmed = value.utf8.drop(while: { $0 == UInt8(ascii: " ") })
         guard trimmed.count > 7,
             trimmed.prefix(7).map({ $0 | 0x20 }) == Array("bearer ".utf8)

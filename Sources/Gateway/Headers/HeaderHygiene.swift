@@ -42,8 +42,8 @@ public enum HeaderHygiene {
     /// Framing of a head the strict parser accepted (so `Transfer-Encoding`, when present,
     /// ends in `chunked` and `Content-Length` is one valid number).
     public static func framing(of headers: HTTPHeaders) -> BodyFraming {
-        if headers.contains(name: "transfer-encoding") { return .chunked }
-        if let text = headers["content-length"], let length = Int(text.trimmedSpaces) {
+        if headers.contains(.transferEncoding) { return .chunked }
+        if let text = headers[.contentLength], let length = Int(text.trimmedSpaces) {
             return length > 0 ? .length(length) : .none
         }
         return .none
@@ -66,9 +66,9 @@ public enum HeaderHygiene {
     ) -> HTTPRequestHead {
         var headers = head.headers
         head.headers = HTTPHeaders()  // leaves `headers` the only owner of the storage
-        let host = headers["host"]
+        let host = headers[.host]
         let framing = framing ?? Self.framing(of: headers)
-        let named = headers.contains(name: "connection") ? headers.connectionTokens.filter { !protected.contains($0) } : []
+        let named = headers.contains(.connection) ? headers.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
         var clientProto: String?
         var clientHost: String?
@@ -101,26 +101,26 @@ public enum HeaderHygiene {
                 return true  // (answered above)
             }
         }
-        if host == nil { headers.add(name: "Host", value: "localhost") }
+        if host == nil { headers.add(.host, value: "localhost") }
         switch framing {
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH {
-                headers.add(name: "Content-Length", value: "0")
+                headers.add(.contentLength, value: "0")
             }
-        case .length(let length): headers.add(name: "Content-Length", value: String(length))
-        case .chunked: headers.add(name: "Transfer-Encoding", value: "chunked")
+        case .length(let length): headers.add(.contentLength, value: String(length))
+        case .chunked: headers.add(.transferEncoding, value: "chunked")
         }
         if peer.isTrusted, !clientForwardedFor.isEmpty {
-            headers.add(name: "X-Forwarded-For", value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
+            headers.add(.xForwardedFor, value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
         } else {
-            headers.add(name: "X-Forwarded-For", value: peer.address)
+            headers.add(.xForwardedFor, value: peer.address)
         }
-        headers.add(name: "X-Forwarded-Proto", value: clientProto ?? peer.scheme)
+        headers.add(.xForwardedProto, value: clientProto ?? peer.scheme)
         if let forwardedHost = clientHost ?? host {
-            headers.add(name: "X-Forwarded-Host", value: forwardedHost)
+            headers.add(.xForwardedHost, value: forwardedHost)
         }
-        headers.add(name: "X-Request-ID", value: requestID)
-        if let userID { headers.add(name: "X-User-ID", value: userID) }
+        headers.add(.xRequestID, value: requestID)
+        if let userID { headers.add(.xUserID, value: userID) }
         return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
     }
 
@@ -131,7 +131,7 @@ public enum HeaderHygiene {
         _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?
     ) -> HTTPHeaders {
         var headers = consume upstream
-        let named = headers.contains(name: "connection") ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
+        let named = headers.contains(.connection) ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
         headers.reserveCapacity(3)
         headers.removeAll { name, _ in
             switch FieldKind.classify(name) {
@@ -139,8 +139,8 @@ public enum HeaderHygiene {
             default: return !named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }
             }
         }
-        headers.add(name: "X-Request-ID", value: requestID)
-        if let hstsMaxAge { headers.add(name: "Strict-Transport-Security", value: "max-age=\(hstsMaxAge)") }
+        headers.add(.xRequestID, value: requestID)
+        if let hstsMaxAge { headers.add(.strictTransportSecurity, value: "max-age=\(hstsMaxAge)") }
         return headers
     }
 }

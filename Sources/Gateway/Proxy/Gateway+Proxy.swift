@@ -127,7 +127,7 @@ extension Gateway {
         index: Int, upstreamTime: UInt64, request: HTTPServerRequest, _ context: Context
     ) async throws(HTTPClientError) -> HTTPServerResponse {
         let failed = head.status.code == 502 || head.status.code == 503 || head.status.code == 504
-        let headLength = request.method == .HEAD ? head.headers["content-length"].flatMap { Int($0) } : nil
+        let headLength = request.method == .HEAD ? head.headers[.contentLength].flatMap { Int($0) } : nil
         // Taken out of the head, so that hygiene edits the parsed fields in place.
         let upstreamHeaders = head.headers
         head.headers = HTTPHeaders()

@@ -114,7 +114,7 @@ public final class HTTPClient: Sendable {
         _ url: String, json body: [UInt8], headers: HTTPHeaders = [:], timeout: Duration? = nil
     ) async throws(HTTPClientError) -> HTTPClientResponse {
         var headers = headers
-        if !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }
+        if !headers.contains(.contentType) { headers.add(.contentType, value: "application/json") }
         return try await execute(HTTPClientRequest(method: .POST, url: url, headers: headers, body: body), timeout: timeout)
     }
 

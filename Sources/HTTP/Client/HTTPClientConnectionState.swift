@@ -43,14 +43,14 @@ struct HTTPClientConnectionState: Sendable, Equatable {
     mutating func requestHeadSent(_ head: HTTPRequestHead) throws(Misuse) {
         guard state == .idle else { throw Misuse(reason: "request head while \(state)") }
         requestKeepAlive = head.keepAlive
-        if let encoding = head.headers["transfer-encoding"] {
+        if let encoding = head.headers[.transferEncoding] {
             guard encoding.lowercased().hasSuffix("chunked") else {
                 throw Misuse(reason: "request Transfer-Encoding must end in chunked")
             }
             state = .sendingBody(.chunked)
             return
         }
-        if let length = head.headers["content-length"] {
+        if let length = head.headers[.contentLength] {
             guard let count = Int(length), count >= 0 else { throw Misuse(reason: "invalid Content-Length") }
             state = count == 0 ? .awaitingHead : .sendingBody(.length(remaining: count))
             return

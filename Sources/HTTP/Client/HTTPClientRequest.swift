@@ -35,13 +35,13 @@ public struct HTTPClientRequest: Sendable {
     /// from the body (and `0` for POST/PUT/PATCH without one, which some servers require).
     public var wireHead: HTTPRequestHead {
         var head = HTTPRequestHead(method: method, target: target, headers: headers)
-        if !head.headers.contains(name: "host") {
-            head.headers.add(name: "Host", value: origin.hostHeader)
+        if !head.headers.contains(.host) {
+            head.headers.add(.host, value: origin.hostHeader)
         }
         if let body {
-            head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            head.headers.replaceOrAdd(.contentLength, value: String(body.count))
         } else if method == .POST || method == .PUT || method == .PATCH {
-            head.headers.replaceOrAdd(name: "Content-Length", value: "0")
+            head.headers.replaceOrAdd(.contentLength, value: "0")
         }
         return head
     }

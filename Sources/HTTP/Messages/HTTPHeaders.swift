@@ -125,11 +125,24 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         }
     }
 
+    /// The first value of the field `name`, or `nil`.
+    public subscript(name: HTTPFieldName) -> String? {
+        withFirstValue(named: name.bytes, filterBit: name.filterBit) { $0.map(HTTPASCII.string) }
+    }
+
     /// Calls `body` with the first value of the field `name` (case ignored), or with nil.
     func withFirstValue<Result>(
         named name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
     ) rethrows -> Result {
-        guard mayContain(name) else { return try body(nil) }
+        try withFirstValue(named: name, filterBit: Self.nameBit(name), body)
+    }
+
+    /// The same, for a name whose ``nameBit(_:)`` the caller has.
+    @inline(__always)
+    func withFirstValue<Result>(
+        named name: UnsafeRawBufferPointer, filterBit: UInt64, _ body: (UnsafeRawBufferPointer?) throws -> Result
+    ) rethrows -> Result {
+        guard namesPresent & filterBit != 0 else { return try body(nil) }
         return try storage.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -154,6 +167,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
             }
         }
         return values
+    }
+
+    /// Whether a field `name` is present.
+    public func contains(_ name: HTTPFieldName) -> Bool {
+        withFirstValue(named: name.bytes, filterBit: name.filterBit) { $0 != nil }
     }
 
     /// Whether a field `name` is present.
@@ -218,18 +236,33 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         }
     }
 
+    /// Appends a field line under a name checked when it was made: only the value is
+    /// checked here, as ``add(name:value:)`` checks it.
+    public mutating func add(_ name: HTTPFieldName, value: String) {
+        value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same with the value as bytes (a value copied from another head, say).
+    public mutating func add(_ name: HTTPFieldName, value: UnsafeRawBufferPointer) {
+        appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: value)
+    }
+
     private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard !name.isEmpty, name.count <= Int(UInt16.max), name.allSatisfy(HTTPByteClass.isToken) else {
             assertionFailure("HTTPHeaders: field name is not a token")
             return
         }
+        appendValueChecked(name: name, filterBit: Self.nameBit(name), value: value)
+    }
+
+    private mutating func appendValueChecked(name: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
         guard HTTPByteClass.endOfFieldValue(value, from: 0) == value.count else {
             assertionFailure("HTTPHeaders: control byte in a header value")
             let sanitized = value.map { HTTPByteClass.isFieldValue($0) ? $0 : UInt8(ascii: " ") }
-            sanitized.withUnsafeBytes { appendRecord(name: name, value: $0) }
+            sanitized.withUnsafeBytes { appendRecord(name: name, filterBit: filterBit, value: $0) }
             return
         }
-        appendRecord(name: name, value: value)
+        appendRecord(name: name, filterBit: filterBit, value: value)
     }
 
     /// Builds the fields of a parsed head in place: `fill` appends the lines the parser
@@ -293,7 +326,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         return offset + 2
     }
 
-    private mutating func appendRecord(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    private mutating func appendRecord(name: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
         let size = Self.recordSize(nameCount: name.count, valueCount: value.count)
         // The record is assembled in a scratch buffer (on the stack when small) and appended
         // with one copy: each `append` checks uniqueness and capacity, which showed up in
@@ -304,7 +337,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
             _ = Self.writeRecord(name: name, value: value, at: base)
             storage.append(contentsOf: UnsafeBufferPointer(scratch))
         }
-        namesPresent |= Self.nameBit(name)
+        namesPresent |= filterBit
         count += 1
     }
 
@@ -345,23 +378,39 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// Replaces the first field `name` (keeping its spelling and place) and removes the
     /// others, or appends it if absent.
     public mutating func replaceOrAdd(name: String, value: String) {
-        var replaced = HTTPHeaders()
-        replaced.reserveBytes(storage.count + name.utf8.count + value.utf8.count + Record.headerSize + 4)
-        var found = false
         name.withContiguousUTF8 { wanted in
-            let wanted = UnsafeRawBufferPointer(wanted)
-            forEachField { fieldName, fieldValue in
-                if HTTPASCII.equalsIgnoringCase(fieldName, wanted) {
-                    if !found {
-                        value.withContiguousUTF8 { replaced.appendChecked(name: fieldName, value: UnsafeRawBufferPointer($0)) }
-                        found = true
-                    }
-                } else {
-                    replaced.appendRecord(name: fieldName, value: fieldValue)
-                }
+            value.withContiguousUTF8 { value in
+                replaceOrAppend(name: UnsafeRawBufferPointer(wanted), value: UnsafeRawBufferPointer(value), checkName: true)
             }
         }
-        if !found { replaced.add(name: name, value: value) }
+    }
+
+    /// The same under a name checked when it was made.
+    public mutating func replaceOrAdd(_ name: HTTPFieldName, value: String) {
+        value.withContiguousUTF8 { replaceOrAppend(name: name.bytes, value: UnsafeRawBufferPointer($0), checkName: false) }
+    }
+
+    private mutating func replaceOrAppend(name wanted: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, checkName: Bool) {
+        var replaced = HTTPHeaders()
+        replaced.reserveBytes(storage.count + Self.recordSize(nameCount: wanted.count, valueCount: value.count))
+        var found = false
+        forEachField { fieldName, fieldValue in
+            if HTTPASCII.equalsIgnoringCase(fieldName, wanted) {
+                if !found {
+                    replaced.appendValueChecked(name: fieldName, filterBit: Self.nameBit(fieldName), value: value)
+                    found = true
+                }
+            } else {
+                replaced.appendRecord(name: fieldName, filterBit: Self.nameBit(fieldName), value: fieldValue)
+            }
+        }
+        if !found {
+            if checkName {
+                replaced.appendChecked(name: wanted, value: value)
+            } else {
+                replaced.appendValueChecked(name: wanted, filterBit: Self.nameBit(wanted), value: value)
+            }
+        }
         self = replaced
     }
 

@@ -64,7 +64,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Whether the client waits for `100 Continue` before sending the body (RFC 9110 §10.1.1);
     /// HTTP/1.0 clients cannot, so their `Expect` is ignored.
     public var expectsContinue: Bool {
-        guard version >= .http1_1, let expect = headers["expect"] else { return false }
+        guard version >= .http1_1, let expect = headers[.expect] else { return false }
         return HTTPASCII.equalsIgnoringCase(expect, "100-continue")
     }
 

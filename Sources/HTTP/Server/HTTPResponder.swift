@@ -22,7 +22,7 @@ extension HTTPResponseError {
     /// The response this error stands for.
     public var response: HTTPServerResponse {
         var response = HTTPServerResponse(status: status, headers: headers, body: .bytes(jsonBody))
-        response.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        response.headers.replaceOrAdd(.contentType, value: "application/json")
         return response
     }
 }

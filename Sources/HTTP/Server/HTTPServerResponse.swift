@@ -23,7 +23,7 @@ public struct HTTPServerResponse: Sendable {
     /// A JSON response from already-encoded bytes.
     public static func json(_ status: HTTPStatus = .ok, _ bytes: [UInt8], headers: HTTPHeaders = [:]) -> Self {
         var response = HTTPServerResponse(status: status, headers: headers, body: .bytes(bytes))
-        response.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        response.headers.replaceOrAdd(.contentType, value: "application/json")
         return response
     }
 }
