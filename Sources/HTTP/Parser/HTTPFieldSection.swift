@@ -42,11 +42,11 @@ enum HTTPFieldSection {
     ) throws(HTTPParseError) -> (HTTPHeaders, FramingFields) {
         guard layout.fieldLineCount <= maxCount else { throw .code(.tooManyHeaders) }
         // Each line is stored as `name: value` CRLF after a record header: at most its raw
-        // length plus the header and one space, with room left for a proxy's own fields.
-        let capacity =
-            layout.fieldLines.count + layout.fieldLineCount * (HTTPHeaders.Record.headerSize + 1) + Self.spareBytes
+        // length plus the header and one space; room is left for a proxy's own fields.
+        let capacity = layout.fieldLines.count + layout.fieldLineCount * (HTTPHeaders.Record.headerSize + 1)
         var framing = FramingFields()
-        let headers = try HTTPHeaders(byteCapacity: capacity) { (writer) throws(HTTPParseError) in
+        let headers = try HTTPHeaders(byteCapacity: capacity, spareCapacity: Self.spareBytes) {
+            (writer) throws(HTTPParseError) in
             var lineStart = layout.fieldLines.lowerBound
             let end = layout.fieldLines.upperBound
             while lineStart < end {
