@@ -102,10 +102,12 @@ public final class Gateway: Sendable {
         let path: Substring
     }
 
+    @inline(__always)
     func handle(_ request: consuming HTTPServerRequest, scheme: String, mode: GatewayConfiguration.HTTPMode) async throws
         -> HTTPServerResponse
     {
         let clientID = request.headers[.xRequestID]
+        let path = request.path
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
             client: request.remoteAddress?.host ?? "-",
@@ -113,8 +115,7 @@ public final class Gateway: Sendable {
             start: logClock(),
             time: accessLog.isEnabled ? AccessLog.wallClock() : 0,
             method: request.method,
-            path: request.path)
-        let path = request.path
+            path: path)
         if path == "/health" && (request.method == .GET || request.method == .HEAD) {
             return ownResponse(.json(.ok, Array(#"{"status":"ok","service":"api-gateway"}"#.utf8)), context)
         }
@@ -131,7 +132,7 @@ public final class Gateway: Sendable {
                 HTTPError(.tooManyRequests, detail: "Too many requests", headers: ["Retry-After": String(retryAfter)]),
                 context)
         }
-        switch routes.route(request.head) {
+        switch routes.route(request.head, path: path) {
         case .root:
             guard request.method == .GET || request.method == .HEAD else {
                 return errorResponse(

@@ -46,11 +46,16 @@ public struct RouteTable: Sendable {
     /// Routes `head`'s target. The upstream target is origin-form even when the client
     /// sent absolute-form (`GET http://host/api/movies`).
     public func route(_ head: HTTPRequestHead) -> Decision {
+        route(head, path: head.path)
+    }
+
+    /// The same, for a caller that has `head.path` already (it is computed, not stored).
+    public func route(_ head: HTTPRequestHead, path: Substring) -> Decision {
         // Origin-form, the usual case: the upstream gets the client's target as it is.
         if head.target.utf8.first == UInt8(ascii: "/") {
-            return route(path: head.path, upstreamTarget: { head.target })
+            return route(path: path, upstreamTarget: { head.target })
         }
-        return route(path: head.path, query: head.query)
+        return route(path: path, query: head.query)
     }
 
     public func route(path: Substring, query: String?) -> Decision {

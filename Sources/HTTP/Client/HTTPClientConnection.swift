@@ -197,15 +197,13 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// Writes what is still buffered, then waits for the final response head (1xx interim
     /// heads are skipped; a 101 is returned, and its body is the new protocol's bytes).
     ///
+    /// - Parameter deadline: also give up then (monotonic ns, ``EventLoop/now``'s clock) if
+    ///   that is sooner than `responseTimeout`. One function with a default, not a wrapper:
+    ///   each async call level costs a frame allocation per request.
     /// - Throws: `.responseTimeout` after `responseTimeout`; `.connectionClosed` (with
     ///   ``HTTPClientError/isStaleConnection`` when the connection was reused and nothing
     ///   came back); `.invalidResponse`.
-    public func readResponseHead() async throws(HTTPClientError) -> HTTPResponseHead {
-        try await readResponseHead(deadline: nil)
-    }
-
-    /// ``readResponseHead()`` that also gives up at `deadline` (monotonic ns) if sooner.
-    func readResponseHead(deadline: UInt64?) async throws(HTTPClientError) -> HTTPResponseHead {
+    public func readResponseHead(deadline: UInt64? = nil) async throws(HTTPClientError) -> HTTPResponseHead {
         if case .sendingBody = state.state { try await finishRequest() }
         guard state.mayReadHead else {
             throw misuse(HTTPClientConnectionState.Misuse(reason: "reading a head while \(state.state)"))
@@ -241,11 +239,8 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// the next call on this connection; nil once the body is complete.
     ///
     /// The zero-copy primitive under ``readBodyChunk(appendingTo:)`` and ``readBodyChunk()``.
-    public func nextBodyBytes() async throws(HTTPClientError) -> UnsafeRawBufferPointer? {
-        try await nextBodyBytes(deadline: nil)
-    }
-
-    func nextBodyBytes(deadline: UInt64?) async throws(HTTPClientError) -> UnsafeRawBufferPointer? {
+    /// - Parameter deadline: give up then (monotonic ns) if sooner than `ioTimeout`.
+    public func nextBodyBytes(deadline: UInt64? = nil) async throws(HTTPClientError) -> UnsafeRawBufferPointer? {
         switch state.state {
         case .readingBody: break
         case .idle, .mustClose: return nil  // the body already ended (or failed and threw)
@@ -300,12 +295,9 @@ public final class HTTPClientConnection: @unchecked Sendable {
     }
 
     /// Reads the rest of the body into one array.
+    /// - Parameter deadline: give up then (monotonic ns) if sooner than `ioTimeout`.
     /// - Throws: `.bodyTooLarge` (and closes) when it exceeds `maxSize`.
-    public func collectBody(maxSize: Int) async throws(HTTPClientError) -> [UInt8] {
-        try await collectBody(maxSize: maxSize, deadline: nil)
-    }
-
-    func collectBody(maxSize: Int, deadline: UInt64?) async throws(HTTPClientError) -> [UInt8] {
+    public func collectBody(maxSize: Int, deadline: UInt64? = nil) async throws(HTTPClientError) -> [UInt8] {
         var body: [UInt8] = []
         if case .length(let length) = parser.bodyKind {
             guard length <= maxSize else { throw fail(.bodyTooLarge) }

@@ -139,6 +139,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
 
     // MARK: Reading and writing
 
+    // Inlined into the `ByteStream` witness, through which every caller reaches it:
+    // otherwise each read costs a second async frame.
+    @inline(__always)
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         while true {
             if isClosed { throw IOError(.closed, operation: "read") }
