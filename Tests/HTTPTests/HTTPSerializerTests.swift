@@ -61,6 +61,30 @@ struct HTTPSerializerTests {
         #expect(HTTPDate.format(secondsSince1970: -1) == "Wed, 31 Dec 1969 23:59:59 GMT")
     }
 
+    /// The head writer's bounds are exact where they are computed (numbers, versions,
+    /// status lines, field lines), so a head that fills them writes every byte.
+    @Test func headWriterBoundsAreExact() {
+        for value in [0, 1, 9, 10, 99, 100, 65535, 1 << 40, Int.max] {
+            #expect(HTTPHeadWriter.decimalLength(value) == String(value).utf8.count)
+            var buffer: [UInt8] = [1, 2]
+            HTTPHeadWriter.append(to: &buffer, atMost: HTTPHeadWriter.decimalLength(value)) { $0.decimal(value) }
+            #expect(buffer == [1, 2] + bytes(String(value)))
+        }
+        for (version, status) in [(HTTPVersion.http1_1, HTTPStatus.ok), (.http1_0, .gatewayTimeout), (.init(major: 12, minor: 345), .init(code: 299))] {
+            var buffer: [UInt8] = []
+            let length = HTTPHeadWriter.statusLineLength(version: version, status: status)
+            HTTPHeadWriter.append(to: &buffer, atMost: length) { $0.statusLine(version: version, status: status) }
+            #expect(buffer.count == length)
+            #expect(String(decoding: buffer, as: UTF8.self) == "\(version) \(status.code) \(status.reasonPhrase)\r\n")
+        }
+        var headers = HTTPHeaders()
+        for index in 0..<100 { headers.add(name: "X-Field-\(index)", value: String(repeating: "v", count: index * 7)) }
+        var lines: [UInt8] = []
+        HTTPHeadWriter.append(to: &lines, atMost: headers.lineByteCount) { $0.fields(headers) }
+        #expect(lines.count == headers.lineByteCount)
+        #expect(String(decoding: lines, as: UTF8.self) == headers.map { "\($0.name): \($0.value)\r\n" }.joined())
+    }
+
     @Test func statusReasonPhrases() {
         #expect(HTTPStatus(code: 404).reasonPhrase == "Not Found")
         #expect(HTTPStatus(code: 299).reasonPhrase == "")

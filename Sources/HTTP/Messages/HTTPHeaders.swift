@@ -434,18 +434,18 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     // MARK: Writing
 
-    /// Appends each field line (`name: value` CRLF) whose name `omit` does not pick, one copy
-    /// per line; not the empty line that ends a head.
-    func writeLines(into buffer: inout [UInt8], omitting omit: (UnsafeRawBufferPointer) -> Bool) {
-        storage.withUnsafeBufferPointer { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
+    /// The bytes of every field line (`name: value` CRLF) together: what writing them takes.
+    var lineByteCount: Int { storage.count - count * Record.headerSize }
+
+    /// Calls `body` with each field's name and whole line (`name: value` CRLF), in order; the
+    /// buffers are valid only during the call. How heads are written: a line is copied whole.
+    func forEachLine(_ body: (_ name: UnsafeRawBufferPointer, _ line: UnsafeRawBufferPointer) -> Void) {
+        storage.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                let record = Record(at: offset, in: raw)
-                if !omit(record.name(in: raw)) {
-                    // Safe: the line lies inside `bytes`, which lives for this closure.
-                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[record.nameStart..<record.end]))
-                }
+                let record = Record(at: offset, in: bytes)
+                // Safe: the record's parts lie inside `bytes`, which lives for this closure.
+                body(record.name(in: bytes), UnsafeRawBufferPointer(rebasing: bytes[record.nameStart..<record.end]))
                 offset = record.end
             }
         }

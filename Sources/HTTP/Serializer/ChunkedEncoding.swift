@@ -35,6 +35,9 @@ public enum ChunkedEncoding {
     public static func writeTerminator(trailers: HTTPHeaders, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "0"))
         buffer.append(contentsOf: chunkDataEnd)
-        HTTPHeadWriter.writeFields(trailers, into: &buffer)
+        HTTPHeadWriter.append(to: &buffer, atMost: trailers.lineByteCount + 2) { writer in
+            writer.fields(trailers)
+            writer.endOfLine()
+        }
     }
 }

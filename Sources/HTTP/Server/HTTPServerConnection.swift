@@ -252,39 +252,55 @@ final class HTTPServerConnection: @unchecked Sendable {
         let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
         let sendsBody = bodyAllowed && method != .HEAD
 
-        HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
-        response.headers.writeLines(into: &output, omitting: Self.isFramingField)
         var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
         var chunked = false
         var bytes: [UInt8] = []
+        // The framing field: Content-Length (a number), chunked, or none.
+        var contentLength: Int?
         switch response.body {
         case .empty:
-            if bodyAllowed { HTTPHeadWriter.writeField("Content-Length", decimal: 0, into: &output) }
+            if bodyAllowed { contentLength = 0 }
         case .bytes(let body):
-            if bodyAllowed { HTTPHeadWriter.writeField("Content-Length", decimal: body.count, into: &output) }
+            if bodyAllowed { contentLength = body.count }
             bytes = body
         case .stream(let length, let writer):
             streamWriter = writer
             if let length {
-                HTTPHeadWriter.writeField("Content-Length", decimal: length, into: &output)
+                contentLength = length
             } else if version == .http1_1 {
-                HTTPHeadWriter.writeField("Transfer-Encoding", "chunked", into: &output)
                 chunked = true
             } else {
                 keepAlive = false  // HTTP/1.0: the end of the connection ends the body
                 machine.responseForcesClose()
             }
         }
-        if !keepAlive {
-            HTTPHeadWriter.writeField("Connection", "close", into: &output)
-        } else if version == .http1_0 {
-            HTTPHeadWriter.writeField("Connection", "keep-alive", into: &output)
-        }
+        let date = dateCache.currentField()
+        var length =
+            HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount
+            + HTTPHeadWriter.fieldLength("Transfer-Encoding", valueCount: 20) + HTTPHeadWriter.fieldLength("Connection", valueCount: 10)
+            + date.count + 2
         if let serverName = configuration.serverName {
-            HTTPHeadWriter.writeField("Server", sanitizing: serverName, into: &output)
+            length += HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)
         }
-        output.append(contentsOf: dateCache.currentField())
-        HTTPHeadWriter.writeEndOfHead(into: &output)
+        HTTPHeadWriter.append(to: &output, atMost: length) { writer in
+            writer.statusLine(version: .http1_1, status: response.status)
+            writer.fields(response.headers, omitting: Self.isFramingField)
+            if let contentLength {
+                writer.field("Content-Length", decimal: contentLength)
+            } else if chunked {
+                writer.field("Transfer-Encoding", "chunked")
+            }
+            if !keepAlive {
+                writer.field("Connection", "close")
+            } else if version == .http1_0 {
+                writer.field("Connection", "keep-alive")
+            }
+            if let serverName = configuration.serverName {
+                writer.field("Server", sanitizing: serverName)
+            }
+            date.withUnsafeBytes { writer.bytes($0) }
+            writer.endOfLine()
+        }
 
         if let streamWriter {
             try await flush()
@@ -321,12 +337,19 @@ final class HTTPServerConnection: @unchecked Sendable {
         machine.closed()
         let response = error.response
         let body = error.jsonBody
-        HTTPHeadWriter.writeStatusLine(version: .http1_1, status: response.status, into: &output)
-        response.headers.writeLines(into: &output, omitting: Self.isFramingField)
-        HTTPHeadWriter.writeField("Content-Length", decimal: body.count, into: &output)
-        HTTPHeadWriter.writeField("Connection", "close", into: &output)
-        output.append(contentsOf: dateCache.currentField())
-        HTTPHeadWriter.writeEndOfHead(into: &output)
+        let date = dateCache.currentField()
+        let length =
+            HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount
+            + HTTPHeadWriter.fieldLength("Content-Length", valueCount: 20) + HTTPHeadWriter.fieldLength("Connection", valueCount: 5)
+            + date.count + 2
+        HTTPHeadWriter.append(to: &output, atMost: length) { writer in
+            writer.statusLine(version: .http1_1, status: response.status)
+            writer.fields(response.headers, omitting: Self.isFramingField)
+            writer.field("Content-Length", decimal: body.count)
+            writer.field("Connection", "close")
+            date.withUnsafeBytes { writer.bytes($0) }
+            writer.endOfLine()
+        }
         output.append(contentsOf: body)
         try? await flush()
     }
