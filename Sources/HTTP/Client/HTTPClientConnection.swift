@@ -22,7 +22,13 @@ public final class HTTPClientConnection: @unchecked Sendable {
     public let origin: HTTPOrigin
     /// The byte stream underneath (a `TCPSocket`, or what `makeTransport` made of one).
     public let transport: any ByteStream
-    public var loop: EventLoop { transport.loop }
+    /// `transport`'s loop (kept: it never changes, and each access through the existential
+    /// costs a witness call and a retain).
+    public let loop: EventLoop
+    /// `transport` when it is a plain TCP socket: read directly, because an `async` call
+    /// through the existential returns through a hop back to the caller's executor
+    /// (`swift_task_switch` looks up the task's executor preference under a lock).
+    private let socket: TCPSocket?
 
     /// The pool to return to. Strong, not weak: a weak reference gives the pool a side
     /// table, and then every retain and release of the pool (several per request) takes
@@ -61,6 +67,8 @@ public final class HTTPClientConnection: @unchecked Sendable {
     init(origin: HTTPOrigin, transport: any ByteStream, configuration: HTTPClient.Configuration) {
         self.origin = origin
         self.transport = transport
+        loop = transport.loop
+        socket = transport as? TCPSocket
         responseTimeout = configuration.responseTimeout.nanoseconds
         ioTimeout = configuration.ioTimeout.nanoseconds
         parser = HTTPResponseParser(limits: configuration.responseLimits)
@@ -328,7 +336,12 @@ public final class HTTPClientConnection: @unchecked Sendable {
         }
         let count: Int
         do {
-            count = try await transport.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[writeIndex...]))
+            let free = UnsafeMutableRawBufferPointer(rebasing: buffer[writeIndex...])
+            if let socket {
+                count = try await socket.read(into: free)
+            } else {
+                count = try await transport.read(into: free)
+            }
         } catch {
             throw fail(ioError: error, timeoutCode: timeoutCode)
         }

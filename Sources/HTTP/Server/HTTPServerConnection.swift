@@ -13,6 +13,10 @@ import Glibc
 /// the I/O. Loop-bound.
 final class HTTPServerConnection: @unchecked Sendable {
     let stream: any ByteStream
+    /// `stream` when it is a plain TCP socket, read directly (see `ReadBuffer.readMore`).
+    private let socket: TCPSocket?
+    /// `stream`'s loop, kept: each access through the existential is a witness call and a retain.
+    private let loop: EventLoop
     private let configuration: HTTPServerConfiguration
     private let responder: any HTTPResponder
     private let dateCache: HTTPDateCache
@@ -33,6 +37,8 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     init(stream: any ByteStream, configuration: HTTPServerConfiguration, responder: any HTTPResponder, dateCache: HTTPDateCache) {
         self.stream = stream
+        socket = stream as? TCPSocket
+        loop = stream.loop
         self.configuration = configuration
         self.responder = responder
         self.dateCache = dateCache
@@ -70,7 +76,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 head: consume head,
                 body: hasBody ? HTTPRequestBody(source: self, isEmpty: false) : HTTPRequestBody.absent,
                 remoteAddress: stream.remoteAddress,
-                loop: stream.loop)
+                loop: loop)
             let response: HTTPServerResponse
             do {
                 response = try await responder.respond(to: consume request)
@@ -129,17 +135,17 @@ final class HTTPServerConnection: @unchecked Sendable {
                 if buffer.unreadCount > 0 { machine.bytesReceived() }
                 if machine.state == .readingHead {
                     if headDeadline == nil {
-                        headDeadline = stream.loop.now &+ configuration.headerReadTimeout.nanoseconds
+                        headDeadline = loop.now &+ configuration.headerReadTimeout.nanoseconds
                     }
                     stream.readDeadline = headDeadline
                 } else {
-                    stream.readDeadline = stream.loop.now &+ configuration.idleTimeout.nanoseconds
+                    stream.readDeadline = loop.now &+ configuration.idleTimeout.nanoseconds
                 }
                 do {
-                    let count = try await buffer.readMore(from: stream)
+                    let count = try await buffer.readMore(from: stream, socket: socket)
                     if count == 0 {
                         // The client has sent all it will; what it asked for still goes out.
-                        stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
+                        stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
                         try? await stream.finishSends()
                         machine.closed()
                         return nil
@@ -197,10 +203,10 @@ final class HTTPServerConnection: @unchecked Sendable {
             case .head:
                 preconditionFailure("head event inside a body")
             case .needMore:
-                stream.readDeadline = stream.loop.now &+ configuration.bodyReadTimeout.nanoseconds
+                stream.readDeadline = loop.now &+ configuration.bodyReadTimeout.nanoseconds
                 let count: Int
                 do {
-                    count = try await buffer.readMore(from: stream)
+                    count = try await buffer.readMore(from: stream, socket: socket)
                 } catch let error as IOError where error.code == .timedOut {
                     bodyFailed = true
                     throw HTTPError(.requestTimeout, detail: "Request body timeout")
@@ -306,7 +312,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             try await flush()
             guard sendsBody else { return }
             let writer = HTTPBodyWriter(stream: stream, chunked: chunked)
-            stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
+            stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
             try await streamWriter(writer)
             try await writer.finish()
             stream.writeDeadline = nil
@@ -327,7 +333,7 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private func flush() async throws {
         guard !output.isEmpty else { return }
-        stream.writeDeadline = stream.loop.now &+ configuration.writeTimeout.nanoseconds
+        stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
         try await stream.write(output[...])
         stream.writeDeadline = nil
         output.removeAll(keepingCapacity: true)

@@ -41,9 +41,15 @@ final class ReadBuffer {
     }
 
     /// Reads once from `stream` into free space, making room first.
+    ///
+    /// - Parameter socket: `stream` itself when it is a plain TCP socket (the caller casts
+    ///   once per connection): read directly, because an `async` call through the
+    ///   `ByteStream` existential returns through a hop back to the caller's executor
+    ///   (`swift_task_switch`, which looks up the task's executor preference under a lock),
+    ///   about 250 instructions per read.
     /// - Returns: the number of bytes read; 0 at end of stream.
     /// - Throws: ``IOError``, or `BufferFull` when the unread bytes already fill `maxCapacity`.
-    func readMore(from stream: any ByteStream) async throws -> Int {
+    func readMore(from stream: any ByteStream, socket: TCPSocket?) async throws -> Int {
         if writeIndex == storage.count {
             if readIndex > 0 {
                 // Move the unread tail to the front instead of growing.
@@ -63,7 +69,12 @@ final class ReadBuffer {
         let free = UnsafeMutableRawBufferPointer(rebasing: storage[writeIndex...])
         // `free` points into `storage`, which this buffer keeps alive and does not move
         // while the read is suspended (one read at a time per connection).
-        let count = try await stream.read(into: free)
+        let count: Int
+        if let socket {
+            count = try await socket.read(into: free)
+        } else {
+            count = try await stream.read(into: free)
+        }
         writeIndex += count
         return count
     }
