@@ -38,12 +38,18 @@ enum HTTPByteClass {
         let highBits: UInt64 = 0x8080_8080_8080_8080
         var index = start
         while index + 8 <= bytes.count {
-            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            // "Has a byte below n" (n <= 128) and "has a zero byte" tests, exact for the word as a whole.
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            // "Has a byte below n" (n <= 128) and "has a zero byte" tests: exact for the word as
+            // a whole and for its first flagged byte (a borrow only flags bytes after a true one).
             let belowSpace = (word &- ones &* 0x20) & ~word & highBits
             let delete = word ^ (ones &* 0x7F)
             let hasDelete = (delete &- ones) & ~delete & highBits
-            if belowSpace | hasDelete != 0 { break }
+            let flagged = belowSpace | hasDelete
+            if flagged != 0 {
+                // Skip to the first flagged byte (an HTAB among them is valid: the byte loop goes on).
+                index += flagged.trailingZeroBitCount >> 3
+                break
+            }
             index += 8
         }
         while index < bytes.count, isFieldValue(bytes[index]) { index += 1 }

@@ -133,7 +133,11 @@ extension HTTPHeadScanner {
         while index + 8 <= limit {
             // Safe: index + 8 <= limit <= bytes.count.
             let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ lineFeeds
-            if (word &- ones) & ~word & highs != 0 { break }
+            let found = (word &- ones) & ~word & highs
+            if found != 0 {
+                // The lowest flagged byte is the first LF (a borrow only flags bytes after one).
+                return index + found.trailingZeroBitCount >> 3
+            }
             index += 8
         }
         while index < limit, bytes[index] != UInt8(ascii: "\n") { index += 1 }
