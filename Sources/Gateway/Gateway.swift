@@ -132,7 +132,7 @@ public final class Gateway: Sendable {
                 HTTPError(.tooManyRequests, detail: "Too many requests", headers: ["Retry-After": String(retryAfter)]),
                 context)
         }
-        switch routes.route(request.head, path: path) {
+        switch routes.route(target: request.head.target, path: path) {
         case .root:
             guard request.method == .GET || request.method == .HEAD else {
                 return errorResponse(

@@ -46,16 +46,18 @@ public struct RouteTable: Sendable {
     /// Routes `head`'s target. The upstream target is origin-form even when the client
     /// sent absolute-form (`GET http://host/api/movies`).
     public func route(_ head: HTTPRequestHead) -> Decision {
-        route(head, path: head.path)
+        route(target: head.target, path: head.path)
     }
 
-    /// The same, for a caller that has `head.path` already (it is computed, not stored).
-    public func route(_ head: HTTPRequestHead, path: Substring) -> Decision {
+    /// The same from the request's target and its path (`HTTPRequestHead.path`, which the
+    /// caller has already: it is computed, not stored). Taking the two rather than the head
+    /// spares the caller a copy of the head.
+    public func route(target: String, path: Substring) -> Decision {
         // Origin-form, the usual case: the upstream gets the client's target as it is.
-        if head.target.utf8.first == UInt8(ascii: "/") {
-            return route(path: path, upstreamTarget: { head.target })
+        if target.utf8.first == UInt8(ascii: "/") {
+            return route(path: path, upstreamTarget: { target })
         }
-        return route(path: path, query: head.query)
+        return route(path: path, query: HTTPRequestHead.query(of: target))
     }
 
     public func route(path: Substring, query: String?) -> Decision {

@@ -17,18 +17,24 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The path of the target without its query; for absolute-form the path after the
     /// authority (`/` when empty), so that routing does not care how a proxy-style client
     /// wrote the target. Authority- and asterisk-form return the target itself.
-    public var path: Substring {
-        let pathPart = pathAndQuery
-        if let question = Self.questionMark(in: pathPart) {
+    public var path: Substring { Self.path(of: target) }
+
+    /// The query after the first `?`, without the `?`, or `nil` when there is none.
+    public var query: String? { Self.query(of: target) }
+
+    /// ``path`` of a request target (for a caller that holds the target, not the head).
+    public static func path(of target: String) -> Substring {
+        let pathPart = pathAndQuery(of: target)
+        if let question = questionMark(in: pathPart) {
             return pathPart[..<question]
         }
         return pathPart
     }
 
-    /// The query after the first `?`, without the `?`, or `nil` when there is none.
-    public var query: String? {
-        let pathPart = pathAndQuery
-        guard let question = Self.questionMark(in: pathPart) else { return nil }
+    /// ``query`` of a request target.
+    public static func query(of target: String) -> String? {
+        let pathPart = pathAndQuery(of: target)
+        guard let question = questionMark(in: pathPart) else { return nil }
         return String(pathPart[pathPart.utf8.index(after: question)...])
     }
 
@@ -40,7 +46,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
 
     /// The origin-form part of the target (`/p?q`), stripped of `scheme://authority` if present.
-    private var pathAndQuery: Substring {
+    private static func pathAndQuery(of target: String) -> Substring {
         let all = target[...]
         guard let first = target.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
             let schemeEnd = target.utf8.firstIndex(of: UInt8(ascii: ":")),

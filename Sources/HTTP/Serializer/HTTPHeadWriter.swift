@@ -26,13 +26,23 @@ struct HTTPHeadWriter {
 
     /// Appends to `buffer` what `write` writes, at most `maxCount` bytes.
     static func append(to buffer: inout [UInt8], atMost maxCount: Int, _ write: (inout HTTPHeadWriter) -> Void) {
+        append(to: &buffer, atMost: maxCount, with: ()) { writer, _ in write(&writer) }
+    }
+
+    /// The same, handing `write` a value to write from. Why: a closure that captures a
+    /// struct (a head, a response) copies it, a retain and a release per reference in it;
+    /// passed as an argument it is not copied (measured: ~250 instructions per proxied request).
+    static func append<Context>(
+        to buffer: inout [UInt8], atMost maxCount: Int, with context: Context,
+        _ write: (inout HTTPHeadWriter, Context) -> Void
+    ) {
         // The scratch room is on the stack for a usual head (the runtime falls back to the
         // heap for a large one).
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(maxCount, 1)) { scratch in
             // Safe: `scratch` has at least one element, so its base address is non-nil.
             guard let base = scratch.baseAddress else { return }
             var writer = HTTPHeadWriter(base: base, capacity: scratch.count)
-            write(&writer)
+            write(&writer, context)
             buffer.append(contentsOf: UnsafeBufferPointer(start: base, count: writer.count))
         }
     }
@@ -200,18 +210,18 @@ extension HTTPRequestHead {
         let length =
             method.rawValue.utf8.count + 1 + target.utf8.count + 1 + HTTPHeadWriter.versionLength(version) + 2
             + headers.lineByteCount + 2
-        HTTPHeadWriter.append(to: &buffer, atMost: length) { writer in
+        HTTPHeadWriter.append(to: &buffer, atMost: length, with: self) { writer, head in
             writer.checked(
-                method.rawValue, allowing: HTTPByteClass.isToken, replacement: UInt8(ascii: "_"),
+                head.method.rawValue, allowing: HTTPByteClass.isToken, replacement: UInt8(ascii: "_"),
                 "HTTP serializer: method is not a token")
             writer.byte(UInt8(ascii: " "))
             writer.checked(
-                target, allowing: HTTPByteClass.isTargetByte, replacement: UInt8(ascii: "_"),
+                head.target, allowing: HTTPByteClass.isTargetByte, replacement: UInt8(ascii: "_"),
                 "HTTP serializer: request target holds a byte that must be escaped")
             writer.byte(UInt8(ascii: " "))
-            writer.version(version)
+            writer.version(head.version)
             writer.endOfLine()
-            writer.fields(headers)
+            writer.fields(head.headers)
             writer.endOfLine()
         }
     }
@@ -221,9 +231,9 @@ extension HTTPResponseHead {
     /// Appends `version SP code SP reason CRLF`, the fields and the empty line.
     public func write(into buffer: inout [UInt8]) {
         let length = HTTPHeadWriter.statusLineLength(version: version, status: status) + headers.lineByteCount + 2
-        HTTPHeadWriter.append(to: &buffer, atMost: length) { writer in
-            writer.statusLine(version: version, status: status)
-            writer.fields(headers)
+        HTTPHeadWriter.append(to: &buffer, atMost: length, with: self) { writer, head in
+            writer.statusLine(version: head.version, status: head.status)
+            writer.fields(head.headers)
             writer.endOfLine()
         }
     }

@@ -113,7 +113,8 @@ final class HTTPServerConnection: @unchecked Sendable {
         var headDeadline: UInt64?
         while true {
             let event = buffer.withUnread { parser.next($0) }
-            switch event {
+            // Consumed, so that the head is moved out of the event rather than copied.
+            switch consume event {
             case .head(let head, let consumed):
                 buffer.consume(consumed)
                 stream.readDeadline = nil
@@ -288,7 +289,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         if let serverName = configuration.serverName {
             length += HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)
         }
-        HTTPHeadWriter.append(to: &output, atMost: length) { writer in
+        HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
             writer.fields(response.headers, omitting: Self.isFramingField)
             if let contentLength {
@@ -348,7 +349,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount
             + HTTPHeadWriter.fieldLength("Content-Length", valueCount: 20) + HTTPHeadWriter.fieldLength("Connection", valueCount: 5)
             + date.count + 2
-        HTTPHeadWriter.append(to: &output, atMost: length) { writer in
+        HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
             writer.fields(response.headers, omitting: Self.isFramingField)
             writer.field("Content-Length", decimal: body.count)
