@@ -72,9 +72,11 @@ final class HTTPServerConnection: @unchecked Sendable {
             // it owns the only copy of the fields (a proxy edits them in place).
             let method = head.method
             let version = head.version
+            let body = hasBody ? HTTPRequestBody(source: self, isEmpty: false) : HTTPRequestBody.absent
+            defer { body.detach() }
             let request = HTTPServerRequest(
                 head: consume head,
-                body: hasBody ? HTTPRequestBody(source: self, isEmpty: false) : HTTPRequestBody.absent,
+                body: body,
                 remoteAddress: stream.remoteAddress,
                 loop: loop)
             let response: HTTPServerResponse

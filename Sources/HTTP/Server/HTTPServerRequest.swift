@@ -33,7 +33,10 @@ public struct HTTPServerRequest: Sendable {
 /// handler leaves unread is skipped by the server before the next request. Loop-bound:
 /// read it from the handler's task.
 public final class HTTPRequestBody: @unchecked Sendable {
-    private weak var source: HTTPServerConnection?
+    /// The connection, until its request is over (``detach()``). Strong, not weak: a weak
+    /// reference gives the connection a side table, and then every retain and release of
+    /// it takes the runtime's slow path for the rest of its life.
+    private var source: HTTPServerConnection?
     private let isEmpty: Bool
     /// Bytes given to a test or an in-process caller instead of a connection.
     private var preset: ArraySlice<UInt8>?
@@ -92,6 +95,15 @@ public final class HTTPRequestBody: @unchecked Sendable {
             bytes.append(contentsOf: chunk)
         }
         return bytes
+    }
+
+    /// Ends this body's tie to its connection once the request is over (answered, its body
+    /// read or skipped): a handler that kept the body reads nothing more from it, neither the
+    /// next request's bytes nor from a closed connection. Called by the connection.
+    func detach() {
+        guard source != nil else { return }  // (`absent` is shared and never written)
+        source = nil
+        isFinished = true
     }
 
     /// True when the request announced no body at all.
