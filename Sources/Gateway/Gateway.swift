@@ -110,7 +110,7 @@ public final class Gateway: Sendable {
         let path = request.path
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
-            client: request.remoteAddress?.host ?? "-",
+            client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),
             time: accessLog.isEnabled ? AccessLog.wallClock() : 0,

@@ -94,6 +94,9 @@ final class ServerLoopbackTests {
             return HTTPServerResponse(status: .ok, body: .bytes(body))
         }
         router.post("/ignore-body") { _ in HTTPServerResponse(status: .accepted) }
+        router.get("/peer") { request in
+            .json(.ok, Array("\(request.remoteHost ?? "none") \(request.remoteAddress?.host ?? "none")".utf8))
+        }
         // A handler that keeps its request's body past the request, and one that reads it later.
         let keptBody = Mutex<HTTPRequestBody?>(nil)
         router.post("/keep-body") { request in
@@ -151,6 +154,13 @@ final class ServerLoopbackTests {
         #expect(String(decoding: result.responses[0].body, as: UTF8.self) == #"{"hello":"true"}"#)
         #expect(result.responses[0].head.headers["Date"] != nil)
         #expect(!result.closedByServer)
+    }
+
+    /// The peer's numeric host, formatted once per connection, is the address's.
+    @Test func requestsKnowThePeersHost() async throws {
+        let request = "GET /peer HTTP/1.1\r\nHost: t\r\n\r\n"
+        let result = try await client.exchange([request, request], expected: 2)
+        #expect(result.responses.map { String(decoding: $0.body, as: UTF8.self) } == ["127.0.0.1 127.0.0.1", "127.0.0.1 127.0.0.1"])
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {

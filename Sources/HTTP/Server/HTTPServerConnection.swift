@@ -17,6 +17,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     private let socket: TCPSocket?
     /// `stream`'s loop, kept: each access through the existential is a witness call and a retain.
     private let loop: EventLoop
+    /// The peer's address and its numeric host, made once for all the connection's requests.
+    private let remoteAddress: SocketAddress?
+    private let remoteHost: String?
     private let configuration: HTTPServerConfiguration
     private let responder: any HTTPResponder
     private let dateCache: HTTPDateCache
@@ -39,6 +42,8 @@ final class HTTPServerConnection: @unchecked Sendable {
         self.stream = stream
         socket = stream as? TCPSocket
         loop = stream.loop
+        remoteAddress = stream.remoteAddress
+        remoteHost = remoteAddress?.host
         self.configuration = configuration
         self.responder = responder
         self.dateCache = dateCache
@@ -77,7 +82,8 @@ final class HTTPServerConnection: @unchecked Sendable {
             let request = HTTPServerRequest(
                 head: consume head,
                 body: body,
-                remoteAddress: stream.remoteAddress,
+                remoteAddress: remoteAddress,
+                remoteHost: remoteHost,
                 loop: loop)
             let response: HTTPServerResponse
             do {

@@ -6,18 +6,24 @@ public struct HTTPServerRequest: Sendable {
     public var head: HTTPRequestHead
     public var body: HTTPRequestBody
     public var remoteAddress: SocketAddress?
+    /// The numeric host of `remoteAddress` (`127.0.0.1`, `::1`), made once per connection
+    /// by the server: formatting an address costs an `inet_ntop` and a `String`.
+    public var remoteHost: String?
     /// Path parameters set by the ``Router`` (`{id}` in `/api/movies/{id}`).
     public var parameters: PathParameters
     /// The loop the connection (and so this handler) runs on.
     public let loop: EventLoop
 
+    /// - Parameter remoteHost: `remoteAddress?.host` when the caller has it already
+    ///   (nil formats it here).
     public init(
-        head: HTTPRequestHead, body: HTTPRequestBody, remoteAddress: SocketAddress?, loop: EventLoop,
-        parameters: PathParameters = PathParameters()
+        head: HTTPRequestHead, body: HTTPRequestBody, remoteAddress: SocketAddress?, remoteHost: String? = nil,
+        loop: EventLoop, parameters: PathParameters = PathParameters()
     ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress
+        self.remoteHost = remoteHost ?? remoteAddress?.host
         self.loop = loop
         self.parameters = parameters
     }

@@ -17,7 +17,7 @@ public struct ClientAddress: Sendable {
 
     /// The client's address as text, nil when the request has no peer (in-process calls).
     public func resolve(_ request: HTTPServerRequest) -> String? {
-        guard let peer = request.remoteAddress?.host else { return nil }
+        guard let peer = request.remoteHost else { return nil }
         guard isTrusted(peer) else { return peer }
         // The last X-Forwarded-For element is the one the gateway itself appended (earlier
         // ones are whatever the client claimed); X-Real-IP is the fallback for other proxies.
