@@ -90,7 +90,7 @@ done
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line; nginx -v
-echo "wrk -t2 -c$connections -d${duration}s GET $path, $rounds rounds after a 2 s warm-up each, proxy order alternating; everything on one machine"
+echo "wrk -t${WRK_THREADS:-2} -c$connections -d${duration}s GET $path, $rounds rounds after a 2 s warm-up each, proxy order alternating; everything on one machine"
 warm_up "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_port$path" \
     "http://127.0.0.1:$nginx_port$path" "https://127.0.0.1:$gateway_tls_port$path" \
     "https://127.0.0.1:$nginx_tls_port$path"
@@ -100,7 +100,7 @@ for scheme in http https; do
     else
         gateway_url="https://127.0.0.1:$gateway_tls_port$path"; nginx_url="https://127.0.0.1:$nginx_tls_port$path"
     fi
-    g_total=0; n_total=0
+    g_total=0; n_total=0; ratios=""; p99_wins=0
     for round in $(seq 1 "$rounds"); do
         # The upstream alone, plain HTTP only: the ceiling.
         direct=$(printf "%35s" "")
@@ -109,13 +109,17 @@ for scheme in http https; do
             direct=$(printf 'direct %8.0f req/s p99 %6.2f ms' "$d_rps" "$d_p99")
         fi
         read -r g_rps g_p99 g_err n_rps n_p99 n_err < <(measure_alternating "$round" "$gateway_url" "$nginx_url")
+        ratio=$(echo "$g_rps / $n_rps" | bc -l)
         printf '%-5s round %d: %s | gateway %8.0f req/s p99 %6.2f ms | nginx %8.0f req/s p99 %6.2f ms | gateway/nginx %.2f\n' \
-            "$scheme" "$round" "$direct" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$(echo "$g_rps / $n_rps" | bc -l)"
+            "$scheme" "$round" "$direct" "$g_rps" "$g_p99" "$n_rps" "$n_p99" "$ratio"
+        ratios="$ratios $ratio"
+        if (($(echo "$g_p99 <= $n_p99" | bc -l))); then p99_wins=$((p99_wins + 1)); fi
         [[ $g_err == 0 && $n_err == 0 ]] || echo "  non-2xx answers: gateway $g_err, nginx $n_err"
         g_total=$(echo "$g_total + $g_rps" | bc -l)
         n_total=$(echo "$n_total + $n_rps" | bc -l)
     done
-    printf '%s mean: gateway %.0f req/s, nginx %.0f req/s, ratio %.2f\n' "$scheme" \
-        "$(echo "$g_total / $rounds" | bc -l)" "$(echo "$n_total / $rounds" | bc -l)" "$(echo "$g_total / $n_total" | bc -l)"
+    printf '%s mean: gateway %.0f req/s, nginx %.0f req/s, ratio %.2f; %s\n' "$scheme" \
+        "$(echo "$g_total / $rounds" | bc -l)" "$(echo "$n_total / $rounds" | bc -l)" "$(echo "$g_total / $n_total" | bc -l)" \
+        "$(round_summary "$ratios" "$p99_wins")"
 done
 echo "gateway RSS: now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status"), peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status")"

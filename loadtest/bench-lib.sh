@@ -13,10 +13,11 @@ machine_line() {
         "$(grep -oP '^PRETTY_NAME="\K[^"]*' /etc/os-release)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-# wrk_measure URL CONNECTIONS SECONDS OUTFILE: one `wrk -t2` run; prints
-# "requests_per_second p99_ms non2xx".
+# wrk_measure URL CONNECTIONS SECONDS OUTFILE: one `wrk -t$WRK_THREADS` run (2 threads unless
+# WRK_THREADS says otherwise: with 1, wrk takes one core and the servers share the other, a
+# stricter test of their CPU per request); prints "requests_per_second p99_ms non2xx".
 wrk_measure() {
-    wrk -t2 -c"$2" -d"${3}s" --latency "$1" >"$4"
+    wrk -t"${WRK_THREADS:-2}" -c"$2" -d"${3}s" --latency "$1" >"$4"
     local rps p99 errors
     rps=$(awk '/Requests\/sec/ {print $2}' "$4")
     p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$4")
@@ -80,4 +81,17 @@ $block
 CONF
     nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
     pids+=($!)
+}
+
+# round_summary RATIOS P99_WINS: the per-round view of an alternating comparison, which a
+# drifting machine disturbs less than the means do: the median of the rounds' ratios
+# (ours/anchor), in how many rounds ours was at least as fast, and in how many its p99 was
+# no higher. RATIOS is a space-separated list; P99_WINS a count.
+round_summary() {
+    local values median ahead
+    read -r -a values <<<"$1"
+    median=$(printf '%s\n' "${values[@]}" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}')
+    ahead=$(printf '%s\n' "${values[@]}" | awk '$1 >= 1 {n++} END {print n + 0}')
+    printf 'per round: median ratio %.2f, at least as fast in %d of %d, p99 no higher in %d of %d' \
+        "$median" "$ahead" "${#values[@]}" "$2" "${#values[@]}"
 }

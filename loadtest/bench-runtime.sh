@@ -37,17 +37,21 @@ rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line
-echo "wrk -t2 -c$connections -d${duration}s, $rounds rounds after a 2 s warm-up each, order alternating; bench-server idle RSS: $((rss_kib / 1024)) MiB"
+echo "wrk -t${WRK_THREADS:-2} -c$connections -d${duration}s, $rounds rounds after a 2 s warm-up each, order alternating; bench-server idle RSS: $((rss_kib / 1024)) MiB"
 ours_url="http://127.0.0.1:$ours_port/plaintext"
 nginx_url="http://127.0.0.1:$nginx_port/"
 warm_up "$ours_url" "$nginx_url"
-ours_total=0; nginx_total=0
+ours_total=0; nginx_total=0; ratios=""; p99_wins=0
 for round in $(seq 1 "$rounds"); do
     read -r ours_rps ours_p99 _ nginx_rps nginx_p99 _ < <(measure_alternating "$round" "$ours_url" "$nginx_url")
+    ratio=$(echo "$ours_rps / $nginx_rps" | bc -l)
     printf 'round %d: marquee %10.0f req/s p99 %6.2f ms | nginx %10.0f req/s p99 %6.2f ms | ratio %.2f\n' \
-        "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$(echo "$ours_rps / $nginx_rps" | bc -l)"
+        "$round" "$ours_rps" "$ours_p99" "$nginx_rps" "$nginx_p99" "$ratio"
     ours_total=$(echo "$ours_total + $ours_rps" | bc -l)
     nginx_total=$(echo "$nginx_total + $nginx_rps" | bc -l)
+    ratios="$ratios $ratio"
+    if (($(echo "$ours_p99 <= $nginx_p99" | bc -l))); then p99_wins=$((p99_wins + 1)); fi
 done
-printf 'mean: marquee %.0f req/s, nginx %.0f req/s, ratio %.2f\n' \
-    "$(echo "$ours_total / $rounds" | bc -l)" "$(echo "$nginx_total / $rounds" | bc -l)" "$(echo "$ours_total / $nginx_total" | bc -l)"
+printf 'mean: marquee %.0f req/s, nginx %.0f req/s, ratio %.2f; %s\n' \
+    "$(echo "$ours_total / $rounds" | bc -l)" "$(echo "$nginx_total / $rounds" | bc -l)" "$(echo "$ours_total / $nginx_total" | bc -l)" \
+    "$(round_summary "$ratios" "$p99_wins")"
