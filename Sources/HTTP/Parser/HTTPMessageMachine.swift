@@ -3,29 +3,39 @@
 ///
 /// The parsers differ only in how a complete head is read and which body it announces,
 /// which each passes to ``next(_:parseHead:)``.
+///
+/// The head scanner and the body decoder are stored side by side, with ``phase`` saying
+/// which one is current, rather than as payloads of one state enum: a payload is copied out
+/// and written back on every call, and these run several times per message.
 struct HTTPMessageMachine: Sendable {
-    enum State: Sendable {
-        case head(HTTPHeadScanner)
-        case body(HTTPBodyDecoder)
+    enum Phase: Sendable, Equatable {
+        case head
+        case body
         case failed(HTTPParseError)
     }
 
     let limits: HTTPParserLimits
     /// The error for a start line over the limit (request line or status line).
     private let startLineTooLong: HTTPParseError.Code
-    private(set) var state: State
+    private(set) var phase: Phase = .head
+    /// The current head's scanner (meaningful in the `.head` phase).
+    private(set) var scanner: HTTPHeadScanner
+    /// The current body's decoder (meaningful in the `.body` phase).
+    private(set) var decoder: HTTPBodyDecoder
     /// How the body of the message whose head was last returned is delimited.
     private(set) var bodyKind: HTTPBodyKind = .none
 
     init(limits: HTTPParserLimits, startLineTooLong: HTTPParseError.Code) {
         self.limits = limits
         self.startLineTooLong = startLineTooLong
-        state = .head(HTTPHeadScanner(limits: limits, startLineTooLong: startLineTooLong))
+        scanner = HTTPHeadScanner(limits: limits, startLineTooLong: startLineTooLong)
+        decoder = HTTPBodyDecoder(kind: .none, limits: limits)
     }
 
     /// Ready for a new head at the next byte.
     mutating func expectHead() {
-        state = .head(HTTPHeadScanner(limits: limits, startLineTooLong: startLineTooLong))
+        scanner = HTTPHeadScanner(limits: limits, startLineTooLong: startLineTooLong)
+        phase = .head
     }
 
     mutating func reset() {
@@ -41,11 +51,10 @@ struct HTTPMessageMachine: Sendable {
         _ bytes: UnsafeRawBufferPointer,
         parseHead: (UnsafeRawBufferPointer, HTTPHeadScanner.Layout) throws(HTTPParseError) -> (Head, HTTPBodyKind?)
     ) -> HTTPParseEvent<Head> {
-        switch state {
-        case .head(var scanner):
+        switch phase {
+        case .head:
             switch scanner.scan(bytes) {
             case .needMore:
-                state = .head(scanner)
                 return .needMore
             case .invalid(let error):
                 return fail(error)
@@ -54,7 +63,8 @@ struct HTTPMessageMachine: Sendable {
                     let (head, kind) = try parseHead(bytes, layout)
                     bodyKind = kind ?? .none
                     if let kind {
-                        state = .body(HTTPBodyDecoder(kind: kind, limits: limits))
+                        decoder = HTTPBodyDecoder(kind: kind, limits: limits)
+                        phase = .body
                     } else {
                         expectHead()
                     }
@@ -63,13 +73,11 @@ struct HTTPMessageMachine: Sendable {
                     return fail(error)
                 }
             }
-        case .body(var decoder):
+        case .body:
             switch decoder.next(bytes) {
             case .needMore:
-                state = .body(decoder)
                 return .needMore
             case .body(let start, let count, let consumed):
-                state = .body(decoder)
                 return .body(start: start, count: count, consumed: consumed)
             case .end(let consumed, let trailers):
                 expectHead()
@@ -84,7 +92,7 @@ struct HTTPMessageMachine: Sendable {
 
     /// Records `error` as the parser's final state and reports it.
     mutating func fail<Head>(_ error: HTTPParseError) -> HTTPParseEvent<Head> {
-        state = .failed(error)
+        phase = .failed(error)
         return .invalid(error)
     }
 }

@@ -43,11 +43,11 @@ public struct HTTPResponseParser: Sendable {
     ///   no byte of a response had been examined; `.invalid(.truncatedMessage)` otherwise.
     ///   Bytes not yet passed to `next(_:)` must be passed first.
     public mutating func connectionClosed() -> HTTPParseEvent<HTTPResponseHead> {
-        switch machine.state {
-        case .body(let decoder) where decoder.endsAtClose:
+        switch machine.phase {
+        case .body where machine.decoder.endsAtClose:
             machine.expectHead()
             return .end(consumed: 0, trailers: nil)
-        case .head(let scanner) where !scanner.hasExamined:
+        case .head where !machine.scanner.hasExamined:
             return machine.fail(.code(.noResponse))
         case .failed(let error):
             return .invalid(error)
