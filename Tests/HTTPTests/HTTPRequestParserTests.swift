@@ -46,6 +46,38 @@ struct HTTPRequestParserValidTests {
         #expect(Array(events.dropFirst()) == [.body(bytes("hello world")), .end(trailers: nil)])
     }
 
+    /// A parser is a value even in the middle of a chunked body (its decoder is boxed and
+    /// copied on write): a copy taken there goes on by itself, and the original too.
+    @Test func aParserCopiedInsideAChunkedBodyIsIndependent() {
+        let head = bytes("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        var original = HTTPRequestParser()
+        var consumed = 0
+        func step(_ parser: inout HTTPRequestParser, _ input: [UInt8], from start: Int) -> (HTTPParseEvent<HTTPRequestHead>, Int) {
+            let event = input[start...].withUnsafeBytes { parser.next($0) }
+            return (event, event.consumed)
+        }
+        var (event, used) = step(&original, head, from: consumed)
+        consumed += used
+        guard case .head = event else { Issue.record("expected the head, got \(event)"); return }
+        (event, used) = step(&original, head, from: consumed)
+        consumed += used
+        guard case .body(_, 3, _) = event else { Issue.record("expected 3 body bytes, got \(event)"); return }
+        var copy = original
+        let rest = bytes("lo\r\n0\r\n\r\n")
+        var copyEvents: [String] = []
+        var offset = 0
+        while offset < rest.count {
+            let (next, used) = step(&copy, rest, from: offset)
+            copyEvents.append("\(next)")
+            offset += used
+            if case .end = next { break }
+        }
+        // The original has not moved: it still expects the same two bytes.
+        let (originalNext, _) = step(&original, rest, from: 0)
+        #expect("\(originalNext)" == copyEvents.first)
+        #expect(copyEvents.count == 2 && copyEvents.last?.hasPrefix("end") == true)
+    }
+
     @Test func chunkedBodyWithExtensionsAndTrailers() {
         let events = parseRequests(
             "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
