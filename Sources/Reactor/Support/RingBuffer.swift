@@ -17,16 +17,17 @@ public struct RingBuffer<Element> {
 
     public var first: Element? { count == 0 ? nil : storage[head] }
 
-    public mutating func append(_ element: Element) {
+    /// `consuming` and `take()`: an element is moved in and out, not copied in and out (a
+    /// loop's jobs pass through here, and a closure job copied is a retain and a release).
+    public mutating func append(_ element: consuming Element) {
         if count == storage.count { grow() }
-        storage[(head + count) & (storage.count - 1)] = element
+        storage[(head + count) & (storage.count - 1)] = consume element
         count += 1
     }
 
     public mutating func popFirst() -> Element? {
         guard count > 0 else { return nil }
-        let element = storage[head]
-        storage[head] = nil
+        let element = storage[head].take()
         head = (head + 1) & (storage.count - 1)
         count -= 1
         return element
