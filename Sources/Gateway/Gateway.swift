@@ -220,6 +220,7 @@ public struct GatewayResponder: HTTPResponder {
     public let scheme: String
     public let mode: GatewayConfiguration.HTTPMode
 
+    @inline(__always)  // into its witness: one async frame per request instead of two
     public func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         try await gateway.handle(request, scheme: scheme, mode: mode)
     }

@@ -49,6 +49,7 @@ final class ReadBuffer {
     ///   about 250 instructions per read.
     /// - Returns: the number of bytes read; 0 at end of stream.
     /// - Throws: ``IOError``, or `BufferFull` when the unread bytes already fill `maxCapacity`.
+    @inline(__always)  // one async frame fewer per read
     func readMore(from stream: any ByteStream, socket: TCPSocket?) async throws -> Int {
         if writeIndex == storage.count {
             if readIndex > 0 {
