@@ -63,6 +63,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     ///   - deadline: monotonic ns after which the caller gives up (caps every wait).
     ///   - preferNew: open a new connection while the limit allows, even with idle ones
     ///     (the retry after a stale connection: the other idle ones may be stale too).
+    @inline(__always)  // into HTTPClient.connection(to:): one async frame fewer per request
     func lease(
         _ origin: HTTPOrigin, deadline: UInt64?, preferNew: Bool = false
     ) async throws(HTTPClientError) -> HTTPClientConnection {

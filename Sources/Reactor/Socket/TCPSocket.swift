@@ -361,6 +361,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// Why: `withTaskCancellationHandler` adds and removes a task status record under the
     /// task's status lock on every wait; every wait on the request path has a deadline, and
     /// that bookkeeping was ~4 % of the gateway's CPU (perf, 2026-11-25).
+    @inline(__always)  // into waitUntilReadable/Writable: one async frame fewer per wait
     private func wait(isRead: Bool) async throws {
         loop.preconditionInLoop()
         let deadline = isRead ? readDeadline : writeDeadline
