@@ -34,21 +34,29 @@ bench_workspace instructions
 # without it (the symbol table stays, so functions keep their names).
 objcopy --strip-debug "${BINARY:-.build/release/$product}" "$work/$product"
 
+# The client opens its 8 connections and warms up on them, says "ready", waits for a line on
+# stdin, then sends the counted requests on the same connections: so no TLS handshake (some
+# 2.7 million instructions each) falls in the counted window.
 cat >"$work/client.py" <<'PY'
 import http.client, ssl, sys
-port, count, scheme, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+port, warmup, count, scheme, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def connect():
     if scheme == "https":
         return http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl._create_unverified_context())
     return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 connections = [connect() for _ in range(8)]
-for index in range(count):
-    connection = connections[index % len(connections)]
-    connection.request("GET", path)
-    response = connection.getresponse()
-    response.read()
-    if response.status != 200:
-        sys.exit(f"request {index}: status {response.status}")
+def send(total):
+    for index in range(total):
+        connection = connections[index % len(connections)]
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            sys.exit(f"request {index}: status {response.status}")
+send(warmup)
+print("ready", flush=True)
+sys.stdin.readline()
+send(count)
 PY
 
 # under_callgrind [NAME=VALUE...] BINARY [ARGUMENT...]: starts BINARY under callgrind, with
@@ -85,9 +93,13 @@ for _ in $(seq 1 150); do
     curl -fs -o /dev/null "$ready_url" && break
     sleep 0.2
 done
-python3 "$work/client.py" "$port" 500 "$scheme" "$path"
+coproc client { python3 "$work/client.py" "$port" 500 "$requests" "$scheme" "$path"; }
+read -r ready <&"${client[0]}"
+[[ $ready == ready ]] || { echo "count-instructions: the client did not warm up" >&2; exit 1; }
 callgrind_control --zero "$target_pid" >/dev/null 2>&1
-python3 "$work/client.py" "$port" "$requests" "$scheme" "$path"
+echo go >&"${client[1]}"
+# shellcheck disable=SC2154  # client_PID is set by coproc
+wait "$client_PID"
 callgrind_control --dump "$target_pid" >/dev/null 2>&1
 profile=$(ls "$work"/callgrind.out.*.1)
 total=$(callgrind_annotate "$profile" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
