@@ -70,7 +70,11 @@ struct HTTPSerializerTests {
             HTTPHeadWriter.append(to: &buffer, atMost: HTTPHeadWriter.decimalLength(value)) { $0.decimal(value) }
             #expect(buffer == [1, 2] + bytes(String(value)))
         }
-        for (version, status) in [(HTTPVersion.http1_1, HTTPStatus.ok), (.http1_0, .gatewayTimeout), (.init(major: 12, minor: 345), .init(code: 299))] {
+        let statuses: [(HTTPVersion, HTTPStatus)] = [
+            (.http1_1, .ok), (.http1_1, .init(code: 200, reasonPhrase: "Okay")), (.http1_1, .notFound), (.http1_1, .noContent),
+            (.http1_0, .ok), (.http1_0, .gatewayTimeout), (.init(major: 12, minor: 345), .init(code: 299)),
+        ]
+        for (version, status) in statuses {
             var buffer: [UInt8] = []
             let length = HTTPHeadWriter.statusLineLength(version: version, status: status)
             HTTPHeadWriter.append(to: &buffer, atMost: length) { $0.statusLine(version: version, status: status) }

@@ -17,6 +17,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     private let socket: TCPSocket?
     /// `stream`'s loop, kept: each access through the existential is a witness call and a retain.
     private let loop: EventLoop
+    /// The `Server` field line (`Server: name` CRLF, sanitized), made once rather than checked
+    /// per response; empty when the configuration names no server.
+    private let serverField: [UInt8]
     /// The peer's address and its numeric host, made once for all the connection's requests.
     private let remoteAddress: SocketAddress?
     private let remoteHost: String?
@@ -44,6 +47,13 @@ final class HTTPServerConnection: @unchecked Sendable {
         loop = stream.loop
         remoteAddress = stream.remoteAddress
         remoteHost = remoteAddress?.host
+        var serverField: [UInt8] = []
+        if let serverName = configuration.serverName {
+            HTTPHeadWriter.append(to: &serverField, atMost: HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)) {
+                $0.field("Server", sanitizing: serverName)
+            }
+        }
+        self.serverField = serverField
         self.configuration = configuration
         self.responder = responder
         self.dateCache = dateCache
@@ -291,13 +301,10 @@ final class HTTPServerConnection: @unchecked Sendable {
             }
         }
         let date = dateCache.currentField()
-        var length =
+        let length =
             HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount
             + HTTPHeadWriter.fieldLength("Transfer-Encoding", valueCount: 20) + HTTPHeadWriter.fieldLength("Connection", valueCount: 10)
-            + date.count + 2
-        if let serverName = configuration.serverName {
-            length += HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)
-        }
+            + date.count + serverField.count + 2
         HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
             writer.fields(response.headers, omitting: Self.isFramingField)
@@ -311,9 +318,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             } else if version == .http1_0 {
                 writer.field("Connection", "keep-alive")
             }
-            if let serverName = configuration.serverName {
-                writer.field("Server", sanitizing: serverName)
-            }
+            serverField.withUnsafeBytes { writer.bytes($0) }
             date.withUnsafeBytes { writer.bytes($0) }
             writer.endOfLine()
         }
