@@ -21,6 +21,8 @@ import Reactor
 final class HTTPConnectionPool: @unchecked Sendable {
     let loop: EventLoop
     let configuration: HTTPClient.Configuration
+    /// `configuration.idleTimeout` in nanoseconds, converted once (it is checked per lease).
+    private let idleTimeoutNanoseconds: UInt64
     private var entries: [HTTPOrigin: OriginEntry] = [:]
     /// The entry of the last origin leased: a gateway loop leases from few origins, and
     /// comparing one origin costs less than hashing its host for the dictionary.
@@ -53,6 +55,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     init(loop: EventLoop, configuration: HTTPClient.Configuration) {
         self.loop = loop
         self.configuration = configuration
+        idleTimeoutNanoseconds = configuration.idleTimeout.nanoseconds
     }
 
     // MARK: Leasing
@@ -104,7 +107,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     private func takeIdle(_ entry: OriginEntry) -> HTTPClientConnection? {
         guard !entry.idle.isEmpty else { return nil }
         let now = loop.now
-        let maxIdle = configuration.idleTimeout.nanoseconds
+        let maxIdle = idleTimeoutNanoseconds
         while let connection = entry.idle.popLast() {
             // A connection whose server closed it while it sat here (its FIN has arrived)
             // would only fail the request that takes it: after an upstream restart a loop's
@@ -304,7 +307,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     private func sweep() {
         sweepTimer = nil
         let now = monotonicNanoseconds()
-        let maxIdle = configuration.idleTimeout.nanoseconds
+        let maxIdle = idleTimeoutNanoseconds
         var anyLeft = false
         for entry in entries.values where !entry.idle.isEmpty {
             entry.idle.removeAll { connection in

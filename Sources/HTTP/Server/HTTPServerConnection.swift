@@ -24,6 +24,12 @@ final class HTTPServerConnection: @unchecked Sendable {
     private let remoteAddress: SocketAddress?
     private let remoteHost: String?
     private let configuration: HTTPServerConfiguration
+    /// The configuration's timeouts in nanoseconds, converted once: a `Duration` keeps
+    /// attoseconds, and converting one took a 128-bit division each time a deadline was set.
+    private let headerReadTimeout: UInt64
+    private let idleTimeout: UInt64
+    private let bodyReadTimeout: UInt64
+    private let writeTimeout: UInt64
     private let responder: any HTTPResponder
     private let dateCache: HTTPDateCache
     private let buffer: ReadBuffer
@@ -55,6 +61,10 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
         self.serverField = serverField
         self.configuration = configuration
+        headerReadTimeout = configuration.headerReadTimeout.nanoseconds
+        idleTimeout = configuration.idleTimeout.nanoseconds
+        bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
+        writeTimeout = configuration.writeTimeout.nanoseconds
         self.responder = responder
         self.dateCache = dateCache
         self.parser = HTTPRequestParser(limits: configuration.parserLimits)
@@ -155,17 +165,17 @@ final class HTTPServerConnection: @unchecked Sendable {
                 if buffer.unreadCount > 0 { machine.bytesReceived() }
                 if machine.state == .readingHead {
                     if headDeadline == nil {
-                        headDeadline = loop.now &+ configuration.headerReadTimeout.nanoseconds
+                        headDeadline = loop.now &+ headerReadTimeout
                     }
                     stream.readDeadline = headDeadline
                 } else {
-                    stream.readDeadline = loop.now &+ configuration.idleTimeout.nanoseconds
+                    stream.readDeadline = loop.now &+ idleTimeout
                 }
                 do {
                     let count = try await buffer.readMore(from: stream, socket: socket)
                     if count == 0 {
                         // The client has sent all it will; what it asked for still goes out.
-                        stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
+                        stream.writeDeadline = loop.now &+ writeTimeout
                         try? await stream.finishSends()
                         machine.closed()
                         return nil
@@ -223,7 +233,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             case .head:
                 preconditionFailure("head event inside a body")
             case .needMore:
-                stream.readDeadline = loop.now &+ configuration.bodyReadTimeout.nanoseconds
+                stream.readDeadline = loop.now &+ bodyReadTimeout
                 let count: Int
                 do {
                     count = try await buffer.readMore(from: stream, socket: socket)
@@ -327,7 +337,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             try await flush()
             guard sendsBody else { return }
             let writer = HTTPBodyWriter(stream: stream, chunked: chunked)
-            stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
+            stream.writeDeadline = loop.now &+ writeTimeout
             try await streamWriter(writer)
             try await writer.finish()
             stream.writeDeadline = nil
@@ -348,7 +358,7 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private func flush() async throws {
         guard !output.isEmpty else { return }
-        stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
+        stream.writeDeadline = loop.now &+ writeTimeout
         try await stream.write(output[...])
         stream.writeDeadline = nil
         output.removeAll(keepingCapacity: true)
