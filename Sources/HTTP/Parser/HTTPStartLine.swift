@@ -52,8 +52,12 @@ enum HTTPStartLine {
         for index in reasonStart..<line.upperBound where !HTTPByteClass.isFieldValue(bytes[index]) {
             throw .code(.invalidStatusLine)
         }
-        let reason = HTTPASCII.string(UnsafeRawBufferPointer(rebasing: bytes[reasonStart..<line.upperBound]))
-        return (version, HTTPStatus(code: code, reasonPhrase: reason))
+        let reasonBytes = UnsafeRawBufferPointer(rebasing: bytes[reasonStart..<line.upperBound])
+        // The usual answer's phrase is a literal rather than a string made (and validated) anew.
+        if code == 200, reasonBytes.count == 2, reasonBytes[0] == UInt8(ascii: "O"), reasonBytes[1] == UInt8(ascii: "K") {
+            return (version, .ok)
+        }
+        return (version, HTTPStatus(code: code, reasonPhrase: HTTPASCII.string(reasonBytes)))
     }
 
     /// Parses `HTTP/DIGIT.DIGIT`; a major version other than 1 is well formed but unsupported.
