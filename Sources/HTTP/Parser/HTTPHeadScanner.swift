@@ -65,51 +65,65 @@ struct HTTPHeadScanner: Sendable {
     ///   on the previous call.
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         precondition(bytes.count >= position, "HTTP parser: bytes already examined were not passed again")
-        while true {
-            // The latest offset at which the current line's LF may still come.
-            let bound: Int
-            let tooLong: HTTPParseError.Code
-            if let fieldsStart {
-                bound = fieldsStart + maxFieldBytes
-                tooLong = .headersTooLarge
-            } else {
-                // Counted from offset 0 so that skipped empty lines count too: otherwise an
-                // endless stream of CRLF would be buffered forever.
-                bound = maxStartLineLength + 2
-                tooLong = startLineTooLong
-            }
+        while fieldsStart == nil {
+            // The start line (and the empty lines RFC 9112 §2.2 lets us skip before it).
+            // Counted from offset 0 so that skipped empty lines count too: otherwise an
+            // endless stream of CRLF would be buffered forever.
+            let bound = maxStartLineLength + 2
             let limit = min(bytes.count, bound)
             let index = HTTPHeadScanner.firstLineFeed(bytes, from: position, limit: limit)
             if index == limit {
                 position = index
-                return limit == bound ? .invalid(.code(tooLong)) : .needMore
+                return limit == bound ? .invalid(.code(startLineTooLong)) : .needMore
             }
             // Bare LF is refused rather than accepted as a line end (RFC 9112 §2.2 allows
             // either): a proxy in front of us that disagrees would see different messages.
             guard index > lineStart, bytes[index - 1] == UInt8(ascii: "\r") else {
                 return .invalid(.code(.invalidLineEnding))
             }
-            let lineEnd = index - 1
             position = index + 1
-            defer { lineStart = position }
-            guard let fieldsStart else {
-                if lineEnd == lineStart {
-                    startLineStart = position
-                } else {
-                    self.fieldsStart = position
-                }
-                continue
+            if index - 1 == lineStart {
+                startLineStart = position
+            } else {
+                fieldsStart = position
             }
-            if lineEnd == lineStart {
-                let layout = Layout(
-                    startLine: startLineStart..<max(startLineStart, fieldsStart - 2),
-                    fieldLines: fieldsStart..<lineStart,
-                    fieldLineCount: fieldLineCount,
-                    end: position
-                )
-                return .complete(layout)
+            lineStart = position
+        }
+        // The field lines, on locals (written back when the call returns): this loop runs
+        // once per line of every head.
+        let fieldsStart = self.fieldsStart.unsafelyUnwrapped  // set by the loop above
+        let bound = fieldsStart + maxFieldBytes
+        let limit = min(bytes.count, bound)
+        var position = self.position
+        var lineStart = self.lineStart
+        var lineCount = fieldLineCount
+        defer {
+            self.position = position
+            self.lineStart = lineStart
+            fieldLineCount = lineCount
+        }
+        while true {
+            // From `position`, not the line's start: a line that arrives in pieces is scanned once.
+            let index = HTTPHeadScanner.firstLineFeed(bytes, from: position, limit: limit)
+            if index == limit {
+                position = index
+                return limit == bound ? .invalid(.code(.headersTooLarge)) : .needMore
             }
-            fieldLineCount += 1
+            guard index > lineStart, bytes[index - 1] == UInt8(ascii: "\r") else {
+                return .invalid(.code(.invalidLineEnding))
+            }
+            if index - 1 == lineStart {
+                position = index + 1
+                return .complete(
+                    Layout(
+                        startLine: startLineStart..<max(startLineStart, fieldsStart - 2),
+                        fieldLines: fieldsStart..<lineStart,
+                        fieldLineCount: lineCount,
+                        end: index + 1))
+            }
+            lineCount += 1
+            position = index + 1
+            lineStart = position
         }
     }
 }
