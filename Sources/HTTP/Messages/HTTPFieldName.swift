@@ -48,7 +48,6 @@ extension HTTPFieldName {
     public static let expect = HTTPFieldName("Expect")
     public static let host = HTTPFieldName("Host")
     public static let location = HTTPFieldName("Location")
-    public static let retryAfter = HTTPFieldName("Retry-After")
     public static let strictTransportSecurity = HTTPFieldName("Strict-Transport-Security")
     public static let transferEncoding = HTTPFieldName("Transfer-Encoding")
     public static let xForwardedFor = HTTPFieldName("X-Forwarded-For")

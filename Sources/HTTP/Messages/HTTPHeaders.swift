@@ -46,7 +46,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         let last = UInt64((name.last ?? 0) | 0x20)
         // Multiplicative hashing; six bits of the middle pick the bit. That slice was chosen
         // so that no field a request's path looks up and usually lacks shares a bit with the
-        // fields heads usually have (HTTPHeadersTests checks the two lists).
+        // fields heads usually have (HTTPMessageTests checks the two lists).
         let mixed = (UInt64(name.count) &* 0x9E37_79B9_7F4A_7C15) ^ (first &* 0xC2B2_AE3D_27D4_EB4F) ^ (last &* 0x1656_67B1_9E37_79F9)
         return 1 << ((mixed >> 32) & 63)
     }
@@ -242,17 +242,19 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
     }
 
-    /// The same with the value as bytes (a value copied from another head, say).
-    public mutating func add(_ name: HTTPFieldName, value: UnsafeRawBufferPointer) {
-        appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: value)
+    private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard Self.isValidName(name) else { return }
+        appendValueChecked(name: name, filterBit: Self.nameBit(name), value: value)
     }
 
-    private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// Whether `name` may name a field (a token, at most 65535 bytes); a name our code got
+    /// wrong traps in debug builds.
+    private static func isValidName(_ name: UnsafeRawBufferPointer) -> Bool {
         guard !name.isEmpty, name.count <= Int(UInt16.max), name.allSatisfy(HTTPByteClass.isToken) else {
             assertionFailure("HTTPHeaders: field name is not a token")
-            return
+            return false
         }
-        appendValueChecked(name: name, filterBit: Self.nameBit(name), value: value)
+        return true
     }
 
     private mutating func appendValueChecked(name: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
@@ -387,20 +389,23 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     /// Replaces the first field `name` (keeping its spelling and place) and removes the
     /// others, or appends it if absent.
+    /// A name that is not a token changes nothing (see ``add(name:value:)``).
     public mutating func replaceOrAdd(name: String, value: String) {
         name.withContiguousUTF8 { wanted in
+            let wanted = UnsafeRawBufferPointer(wanted)
+            guard Self.isValidName(wanted) else { return }
             value.withContiguousUTF8 { value in
-                replaceOrAppend(name: UnsafeRawBufferPointer(wanted), value: UnsafeRawBufferPointer(value), checkName: true)
+                replaceOrAppend(name: wanted, filterBit: Self.nameBit(wanted), value: UnsafeRawBufferPointer(value))
             }
         }
     }
 
     /// The same under a name checked when it was made.
     public mutating func replaceOrAdd(_ name: HTTPFieldName, value: String) {
-        value.withContiguousUTF8 { replaceOrAppend(name: name.bytes, value: UnsafeRawBufferPointer($0), checkName: false) }
+        value.withContiguousUTF8 { replaceOrAppend(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
     }
 
-    private mutating func replaceOrAppend(name wanted: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, checkName: Bool) {
+    private mutating func replaceOrAppend(name wanted: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
         var replaced = HTTPHeaders()
         replaced.reserveBytes(storage.count + Self.recordSize(nameCount: wanted.count, valueCount: value.count))
         var found = false
@@ -414,13 +419,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
                 replaced.appendRecord(name: fieldName, filterBit: Self.nameBit(fieldName), value: fieldValue)
             }
         }
-        if !found {
-            if checkName {
-                replaced.appendChecked(name: wanted, value: value)
-            } else {
-                replaced.appendValueChecked(name: wanted, filterBit: Self.nameBit(wanted), value: value)
-            }
-        }
+        if !found { replaced.appendValueChecked(name: wanted, filterBit: filterBit, value: value) }
         self = replaced
     }
 
