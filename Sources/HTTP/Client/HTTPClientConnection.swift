@@ -25,9 +25,8 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// `transport`'s loop (kept: it never changes, and each access through the existential
     /// costs a witness call and a retain).
     public let loop: EventLoop
-    /// `transport` when it is a plain TCP socket: read directly, because an `async` call
-    /// through the existential returns through a hop back to the caller's executor
-    /// (`swift_task_switch` looks up the task's executor preference under a lock).
+    /// `transport` when it is a plain TCP socket, read directly (see
+    /// `TCPSocket.read(into:from:socket:)`).
     private let socket: TCPSocket?
 
     /// The pool to return to. Strong, not weak: a weak reference gives the pool a side
@@ -339,11 +338,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
         let count: Int
         do {
             let free = UnsafeMutableRawBufferPointer(rebasing: buffer[writeIndex...])
-            if let socket {
-                count = try await socket.read(into: free)
-            } else {
-                count = try await transport.read(into: free)
-            }
+            count = try await TCPSocket.read(into: free, from: transport, socket: socket)
         } catch {
             throw fail(ioError: error, timeoutCode: timeoutCode)
         }

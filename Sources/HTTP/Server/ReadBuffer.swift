@@ -42,11 +42,8 @@ final class ReadBuffer {
 
     /// Reads once from `stream` into free space, making room first.
     ///
-    /// - Parameter socket: `stream` itself when it is a plain TCP socket (the caller casts
-    ///   once per connection): read directly, because an `async` call through the
-    ///   `ByteStream` existential returns through a hop back to the caller's executor
-    ///   (`swift_task_switch`, which looks up the task's executor preference under a lock),
-    ///   about 250 instructions per read.
+    /// - Parameter socket: `stream` itself when it is a plain TCP socket, read directly (see
+    ///   `TCPSocket.read(into:from:socket:)`).
     /// - Returns: the number of bytes read; 0 at end of stream.
     /// - Throws: ``IOError``, or `BufferFull` when the unread bytes already fill `maxCapacity`.
     @inline(__always)  // one async frame fewer per read
@@ -70,12 +67,7 @@ final class ReadBuffer {
         let free = UnsafeMutableRawBufferPointer(rebasing: storage[writeIndex...])
         // `free` points into `storage`, which this buffer keeps alive and does not move
         // while the read is suspended (one read at a time per connection).
-        let count: Int
-        if let socket {
-            count = try await socket.read(into: free)
-        } else {
-            count = try await stream.read(into: free)
-        }
+        let count = try await TCPSocket.read(into: free, from: stream, socket: socket)
         writeIndex += count
         return count
     }
