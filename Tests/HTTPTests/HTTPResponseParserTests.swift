@@ -16,6 +16,17 @@ struct HTTPResponseParserTests {
         #expect(expected.keepAlive)
     }
 
+    /// The reason phrase is kept as sent (statuses compare by code, so this looks at the
+    /// phrase itself), including for `200 OK`, which the parser answers with the static `.ok`.
+    @Test func reasonPhrasesAreKeptAsSent() {
+        for (line, phrase) in [("200 OK", "OK"), ("200 Okay", "Okay"), ("200 ok", "ok"), ("200 OKAY", "OKAY"),
+            ("404 Not Found", "Not Found"), ("299 ", ""), ("200", "")]
+        {
+            let events = parseResponses("HTTP/1.1 \(line)\r\nContent-Length: 0\r\n\r\n")
+            #expect(head(events)?.status.reasonPhrase == phrase, "\(line)")
+        }
+    }
+
     @Test func chunked() {
         let events = parseResponses(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n")
