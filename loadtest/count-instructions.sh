@@ -7,6 +7,7 @@
 #
 # Usage: loadtest/count-instructions.sh [gateway|gateway-tls|bench-server] [requests]
 #   BINARY=path   count another build of the same executable (an A/B against main, say)
+#   PROFILE=path  keep the callgrind profile there (for callgrind_annotate --inclusive=yes, say)
 # Serves `requests` keep-alive requests (default 3000) from one client over 8 connections,
 # one at a time, after 500 not counted; prints instructions per request and the functions
 # that execute most of them.
@@ -102,6 +103,7 @@ echo go >&"${client[1]}"
 wait "$client_PID"
 callgrind_control --dump "$target_pid" >/dev/null 2>&1
 profile=$(ls "$work"/callgrind.out.*.1)
+if [[ -n ${PROFILE:-} ]]; then cp "$profile" "$PROFILE"; fi
 total=$(callgrind_annotate "$profile" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 echo "$mode ($(basename "${BINARY:-.build/release/$product}")): $((total / requests)) instructions per request ($requests requests)"
 echo "most executed (instructions per request, own code of each function):"

@@ -412,9 +412,17 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     // Not inlined: Swift 6.3.1 crashes (signal 11, coroutine splitting of read(into:)) when it is.
+    //
+    // `_unsafeInheritExecutor_withUnsafeThrowingContinuation` rather than the public
+    // `withUnsafeThrowingContinuation(isolation:)`: the latter hops to `isolation` on entry,
+    // and this function, nonisolated(nonsending), is already there. Each hop is a
+    // `swift_task_switch`, which looks up the task's executor preference under a lock
+    // (~250 instructions); this wait runs once or twice per request. The hop back after the
+    // wait stays. If a toolchain drops the underscored function, the public one is a
+    // drop-in replacement.
     @inline(never)
     private func suspend(isRead: Bool) async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             if Task.isCancelled {
                 continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
                 return
