@@ -146,10 +146,35 @@ struct RouterTests {
         #expect(body(try await router.respond(to: request(.GET, "/files/%C3%A9t%C3%A9/x?y"))) == "%C3%A9t%C3%A9/x")
         await #expect(throws: HTTPError.self) { _ = try await router.respond(to: request(.GET, "/api/moviesX")) }
         await #expect(throws: HTTPError.self) { _ = try await router.respond(to: request(.GET, "/api/movies/1/2")) }
-        var segments = PathSegments("/a//bé/c/"[...])
-        var seen: [String] = []
-        while let segment = segments.next() { seen.append(String(segment)) }
+        let seen = "/a//bé/c/".withContiguousUTF8 { bytes in
+            var segments = PathSegments(bytes)
+            var seen: [String] = []
+            while let segment = segments.next() { seen.append(String(decoding: bytes[segment], as: UTF8.self)) }
+            return seen
+        }
         #expect(seen == ["a", "bé", "c"])
+    }
+
+    /// `{name:int}` is checked on the path's bytes; it must accept exactly what
+    /// `PathParameters.int` (that is, `Int(_:)`) will parse, or a handler would throw a 422
+    /// the router promised away, or a route would refuse a number it could serve.
+    @Test func integerParametersAreCheckedAsIntParses() {
+        let inputs = [
+            "0", "7", "42", "007", "-1", "+5", "-0", "+", "-", "", "1a", "a1", " 1", "1 ", "1.5", "١",
+            "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+            "99999999999999999999", "--1", "+-1",
+        ]
+        for input in inputs {
+            let checked = input.withContiguousUTF8 { Router.isInteger($0) }
+            #expect(checked == (Int(input) != nil), "\(input)")
+        }
+    }
+
+    @Test func literalSegmentsCompareAsBytes() {
+        #expect("movies".withContiguousUTF8 { Router.bytesEqual(Array("movies".utf8), $0) })
+        #expect(!"Movies".withContiguousUTF8 { Router.bytesEqual(Array("movies".utf8), $0) })
+        #expect(!"movie".withContiguousUTF8 { Router.bytesEqual(Array("movies".utf8), $0) })
+        #expect("".withContiguousUTF8 { Router.bytesEqual([], $0) })
     }
 
     @Test func headIsServedByGetRoutes() async throws {

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Routes requests by method and path pattern to handlers.
 ///
 /// Patterns are literal segments and `{name}` or `{name:int}` parameters:
@@ -18,7 +14,8 @@ public struct Router: HTTPResponder {
     }
 
     enum Segment: Sendable, Equatable {
-        case literal(String)
+        /// A literal segment's bytes (compared as bytes: no Unicode normalisation).
+        case literal([UInt8])
         case parameter(String, isInt: Bool)
         /// `{name...}`: the rest of the path, possibly empty (the gateway's prefixes).
         case rest(String)
@@ -43,7 +40,7 @@ public struct Router: HTTPResponder {
 
     static func parse(_ pattern: String) -> [Segment] {
         pattern.split(separator: "/", omittingEmptySubsequences: true).map { raw in
-            guard raw.first == "{", raw.last == "}" else { return .literal(String(raw)) }
+            guard raw.first == "{", raw.last == "}" else { return .literal(Array(raw.utf8)) }
             let inner = raw.dropFirst().dropLast()
             if inner.hasSuffix("...") { return .rest(String(inner.dropLast(3))) }
             let parts = inner.split(separator: ":", maxSplits: 1)
@@ -90,98 +87,127 @@ public struct Router: HTTPResponder {
         case matched(PathParameters)
     }
 
-    /// Matches `path` against one route's segments, walking the path in place: routing a
-    /// request allocates nothing unless a `{rest...}` spans a doubled slash.
+    /// Matches `path` against one route's segments, walking the path's bytes in place:
+    /// literals are compared as bytes and only parameters become slices of `path`, so
+    /// routing a request allocates nothing unless it has parameters (their list) or a
+    /// `{rest...}` spans a doubled slash. Why bytes: slicing a `Substring` by UTF-8 offsets
+    /// re-aligns each index to a scalar boundary, and doing that for every segment of every
+    /// route tried was a tenth of a minimal request's instructions.
     static func match(_ pattern: [Segment], _ path: Substring) -> Match {
-        var parameters = PathParameters()
-        var mismatch: RouteParameterError?
-        var segments = PathSegments(path)
-        for segment in pattern {
-            if case .rest(let name) = segment {
-                parameters.append(name: name, value: segments.rest())
-                return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
-            }
-            guard let part = segments.next() else { return .noMatch }
-            switch segment {
-            case .literal(let literal):
-                if !Self.bytesEqual(part, literal) { return .noMatch }
-            case .parameter(let name, let isInt):
-                if isInt && Int(part) == nil && mismatch == nil {
-                    mismatch = RouteParameterError(name: name, input: String(part), kind: .notAnInteger)
+        path.withContiguousUTF8 { bytes in
+            var parameters = PathParameters()
+            var mismatch: RouteParameterError?
+            var segments = PathSegments(bytes)
+            for segment in pattern {
+                if case .rest(let name) = segment {
+                    parameters.append(name: name, value: segments.rest(of: path))
+                    return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
                 }
-                parameters.append(name: name, value: part)
-            case .rest:
-                preconditionFailure("handled above")
+                guard let part = segments.next() else { return .noMatch }
+                switch segment {
+                case .literal(let literal):
+                    if !Self.bytesEqual(literal, UnsafeBufferPointer(rebasing: bytes[part])) { return .noMatch }
+                case .parameter(let name, let isInt):
+                    let value = PathSegments.slice(of: path, part)
+                    if isInt && mismatch == nil && !Self.isInteger(UnsafeBufferPointer(rebasing: bytes[part])) {
+                        mismatch = RouteParameterError(name: name, input: String(value), kind: .notAnInteger)
+                    }
+                    parameters.append(name: name, value: value)
+                case .rest:
+                    preconditionFailure("handled above")
+                }
             }
+            guard segments.next() == nil else { return .noMatch }
+            return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
         }
-        guard segments.next() == nil else { return .noMatch }
-        return mismatch.map { .typeMismatch($0) } ?? .matched(parameters)
     }
 }
 
 extension Router {
     /// Byte equality, as paths are compared: no Unicode normalisation (and none of its cost).
-    static func bytesEqual(_ part: Substring, _ literal: String) -> Bool {
-        guard part.utf8.count == literal.utf8.count else { return false }
-        return part.withContiguousUTF8 { a in
-            literal.withContiguousUTF8 { b in
-                // Safe: both buffers hold `count` bytes and live for this closure.
-                guard let x = a.baseAddress, let y = b.baseAddress else { return true }  // both empty
-                return memcmp(x, y, a.count) == 0
-            }
+    /// A loop rather than `elementsEqual`, whose generic iteration cost more than the
+    /// rest of the match.
+    static func bytesEqual(_ literal: [UInt8], _ part: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard literal.count == part.count else { return false }
+        return literal.withUnsafeBufferPointer { literal in
+            for index in 0..<part.count where literal[index] != part[index] { return false }
+            return true
         }
+    }
+
+    /// Whether `bytes` is what `Int(_:)` accepts: an optional sign, then decimal digits, in
+    /// range. (What `PathParameters.int` will parse, checked without making a `String`.)
+    static func isInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        var negative = false
+        if let first = bytes.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+            negative = first == UInt8(ascii: "-")
+            index = 1
+        }
+        guard index < bytes.count else { return false }
+        var value = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return false }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = negative
+                ? times10.subtractingReportingOverflow(Int(digit)) : times10.addingReportingOverflow(Int(digit))
+            if overflow1 || overflow2 { return false }
+            value = next
+            index += 1
+        }
+        return true
     }
 }
 
-/// The non-empty `/`-separated segments of a path, as slices of it (`//a///b/` is `a`, `b`).
+/// The non-empty `/`-separated segments of a path, as byte ranges of it (`//a///b/` is
+/// `a`, `b`).
 struct PathSegments: IteratorProtocol {
-    private let path: Substring
-    /// Bytes of `path` already walked.
+    private let bytes: UnsafeBufferPointer<UInt8>
+    /// Bytes already walked.
     private var offset = 0
 
-    init(_ path: Substring) {
-        self.path = path
+    /// - Parameter bytes: the path's UTF-8, valid for as long as this walker is used.
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
     }
 
-    mutating func next() -> Substring? {
-        guard let (start, end) = Self.segment(in: path, from: offset) else {
-            offset = path.utf8.count
+    mutating func next() -> Range<Int>? {
+        var start = offset
+        while start < bytes.count, bytes[start] == UInt8(ascii: "/") { start += 1 }
+        guard start < bytes.count else {
+            offset = bytes.count
             return nil
         }
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "/") { end += 1 }
         offset = end
-        // UTF-8 offsets become indices in O(1) for native strings; both fall next to a `/`
-        // or an end, so they are scalar boundaries.
-        let utf8 = path.utf8
-        let lower = utf8.index(utf8.startIndex, offsetBy: start)
-        return path[lower..<utf8.index(lower, offsetBy: end - start)]
+        return start..<end
     }
 
-    /// The byte range of the first non-empty segment at or after `offset`, if any.
-    private static func segment(in path: Substring, from offset: Int) -> (Int, Int)? {
-        path.withContiguousUTF8 { bytes in
-            var start = offset
-            while start < bytes.count, bytes[start] == UInt8(ascii: "/") { start += 1 }
-            guard start < bytes.count else { return nil }
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: "/") { end += 1 }
-            return (start, end)
-        }
-    }
-
-    /// The segments not yet returned, joined by single slashes (empty when none are left).
-    /// A slice of the path when it has no doubled slash there, which is the usual case.
-    mutating func rest() -> Substring {
+    /// The segments not yet returned, joined by single slashes (empty when none are left):
+    /// a slice of `path` (whose UTF-8 these bytes are) when it has no doubled slash there,
+    /// which is the usual case, else a new string.
+    mutating func rest(of path: Substring) -> Substring {
         guard let first = next() else { return "" }
-        var end = first.endIndex
-        var normalized: String?  // built only once a doubled slash shows up
+        var end = first.upperBound
+        var normalized: [UInt8]?  // built only once a doubled slash shows up
         while let segment = next() {
-            if normalized == nil, path.utf8.index(after: end) != segment.startIndex {
-                normalized = String(path[first.startIndex..<end])
+            if normalized == nil, segment.lowerBound != end + 1 {
+                normalized = Array(bytes[first.lowerBound..<end])
             }
-            normalized?.append("/")
-            normalized?.append(contentsOf: segment)
-            end = segment.endIndex
+            normalized?.append(UInt8(ascii: "/"))
+            normalized?.append(contentsOf: bytes[segment])
+            end = segment.upperBound
         }
-        return normalized.map { Substring($0) } ?? path[first.startIndex..<end]
+        return normalized.map { Substring(String(decoding: $0, as: UTF8.self)) } ?? Self.slice(of: path, first.lowerBound..<end)
+    }
+
+    /// `path`'s text at UTF-8 offsets `range`. The offsets fall next to a `/` or an end, so
+    /// they are scalar boundaries; for native strings the indices are made in O(1).
+    static func slice(of path: Substring, _ range: Range<Int>) -> Substring {
+        let utf8 = path.utf8
+        let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        return path[lower..<utf8.index(lower, offsetBy: range.count)]
     }
 }
