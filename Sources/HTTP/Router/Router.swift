@@ -11,6 +11,11 @@ public struct Router: HTTPResponder {
         let method: HTTPMethod
         let segments: [Segment]
         let handler: Handler
+
+        /// Whether a request with `method` is this route's (a GET route serves HEAD too).
+        func serves(_ method: HTTPMethod) -> Bool {
+            self.method == method || (method == .HEAD && self.method == .GET)
+        }
     }
 
     enum Segment: Sendable, Equatable {
@@ -54,22 +59,22 @@ public struct Router: HTTPResponder {
         let path = request.head.path
         var allowed: [HTTPMethod] = []
         var typeError: RouteParameterError?
-        for route in routes {
-            switch Self.match(route.segments, path) {
+        // By index, reading each route in place: `for route in routes` copies every route
+        // it passes (three reference counts up and down each).
+        for index in routes.indices {
+            switch Self.match(routes[index].segments, path) {
             case .noMatch:
                 continue
             case .typeMismatch(let error):
                 typeError = typeError ?? error
-                if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
-                    continue
-                }
-                allowed.append(route.method)
+                if routes[index].serves(request.method) { continue }
+                allowed.append(routes[index].method)
             case .matched(let parameters):
-                if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
+                if routes[index].serves(request.method) {
                     request.parameters = parameters
-                    return try await route.handler(request)
+                    return try await routes[index].handler(request)
                 }
-                allowed.append(route.method)
+                allowed.append(routes[index].method)
             }
         }
         if let typeError { throw typeError }
