@@ -139,6 +139,26 @@ struct HTTPMessageTests {
         #expect(headers["x-new"] == "1")
     }
 
+    /// A proxy copies `Host` into `X-Forwarded-Host` as bytes: the first value, whatever
+    /// its case, also when the copy makes the storage grow (the value is read from it).
+    @Test func aFieldCopiesAnothersValue() {
+        var headers: HTTPHeaders = ["host": "example.com:8080", "Host": "second"]
+        let copied = headers.add(.xForwardedHost, copyingValueOf: .host)
+        #expect(copied)
+        #expect(headers["X-Forwarded-Host"] == "example.com:8080")
+        #expect(headers.count == 3)
+        #expect(Array(headers).last?.name == "X-Forwarded-Host")
+        var none: HTTPHeaders = ["Accept": "*/*"]
+        let copiedNothing = none.add(.xForwardedHost, copyingValueOf: .host)
+        #expect(!copiedNothing)
+        #expect(none.count == 1 && !none.contains(.xForwardedHost))
+        let long = String(repeating: "h", count: 5000)
+        var grows: HTTPHeaders = ["Host": long]
+        let grew = grows.add(.xForwardedHost, copyingValueOf: .host)
+        #expect(grew)
+        #expect(grows["x-forwarded-host"] == long)
+    }
+
     /// The names filter must never hide a field: after random adds and removals, every
     /// look-up agrees with a walk over the fields.
     @Test func lookupsAgreeWithAWalkAfterEdits() {

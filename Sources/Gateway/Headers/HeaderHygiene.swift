@@ -66,7 +66,7 @@ public enum HeaderHygiene {
     ) -> HTTPRequestHead {
         var headers = head.headers
         head.headers = HTTPHeaders()  // leaves `headers` the only owner of the storage
-        let host = headers[.host]
+        let hasHost = headers.contains(.host)
         let framing = framing ?? Self.framing(of: headers)
         let named = headers.contains(.connection) ? headers.connectionTokens.filter { !protected.contains($0) } : []
         var clientForwardedFor: [String] = []
@@ -101,7 +101,7 @@ public enum HeaderHygiene {
                 return true  // (answered above)
             }
         }
-        if host == nil { headers.add(.host, value: "localhost") }
+        if !hasHost { headers.add(.host, value: "localhost") }
         switch framing {
         case .none:
             if head.method == .POST || head.method == .PUT || head.method == .PATCH {
@@ -116,8 +116,10 @@ public enum HeaderHygiene {
             headers.add(.xForwardedFor, value: peer.address)
         }
         headers.add(.xForwardedProto, value: clientProto ?? peer.scheme)
-        if let forwardedHost = clientHost ?? host {
-            headers.add(.xForwardedHost, value: forwardedHost)
+        if let clientHost {
+            headers.add(.xForwardedHost, value: clientHost)
+        } else if hasHost {
+            headers.add(.xForwardedHost, copyingValueOf: .host)  // the client's, as bytes
         }
         headers.add(.xRequestID, value: requestID)
         if let userID { headers.add(.xUserID, value: userID) }

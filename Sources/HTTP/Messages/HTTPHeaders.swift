@@ -144,16 +144,22 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     ) rethrows -> Result {
         guard namesPresent & filterBit != 0 else { return try body(nil) }
         return try storage.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let record = Record(at: offset, in: bytes)
-                if record.nameLength == name.count, HTTPASCII.equalsIgnoringCase(record.name(in: bytes), name) {
-                    return try body(record.value(in: bytes))
-                }
-                offset = record.end
-            }
-            return try body(nil)
+            try body(Self.firstValueRange(named: name, in: bytes).map { UnsafeRawBufferPointer(rebasing: bytes[$0]) })
         }
+    }
+
+    /// Where in `bytes` (a storage's) the first value of the field `name` lies, or nil.
+    @inline(__always)
+    private static func firstValueRange(named name: UnsafeRawBufferPointer, in bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        var offset = 0
+        while offset < bytes.count {
+            let record = Record(at: offset, in: bytes)
+            if record.nameLength == name.count, HTTPASCII.equalsIgnoringCase(record.name(in: bytes), name) {
+                return record.valueStart..<record.valueStart + record.valueLength
+            }
+            offset = record.end
+        }
+        return nil
     }
 
     /// Every value of the field `name`, in order (one per field line; lists are not split).
@@ -240,6 +246,29 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// checked here, as ``add(name:value:)`` checks it.
     public mutating func add(_ name: HTTPFieldName, value: String) {
         value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends a field `name` whose value is a copy of the first field `source`'s, as bytes
+    /// (no `String` is made, and the value was checked when it came in); appends nothing and
+    /// returns false when there is no `source` field. How a proxy sets `X-Forwarded-Host`.
+    @discardableResult
+    public mutating func add(_ name: HTTPFieldName, copyingValueOf source: HTTPFieldName) -> Bool {
+        guard namesPresent & source.filterBit != 0,
+            let found = storage.withUnsafeBytes({ Self.firstValueRange(named: source.bytes, in: $0) })
+        else { return false }
+        let size = Self.recordSize(nameCount: name.bytes.count, valueCount: found.count)
+        // Written into scratch first: appending may move the storage the value is read from.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { scratch in
+            // Safe: `scratch` holds `size` bytes, all written by writeRecord; `found` lies inside the storage.
+            guard let base = scratch.baseAddress else { return }
+            storage.withUnsafeBytes { bytes in
+                _ = Self.writeRecord(name: name.bytes, value: UnsafeRawBufferPointer(rebasing: bytes[found]), at: base)
+            }
+            storage.append(contentsOf: UnsafeBufferPointer(scratch))
+        }
+        namesPresent |= name.filterBit
+        count += 1
+        return true
     }
 
     private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
