@@ -11,6 +11,34 @@ import Testing
         HTTPRequestHead(method: method, target: "/api/movies/1", headers: HTTPHeaders(fields.map { (name: $0.0, value: $0.1) }))
     }
 
+    /// The request walk is skipped when the names filter shows none of the fields it edits,
+    /// so that list must hold every name `classify` gives an edited kind, and the fields a
+    /// client's request usually has must not share a filter bit with them.
+    @Test func theRequestWalkIsSkippedOnlyWhenNothingIsEdited() {
+        let classified = [
+            "te", "upgrade", "trailer", "keep-alive", "connection", "proxy-connection", "transfer-encoding",
+            "proxy-authenticate", "proxy-authorization", "content-length", "expect", "x-user-id", "x-request-id",
+            "x-real-ip", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "date",
+            "server", "strict-transport-security", "accept",
+        ]
+        let responseOnly: [HeaderHygiene.FieldKind] = [.host, .date, .server, .hsts, .other]
+        let listed = HeaderHygiene.FieldKind.requestEditedNames.map { $0.description.lowercased() }
+        for name in classified {
+            let kind = name.withContiguousUTF8 { HeaderHygiene.FieldKind.classify(UnsafeRawBufferPointer($0)) }
+            #expect(listed.contains(name) == !responseOnly.contains(kind), "\(name)")
+        }
+        let usual: HTTPHeaders = [
+            "Host": "example.com", "Accept": "*/*", "Accept-Encoding": "gzip", "User-Agent": "curl/7.88",
+            "Authorization": "Bearer x", "Content-Type": "application/json",
+        ]
+        #expect(!usual.mayContainAny(of: HeaderHygiene.FieldKind.editedInRequests))
+        for name in HeaderHygiene.FieldKind.requestEditedNames {
+            var edited = usual
+            edited.add(name: name.description, value: "1")
+            #expect(edited.mayContainAny(of: HeaderHygiene.FieldKind.editedInRequests), "\(name)")
+        }
+    }
+
     @Test func hopByHopAndConnectionNamedFieldsGo() {
         let incoming = head([
             ("Host", "example.com"), ("Connection", "keep-alive, X-Secret, X-Request-ID, Content-Length"),

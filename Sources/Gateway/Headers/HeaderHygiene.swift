@@ -74,31 +74,35 @@ public enum HeaderHygiene {
         var clientHost: String?
         // Room for the fields added below, so that the edit reallocates at most once.
         headers.reserveCapacity(5)
-        headers.removeAll { name, value in
-            let kind = FieldKind.classify(name)
-            if kind == .hopByHop || (!named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }) {
-                return true
-            }
-            switch kind {
-            case .contentLength, .expect, .userID, .requestID, .realIP:
-                // Framing is re-stated below; the server already answered `Expect`;
-                // identity fields are the gateway's alone.
-                return true
-            case .forwarded:
-                return !peer.isTrusted
-            case .forwardedFor:
-                if peer.isTrusted { clientForwardedFor.append(String(decoding: value, as: UTF8.self)) }
-                return true
-            case .forwardedProto:
-                if peer.isTrusted, clientProto == nil { clientProto = String(decoding: value, as: UTF8.self) }
-                return true
-            case .forwardedHost:
-                if peer.isTrusted, clientHost == nil { clientHost = String(decoding: value, as: UTF8.self) }
-                return true
-            case .host, .date, .server, .hsts, .other:
-                return false
-            case .hopByHop:
-                return true  // (answered above)
+        // Most requests hold none of the fields removed below: then the walk classifying
+        // each line is skipped.
+        if headers.mayContainAny(of: FieldKind.editedInRequests) {
+            headers.removeAll { name, value in
+                let kind = FieldKind.classify(name)
+                if kind == .hopByHop || (!named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }) {
+                    return true
+                }
+                switch kind {
+                case .contentLength, .expect, .userID, .requestID, .realIP:
+                    // Framing is re-stated below; the server already answered `Expect`;
+                    // identity fields are the gateway's alone.
+                    return true
+                case .forwarded:
+                    return !peer.isTrusted
+                case .forwardedFor:
+                    if peer.isTrusted { clientForwardedFor.append(String(decoding: value, as: UTF8.self)) }
+                    return true
+                case .forwardedProto:
+                    if peer.isTrusted, clientProto == nil { clientProto = String(decoding: value, as: UTF8.self) }
+                    return true
+                case .forwardedHost:
+                    if peer.isTrusted, clientHost == nil { clientHost = String(decoding: value, as: UTF8.self) }
+                    return true
+                case .host, .date, .server, .hsts, .other:
+                    return false
+                case .hopByHop:
+                    return true  // (answered above)
+                }
             }
         }
         if !hasHost { headers.add(.host, value: "localhost") }
@@ -154,6 +158,18 @@ extension HeaderHygiene {
     enum FieldKind: Equatable {
         case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
         case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
+
+        /// Every name `classify` gives a kind that a request loses or has replaced: all but
+        /// `host` and `other` (and the response-only `date`, `server`, `hsts`). Kept next to
+        /// `classify`; HeaderHygieneTests checks the two agree.
+        static let requestEditedNames: [HTTPFieldName] = [
+            "TE", "Upgrade", "Trailer", "Keep-Alive", "Connection", "Proxy-Connection", "Transfer-Encoding",
+            "Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Expect", "X-User-ID", "X-Request-ID",
+            "X-Real-IP", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+        ].map { HTTPFieldName($0) }
+
+        /// ``requestEditedNames`` as a filter.
+        static let editedInRequests = HTTPFieldNameSet(requestEditedNames)
 
         static func classify(_ utf8: UnsafeRawBufferPointer) -> FieldKind {
             func matches(_ lower: StaticString) -> Bool {

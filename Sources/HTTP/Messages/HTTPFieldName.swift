@@ -56,3 +56,14 @@ extension HTTPFieldName {
     public static let xRequestID = HTTPFieldName("X-Request-ID")
     public static let xUserID = HTTPFieldName("X-User-ID")
 }
+
+/// Several field names as one filter: whether a head may hold any of them is answered from
+/// ``HTTPHeaders``' names filter, without walking its lines. A proxy asks it before editing
+/// a head field by field: most requests hold none of the fields it removes.
+public struct HTTPFieldNameSet: Sendable {
+    let mask: UInt64
+
+    public init(_ names: [HTTPFieldName]) {
+        mask = names.reduce(0) { $0 | $1.filterBit }
+    }
+}

@@ -46,9 +46,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         let last = UInt64((name.last ?? 0) | 0x20)
         // Multiplicative hashing; six bits of the middle pick the bit. That slice was chosen
         // so that no field a request's path looks up and usually lacks shares a bit with the
-        // fields heads usually have (HTTPMessageTests checks the two lists).
+        // fields heads usually have (HTTPMessageTests checks the two lists), and so that the
+        // fields a client's request usually has share none with those the gateway removes
+        // from it (HeaderHygieneTests checks that).
         let mixed = (UInt64(name.count) &* 0x9E37_79B9_7F4A_7C15) ^ (first &* 0xC2B2_AE3D_27D4_EB4F) ^ (last &* 0x1656_67B1_9E37_79F9)
-        return 1 << ((mixed >> 32) & 63)
+        return 1 << ((mixed >> 38) & 63)
     }
 
     /// Whether a line named `name` may be present (false: it certainly is not).
@@ -173,6 +175,12 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
             }
         }
         return values
+    }
+
+    /// False when certainly no field named in `names` is present; true when one may be (the
+    /// filter has false positives, never false negatives).
+    public func mayContainAny(of names: HTTPFieldNameSet) -> Bool {
+        namesPresent & names.mask != 0
     }
 
     /// Whether a field `name` is present.
