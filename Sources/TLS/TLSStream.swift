@@ -160,6 +160,11 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             socket.close()
             throw error
         }
+        // OpenSSL's reads of the socket are watched, so that the stream knows when one came
+        // back short (see `read(into:)`). The callback gets the socket unretained: the BIO
+        // is freed with `ssl` in the stream's deinit, while the stream still holds the socket.
+        BIO_set_callback_arg(input, Unmanaged.passUnretained(socket).toOpaque().assumingMemoryBound(to: CChar.self))
+        BIO_set_callback_ex(input, noteShortSocketReads)
         SSL_set_bio(ssl, input, output)  // ssl owns both from here
         return TLSStream(socket: socket, ssl: ssl, output: output)
     }
@@ -234,6 +239,14 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         guard buffer.count > 0 else { return 0 }
         if receivedEndOfStream && !isClosed { return 0 }
+        // When OpenSSL holds no bytes and its last read of the socket came back short, an
+        // `SSL_read` now could only find the socket empty: a `read` answering EAGAIN, once per
+        // request on a keep-alive connection. Wait for the socket's next edge instead.
+        if socket.isKnownDrained, !readWaits.isWaiting, SSL_has_pending(ssl) == 0 {
+            readWaits.isWaiting = true
+            defer { readWaits.finish() }
+            try await socket.waitUntilReadable()
+        }
         let count = try await drive("read", sendsBeforeWaiting: false) { ssl in
             // SSL_read takes an Int32 length; a larger buffer is simply filled in part.
             SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
@@ -417,6 +430,23 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         defer { readWaits.finish() }
         try await socket.waitUntilReadable()
     }
+}
+
+/// The socket BIO's callback: after each read of the socket, a short (or empty) one marks
+/// the socket drained (``TCPSocket/noteReadDrained()``), in the same synchronous stretch as
+/// the read. Everything else passes through unchanged.
+private let noteShortSocketReads: BIO_callback_fn_ex = { bio, operation, _, requested, _, _, result, processed in
+    // Before a call the callback's answer decides whether the call goes ahead (1: yes);
+    // after it, the answer replaces the call's result, so `result` is given back.
+    guard operation & BIO_CB_RETURN != 0 else { return 1 }
+    if operation & ~BIO_CB_RETURN == BIO_CB_READ, let bio, let argument = BIO_get_callback_arg(bio) {
+        let count = result > 0 ? (processed?.pointee ?? 0) : 0
+        if count < requested {
+            // Safe: the argument is the stream's socket, alive while the BIO is (see `make`).
+            Unmanaged<TCPSocket>.fromOpaque(UnsafeRawPointer(argument)).takeUnretainedValue().noteReadDrained()
+        }
+    }
+    return Int(result)
 }
 
 /// Who waits for the socket to become readable: one task in the socket, others behind it.

@@ -133,6 +133,44 @@ struct TLSStreamTests {
         await server.close()
     }
 
+    /// A read that drained the socket lets the next read wait for the socket's edge instead
+    /// of asking OpenSSL (a `read` answering EAGAIN). That must never miss data: bytes that
+    /// arrived while nobody was reading are read at once, and a read waiting on a drained
+    /// socket wakes for bytes that come later.
+    @Test func readsAfterADrainingReadMissNothing() async throws {
+        let (server, _) = try await echoServer()
+        let context = try TLSClientContext(verify: false)
+        try await Task(executorPreference: TestClient.loop) {
+            let stream = try await TLSStream.connect(
+                socket: try await TestClient.tcp(port: server.port), context: context, serverName: nil)
+            defer { stream.close() }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { buffer.deallocate() }
+            func readMessage() async throws -> String {
+                stream.readDeadline = monotonicNanoseconds() + 2_000_000_000
+                let count = try await stream.read(into: buffer)
+                return String(decoding: buffer[0..<count], as: UTF8.self)
+            }
+            try await stream.write(Array("first".utf8))
+            #expect(try await readMessage() == "first")
+            #expect(stream.socket.isKnownDrained)
+            // The echo arrives while nobody reads: its edge is taken, and the read after finds it.
+            try await stream.write(Array("second".utf8))
+            try await TestClient.loop.sleep(for: .milliseconds(200))
+            #expect(!stream.socket.isKnownDrained)
+            #expect(try await readMessage() == "second")
+            // A read that starts drained waits, and wakes for bytes written meanwhile.
+            #expect(stream.socket.isKnownDrained)
+            let writer = Task(executorPreference: TestClient.loop) {
+                try await TestClient.loop.sleep(for: .milliseconds(100))
+                try await stream.write(Array("third".utf8))
+            }
+            #expect(try await readMessage() == "third")
+            try await writer.value
+        }.value
+        await server.close()
+    }
+
     @Test func readDeadlineFailsAWaitingReadWithTheSocketsTimedOut() async throws {
         let (server, certificate) = try await echoServer()
         let context = try TLSClientContext(verify: false)

@@ -347,11 +347,24 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// For transports that do their own reads on ``fd`` (TLS): records that such a read came
+    /// back short or empty, so that the socket counts as drained (``isKnownDrained``) until
+    /// its next readiness edge. Call it in the same synchronous stretch as that read. A FIN
+    /// that came with the data raises no further edge, so then nothing is recorded.
+    public func noteReadDrained() {
+        if !peerClosed { mayRead = false }
+    }
+
+    /// Whether a read on the descriptor would find nothing, as far as the socket knows: its
+    /// last read came back short (``noteReadDrained()``) and no readiness edge has come
+    /// since. Then ``waitUntilReadable()`` may be called at once instead of that read.
+    public var isKnownDrained: Bool { !mayRead && !peerClosed && !isClosed }
+
     /// Waits for the next readiness event for reading (or the read deadline).
     ///
     /// For transports that do their own reads on ``fd`` (TLS): call it only right after a
-    /// read on the descriptor returned EAGAIN, in the same synchronous stretch, so that no
-    /// edge can be missed.
+    /// read on the descriptor returned EAGAIN, or while ``isKnownDrained``, in the same
+    /// synchronous stretch, so that no edge can be missed.
     public func waitUntilReadable() async throws {
         try await wait(isRead: true)
     }
