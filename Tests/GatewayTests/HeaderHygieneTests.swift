@@ -121,8 +121,51 @@ import Testing
             "Date": "x", "X-Request-ID": "upstream-made", "X-Cache": "HIT",
         ]
         let out = HeaderHygiene.clientResponseHeaders(upstream, requestID: "ours", hstsMaxAge: nil)
-        #expect(out == ["Content-Type": "application/json", "X-Cache": "HIT", "X-Request-ID": "ours"])
-        let https = HeaderHygiene.clientResponseHeaders([:], requestID: "ours", hstsMaxAge: 31_536_000)
-        #expect(https["strict-transport-security"] == "max-age=31536000")
+        // Content-Length, Server and Date stay for the server, which writes its own instead
+        // (ServerLoopbackTests: a handler's are left out).
+        #expect(
+            out == [
+                "Content-Type": "application/json", "Content-Length": "10", "Server": "uvicorn", "Date": "x",
+                "X-Cache": "HIT", "X-Request-ID": "ours",
+            ])
+        let https = HeaderHygiene.clientResponseHeaders(
+            ["Strict-Transport-Security": "max-age=1"], requestID: "ours", hstsMaxAge: 31_536_000)
+        #expect(https.values("strict-transport-security") == ["max-age=31536000"])
+    }
+
+    /// A service echoes the request id it was sent: that copy stays (once), and an id that
+    /// is not ours is replaced. A usual answer holds none of the edited fields, and the
+    /// walk over its lines is skipped; each edited name is seen by the filter.
+    @Test func responsesKeepTheEchoOfOurIDAndSkipTheWalkWhenNothingIsEdited() {
+        let echoed = HeaderHygiene.clientResponseHeaders(
+            ["X-Request-ID": "ours", "Content-Type": "text/plain", "x-request-id": "ours"], requestID: "ours",
+            hstsMaxAge: nil)
+        #expect(Array(echoed).map(\.name) == ["X-Request-ID", "Content-Type"])
+        let foreign = HeaderHygiene.clientResponseHeaders(["X-Request-ID": "theirs"], requestID: "ours", hstsMaxAge: nil)
+        #expect(foreign.values("x-request-id") == ["ours"])
+        let prefix = HeaderHygiene.clientResponseHeaders(["X-Request-ID": "our"], requestID: "ours", hstsMaxAge: nil)
+        #expect(prefix.values("x-request-id") == ["ours"])
+
+        let classified = [
+            "te", "upgrade", "trailer", "keep-alive", "connection", "proxy-connection", "transfer-encoding",
+            "proxy-authenticate", "proxy-authorization", "x-request-id", "strict-transport-security",
+            "content-length", "date", "server", "host", "x-forwarded-for", "accept",
+        ]
+        let edited: [HeaderHygiene.FieldKind] = [.hopByHop, .requestID, .hsts]
+        let listed = HeaderHygiene.FieldKind.responseEditedNames.map { $0.description.lowercased() }
+        for name in classified {
+            let kind = name.withContiguousUTF8 { HeaderHygiene.FieldKind.classify(UnsafeRawBufferPointer($0)) }
+            #expect(listed.contains(name) == edited.contains(kind), "\(name)")
+        }
+        let usual: HTTPHeaders = [
+            "Content-Type": "application/json", "Content-Length": "173", "Date": "x", "Server": "uvicorn",
+            "X-Cache": "HIT", "Cache-Control": "no-store", "ETag": "\"1\"", "Vary": "Accept-Encoding",
+        ]
+        #expect(!usual.mayContainAny(of: HeaderHygiene.FieldKind.editedInResponses))
+        for name in HeaderHygiene.FieldKind.responseEditedNames {
+            var withIt = usual
+            withIt.add(name: name.description, value: "1")
+            #expect(withIt.mayContainAny(of: HeaderHygiene.FieldKind.editedInResponses), "\(name)")
+        }
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTP
 
 /// What the gateway changes in the heads it forwards, as pure functions (tested without
@@ -130,28 +133,52 @@ public enum HeaderHygiene {
         return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
     }
 
-    /// The upstream response's fields as the client gets them, edited in place: hop-by-hop
-    /// and `Connection`-named fields removed, framing/`Date`/`Server` left to the gateway's
-    /// server, our `X-Request-ID`, and HSTS on HTTPS when configured.
+    /// The upstream response's fields for the client, edited in place: hop-by-hop and
+    /// `Connection`-named fields removed, our `X-Request-ID` (a service's echo of it kept,
+    /// any other id replaced), and HSTS on HTTPS when configured (the upstream's replaced).
+    /// Framing, `Date` and `Server` may stay: the gateway's server writes its own and leaves
+    /// a handler's out (``HTTPServer``).
     public static func clientResponseHeaders(
         _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?
     ) -> HTTPHeaders {
         var headers = consume upstream
-        let named = headers.contains(.connection) ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
-        headers.reserveCapacity(3)
-        headers.removeAll { name, _ in
-            switch FieldKind.classify(name) {
-            case .hopByHop, .contentLength, .date, .server, .requestID, .hsts: return true
-            default: return !named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }
+        var hasOurID = false
+        // Most upstream answers hold none of the fields edited below (our services echo the
+        // request id, which is): then the walk classifying each line is skipped.
+        if headers.mayContainAny(of: FieldKind.editedInResponses) {
+            let named = headers.contains(.connection) ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
+            requestID.withContiguousUTF8 { ours in
+                let ours = UnsafeRawBufferPointer(ours)
+                headers.removeAll { name, value in
+                    switch FieldKind.classify(name) {
+                    case .hopByHop, .hsts: return true
+                    case .requestID:
+                        // The first copy of our own id stays; anything else is not ours.
+                        if !hasOurID && Self.sameBytes(value, ours) {
+                            hasOurID = true
+                            return false
+                        }
+                        return true
+                    default: return !named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }
+                    }
+                }
             }
         }
-        headers.add(.xRequestID, value: requestID)
+        if !hasOurID { headers.add(.xRequestID, value: requestID) }
         if let hstsMaxAge { headers.add(.strictTransportSecurity, value: "max-age=\(hstsMaxAge)") }
         return headers
     }
 }
 
 extension HeaderHygiene {
+    /// Byte equality (a request id is compared exactly, case included).
+    static func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        // Safe: both buffers hold `count` bytes and are valid during the call.
+        guard let x = a.baseAddress, let y = b.baseAddress else { return true }  // both empty
+        return memcmp(x, y, a.count) == 0
+    }
+
     /// The fields the hygiene rules name, recognised without allocating (a header name is
     /// compared by length first, then byte by byte ignoring ASCII case): this runs for
     /// every field of every request and response.
@@ -170,6 +197,16 @@ extension HeaderHygiene {
 
         /// ``requestEditedNames`` as a filter.
         static let editedInRequests = HTTPFieldNameSet(requestEditedNames)
+
+        /// Every name `classify` gives a kind that a response loses or has checked: the
+        /// hop-by-hop fields, `X-Request-ID` and HSTS. HeaderHygieneTests checks it too.
+        static let responseEditedNames: [HTTPFieldName] = [
+            "TE", "Upgrade", "Trailer", "Keep-Alive", "Connection", "Proxy-Connection", "Transfer-Encoding",
+            "Proxy-Authenticate", "Proxy-Authorization", "X-Request-ID", "Strict-Transport-Security",
+        ].map { HTTPFieldName($0) }
+
+        /// ``responseEditedNames`` as a filter.
+        static let editedInResponses = HTTPFieldNameSet(responseEditedNames)
 
         static func classify(_ utf8: UnsafeRawBufferPointer) -> FieldKind {
             func matches(_ lower: StaticString) -> Bool {

@@ -273,8 +273,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     private static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// Writes the response's head straight into the output buffer: the handler's fields
-    /// except the framing ones, which the server owns, then framing, `Connection`, `Server`
-    /// and `Date`. The handler's headers are never copied.
+    /// except those the server owns (framing, `Connection`, `Date`, `Server`), then the
+    /// server's own. The handler's headers are never copied.
     private func write(
         _ response: HTTPServerResponse, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool
     ) async throws {
@@ -317,7 +317,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             + date.count + serverField.count + 2
         HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
-            writer.fields(response.headers, omitting: Self.isFramingField)
+            writer.fields(response.headers, omitting: Self.isServerOwnedField)
             if let contentLength {
                 writer.field("Content-Length", decimal: contentLength)
             } else if chunked {
@@ -347,8 +347,12 @@ final class HTTPServerConnection: @unchecked Sendable {
         if output.count >= Self.flushThreshold { try await flush() }
     }
 
-    private static func isFramingField(_ name: UnsafeRawBufferPointer) -> Bool {
+    /// The fields every response of this server gets from the server alone: a handler's
+    /// (a proxied upstream's `Date` and `Server`, say) are left out, never doubled.
+    private static func isServerOwnedField(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
+        case 4: return HTTPASCII.equalsIgnoringCase(name, lowercase: "date")
+        case 6: return HTTPASCII.equalsIgnoringCase(name, lowercase: "server")
         case 10: return HTTPASCII.equalsIgnoringCase(name, lowercase: "connection")
         case 14: return HTTPASCII.equalsIgnoringCase(name, lowercase: "content-length")
         case 17: return HTTPASCII.equalsIgnoringCase(name, lowercase: "transfer-encoding")
@@ -375,7 +379,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             + date.count + 2
         HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
-            writer.fields(response.headers, omitting: Self.isFramingField)
+            writer.fields(response.headers, omitting: Self.isServerOwnedField)
             writer.field("Content-Length", decimal: body.count)
             writer.field("Connection", "close")
             date.withUnsafeBytes { writer.bytes($0) }
