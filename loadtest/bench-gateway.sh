@@ -100,7 +100,7 @@ for scheme in http https; do
     else
         gateway_url="https://127.0.0.1:$gateway_tls_port$path"; nginx_url="https://127.0.0.1:$nginx_tls_port$path"
     fi
-    g_total=0; n_total=0; ratios=""; p99_wins=0
+    g_total=0; n_total=0; ratios=""; p99_wins=0; g_p99_total=0; n_p99_total=0
     for round in $(seq 1 "$rounds"); do
         # The upstream alone, plain HTTP only: the ceiling.
         direct=$(printf "%35s" "")
@@ -117,9 +117,11 @@ for scheme in http https; do
         [[ $g_err == 0 && $n_err == 0 ]] || echo "  non-2xx answers: gateway $g_err, nginx $n_err"
         g_total=$(echo "$g_total + $g_rps" | bc -l)
         n_total=$(echo "$n_total + $n_rps" | bc -l)
+        g_p99_total=$(echo "$g_p99_total + $g_p99" | bc -l)
+        n_p99_total=$(echo "$n_p99_total + $n_p99" | bc -l)
     done
-    printf '%s mean: gateway %.0f req/s, nginx %.0f req/s, ratio %.2f; %s\n' "$scheme" \
+    printf '%s mean: gateway %.0f req/s, nginx %.0f req/s, ratio %.2f; %s; p99 mean of rounds: gateway %.2f ms, nginx %.2f ms\n' "$scheme" \
         "$(echo "$g_total / $rounds" | bc -l)" "$(echo "$n_total / $rounds" | bc -l)" "$(echo "$g_total / $n_total" | bc -l)" \
-        "$(round_summary "$ratios" "$p99_wins")"
+        "$(round_summary "$ratios" "$p99_wins")" "$(echo "$g_p99_total / $rounds" | bc -l)" "$(echo "$n_p99_total / $rounds" | bc -l)"
 done
 echo "gateway RSS: now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status"), peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status")"

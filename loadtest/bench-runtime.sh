@@ -41,7 +41,7 @@ echo "wrk -t${WRK_THREADS:-2} -c$connections -d${duration}s, $rounds rounds afte
 ours_url="http://127.0.0.1:$ours_port/plaintext"
 nginx_url="http://127.0.0.1:$nginx_port/"
 warm_up "$ours_url" "$nginx_url"
-ours_total=0; nginx_total=0; ratios=""; p99_wins=0
+ours_total=0; nginx_total=0; ratios=""; p99_wins=0; ours_p99_total=0; nginx_p99_total=0
 for round in $(seq 1 "$rounds"); do
     read -r ours_rps ours_p99 _ nginx_rps nginx_p99 _ < <(measure_alternating "$round" "$ours_url" "$nginx_url")
     ratio=$(echo "$ours_rps / $nginx_rps" | bc -l)
@@ -51,7 +51,9 @@ for round in $(seq 1 "$rounds"); do
     nginx_total=$(echo "$nginx_total + $nginx_rps" | bc -l)
     ratios="$ratios $ratio"
     if (($(echo "$ours_p99 <= $nginx_p99" | bc -l))); then p99_wins=$((p99_wins + 1)); fi
+    ours_p99_total=$(echo "$ours_p99_total + $ours_p99" | bc -l)
+    nginx_p99_total=$(echo "$nginx_p99_total + $nginx_p99" | bc -l)
 done
-printf 'mean: marquee %.0f req/s, nginx %.0f req/s, ratio %.2f; %s\n' \
+printf 'mean: marquee %.0f req/s, nginx %.0f req/s, ratio %.2f; %s; p99 mean of rounds: marquee %.2f ms, nginx %.2f ms\n' \
     "$(echo "$ours_total / $rounds" | bc -l)" "$(echo "$nginx_total / $rounds" | bc -l)" "$(echo "$ours_total / $nginx_total" | bc -l)" \
-    "$(round_summary "$ratios" "$p99_wins")"
+    "$(round_summary "$ratios" "$p99_wins")" "$(echo "$ours_p99_total / $rounds" | bc -l)" "$(echo "$nginx_p99_total / $rounds" | bc -l)"
