@@ -95,7 +95,11 @@ final class ServerLoopbackTests {
         }
         router.post("/ignore-body") { _ in HTTPServerResponse(status: .accepted) }
         router.get("/peer") { request in
-            .json(.ok, Array("\(request.remoteHost ?? "none") \(request.remoteAddress?.host ?? "none")".utf8))
+            let origin = ObjectIdentifier(request.origin).hashValue
+            let onItsLoop = request.loop === EventLoop.current
+            return .json(
+                .ok,
+                Array("\(request.remoteHost ?? "none") \(request.remoteAddress?.host ?? "none") \(onItsLoop) \(origin)".utf8))
         }
         // A handler that keeps its request's body past the request, and one that reads it later.
         let keptBody = Mutex<HTTPRequestBody?>(nil)
@@ -158,10 +162,14 @@ final class ServerLoopbackTests {
     }
 
     /// The peer's numeric host, formatted once per connection, is the address's.
+    /// Requests know their peer and loop, through one origin object per connection.
     @Test func requestsKnowThePeersHost() async throws {
         let request = "GET /peer HTTP/1.1\r\nHost: t\r\n\r\n"
         let result = try await client.exchange([request, request], expected: 2)
-        #expect(result.responses.map { String(decoding: $0.body, as: UTF8.self) } == ["127.0.0.1 127.0.0.1", "127.0.0.1 127.0.0.1"])
+        let answers = result.responses.map { String(decoding: $0.body, as: UTF8.self).split(separator: " ") }
+        #expect(answers.count == 2)
+        for answer in answers { #expect(answer.prefix(3) == ["127.0.0.1", "127.0.0.1", "true"]) }
+        #expect(answers.first?.last == answers.last?.last)  // the same origin for both
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {

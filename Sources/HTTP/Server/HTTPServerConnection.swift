@@ -20,9 +20,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// The `Server` field line (`Server: name` CRLF, sanitized), made once rather than checked
     /// per response; empty when the configuration names no server.
     private let serverField: [UInt8]
-    /// The peer's address and its numeric host, made once for all the connection's requests.
-    private let remoteAddress: SocketAddress?
-    private let remoteHost: String?
+    /// The peer's address, its numeric host and the loop, made once for all the connection's requests.
+    private let origin: HTTPRequestOrigin
     private let configuration: HTTPServerConfiguration
     /// The configuration's timeouts in nanoseconds, converted once: a `Duration` keeps
     /// attoseconds, and converting one took a 128-bit division each time a deadline was set.
@@ -51,8 +50,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         self.stream = stream
         socket = stream as? TCPSocket
         loop = stream.loop
-        remoteAddress = stream.remoteAddress
-        remoteHost = remoteAddress?.host
+        origin = HTTPRequestOrigin(loop: stream.loop, remoteAddress: stream.remoteAddress)
         var serverField: [UInt8] = []
         if let serverName = configuration.serverName {
             HTTPHeadWriter.append(to: &serverField, atMost: HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)) {
@@ -102,9 +100,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             let request = HTTPServerRequest(
                 head: consume head,
                 body: body,
-                remoteAddress: remoteAddress,
-                remoteHost: remoteHost,
-                loop: loop)
+                origin: origin)
             let response: HTTPServerResponse
             do {
                 response = try await responder.respond(to: consume request)

@@ -5,14 +5,17 @@ import Reactor
 public struct HTTPServerRequest: Sendable {
     public var head: HTTPRequestHead
     public var body: HTTPRequestBody
-    public var remoteAddress: SocketAddress?
-    /// The numeric host of `remoteAddress` (`127.0.0.1`, `::1`), made once per connection
-    /// by the server: formatting an address costs an `inet_ntop` and a `String`.
-    public var remoteHost: String?
     /// Path parameters set by the ``Router`` (`{id}` in `/api/movies/{id}`).
     public var parameters: PathParameters
+    /// The connection's peer and loop, shared by all its requests.
+    public let origin: HTTPRequestOrigin
+
+    public var remoteAddress: SocketAddress? { origin.remoteAddress }
+    /// The numeric host of `remoteAddress` (`127.0.0.1`, `::1`), made once per connection
+    /// by the server: formatting an address costs an `inet_ntop` and a `String`.
+    public var remoteHost: String? { origin.remoteHost }
     /// The loop the connection (and so this handler) runs on.
-    public let loop: EventLoop
+    public var loop: EventLoop { origin.loop }
 
     /// - Parameter remoteHost: `remoteAddress?.host` when the caller has it already
     ///   (nil formats it here).
@@ -20,17 +23,44 @@ public struct HTTPServerRequest: Sendable {
         head: HTTPRequestHead, body: HTTPRequestBody, remoteAddress: SocketAddress?, remoteHost: String? = nil,
         loop: EventLoop, parameters: PathParameters = PathParameters()
     ) {
+        self.init(
+            head: head, body: body,
+            origin: HTTPRequestOrigin(loop: loop, remoteAddress: remoteAddress, remoteHost: remoteHost),
+            parameters: parameters)
+    }
+
+    /// A request of a connection whose origin the caller made once (the server).
+    public init(
+        head: HTTPRequestHead, body: HTTPRequestBody, origin: HTTPRequestOrigin,
+        parameters: PathParameters = PathParameters()
+    ) {
         self.head = head
         self.body = body
-        self.remoteAddress = remoteAddress
-        self.remoteHost = remoteHost ?? remoteAddress?.host
-        self.loop = loop
+        self.origin = origin
         self.parameters = parameters
     }
 
     public var method: HTTPMethod { head.method }
     public var path: Substring { head.path }
     public var headers: HTTPHeaders { head.headers }
+}
+
+/// Where a connection's requests come from and the loop that serves them, made once per
+/// connection. Why one object: a request is copied and destroyed on every request's path
+/// (the compiler does not always move it), and one reference costs less to count than a
+/// loop, an address enum and a string.
+public final class HTTPRequestOrigin: Sendable {
+    public let loop: EventLoop
+    public let remoteAddress: SocketAddress?
+    public let remoteHost: String?
+
+    /// - Parameter remoteHost: `remoteAddress?.host` when the caller has it already (nil
+    ///   formats it here).
+    public init(loop: EventLoop, remoteAddress: SocketAddress?, remoteHost: String? = nil) {
+        self.loop = loop
+        self.remoteAddress = remoteAddress
+        self.remoteHost = remoteHost ?? remoteAddress?.host
+    }
 }
 
 /// The body of a request being served, read from the connection on demand.
