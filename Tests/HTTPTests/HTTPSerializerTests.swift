@@ -320,5 +320,12 @@ struct HTTPMessageTests {
         #expect(head("http://h?q=1").path == "/")
         #expect(head("http://h?q=1").query == "q=1")
         #expect(head("*").path == "*")
+        // Origin-form without a query takes a shortcut; with one, or long, or not ASCII,
+        // the path is the same as the general way finds it.
+        #expect(head("/a?b").path == "/a")
+        #expect(head("/").path == "/")
+        #expect(head("/é/ü?x=ß").path == "/é/ü")
+        #expect(head("/" + String(repeating: "x", count: 300)).path.utf8.count == 301)
+        #expect(head("a/b").path == "a/b")
     }
 }

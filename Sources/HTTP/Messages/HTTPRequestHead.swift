@@ -24,6 +24,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// ``path`` of a request target (for a caller that holds the target, not the head).
     public static func path(of target: String) -> Substring {
+        // The usual target, origin-form without a query, is its own path: one look at its
+        // bytes instead of index arithmetic on substrings (routing asks for every request).
+        let isPlainPath = target.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.first == UInt8(ascii: "/") && !bytes.contains(UInt8(ascii: "?"))
+        }
+        if isPlainPath == true { return target[...] }
         let pathPart = pathAndQuery(of: target)
         if let question = questionMark(in: pathPart) {
             return pathPart[..<question]
