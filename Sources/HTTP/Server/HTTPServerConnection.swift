@@ -116,7 +116,13 @@ final class HTTPServerConnection: @unchecked Sendable {
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
             do {
-                try await write(response, method: method, version: version, keepAlive: keepAlive && bodyFullyRead)
+                // The head (and a whole body) goes into the output without suspending; only a
+                // streamed body or a full output buffer waits.
+                if let streamed = append(response, method: method, version: version, keepAlive: keepAlive && bodyFullyRead) {
+                    try await writeBody(streamed)
+                } else if output.count >= Self.flushThreshold {
+                    try await flush()
+                }
             } catch {
                 machine.closed()
                 return
@@ -268,12 +274,22 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     private static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
+    /// A body written after its head: the handler's writer, and how it is framed.
+    private struct StreamedBody {
+        let write: @Sendable @concurrent (HTTPBodyWriter) async throws -> Void
+        let chunked: Bool
+        /// False for HEAD and for statuses without a body: the writer is not called.
+        let sendsBody: Bool
+    }
+
     /// Writes the response's head straight into the output buffer: the handler's fields
     /// except those the server owns (framing, `Connection`, `Date`, `Server`), then the
-    /// server's own. The handler's headers are never copied.
-    private func write(
+    /// server's own. The handler's headers are never copied. A whole body follows the head;
+    /// a streamed one is returned for ``writeBody(_:)``. Synchronous, so that answering
+    /// with a whole body costs no async frame.
+    private func append(
         _ response: HTTPServerResponse, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool
-    ) async throws {
+    ) -> StreamedBody? {
         var keepAlive = keepAlive && !machine.isDraining
         // connectionContains, not connectionTokens: no token array per response.
         if response.headers.connectionContains("close") {
@@ -328,19 +344,21 @@ final class HTTPServerConnection: @unchecked Sendable {
             date.withUnsafeBytes { writer.bytes($0) }
             writer.endOfLine()
         }
-
-        if let streamWriter {
-            try await flush()
-            guard sendsBody else { return }
-            let writer = HTTPBodyWriter(stream: stream, chunked: chunked)
-            stream.writeDeadline = loop.now &+ writeTimeout
-            try await streamWriter(writer)
-            try await writer.finish()
-            stream.writeDeadline = nil
-            return
-        }
+        if let streamWriter { return StreamedBody(write: streamWriter, chunked: chunked, sendsBody: sendsBody) }
         if sendsBody { output.append(contentsOf: bytes) }
-        if output.count >= Self.flushThreshold { try await flush() }
+        return nil
+    }
+
+    /// Sends the head buffered by ``append(_:method:version:keepAlive:)``, then has the
+    /// handler's writer stream the body.
+    private func writeBody(_ body: StreamedBody) async throws {
+        try await flush()
+        guard body.sendsBody else { return }
+        let writer = HTTPBodyWriter(stream: stream, chunked: body.chunked)
+        stream.writeDeadline = loop.now &+ writeTimeout
+        try await body.write(writer)
+        try await writer.finish()
+        stream.writeDeadline = nil
     }
 
     /// The fields every response of this server gets from the server alone: a handler's
