@@ -13,7 +13,10 @@ import Glibc
 /// only then does the task wait, and it starts waiting in the same synchronous stretch as
 /// the EAGAIN that OpenSSL saw, so that no edge of the edge-triggered registration is
 /// missed. Data OpenSSL already holds (a decrypted record not yet handed out, read-ahead
-/// bytes) is returned before any waiting, because every read starts with `SSL_read`.
+/// bytes) is returned before any waiting: a read starts with `SSL_read` unless OpenSSL
+/// holds nothing and its last read of the socket came back short (a BIO callback tells),
+/// in which case it waits for the socket's next edge first rather than make a `read` that
+/// can only answer EAGAIN.
 ///
 /// OpenSSL writes into a memory BIO instead, and the stream hands that ciphertext to the
 /// socket, in the order it was made: so a TLS answer, like a plain one, can go out at the
