@@ -186,24 +186,28 @@ extension HeaderHygiene {
         case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
         case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
 
+        /// The names `classify` calls ``hopByHop``: both sides remove them.
+        static let hopByHopNames: [HTTPFieldName] = [
+            "TE", "Upgrade", "Trailer", "Keep-Alive", "Connection", "Proxy-Connection", "Transfer-Encoding",
+            "Proxy-Authenticate", "Proxy-Authorization",
+        ].map { HTTPFieldName($0) }
+
         /// Every name `classify` gives a kind that a request loses or has replaced: all but
         /// `host` and `other` (and the response-only `date`, `server`, `hsts`). Kept next to
         /// `classify`; HeaderHygieneTests checks the two agree.
-        static let requestEditedNames: [HTTPFieldName] = [
-            "TE", "Upgrade", "Trailer", "Keep-Alive", "Connection", "Proxy-Connection", "Transfer-Encoding",
-            "Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Expect", "X-User-ID", "X-Request-ID",
-            "X-Real-IP", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-        ].map { HTTPFieldName($0) }
+        static let requestEditedNames: [HTTPFieldName] =
+            hopByHopNames + [
+                .contentLength, .expect, .xUserID, .xRequestID, HTTPFieldName("X-Real-IP"), HTTPFieldName("Forwarded"),
+                .xForwardedFor, .xForwardedProto, .xForwardedHost,
+            ]
 
         /// ``requestEditedNames`` as a filter.
         static let editedInRequests = HTTPFieldNameSet(requestEditedNames)
 
         /// Every name `classify` gives a kind that a response loses or has checked: the
         /// hop-by-hop fields, `X-Request-ID` and HSTS. HeaderHygieneTests checks it too.
-        static let responseEditedNames: [HTTPFieldName] = [
-            "TE", "Upgrade", "Trailer", "Keep-Alive", "Connection", "Proxy-Connection", "Transfer-Encoding",
-            "Proxy-Authenticate", "Proxy-Authorization", "X-Request-ID", "Strict-Transport-Security",
-        ].map { HTTPFieldName($0) }
+        static let responseEditedNames: [HTTPFieldName] =
+            hopByHopNames + [.xRequestID, .strictTransportSecurity]
 
         /// ``responseEditedNames`` as a filter.
         static let editedInResponses = HTTPFieldNameSet(responseEditedNames)
