@@ -50,7 +50,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         self.stream = stream
         socket = stream as? TCPSocket
         loop = stream.loop
-        origin = HTTPRequestOrigin(loop: stream.loop, remoteAddress: stream.remoteAddress)
+        origin = HTTPRequestOrigin(loop: loop, remoteAddress: stream.remoteAddress)
         var serverField: [UInt8] = []
         if let serverName = configuration.serverName {
             HTTPHeadWriter.append(to: &serverField, atMost: HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)) {
