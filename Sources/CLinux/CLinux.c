@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,4 +37,76 @@ int CLinux_forward_signal(int signo, int fd) {
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;
     return sigaction(signo, &action, NULL);
+}
+
+#include <linux/filter.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+static int cpus_of_set(const cpu_set_t *set, int *cpus, int capacity) {
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, set)) cpus[count++] = cpu;
+    }
+    return count;
+}
+
+int CLinux_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    return cpus_of_set(&set, cpus, capacity);
+}
+
+int CLinux_pin_thread(pthread_t thread, int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(thread, sizeof(set), &set);
+}
+
+int CLinux_unpin_thread(pthread_t thread) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return errno;
+    return pthread_setaffinity_np(thread, sizeof(set), &set);
+}
+
+int CLinux_current_cpu(void) { return sched_getcpu(); }
+
+int CLinux_thread_cpus(pthread_t thread, int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(thread, sizeof(set), &set) != 0) return -1;
+    return cpus_of_set(&set, cpus, capacity);
+}
+
+/* The program, for count CPUs: load the CPU number, then one compare per listener,
+ *     A = cpu;  if A == cpus[0] return 0;  ...;  if A == cpus[n-1] return n-1;  return n
+ * A jump offset is an unsigned char, so at most 255 instructions may lie between a
+ * compare and its return: the returns are interleaved with the compares to keep every
+ * jump at +0 (fall through to the next compare) or +1 (the return right after). */
+int CLinux_steer_reuseport_by_cpu(int fd, const int *cpus, int count) {
+    enum { max_listeners = 1024 };
+    if (count <= 0 || count > max_listeners) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct sock_filter *code = calloc((size_t)(2 + 2 * count), sizeof(struct sock_filter));
+    if (code == NULL) return -1;
+    int length = 0;
+    code[length++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (unsigned)(SKF_AD_OFF + SKF_AD_CPU));
+    for (int index = 0; index < count; index++) {
+        /* true: the next instruction (the return); false: skip it, to the next compare. */
+        code[length++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)cpus[index], 0, 1);
+        code[length++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)index);
+    }
+    code[length++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (unsigned)count);
+    struct sock_fprog program = { .len = (unsigned short)length, .filter = code };
+    int result = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof(program));
+    int saved = errno;
+    free(code);
+    errno = saved;
+    return result;
 }

@@ -67,6 +67,9 @@ public final class GatewayServer: Sendable {
     public var httpPort: Int { plain.localPort }
     /// The HTTPS port, or nil without TLS.
     public var httpsPort: Int? { secure?.localPort }
+    /// Whether every listener hands connections to the loop of the CPU that receives them
+    /// (``HTTPServer/steersConnectionsByCPU``).
+    public var steersConnectionsByCPU: Bool { plain.steersConnectionsByCPU && (secure?.steersConnectionsByCPU ?? true) }
 
     /// Serves until ``shutdown()``, then drains and closes the upstream pools.
     public func run() async {

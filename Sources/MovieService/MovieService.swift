@@ -20,7 +20,7 @@ public final class MovieService: Sendable {
 
     /// Every setting, for the runner (environment variables with matching flags, `--help`).
     public static let settings: [Setting] = [
-        .host, .port(default: 8002), .loops, .logLevel,
+        .host, .port(default: 8002), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://movie:movie_pass@127.0.0.1:5432/moviedb"), .redisURL, .cacheTTL,
         .authSecret, .authRequired, .adminEmails, .dbPoolMin, .dbPoolMax,
     ]

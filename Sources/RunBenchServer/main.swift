@@ -17,8 +17,12 @@ func argument(_ name: String, default value: Int) -> Int {
 
 let port = argument("--port", default: 8090)
 let loops = argument("--loops", default: EventLoopGroup.coreCount)
+// --affinity off: loops float and connections are spread by hash (for A/B runs).
+let affinity: LoopAffinity = CommandLine.arguments.firstIndex(of: "--affinity").flatMap { index in
+    index + 1 < CommandLine.arguments.count ? LoopAffinity(setting: CommandLine.arguments[index + 1]) : nil
+} ?? .automatic
 SignalWatcher.block([SIGTERM, SIGINT])
-let group = try EventLoopGroup(loopCount: loops)
+let group = try EventLoopGroup(loopCount: loops, affinity: affinity)
 
 var router = Router()
 // Static answers are built once, as a handler author would: a request then costs the
@@ -38,7 +42,8 @@ router.get("/api/movies/{id:int}") { request in
 let server = HTTPServer(configuration: HTTPServerConfiguration(port: port), group: group, responder: router)
 try await server.start()
 // write(2), not print: stdout is a pipe when a script starts us, and must not sit in a buffer.
-let banner = "bench-server listening on 127.0.0.1:\(server.localPort) with \(loops) loops\n"
+let steering = server.steersConnectionsByCPU ? "pinned, connections steered by CPU" : "floating, connections spread by hash"
+let banner = "bench-server listening on 127.0.0.1:\(server.localPort) with \(loops) loops (\(steering))\n"
 _ = banner.withCString { write(1, $0, strlen($0)) }
 let signals = SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
 Task {

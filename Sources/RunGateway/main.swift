@@ -46,7 +46,7 @@ do {
 // kills the process instead of draining it. So: a synchronous main that blocks the
 // signals, then the gateway in a task on loop 0, and the main thread waits for it.
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
-let group = try EventLoopGroup(loopCount: configuration.loops)
+let group = try EventLoopGroup(loopCount: configuration.loops, affinity: configuration.loopAffinity)
 let finished = DispatchSemaphore(value: 0)
 let exitStatus = Atomic<Int32>(0)
 
@@ -66,7 +66,10 @@ Task(executorPreference: group.loops[0]) {
     }
     var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
     if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
-    logLine("info", listening + " with \(configuration.loops) loops")
+    let placement = server.steersConnectionsByCPU
+        ? "pinned to CPUs \(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? ""), connections steered by CPU"
+        : "floating, connections spread by hash"
+    logLine("info", listening + " with \(configuration.loops) loops (\(placement))")
 
     let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
     await withDiscardingTaskGroup { tasks in

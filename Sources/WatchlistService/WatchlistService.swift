@@ -24,7 +24,7 @@ public enum WatchlistService {
 
     /// Every setting, for `--help` and the runner.
     public static let settings: [Setting] = [
-        .host, .port(default: 8003), .loops, .logLevel,
+        .host, .port(default: 8003), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://watchlist:watchlist_pass@127.0.0.1:5432/watchlistdb"),
         .dbPoolMin, .dbPoolMax, .userServiceURL, .movieServiceURL, upstreamTimeout, .authSecret, .authRequired,
     ]

@@ -51,4 +51,26 @@ int CLinux_forward_signal(int signo, int fd);
 /// The kernel thread id of the caller, for tests that prove which thread ran a job.
 static inline long CLinux_gettid(void) { return (long)gettid(); }
 
+/// Writes the numbers of the CPUs this process may run on (sched_getaffinity), in
+/// ascending order, into `cpus` (room for `capacity`); returns how many, or -1.
+int CLinux_allowed_cpus(int *cpus, int capacity);
+
+/// Restricts `thread` to the one CPU `cpu` (pthread_setaffinity_np); 0 or an errno.
+int CLinux_pin_thread(pthread_t thread, int cpu);
+
+/// Lets `thread` run on every CPU the calling thread may run on again; 0 or an errno.
+int CLinux_unpin_thread(pthread_t thread);
+
+/// The CPU the calling thread is running on now (sched_getcpu), or -1. For tests.
+int CLinux_current_cpu(void);
+
+/// The CPUs `thread` may run on, as in CLinux_allowed_cpus; -1 on error. For tests.
+int CLinux_thread_cpus(pthread_t thread, int *cpus, int capacity);
+
+/// Attaches to the SO_REUSEPORT group of listening socket `fd` a classic BPF program
+/// that hands a new connection to the listener at index i when the CPU handling its
+/// first packet is `cpus[i]`; for any other CPU the program answers an index beyond the
+/// group, and the kernel falls back to its hash. 0, or -1 with errno set.
+int CLinux_steer_reuseport_by_cpu(int fd, const int *cpus, int count);
+
 #endif

@@ -1,3 +1,5 @@
+import Reactor
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +27,9 @@ public struct GatewayConfiguration: Sendable {
     public var port = 8080
     public var tlsPort = 8443
     public var loops = 1
+    /// `LOOP_AFFINITY`: pin one loop per CPU and accept each connection on the CPU that
+    /// receives it (`auto`), or leave the threads to the scheduler (`off`).
+    public var loopAffinity = LoopAffinity.automatic
     public var upstreams: [UpstreamService: [UpstreamURL]] = [:]
     public var balancing = Balancing.roundRobin
 
@@ -74,6 +79,7 @@ public struct GatewayConfiguration: Sendable {
         ("PORT", "8080", "plain HTTP port"),
         ("TLS_PORT", "8443", "HTTPS port (when TLS_CERT and TLS_KEY are set)"),
         ("LOOPS", "cores", "event-loop threads"),
+        ("LOOP_AFFINITY", "auto", "auto: with one loop per core, pin each to its core and accept connections by CPU; off: never"),
         ("USER_SERVICE_URL", "http://127.0.0.1:8001", "user service instances, comma-separated"),
         ("MOVIE_SERVICE_URL", "http://127.0.0.1:8002", "movie service instances, comma-separated"),
         ("WATCHLIST_SERVICE_URL", "http://127.0.0.1:8003", "watchlist service instances, comma-separated"),
@@ -132,7 +138,13 @@ public struct GatewayConfiguration: Sendable {
         config.host = source.string("HOST") ?? config.host
         config.port = try source.int("PORT", default: config.port, range: 0...65535)
         config.tlsPort = try source.int("TLS_PORT", default: config.tlsPort, range: 0...65535)
-        config.loops = try source.int("LOOPS", default: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), range: 1...1024)
+        config.loops = try source.int("LOOPS", default: EventLoopGroup.coreCount, range: 1...1024)
+        if let text = source.string("LOOP_AFFINITY") {
+            guard let affinity = LoopAffinity(setting: text) else {
+                throw GatewayError(.invalidSetting, "LOOP_AFFINITY must be auto or off")
+            }
+            config.loopAffinity = affinity
+        }
         for service in UpstreamService.allCases {
             let text = source.string(service.urlSetting) ?? service.defaultURL
             var urls: [UpstreamURL] = []

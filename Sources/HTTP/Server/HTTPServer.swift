@@ -2,7 +2,8 @@ import Reactor
 import Synchronization
 
 /// An HTTP/1.1 server: one listener per loop (SO_REUSEPORT), one task per connection on
-/// the loop that accepted it, so a request never changes thread.
+/// the loop that accepted it, so a request never changes thread. With the group's loops
+/// pinned one per CPU, each connection goes to the loop on the CPU that receives it.
 ///
 /// ```swift
 /// let server = HTTPServer(configuration: .init(port: 8080), group: group, responder: router)
@@ -21,6 +22,7 @@ public final class HTTPServer: Sendable {
     private let boundPort = Atomic<Int>(0)
     private let connectionCount = Atomic<Int>(0)
     private let isShuttingDown = Atomic<Bool>(false)
+    private let steersByCPU = Atomic<Bool>(false)
 
     /// - Parameter transport: wraps each accepted socket (TLS); nil serves plain TCP.
     public init(
@@ -60,7 +62,21 @@ public final class HTTPServer: Sendable {
             }
         }
         boundPort.store(address.port, ordering: .releasing)
+        if let cpus = group.pinnedCPUs {
+            let listeners = loopStates.compactMap(\.listener)
+            do {
+                try TCPListener.steerByCPU(listeners, cpus: cpus)
+                steersByCPU.store(true, ordering: .releasing)
+            } catch {
+                // The kernel's hash still spreads connections over the loops: slower, not wrong.
+            }
+        }
     }
+
+    /// Whether the kernel hands each connection to the loop on the CPU that handles its
+    /// packets (the group's loops are pinned and the kernel took the program), rather than
+    /// spreading connections by hash. See ``TCPListener/steerByCPU(_:cpus:)``.
+    public var steersConnectionsByCPU: Bool { steersByCPU.load(ordering: .acquiring) }
 
     /// Accepts and serves connections until ``shutdown()``, then waits for them to drain.
     public func run() async {

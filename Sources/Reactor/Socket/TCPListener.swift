@@ -7,7 +7,8 @@ import Glibc
 /// A listening TCP socket on one loop.
 ///
 /// Servers open one listener per loop on the same port with SO_REUSEPORT, so that the
-/// kernel spreads new connections over the loops and no accept is ever shared.
+/// kernel spreads new connections over the loops and no accept is ever shared; with the
+/// loops pinned to CPUs, ``steerByCPU(_:cpus:)`` makes it spread them by CPU.
 public final class TCPListener: @unchecked Sendable {
     public let loop: EventLoop
     public let fd: Int32
@@ -108,6 +109,28 @@ public final class TCPListener: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Asks the kernel to give each new connection to `listeners[i]` when the CPU that
+    /// handles the connection's first packet is `cpus[i]`, and to fall back to its hash for
+    /// any other CPU. Why: with loop i pinned to `cpus[i]` (``EventLoopGroup/pinnedCPUs``),
+    /// a connection is then served on the CPU that receives its packets: the socket, the
+    /// wake-ups and the task stay in one CPU's caches (on loopback that CPU is the client
+    /// thread's). A classic BPF program on the SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF).
+    ///
+    /// - Parameter listeners: every listener of one SO_REUSEPORT group, open, in the order
+    ///   they were created: the kernel numbers a group's sockets in the order they listened.
+    /// - Throws: ``IOError`` when the kernel refuses the program; connections are then
+    ///   spread by hash as before.
+    public static func steerByCPU(_ listeners: [TCPListener], cpus: [Int]) throws(IOError) {
+        precondition(listeners.count == cpus.count, "one CPU per listener")
+        guard let first = listeners.first else { return }
+        let numbers = cpus.map { Int32(truncatingIfNeeded: $0) }
+        let result = numbers.withUnsafeBufferPointer { buffer in
+            // The program is built from `count` numbers read from the buffer during the call.
+            CLinux_steer_reuseport_by_cpu(first.fd, buffer.baseAddress, Int32(buffer.count))
+        }
+        if result != 0 { throw IOError.system("setsockopt(SO_ATTACH_REUSEPORT_CBPF)", errno: CLinux_errno()) }
     }
 
     /// Stops listening; a waiting ``accept()`` throws `.closed`. Loop-only. Idempotent.

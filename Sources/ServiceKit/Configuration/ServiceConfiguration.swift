@@ -7,7 +7,7 @@ import Glibc
 ///
 /// ```swift
 /// let config = ServiceConfiguration.load(service: "movie-service", settings: [
-///     .host, .port(default: 8002), .loops, .logLevel, .databaseURL(default: "postgres://..."), .redisURL,
+///     .host, .port(default: 8002), .loops, .loopAffinity, .logLevel, .databaseURL(default: "postgres://..."), .redisURL,
 /// ])
 /// let port = config.int("PORT")
 /// ```

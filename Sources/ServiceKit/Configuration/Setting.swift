@@ -52,6 +52,9 @@ public struct Setting: Sendable {
     public static let loops = Setting(
         "LOOPS", kind: .int(1...1024), default: nil,
         help: "Event-loop threads (default: the number of cores).")
+    public static let loopAffinity = Setting(
+        "LOOP_AFFINITY", kind: .choice(["auto", "off"]), default: "auto",
+        help: "auto: with one loop per core, pin each loop to its core and accept each connection on the loop of the core that receives it; off: never pin.")
     public static let logLevel = Setting(
         "LOG_LEVEL", kind: .choice(["debug", "info", "warning", "error"]), default: "info",
         help: "Least severe log level written (access logs are info).")

@@ -64,9 +64,11 @@ public enum ServiceRunner {
         let logger = Logger(service: name, level: level)
         let loops = configuration.settings.contains { $0.name == "LOOPS" }
             ? configuration.int("LOOPS") ?? EventLoopGroup.coreCount : EventLoopGroup.coreCount
+        let affinity = configuration.settings.contains { $0.name == "LOOP_AFFINITY" }
+            ? configuration.string("LOOP_AFFINITY").flatMap(LoopAffinity.init(setting:)) ?? .automatic : .automatic
         let group: EventLoopGroup
         do {
-            group = try EventLoopGroup(loopCount: loops)
+            group = try EventLoopGroup(loopCount: loops, affinity: affinity)
         } catch {
             logger.error("cannot start event loops", ["error": .string("\(error)")])
             exit(1)
@@ -127,8 +129,10 @@ public enum ServiceRunner {
             return 1
         }
         var fields: [(String, JSONValue)] = [("host", .string(host)), ("port", .int(Int64(server.localPort))),
-                                              ("loops", .int(Int64(group.loops.count)))]
-        for (key, value) in configuration.redactedDescription where key != "HOST" && key != "PORT" && key != "LOOPS" {
+                                              ("loops", .int(Int64(group.loops.count))),
+                                              ("loop_cpus", .string(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? "floating")),
+                                              ("steered_by_cpu", .bool(server.steersConnectionsByCPU))]
+        for (key, value) in configuration.redactedDescription where key != "HOST" && key != "PORT" && key != "LOOPS" && key != "LOOP_AFFINITY" {
             fields.append((key.lowercased(), .string(value)))
         }
         logger.log(.info, "started", fields)

@@ -52,7 +52,7 @@ extension UserService {
 
     /// The executable's settings (environment variables with matching flags; `--help`).
     public static let settings: [Setting] = [
-        .host, .port(default: 8001), .loops, .logLevel,
+        .host, .port(default: 8001), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://user:user@127.0.0.1:5432/userdb"),
         .authSecret, .authRequired,
         Setting(
