@@ -9,6 +9,8 @@
 # Then the same through TLS (gateway on TLS_PORT vs nginx `ssl` with the same self-signed
 # certificate). Prints req/s, p99, the ratios and the gateway's peak RSS (VmHWM).
 # Usage: loadtest/bench-gateway.sh [seconds] [connections] [rounds]
+# AFFINITY=off: the gateway's and bench-server's loops float; NGINX_CPU_AFFINITY=auto: nginx's
+# workers pinned (see placement_line in bench-lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -37,13 +39,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
 upstream_port=$(free_port)
-.build/release/bench-server --port "$upstream_port" --loops 2 >"$work/upstream.log" 2>&1 &
+.build/release/bench-server --port "$upstream_port" --loops 2 --affinity "${AFFINITY:-auto}" >"$work/upstream.log" 2>&1 &
 pids+=($!)
 wait_port "$upstream_port"
 
 gateway_port=$(free_port)
 gateway_tls_port=$(free_port)
-env PORT="$gateway_port" TLS_PORT="$gateway_tls_port" LOOPS=2 \
+env PORT="$gateway_port" TLS_PORT="$gateway_tls_port" LOOPS=2 LOOP_AFFINITY="${AFFINITY:-auto}" \
     MOVIE_SERVICE_URL="http://127.0.0.1:$upstream_port" \
     TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" \
     ACCESS_LOG=false RATE_LIMIT_RPS=0 HEALTH_CHECK_INTERVAL=0 \
@@ -90,6 +92,7 @@ done
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line; nginx -v
+placement_line "$work/gateway.log"
 echo "wrk -t${WRK_THREADS:-2} -c$connections -d${duration}s GET $path, $rounds rounds after a 2 s warm-up each, proxy order alternating; everything on one machine"
 warm_up "http://127.0.0.1:$upstream_port$path" "http://127.0.0.1:$gateway_port$path" \
     "http://127.0.0.1:$nginx_port$path" "https://127.0.0.1:$gateway_tls_port$path" \

@@ -13,6 +13,16 @@ machine_line() {
         "$(grep -oP '^PRETTY_NAME="\K[^"]*' /etc/os-release)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# placement_line LOGFILE: how our server placed its loops, from the line it logged at start
+# ("pinned ..., connections steered by CPU" or "floating, connections spread by hash"), and
+# how nginx's workers are placed. AFFINITY=off runs our servers with floating loops.
+placement_line() {
+    local ours
+    ours=$(grep -o -m1 -E '(pinned|floating)[^)]*' "$1" || echo "unknown")
+    printf 'placement: ours %s (AFFINITY=%s); nginx workers %s\n' "$ours" "${AFFINITY:-auto}" \
+        "$([[ -n ${NGINX_CPU_AFFINITY:-} ]] && echo "pinned (worker_cpu_affinity $NGINX_CPU_AFFINITY)" || echo floating)"
+}
+
 # wrk_measure URL CONNECTIONS SECONDS OUTFILE: one `wrk -t$WRK_THREADS` run (2 threads unless
 # WRK_THREADS says otherwise: with 1, wrk takes one core and the servers share the other, a
 # stricter test of their CPU per request); prints "requests_per_second p99_ms non2xx".
@@ -62,13 +72,15 @@ bench_cleanup() {
 
 # start_nginx <<CONF ... CONF: runs nginx (2 workers, no access log, keep-alive without a
 # request cap, config in $work/nginx) with the lines on stdin inside its `http { }`; adds its
-# pid to pids.
+# pid to pids. NGINX_CPU_AFFINITY=auto pins its workers one per CPU (`worker_cpu_affinity
+# auto`), for comparing with our pinned loops; by default they float, as nginx ships.
 start_nginx() {
     local block
     block=$(cat)
     mkdir -p "$work/nginx"
     cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 2;
+${NGINX_CPU_AFFINITY:+worker_cpu_affinity $NGINX_CPU_AFFINITY;}
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log crit;

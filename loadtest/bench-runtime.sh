@@ -2,6 +2,8 @@
 # Runtime benchmark: wrk against bench-server's minimal route (2 loops) and, in the same
 # run, against nginx `return 200` (2 workers), on loopback. Prints throughput, p99 and the
 # ratio, and bench-server's idle RSS. Usage: loadtest/bench-runtime.sh [seconds] [connections] [rounds]
+# AFFINITY=off: bench-server's loops float (no pinning, connections by hash);
+# NGINX_CPU_AFFINITY=auto: nginx's workers pinned. See placement_line in bench-lib.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -18,7 +20,7 @@ source loadtest/bench-lib.sh
 bench_workspace runtime
 
 ours_port=$(free_port)
-.build/release/bench-server --port "$ours_port" --loops 2 >"$work/ours.log" 2>&1 &
+.build/release/bench-server --port "$ours_port" --loops 2 --affinity "${AFFINITY:-auto}" >"$work/ours.log" 2>&1 &
 pids+=($!)
 ours_pid=$!
 
@@ -37,6 +39,7 @@ rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$ours_pid/status")
 measure() { wrk_measure "$1" "$connections" "$duration" "$work/wrk.out"; }
 
 machine_line
+placement_line "$work/ours.log"
 echo "wrk -t${WRK_THREADS:-2} -c$connections -d${duration}s, $rounds rounds after a 2 s warm-up each, order alternating; bench-server idle RSS: $((rss_kib / 1024)) MiB"
 ours_url="http://127.0.0.1:$ours_port/plaintext"
 nginx_url="http://127.0.0.1:$nginx_port/"

@@ -41,6 +41,8 @@ int CLinux_forward_signal(int signo, int fd) {
 
 #include <linux/filter.h>
 #include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 static int cpus_of_set(const cpu_set_t *set, int *cpus, int capacity) {
@@ -80,6 +82,14 @@ int CLinux_thread_cpus(pthread_t thread, int *cpus, int capacity) {
     CPU_ZERO(&set);
     if (pthread_getaffinity_np(thread, sizeof(set), &set) != 0) return -1;
     return cpus_of_set(&set, cpus, capacity);
+}
+
+int CLinux_accept_queue_length(int fd) {
+    struct tcp_info info;
+    socklen_t length = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
+    return (int)info.tcpi_unacked;
 }
 
 /* The program, for count CPUs: load the CPU number, then one compare per listener,

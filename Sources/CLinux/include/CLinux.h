@@ -67,6 +67,10 @@ int CLinux_current_cpu(void);
 /// The CPUs `thread` may run on, as in CLinux_allowed_cpus; -1 on error. For tests.
 int CLinux_thread_cpus(pthread_t thread, int *cpus, int capacity);
 
+/// How many connections wait in listening socket `fd`'s accept queue (TCP_INFO's
+/// tcpi_unacked, which the kernel fills with the queue's length for a listener), or -1.
+int CLinux_accept_queue_length(int fd);
+
 /// Attaches to the SO_REUSEPORT group of listening socket `fd` a classic BPF program
 /// that hands a new connection to the listener at index i when the CPU handling its
 /// first packet is `cpus[i]`; for any other CPU the program answers an index beyond the

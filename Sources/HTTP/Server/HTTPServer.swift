@@ -107,9 +107,9 @@ public final class HTTPServer: Sendable {
         guard let listener = state.listener else { return }
         await withDiscardingTaskGroup { connections in
             while true {
-                let socket: TCPSocket
+                let accepted: AcceptedConnection
                 do {
-                    socket = try await listener.accept()
+                    accepted = try await listener.acceptConnection()
                 } catch let error as IOError where error.code == .closed {
                     return
                 } catch {
@@ -118,15 +118,51 @@ public final class HTTPServer: Sendable {
                 }
                 if connectionCount.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
                     connectionCount.wrappingSubtract(1, ordering: .relaxed)
-                    socket.close()
+                    accepted.close()
                     continue
                 }
-                connections.addTask(executorPreference: state.loop) {
-                    await self.serve(socket, on: state)
+                let home = home(forConnectionAcceptedOn: state)
+                home.openConnections.wrappingAdd(1, ordering: .relaxed)
+                connections.addTask(executorPreference: home.loop) {
+                    if let socket = try? accepted.adopt(on: home.loop) {
+                        await self.serve(socket, on: home)
+                    }
+                    home.openConnections.wrappingSubtract(1, ordering: .relaxed)
                     self.connectionCount.wrappingSubtract(1, ordering: .relaxed)
                 }
             }
         }
+    }
+
+    /// The loop that serves a connection `state`'s listener accepted: that loop, unless it
+    /// has clearly more connections than the least busy one (see
+    /// ``keepsConnection(serving:leastBusy:)``), which then takes it. A loop's connections
+    /// are those it serves plus those waiting in its listener's queue: a loop that has not
+    /// yet accepted its share is not idle (at start, one loop often accepts a burst before
+    /// the others run).
+    private func home(forConnectionAcceptedOn state: LoopState) -> LoopState {
+        var leastBusy = state
+        var leastCount = state.load
+        let own = leastCount
+        for other in loopStates where other !== state {
+            let count = other.load
+            if count < leastCount {
+                leastBusy = other
+                leastCount = count
+            }
+        }
+        return Self.keepsConnection(serving: own, leastBusy: leastCount) ? state : leastBusy
+    }
+
+    /// Whether the loop whose listener accepted a connection keeps it, serving `own`
+    /// connections while the least busy loop serves `leastBusy`. Why not always: the kernel
+    /// places connections by the CPU their packets arrive on (or by hash), not by load, and
+    /// a client whose threads all connect from one CPU would otherwise put every
+    /// connection on one loop while the others idle. The margin (4, plus a quarter of the
+    /// least busy loop's count) keeps the usual spread where the kernel put it: a moved
+    /// connection is served away from the CPU that receives its packets.
+    static func keepsConnection(serving own: Int, leastBusy: Int) -> Bool {
+        own <= leastBusy + 4 + leastBusy / 4
     }
 
     private func serve(_ socket: TCPSocket, on state: LoopState) async {
@@ -156,6 +192,13 @@ private final class LoopState: @unchecked Sendable {
     let loop: EventLoop
     var listener: TCPListener?
     var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    /// Connections this loop serves (or is about to); read by the other loops' accepts.
+    let openConnections = Atomic<Int>(0)
+
+    /// Connections served and waiting to be accepted. Any thread.
+    var load: Int {
+        openConnections.load(ordering: .relaxed) + (listener?.queuedConnections ?? 0)
+    }
     let dateCache = HTTPDateCache()
 
     init(loop: EventLoop) { self.loop = loop }

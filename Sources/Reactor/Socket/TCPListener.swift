@@ -72,8 +72,16 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
-    /// Waits for the next connection. Throws `.closed` once ``close()`` is called.
+    /// Waits for the next connection and adopts it on this listener's loop. Throws
+    /// `.closed` once ``close()`` is called.
     public func accept() async throws -> TCPSocket {
+        try await acceptConnection().adopt(on: loop)
+    }
+
+    /// Waits for the next connection and leaves it to the caller to adopt on a loop of its
+    /// choice (``AcceptedConnection/adopt(on:)``), so that a server can hand it to a less
+    /// busy loop. Throws `.closed` once ``close()`` is called.
+    public func acceptConnection() async throws -> AcceptedConnection {
         while true {
             if isClosed { throw IOError(.closed, operation: "accept") }
             if mayAccept {
@@ -86,7 +94,7 @@ public final class TCPListener: @unchecked Sendable {
                     }
                 }
                 if accepted.0 >= 0 {
-                    return try TCPSocket(adopting: accepted.0, loop: loop, remoteAddress: accepted.1)
+                    return AcceptedConnection(fd: accepted.0, remoteAddress: accepted.1)
                 }
                 switch accepted.2 {
                 case EAGAIN:
@@ -109,6 +117,14 @@ public final class TCPListener: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Connections waiting in the kernel's accept queue, not yet accepted (0 once closed).
+    /// Any thread: a server's loops compare their loads with it. A figure for balancing,
+    /// not for correctness: read while another thread closes the listener, it may describe
+    /// whatever reuses the descriptor number (or nothing, 0).
+    public var queuedConnections: Int {
+        max(0, Int(CLinux_accept_queue_length(fd)))
     }
 
     /// Asks the kernel to give each new connection to `listeners[i]` when the CPU that
@@ -145,5 +161,23 @@ public final class TCPListener: @unchecked Sendable {
             self.waiter = nil
             waiter.resume(throwing: IOError(.closed, operation: "accept"))
         }
+    }
+}
+
+/// A connection taken from a listener's queue that no loop owns yet: a non-blocking
+/// descriptor and the peer's address. Adopt it on exactly one loop, or close it.
+public struct AcceptedConnection: Sendable {
+    let fd: Int32
+    public let remoteAddress: SocketAddress?
+
+    /// Registers the connection with `loop`, which serves it from now on. Call on that
+    /// loop's thread. The descriptor is closed if the registration fails.
+    public func adopt(on loop: EventLoop) throws(IOError) -> TCPSocket {
+        try TCPSocket(adopting: fd, loop: loop, remoteAddress: remoteAddress)
+    }
+
+    /// Closes a connection nobody will serve (over a cap, say).
+    public func close() {
+        Glibc.close(fd)
     }
 }
