@@ -10,7 +10,7 @@
 int CLinux_available_cpus(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -1;
     return CPU_COUNT(&set);
 }
 
@@ -53,10 +53,16 @@ static int cpus_of_set(const cpu_set_t *set, int *cpus, int capacity) {
     return count;
 }
 
+/* The process's CPUs are the main thread's (its id is the process id): the calling thread
+   may be a pinned loop, or a thread that inherited a loop's mask from its creator. */
+static int process_cpu_set(cpu_set_t *set) {
+    CPU_ZERO(set);
+    return sched_getaffinity(getpid(), sizeof(*set), set);
+}
+
 int CLinux_allowed_cpus(int *cpus, int capacity) {
     cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    if (process_cpu_set(&set) != 0) return -1;
     return cpus_of_set(&set, cpus, capacity);
 }
 
@@ -70,8 +76,7 @@ int CLinux_pin_thread(pthread_t thread, int cpu) {
 
 int CLinux_unpin_thread(pthread_t thread) {
     cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return errno;
+    if (process_cpu_set(&set) != 0) return errno;
     return pthread_setaffinity_np(thread, sizeof(set), &set);
 }
 

@@ -45,6 +45,22 @@ struct AffinityTests {
         }
     }
 
+    /// A thread inherits its creator's CPU mask: what a pinned loop creates must not stay
+    /// on its CPU, and the process's CPUs read the same from a pinned thread.
+    @Test func whatAPinnedLoopStartsGetsEveryCPU() async throws {
+        let allowed = LoopAffinity.allowedCPUs()
+        let group = try EventLoopGroup(loopCount: allowed.count)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let (seenFromLoop, coresFromLoop) = await Self.onLoop(loop) { (LoopAffinity.allowedCPUs(), EventLoopGroup.coreCount) }
+        #expect(seenFromLoop == allowed)
+        #expect(coresFromLoop == allowed.count)
+        let pool = await Self.onLoop(loop) { BlockingPool(threadCount: 1) }
+        defer { pool.shutdown() }
+        let poolThreadCPUs = try await pool.run { LoopAffinity.cpus(of: pthread_self()) }
+        #expect(poolThreadCPUs == allowed)
+    }
+
     @Test func floatingLoopsAreLeftToTheScheduler() async throws {
         let allowed = LoopAffinity.allowedCPUs()
         let group = try EventLoopGroup(loopCount: allowed.count, affinity: .none)

@@ -40,7 +40,8 @@ static inline int CLinux_set_nonblocking(int fd) {
 /// The calling thread's errno (a macro in glibc).
 static inline int CLinux_errno(void) { return errno; }
 
-/// The number of CPUs this process may run on (sched_getaffinity + CPU_COUNT), or -1.
+/// The number of CPUs this process may run on (the main thread's sched_getaffinity, so the
+/// same from a pinned thread), or -1.
 int CLinux_available_cpus(void);
 
 /// Installs a process-wide handler for `signo` that writes the signal number (one byte)
@@ -51,14 +52,15 @@ int CLinux_forward_signal(int signo, int fd);
 /// The kernel thread id of the caller, for tests that prove which thread ran a job.
 static inline long CLinux_gettid(void) { return (long)gettid(); }
 
-/// Writes the numbers of the CPUs this process may run on (sched_getaffinity), in
-/// ascending order, into `cpus` (room for `capacity`); returns how many, or -1.
+/// Writes the numbers of the CPUs this process may run on (the main thread's
+/// sched_getaffinity), in ascending order, into `cpus` (room for `capacity`); returns how
+/// many, or -1.
 int CLinux_allowed_cpus(int *cpus, int capacity);
 
 /// Restricts `thread` to the one CPU `cpu` (pthread_setaffinity_np); 0 or an errno.
 int CLinux_pin_thread(pthread_t thread, int cpu);
 
-/// Lets `thread` run on every CPU the calling thread may run on again; 0 or an errno.
+/// Lets `thread` run on every CPU the process may run on again; 0 or an errno.
 int CLinux_unpin_thread(pthread_t thread);
 
 /// The CPU the calling thread is running on now (sched_getcpu), or -1. For tests.

@@ -32,6 +32,9 @@ public final class BlockingPool: @unchecked Sendable {
                 return nil
             }, box)
             precondition(rc == 0, "pthread_create failed: \(rc)")
+            // A thread inherits its creator's CPU mask, and the shared pool is often made
+            // by a loop thread pinned to one CPU: give the pool every CPU of the process.
+            _ = CLinux_unpin_thread(thread)
             pthread_detach(thread)
         }
     }
