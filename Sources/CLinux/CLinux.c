@@ -2,9 +2,14 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int CLinux_available_cpus(void) {
@@ -38,12 +43,6 @@ int CLinux_forward_signal(int signo, int fd) {
     action.sa_flags = SA_RESTART;
     return sigaction(signo, &action, NULL);
 }
-
-#include <linux/filter.h>
-#include <pthread.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 static int cpus_of_set(const cpu_set_t *set, int *cpus, int capacity) {
     int count = 0;

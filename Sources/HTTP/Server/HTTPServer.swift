@@ -194,12 +194,13 @@ private final class LoopState: @unchecked Sendable {
     var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
-
-    /// Connections served and waiting to be accepted. Any thread.
-    var load: Int {
-        openConnections.load(ordering: .relaxed) + (listener?.queuedConnections ?? 0)
-    }
     let dateCache = HTTPDateCache()
 
     init(loop: EventLoop) { self.loop = loop }
+
+    /// Connections served and waiting to be accepted. Any thread (`listener` is set once,
+    /// in `start()`, before any accept loop runs).
+    var load: Int {
+        openConnections.load(ordering: .relaxed) + (listener?.queuedConnections ?? 0)
+    }
 }
