@@ -79,7 +79,10 @@ struct AffinityTests {
         let allowed = LoopAffinity.allowedCPUs()
         let group = try EventLoopGroup(loopCount: allowed.count)
         defer { group.shutdown() }
-        let cpus = try #require(group.pinnedCPUs, "one loop per CPU pins the loops (\(allowed.count) CPUs here)")
+        guard let cpus = group.pinnedCPUs else {
+            #expect(allowed.count == 1, "one loop per CPU pins the loops whenever there are two or more")
+            return
+        }
 
         let steered = try await Self.acceptingServer(on: group, steer: true)
         let hashed = try await Self.acceptingServer(on: group, steer: false)
