@@ -1,3 +1,4 @@
+import Reactor
 import Testing
 
 @testable import Gateway
@@ -14,6 +15,16 @@ import Testing
         #expect(config.rateLimitBurst == 2000)
         #expect(config.httpMode == .serve)
         #expect(!config.servesTLS)
+        #expect(config.loops == EventLoopGroup.coreCount)
+        #expect(config.loopAffinity == .automatic)
+    }
+
+    @Test func loopAffinity() throws {
+        #expect(try GatewayConfiguration.parse(environment: ["LOOP_AFFINITY": "off"], arguments: []).loopAffinity == .none)
+        #expect(try GatewayConfiguration.parse(environment: [:], arguments: ["--loop-affinity", "auto"]).loopAffinity == .automatic)
+        #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.parse(environment: ["LOOP_AFFINITY": "sometimes"], arguments: [])
+        }
     }
 
     @Test func environmentAndFlagsFlagWins() throws {
