@@ -12,13 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int CLinux_available_cpus(void) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -1;
-    return CPU_COUNT(&set);
-}
-
 /* Write ends of the pipes that signals are forwarded to, by signal number. Written before
    the handler is installed, read only by the handler. */
 static volatile int forward_fds[65] = { [0 ... 64] = -1 };

@@ -40,10 +40,6 @@ static inline int CLinux_set_nonblocking(int fd) {
 /// The calling thread's errno (a macro in glibc).
 static inline int CLinux_errno(void) { return errno; }
 
-/// The number of CPUs this process may run on (the main thread's sched_getaffinity, so the
-/// same from a pinned thread), or -1.
-int CLinux_available_cpus(void);
-
 /// Installs a process-wide handler for `signo` that writes the signal number (one byte)
 /// to `fd`, a non-blocking pipe; the reactor reads the other end. Async-signal-safe: the
 /// handler only calls write(2) and preserves errno. Returns sigaction's result.

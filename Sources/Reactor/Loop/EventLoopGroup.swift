@@ -20,9 +20,9 @@ public final class EventLoopGroup: Sendable {
     private let threads: Mutex<[pthread_t]>
     private let nextIndex = Atomic<Int>(0)
 
-    /// The number of cores this process may run on (sched_getaffinity), at least 1.
+    /// The number of cores this process may run on (``LoopAffinity/allowedCPUs()``), at least 1.
     public static var coreCount: Int {
-        let available = Int(CLinux_available_cpus())
+        let available = LoopAffinity.allowedCPUs().count
         if available > 0 { return available }
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
