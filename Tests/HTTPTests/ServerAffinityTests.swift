@@ -1,4 +1,5 @@
 import CLinux
+import MarqueeTesting
 import Reactor
 import Testing
 
@@ -32,9 +33,9 @@ struct ServerAffinityTests {
         try await Self.withServer { server, group in
             guard let cpus = group.pinnedCPUs else { return }
             let count = 32
-            let answers = try await Self.onThread(pinnedTo: cpus[0]) { () -> [String] in
+            let answers = try await PinnedClient.run(onCPU: cpus[0]) { () -> [String] in
                 // Open them all first, so that each is accepted while the earlier ones are open.
-                let descriptors = (0..<count).map { _ in Self.connect(port: server.localPort) }
+                let descriptors = (0..<count).map { _ in PinnedClient.connect(port: server.localPort) }
                 defer { for fd in descriptors where fd >= 0 { Glibc.close(fd) } }
                 return descriptors.map { Self.exchange(on: $0, path: "/loop") }
             }
@@ -91,38 +92,11 @@ struct ServerAffinityTests {
     /// One GET with `Connection: close` over blocking calls from a thread pinned to `cpu`;
     /// the response's body.
     static func get(_ path: String, port: Int, fromCPU cpu: Int) async throws -> String {
-        try await onThread(pinnedTo: cpu) {
-            let fd = connect(port: port)
+        try await PinnedClient.run(onCPU: cpu) {
+            let fd = PinnedClient.connect(port: port)
             defer { if fd >= 0 { Glibc.close(fd) } }
             return exchange(on: fd, path: path)
         }
-    }
-
-    /// Runs `body` on a thread of its own pinned to `cpu` (on loopback, the CPU that then
-    /// handles the packets of the connections it opens).
-    static func onThread<T: Sendable>(pinnedTo cpu: Int, _ body: @escaping @Sendable () -> T) async throws -> T {
-        let pool = BlockingPool(threadCount: 1)
-        defer { pool.shutdown() }
-        return try await pool.run { () throws(TestFailure) -> T in
-            guard CLinux_pin_thread(pthread_self(), Int32(cpu)) == 0 else { throw TestFailure("cannot pin to CPU \(cpu)") }
-            return body()
-        }
-    }
-
-    struct TestFailure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
-
-    /// A blocking connection to 127.0.0.1:`port`, or -1.
-    static func connect(port: Int) -> Int32 {
-        let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0, address.withSockAddr({ Glibc.connect(fd, $0, $1) }) == 0 else {
-            if fd >= 0 { Glibc.close(fd) }
-            return -1
-        }
-        return fd
     }
 
     /// Sends a GET with `Connection: close` on `fd` and reads to the end; the body.

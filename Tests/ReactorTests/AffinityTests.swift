@@ -1,4 +1,5 @@
 import CLinux
+import MarqueeTesting
 import Synchronization
 import Testing
 
@@ -166,19 +167,13 @@ struct AffinityTests {
 
     /// Opens and closes `count` connections with blocking calls from a thread pinned to `cpu`.
     static func connect(count: Int, to port: Int, fromCPU cpu: Int) async throws {
-        let pool = BlockingPool(threadCount: 1)
-        defer { pool.shutdown() }
-        let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
-        let failures = try await pool.run { () -> [String] in
-            guard CLinux_pin_thread(pthread_self(), Int32(cpu)) == 0 else { return ["cannot pin to CPU \(cpu)"] }
-            var failures: [String] = []
-            for _ in 0..<count {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                if address.withSockAddr({ Glibc.connect(fd, $0, $1) }) != 0 { failures.append("connect: errno \(errno)") }
-                Glibc.close(fd)
+        let failures = try await PinnedClient.run(onCPU: cpu) { () -> Int in
+            (0..<count).reduce(0) { failed, _ in
+                let fd = PinnedClient.connect(port: port)
+                if fd >= 0 { Glibc.close(fd) }
+                return failed + (fd < 0 ? 1 : 0)
             }
-            return failures
         }
-        #expect(failures.isEmpty)
+        #expect(failures == 0)
     }
 }
