@@ -102,6 +102,31 @@ struct AffinityTests {
         }
     }
 
+    /// The accept queue a server counts in a loop's load: connections the kernel completed
+    /// and nobody accepted yet.
+    @Test func aListenerCountsTheConnectionsWaitingToBeAccepted() async throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop)
+        }.value
+        #expect(listener.queuedConnections == 0)
+        let port = listener.localAddress.port
+        let clients = try await PinnedClient.run(onCPU: LoopAffinity.allowedCPUs()[0]) {
+            (0..<3).map { _ in PinnedClient.connect(port: port) }
+        }
+        defer { for fd in clients where fd >= 0 { Glibc.close(fd) } }
+        #expect(clients.allSatisfy { $0 >= 0 })
+        #expect(listener.queuedConnections == 3)
+        let accepted = try await Task(executorPreference: loop) { try await listener.accept() }.value
+        #expect(listener.queuedConnections == 2)
+        await Self.onLoop(loop) {
+            accepted.close()
+            listener.close()
+        }
+    }
+
     // MARK: Helpers
 
     /// Runs `body` in a task on `loop` and returns its result.

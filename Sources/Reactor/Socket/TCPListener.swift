@@ -119,10 +119,10 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
-    /// Connections waiting in the kernel's accept queue, not yet accepted (0 once closed).
-    /// Any thread: a server's loops compare their loads with it. A figure for balancing,
-    /// not for correctness: read while another thread closes the listener, it may describe
-    /// whatever reuses the descriptor number (or nothing, 0).
+    /// Connections waiting in the kernel's accept queue, not yet accepted. Any thread: a
+    /// server's loops compare their loads with it. A figure for balancing, not for
+    /// correctness: read during or after ``close()``, it may describe whatever reuses the
+    /// descriptor number (or nothing, 0).
     public var queuedConnections: Int {
         max(0, Int(CLinux_accept_queue_length(fd)))
     }
