@@ -141,6 +141,7 @@ public final class HTTPServer: Sendable {
     /// yet accepted its share is not idle (at start, one loop often accepts a burst before
     /// the others run).
     private func home(forConnectionAcceptedOn state: LoopState) -> LoopState {
+        if loopStates.count == 1 { return state }  // no load to read: nowhere else to go
         var leastBusy = state
         var leastCount = state.load
         let own = leastCount
