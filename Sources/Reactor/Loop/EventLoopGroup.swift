@@ -99,8 +99,8 @@ public enum LoopAffinity: Sendable, Equatable {
     /// Parses a `LOOP_AFFINITY` setting: `auto` or `off`; nil for anything else.
     public init?(setting: String) {
         switch setting.lowercased() {
-        case "auto", "automatic", "on": self = .automatic
-        case "off", "none": self = .none
+        case "auto": self = .automatic
+        case "off": self = .none
         default: return nil
         }
     }
