@@ -18,9 +18,16 @@ func argument(_ name: String, default value: Int) -> Int {
 let port = argument("--port", default: 8090)
 let loops = argument("--loops", default: EventLoopGroup.coreCount)
 // --affinity off: loops float and connections are spread by hash (for A/B runs).
-let affinity: LoopAffinity = CommandLine.arguments.firstIndex(of: "--affinity").flatMap { index in
-    index + 1 < CommandLine.arguments.count ? LoopAffinity(setting: CommandLine.arguments[index + 1]) : nil
-} ?? .automatic
+var affinity = LoopAffinity.automatic
+if let index = CommandLine.arguments.firstIndex(of: "--affinity") {
+    let value = index + 1 < CommandLine.arguments.count ? CommandLine.arguments[index + 1] : ""
+    guard let parsed = LoopAffinity(setting: value) else {
+        let message = "bench-server: --affinity must be auto or off\n"
+        _ = message.withCString { write(2, $0, strlen($0)) }
+        exit(2)
+    }
+    affinity = parsed
+}
 SignalWatcher.block([SIGTERM, SIGINT])
 let group = try EventLoopGroup(loopCount: loops, affinity: affinity)
 
