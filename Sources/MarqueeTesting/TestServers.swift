@@ -9,6 +9,7 @@
 // A missing server binary is a thrown `TestServerError` that names the Debian package to install:
 // integration tests fail, they are never skipped (STYLE.md).
 
+import CLinux
 import Foundation
 
 #if canImport(Glibc)
