@@ -25,6 +25,12 @@ public final class Gateway: Sendable {
     public let staleConnectionRetries = Atomic<Int>(0)
     /// Requests sent again to another instance because a connection could not be made.
     public let connectRetries = Atomic<Int>(0)
+    /// Idempotent requests sent again to another instance because the first closed the
+    /// connection before any response byte.
+    public let instanceRetries = Atomic<Int>(0)
+    /// Requests answered 503 because the queue for an upstream connection was full or its
+    /// deadline passed.
+    public let busyRejections = Atomic<Int>(0)
     /// The HTTPS port that redirects point to: `TLS_PORT`, or the bound one when that was 0.
     let redirectPort: Atomic<Int>
 
@@ -43,7 +49,8 @@ public final class Gateway: Sendable {
         clientConfiguration.ioTimeout = max(configuration.responseTimeout, .seconds(30))
         clientConfiguration.idleTimeout = configuration.upstreamIdleTimeout
         clientConfiguration.maxConnectionsPerOrigin = configuration.upstreamMaxConnections
-        clientConfiguration.poolWaitTimeout = configuration.connectTimeout + .seconds(1)
+        clientConfiguration.maxWaitersPerOrigin = configuration.upstreamQueueSize
+        clientConfiguration.poolWaitTimeout = configuration.upstreamQueueTimeout
         client = HTTPClient(group: group, configuration: clientConfiguration)
         var upstreams: [UpstreamService: UpstreamGroup] = [:]
         for service in UpstreamService.allCases {

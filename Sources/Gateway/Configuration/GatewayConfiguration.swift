@@ -38,6 +38,15 @@ public struct GatewayConfiguration: Sendable {
     public var upstreamIdleTimeout: Duration = .seconds(30)
     /// Pooled connections per upstream instance on each loop.
     public var upstreamMaxConnections = 256
+    /// Requests that may wait for one of those connections, per instance on each loop;
+    /// past it a request is answered 503 with `Retry-After` at once. As many as the
+    /// gateway takes client connections: a burst of clients queues rather than fails.
+    public var upstreamQueueSize = 10_000
+    /// How long a request waits in that queue before it is answered 503 with `Retry-After`.
+    public var upstreamQueueTimeout: Duration = .seconds(5)
+    /// Whether an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose upstream
+    /// connection failed before any response byte is sent again to another instance.
+    public var retryIdempotent = true
 
     /// Consecutive failures (connect errors, timeouts, 502/503/504 from it) that eject an instance.
     public var ejectAfterFailures = 3
@@ -89,6 +98,9 @@ public struct GatewayConfiguration: Sendable {
         ("UPSTREAM_RESPONSE_TIMEOUT", "30s", "time for an upstream's response head (then 504)"),
         ("UPSTREAM_IDLE_TIMEOUT", "30s", "how long a pooled upstream connection may stay idle"),
         ("UPSTREAM_MAX_CONNECTIONS", "256", "pooled connections per instance per loop"),
+        ("UPSTREAM_QUEUE_SIZE", "10000", "requests that may wait for a pooled connection, per instance per loop (then 503)"),
+        ("UPSTREAM_QUEUE_TIMEOUT", "5s", "how long a request waits for a pooled connection (then 503 + Retry-After)"),
+        ("UPSTREAM_RETRY", "true", "send an idempotent request that failed before any response byte to another instance"),
         ("EJECT_AFTER_FAILURES", "3", "consecutive failures that eject an instance"),
         ("EJECTION_TIME", "10s", "first ejection time (doubles while failures go on)"),
         ("HEALTH_CHECK_INTERVAL", "5s", "active /health probe of every instance (0: off)"),
@@ -133,7 +145,7 @@ public struct GatewayConfiguration: Sendable {
     ) throws(GatewayError) -> GatewayConfiguration {
         let source = try SettingsSource(
             environment: environment, arguments: arguments, known: Set(settings.map(\.name)),
-            booleans: ["ACCESS_LOG"])
+            booleans: ["ACCESS_LOG", "UPSTREAM_RETRY"])
         var config = GatewayConfiguration()
         config.host = source.string("HOST") ?? config.host
         config.port = try source.int("PORT", default: config.port, range: 0...65535)
@@ -174,6 +186,10 @@ public struct GatewayConfiguration: Sendable {
         config.upstreamIdleTimeout = try source.duration("UPSTREAM_IDLE_TIMEOUT", default: config.upstreamIdleTimeout)
         config.upstreamMaxConnections = try source.int(
             "UPSTREAM_MAX_CONNECTIONS", default: config.upstreamMaxConnections, range: 1...100_000)
+        config.upstreamQueueSize = try source.int(
+            "UPSTREAM_QUEUE_SIZE", default: config.upstreamQueueSize, range: 0...10_000_000)
+        config.upstreamQueueTimeout = try source.duration("UPSTREAM_QUEUE_TIMEOUT", default: config.upstreamQueueTimeout)
+        config.retryIdempotent = try source.bool("UPSTREAM_RETRY", default: config.retryIdempotent)
         config.ejectAfterFailures = try source.int("EJECT_AFTER_FAILURES", default: config.ejectAfterFailures, range: 1...1000)
         config.ejectionTime = try source.duration("EJECTION_TIME", default: config.ejectionTime)
         config.healthCheckInterval = try source.duration("HEALTH_CHECK_INTERVAL", default: config.healthCheckInterval)

@@ -2,18 +2,26 @@ import HTTP
 import Reactor
 
 extension Gateway {
-    /// How many times one request may be sent: the first try, one on another instance when
-    /// the connection could not be made, and retries on stale pooled connections.
+    /// How many times one request may be sent: the first try and up to two more, on
+    /// another instance when the first failed before any response byte, or on a fresh
+    /// connection when a pooled one turned out to be closed.
     static let maxAttempts = 3
 
     /// Forwards `request` to an instance of `upstream` and streams the answer back.
     ///
-    /// Retries: a connection that cannot be made (nothing sent) is retried on another
-    /// instance for any method; an idempotent request without a body is retried when a
-    /// pooled keep-alive connection turns out to have been closed by the upstream before
-    /// any response byte (the client marks it `isStaleConnection`). Nothing else is
-    /// retried: a POST that may have reached the service never is, and a request whose body
-    /// was already read from the client cannot be.
+    /// Waiting: when every pooled connection to the instance is busy the request waits in
+    /// the pool's queue (`UPSTREAM_QUEUE_SIZE` long, for `UPSTREAM_QUEUE_TIMEOUT`); a
+    /// request that finds the queue full, or waits out its deadline, gets 503 with
+    /// `Retry-After`: the gateway's own limit, never the 502 of a broken upstream.
+    ///
+    /// Retries (RFC 9110 §9.2.2), each on another instance when the group has more than one:
+    /// - a connection that cannot be made, or a full queue: nothing was sent, any method;
+    /// - an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose connection closed or
+    ///   reset before any response byte (an instance that stopped or restarted under it,
+    ///   or a pooled connection it had closed). Its body, if any, is read whole first (up to
+    ///   `collectLimit`) so that it can be sent again.
+    /// Nothing else is retried: a POST that may have reached the service never is, nor a
+    /// request that timed out (the instance may still be working on it).
     @inline(__always)  // into handle, so into the responder's witness: one async frame per request fewer
     func proxy(
         _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
@@ -40,7 +48,22 @@ extension Gateway {
         request.head.headers = HTTPHeaders()
         let head = HeaderHygiene.upstreamRequestHead(
             clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID, framing: framing)
-        let replayable = framing == .none && request.method.isIdempotent
+        let idempotent = request.method.isIdempotent
+        // A small body of an idempotent request is kept, so that the request can be replayed.
+        var keptBody: [UInt8]?
+        if idempotent && configuration.retryIdempotent, case .length(let length) = framing, length <= Self.collectLimit {
+            do {
+                keptBody = try await readBody(of: request, length: length)
+            } catch let error as any HTTPResponseError {
+                let httpError = HTTPError(error.status, detail: Self.detail(of: error), headers: error.headers)
+                return errorResponse(httpError, context)
+            } catch {
+                log(context, status: 499, bytes: 0, upstream: nil, upstreamTime: nil)
+                throw error
+            }
+        }
+        let replayable = idempotent && (framing == .none || keptBody != nil)
+        let otherInstances = upstream.origins.count > 1
 
         var excluded: Int?
         var attempt = 0
@@ -51,20 +74,25 @@ extension Gateway {
             do {
                 connection = try await client.connection(to: upstream.origins[index])
             } catch {
-                let ownLimit = error.code == .poolTimeout || error.code == .poolQueueFull
-                upstream.finish(index, outcome: ownLimit ? .neutral : .failure)
-                if attempt < Self.maxAttempts && upstream.origins.count > 1 && !ownLimit {
+                let queued = error.code == .poolTimeout || error.code == .poolQueueFull
+                upstream.finish(index, outcome: queued ? .neutral : .failure)
+                // Nothing was sent: another instance may take it (not after a queue
+                // deadline, which is the request's whole allowance for waiting).
+                if attempt < Self.maxAttempts && otherInstances && error.code != .poolTimeout {
                     excluded = index
                     connectRetries.add(1, ordering: .relaxed)
                     continue
                 }
+                if queued { return busyResponse(upstream, context) }
                 return upstreamError(error, upstream, context)
             }
             let sent = logClock()
             var bodyRead = false
             do {
                 try connection.sendHead(head)
-                if framing != .none {
+                if let keptBody {
+                    try await connection.sendBody(keptBody[...])
+                } else if framing != .none {
                     bodyRead = true
                     try await forwardBody(of: request, to: connection)
                 }
@@ -76,11 +104,23 @@ extension Gateway {
             } catch let error as HTTPClientError {
                 connection.close()
                 connection.release()
-                if error.isStaleConnection && replayable && !bodyRead && attempt < Self.maxAttempts {
-                    // The upstream closed this idle connection; the request never arrived.
-                    upstream.finish(index, outcome: .neutral)
-                    staleConnectionRetries.add(1, ordering: .relaxed)
-                    continue
+                if replayable && !bodyRead && attempt < Self.maxAttempts {
+                    if error.isStaleConnection {
+                        // The upstream had closed this pooled connection; the request never arrived.
+                        upstream.finish(index, outcome: .neutral)
+                        if otherInstances { excluded = index }
+                        staleConnectionRetries.add(1, ordering: .relaxed)
+                        continue
+                    }
+                    if configuration.retryIdempotent && otherInstances && error.code == .connectionClosed
+                        && !error.responseBytesReceived
+                    {
+                        // The instance went away under the request (a restart, a crash).
+                        upstream.finish(index, outcome: .failure)
+                        excluded = index
+                        instanceRetries.add(1, ordering: .relaxed)
+                        continue
+                    }
                 }
                 upstream.finish(index, outcome: error.code == .cancelled ? .neutral : .failure)
                 return upstreamError(error, upstream, context)
@@ -100,6 +140,28 @@ extension Gateway {
                 throw error
             }
         }
+    }
+
+    /// 503 with `Retry-After`: every connection to the service is busy and the queue for
+    /// them is full or was waited in for `UPSTREAM_QUEUE_TIMEOUT`.
+    func busyResponse(_ upstream: UpstreamGroup, _ context: Context) -> HTTPServerResponse {
+        busyRejections.add(1, ordering: .relaxed)
+        return errorResponse(
+            HTTPError(
+                .serviceUnavailable, detail: "\(upstream.service.displayName) busy, retry later",
+                headers: ["Retry-After": "1"]),
+            context)
+    }
+
+    /// Reads a body of `length` bytes whole (a request to keep for a retry).
+    private func readBody(of request: HTTPServerRequest, length: Int) async throws -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(length)
+        while let chunk = try await request.body.next() {
+            body.append(contentsOf: chunk)
+            if body.count > configuration.maxBodySize { throw tooLarge }
+        }
+        return body
     }
 
     private var tooLarge: HTTPError {
@@ -178,7 +240,7 @@ extension Gateway {
         let name = upstream.service.displayName
         let timedOut: Bool
         switch error.code {
-        case .connectTimeout, .responseTimeout, .readTimeout, .writeTimeout, .poolTimeout: timedOut = true
+        case .connectTimeout, .responseTimeout, .readTimeout, .writeTimeout: timedOut = true
         default: timedOut = false
         }
         let httpError =

@@ -398,7 +398,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
         close()
         return HTTPClientError(
             code, requestMayHaveBeenSent: requestBytesWritten, isStaleConnection: stale,
-            parseError: parseError, underlying: underlying)
+            responseBytesReceived: responseBytesSeen, parseError: parseError, underlying: underlying)
     }
 
     private func fail(ioError: any Error, timeoutCode: HTTPClientError.Code) -> HTTPClientError {

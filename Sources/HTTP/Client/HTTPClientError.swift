@@ -10,6 +10,8 @@ import Reactor
 /// - ``isStaleConnection``: the request went out on a reused keep-alive connection that
 ///   the server had closed, and no byte of a response came back; the client itself retries
 ///   such a request once on a fresh connection when it is idempotent.
+/// - ``responseBytesReceived``: some of a response had arrived. An idempotent request that
+///   failed before that may be sent again (to another instance: a proxy's retry).
 ///
 /// Services map codes to statuses: `.connectFailed`, `.connectTimeout`, `.poolTimeout`,
 /// `.poolQueueFull` → 503 (the dependency is unavailable); `.responseTimeout`,
@@ -65,6 +67,8 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, CustomD
     public let requestMayHaveBeenSent: Bool
     /// A reused keep-alive connection was closed by the server before any response byte.
     public let isStaleConnection: Bool
+    /// Whether any byte of the response had arrived when the call failed.
+    public let responseBytesReceived: Bool
     /// The parser's verdict for `.invalidResponse` (and for truncated responses).
     public let parseError: HTTPParseError?
     /// The I/O or transport error behind this one, if any.
@@ -74,12 +78,13 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, CustomD
 
     public init(
         _ code: Code, requestMayHaveBeenSent: Bool, isStaleConnection: Bool = false,
-        parseError: HTTPParseError? = nil, underlying: (any Error)? = nil,
+        responseBytesReceived: Bool = false, parseError: HTTPParseError? = nil, underlying: (any Error)? = nil,
         file: String = #fileID, line: Int = #line
     ) {
         self.code = code
         self.requestMayHaveBeenSent = requestMayHaveBeenSent
         self.isStaleConnection = isStaleConnection
+        self.responseBytesReceived = responseBytesReceived
         self.parseError = parseError
         self.underlying = underlying
         self.file = file
@@ -93,6 +98,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, CustomD
     public var debugDescription: String {
         var text = "HTTPClientError(\(code), requestMayHaveBeenSent: \(requestMayHaveBeenSent)"
         if isStaleConnection { text += ", stale connection" }
+        if responseBytesReceived { text += ", response begun" }
         if let parseError { text += ", \(parseError)" }
         if let underlying { text += ", underlying: \(underlying)" }
         return text + ", at \(file):\(line))"

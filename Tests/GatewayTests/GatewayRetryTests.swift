@@ -1,0 +1,222 @@
+import Gateway
+import HTTP
+import MarqueeTesting
+import Reactor
+import Synchronization
+import Testing
+
+/// Retries on another instance: an idempotent request whose instance closed the connection
+/// before any response byte is answered by another instance; a POST never is sent twice;
+/// an instance that drains or dies under load costs no request.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct GatewayRetryTests {
+    @Test func idempotentRequestsMoveToAnotherInstanceWhenOneClosesWithoutAnswer() async throws {
+        let closing = try await AnswerlessUpstream.start()
+        let healthy = try await HoldingUpstream.start(name: "b")
+        let gateway = try await OneLoopGateway.start(movies: [closing.url, healthy.url]) {
+            $0.ejectAfterFailures = 1000  // keep the closing instance in the rotation
+        }
+        for _ in 0..<6 {
+            let response = try await gateway.client.execute(
+                HTTPClientRequest(method: .GET, origin: gateway.origin, target: "/api/movies/1"))
+            #expect(response.status == .ok)
+            #expect(text(response.body).contains(#""instance":"b""#))
+        }
+        for _ in 0..<4 {
+            let put = try await gateway.client.execute(
+                HTTPClientRequest(method: .PUT, origin: gateway.origin, target: "/api/movies/1", body: Array("{\"a\":1}".utf8)))
+            #expect(put.status == .ok)
+            #expect(text(put.body) == #"{"instance":"b","body":7}"#)
+        }
+        #expect(closing.received.load(ordering: .relaxed) >= 3, "round-robin sent some requests to the closing instance")
+        #expect(gateway.server.gateway.instanceRetries.load(ordering: .relaxed) == closing.received.load(ordering: .relaxed))
+
+        // A POST may have done its work before the connection closed: never sent twice.
+        let before = closing.received.load(ordering: .relaxed)
+        var failed = 0
+        for _ in 0..<4 {
+            let post = try await gateway.client.execute(
+                HTTPClientRequest(method: .POST, origin: gateway.origin, target: "/api/movies", body: Array("{}".utf8)))
+            if post.status == .badGateway { failed += 1 } else { #expect(post.status == .ok) }
+        }
+        #expect(failed >= 1)
+        #expect(failed == closing.received.load(ordering: .relaxed) - before)
+        await gateway.stop()
+        await healthy.stop()
+        await closing.stop()
+    }
+
+    @Test func retryCanBeTurnedOff() async throws {
+        let closing = try await AnswerlessUpstream.start()
+        let healthy = try await HoldingUpstream.start(name: "b")
+        let gateway = try await OneLoopGateway.start(movies: [closing.url, healthy.url]) {
+            $0.ejectAfterFailures = 1000
+            $0.retryIdempotent = false
+        }
+        var failed = 0
+        for _ in 0..<4 {
+            let response = try await gateway.client.execute(
+                HTTPClientRequest(method: .GET, origin: gateway.origin, target: "/api/movies/1"))
+            if response.status == .badGateway { failed += 1 }
+        }
+        #expect(failed == closing.received.load(ordering: .relaxed))
+        #expect(failed >= 1)
+        await gateway.stop()
+        await healthy.stop()
+        await closing.stop()
+    }
+
+    /// A rolling restart: each instance in turn drains (SIGTERM's path) and comes back on
+    /// its port, under a steady load of reads and idempotent writes.
+    @Test func rollingRestartUnderLoadLosesNoRequest() async throws {
+        var a = try await HoldingUpstream.start(name: "a")
+        var b = try await HoldingUpstream.start(name: "b")
+        let portA = a.server.localPort
+        let portB = b.server.localPort
+        let gateway = try await OneLoopGateway.start(movies: [a.url, b.url])
+        let load = LoadUnderTest(gateway: gateway, workers: 16)
+        let running = Task { await load.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        await a.stop()
+        a = try await HoldingUpstream.start(name: "a2", port: portA)
+        try await Task.sleep(for: .milliseconds(300))
+        await b.stop()
+        b = try await HoldingUpstream.start(name: "b2", port: portB)
+        try await Task.sleep(for: .milliseconds(300))
+        load.stop()
+        let result = await running.value
+        #expect(result.failures == [:], "\(result)")
+        #expect(result.succeeded > 100)
+        await gateway.stop()
+        await a.stop()
+        await b.stop()
+    }
+
+    /// An instance that dies with requests in flight (its connections closed without an
+    /// answer, as a kill -9 does): the reads and idempotent writes it held are answered by
+    /// the other instance.
+    @Test func instanceDyingWithRequestsInFlightLosesNoIdempotentRequest() async throws {
+        let dying = try await HoldingUpstream.start(name: "a", drainTimeout: .zero)
+        let healthy = try await HoldingUpstream.start(name: "b")
+        let gateway = try await OneLoopGateway.start(movies: [dying.url, healthy.url])
+        let load = LoadUnderTest(gateway: gateway, workers: 16)
+        let running = Task { await load.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        await dying.stop()
+        try await Task.sleep(for: .milliseconds(300))
+        load.stop()
+        let result = await running.value
+        #expect(result.failures == [:], "\(result)")
+        #expect(result.succeeded > 50)
+        #expect(gateway.server.gateway.instanceRetries.load(ordering: .relaxed) + gateway.server.gateway.connectRetries.load(ordering: .relaxed) > 0)
+        await gateway.stop()
+        await healthy.stop()
+    }
+}
+
+/// Workers that send GETs and PUTs (each held 20 ms upstream) through a gateway over
+/// keep-alive connections until stopped, counting every answer that is not a 200.
+final class LoadUnderTest: Sendable {
+    let gateway: OneLoopGateway
+    let workers: Int
+    private let stopped = Atomic<Bool>(false)
+
+    struct Result: Sendable, CustomStringConvertible {
+        var succeeded = 0
+        var failures: [String: Int] = [:]
+        var description: String { "succeeded \(succeeded), failures \(failures)" }
+    }
+
+    init(gateway: OneLoopGateway, workers: Int) {
+        self.gateway = gateway
+        self.workers = workers
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    func run() async -> Result {
+        await withTaskGroup(of: Result.self) { group in
+            for worker in 0..<workers {
+                group.addTask { await self.work(worker) }
+            }
+            var total = Result()
+            for await part in group {
+                total.succeeded += part.succeeded
+                total.failures.merge(part.failures, uniquingKeysWith: +)
+            }
+            return total
+        }
+    }
+
+    private func work(_ worker: Int) async -> Result {
+        var result = Result()
+        var count = 0
+        while !stopped.load(ordering: .relaxed) {
+            count += 1
+            let request =
+                count % 3 == 0
+                ? HTTPClientRequest(method: .PUT, origin: gateway.origin, target: "/api/movies/\(worker)", body: Array("{}".utf8))
+                : HTTPClientRequest(method: .GET, origin: gateway.origin, target: "/api/movies/hold/20")
+            do {
+                let response = try await gateway.client.execute(request, timeout: .seconds(20))
+                if response.status == .ok {
+                    result.succeeded += 1
+                } else {
+                    result.failures["\(request.method.rawValue) \(response.status.code) \(text(response.body))", default: 0] += 1
+                }
+            } catch {
+                result.failures["\(request.method.rawValue) \(error)", default: 0] += 1
+            }
+        }
+        return result
+    }
+}
+
+/// An instance that reads each request and closes the connection without a word (a
+/// process that dies as it receives it).
+final class AnswerlessUpstream: Sendable {
+    let listener: TCPListener
+    let received = Atomic<Int>(0)
+    private let task: Task<Void, Never>
+
+    var url: UpstreamURL { UpstreamURL(host: "127.0.0.1", port: listener.localAddress.port) }
+
+    private init(listener: TCPListener, task: Task<Void, Never>) {
+        self.listener = listener
+        self.task = task
+    }
+
+    static func start() async throws -> AnswerlessUpstream {
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let listener = try await Task(executorPreference: loop) {
+            try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
+        }.value
+        let counter = Counter()
+        let task = Task(executorPreference: loop) {
+            await withDiscardingTaskGroup { group in
+                while let socket = try? await listener.accept() {
+                    group.addTask(executorPreference: loop) {
+                        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+                        defer { buffer.deallocate() }  // after the read: the socket writes into it until then
+                        socket.readDeadline = monotonicNanoseconds() &+ 5_000_000_000
+                        let count = (try? await socket.read(into: buffer)) ?? 0
+                        if count > 0 { counter.upstream?.received.add(1, ordering: .relaxed) }
+                        socket.close()
+                    }
+                }
+            }
+        }
+        let upstream = AnswerlessUpstream(listener: listener, task: task)
+        counter.upstream = upstream
+        return upstream
+    }
+
+    func stop() async {
+        let listener = self.listener
+        await Task(executorPreference: listener.loop) { listener.close() }.value
+        await task.value
+    }
+
+    private final class Counter: @unchecked Sendable {
+        weak var upstream: AnswerlessUpstream?
+    }
+}
