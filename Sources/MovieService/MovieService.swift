@@ -22,7 +22,7 @@ public final class MovieService: Sendable {
     public static let settings: [Setting] = [
         .host, .port(default: 8002), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://movie:movie_pass@127.0.0.1:5432/moviedb"), .redisURL, .cacheTTL,
-        .authSecret, .authRequired, .adminEmails, .dbPoolMin, .dbPoolMax,
+        .authSecret, .authRequired, .adminEmails, .dbPoolMin, .dbPoolMax, .dbQueryTimeout, .dbStatementTimeout,
     ]
 
     /// What the service needs to start; ``init(configuration:)`` reads it from the settings.
@@ -32,6 +32,8 @@ public final class MovieService: Sendable {
         public var ttl: CacheTTLs
         public var databasePoolMin: Int
         public var databasePoolMax: Int
+        /// `DB_QUERY_TIMEOUT`, `DB_STATEMENT_TIMEOUT`.
+        public var databaseTimeouts = DatabaseTimeouts()
         /// How long a Redis command may take before the lookup falls back to PostgreSQL.
         public var redisCommandTimeout: Duration
         /// How long start-up keeps retrying the migrations while PostgreSQL is not reachable.
@@ -59,6 +61,7 @@ public final class MovieService: Sendable {
                 ttl: CacheTTLs(entry: configuration.int("CACHE_TTL") ?? 3600),
                 databasePoolMin: configuration.int("DB_POOL_MIN") ?? 1,
                 databasePoolMax: configuration.int("DB_POOL_MAX") ?? 8)
+            databaseTimeouts = DatabaseTimeouts(configuration: configuration)
         }
     }
 
@@ -80,7 +83,7 @@ public final class MovieService: Sendable {
         let postgresConfiguration: PostgresConfiguration
         var redisConfiguration: RedisConfiguration
         do {
-            postgresConfiguration = try PostgresConfiguration(url: options.databaseURL)
+            postgresConfiguration = options.databaseTimeouts.applied(to: try PostgresConfiguration(url: options.databaseURL))
             redisConfiguration = try RedisConfiguration(url: options.redisURL)
         } catch {
             throw MovieServiceError(.invalidConfiguration, message: "\(error)")
@@ -178,7 +181,7 @@ public final class MovieService: Sendable {
             return ServiceError.serviceUnavailable("Database unavailable")
         case .poolTimeout, .poolExhausted:
             return ServiceError.serviceUnavailable("Database busy")
-        case .queryCanceled:
+        case .queryCanceled, .queryTimeout:
             return ServiceError.gatewayTimeout("Database timeout")
         default:
             return nil

@@ -2,15 +2,25 @@
 /// `postgresql://user:pass@127.0.0.1:5432/userdb`.
 ///
 /// Every connection also sets `TimeZone=UTC` (so `timestamptz` text is UTC and decodes
-/// without a time zone database) and, when ``statementTimeout`` is set, `statement_timeout`.
+/// without a time zone database) and, unless ``statementTimeout`` is nil, `statement_timeout`.
+///
+/// Two bounds keep a query from hanging its caller: ``queryTimeout`` on our side (the caller
+/// is answered when it passes, and the server is asked to cancel), and `statement_timeout`
+/// on the server's (which stops a statement even when our cancel cannot reach it).
 public struct PostgresConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String?
     public var database: String
-    /// The server cancels statements that run longer (SQLSTATE 57014, `.queryCanceled`).
-    public var statementTimeout: Duration?
+    /// The server cancels statements that run longer (SQLSTATE 57014, `.queryCanceled`);
+    /// nil sets none.
+    public var statementTimeout: Duration? = .seconds(10)
+    /// The client-side deadline of every query, counted from the moment it reaches the pool
+    /// (waiting for a connection included): past it the caller gets `.queryTimeout` and the
+    /// server a cancel request. Below the gateway's upstream response timeout (30 s), so that
+    /// a client always hears from the service rather than from the gateway.
+    public var queryTimeout: Duration = .seconds(10)
 
     /// How long one connection attempt may take before it counts as failed.
     public var connectTimeout: Duration = .seconds(1)
@@ -29,7 +39,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// the port defaults to 5432, the database to the user's name. Query parameters:
     /// `sslmode=disable` (and `prefer`/`allow`, which libpq would fall back from) are accepted
     /// and ignored since we speak plain TCP to 127.0.0.1, `application_name` is used, and
-    /// `statement_timeout` (milliseconds) sets ``statementTimeout``; others are refused.
+    /// `statement_timeout` (milliseconds, 0 for none) sets ``statementTimeout``; others are refused.
     /// - Throws: ``PostgresError`` `.invalidURL`, naming what is wrong (never the password).
     public init(url: String) throws(PostgresError) {
         func invalid(_ why: String) -> PostgresError { PostgresError(.invalidURL, message: "bad PostgreSQL URL: \(why)") }

@@ -13,7 +13,7 @@ public struct PostgresError: Error, Hashable, Sendable, CustomStringConvertible,
             case syntaxError, undefinedTable, undefinedColumn, queryCanceled
             case serializationFailure, deadlockDetected, invalidTextRepresentation
             case server
-            case connectionFailed, connectionClosed, poolExhausted, poolTimeout
+            case connectionFailed, connectionClosed, poolExhausted, poolTimeout, queryTimeout
             case typeMismatch, unexpectedNull, columnNotFound, invalidURL, invalidParameter, shutdown
             case protocolViolation
         }
@@ -53,6 +53,10 @@ public struct PostgresError: Error, Hashable, Sendable, CustomStringConvertible,
         public static let poolExhausted = Code(.poolExhausted)
         /// The query waited longer than the pool's wait timeout for a connection.
         public static let poolTimeout = Code(.poolTimeout)
+        /// The query passed its client-side deadline (``PostgresConfiguration/queryTimeout``)
+        /// without an answer: the caller is answered at once and the server is asked to
+        /// cancel the statement. It may or may not have run.
+        public static let queryTimeout = Code(.queryTimeout)
         /// A column's type cannot be decoded as the Swift type asked for.
         public static let typeMismatch = Code(.typeMismatch)
         /// A NULL was decoded as a non-optional type.
@@ -104,6 +108,7 @@ public struct PostgresError: Error, Hashable, Sendable, CustomStringConvertible,
             case .connectionClosed: "connection closed"
             case .poolExhausted: "pool exhausted"
             case .poolTimeout: "pool wait timed out"
+            case .queryTimeout: "query deadline passed"
             case .typeMismatch: "type mismatch"
             case .unexpectedNull: "unexpected NULL"
             case .columnNotFound: "column not found"

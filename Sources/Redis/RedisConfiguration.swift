@@ -13,6 +13,16 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var database: Int
     /// How long a command may wait for its reply before it fails with ``RedisError/Code/timedOut``.
     public var commandTimeout: Duration
+    /// How many commands one connection may have waiting for replies; past it a command
+    /// fails at once with ``RedisError/Code/overloaded`` (a hung server never piles up
+    /// more than this, whatever the load).
+    public var maxPendingCommands: Int
+    /// TCP keepalive: idle time before the first probe, and the gap between probes (three
+    /// unanswered probes drop the connection). Finds a peer that vanished (host down, a
+    /// partition) on a connection with nothing in flight; a hung server whose kernel still
+    /// answers is found by the command timeout instead.
+    public var keepAliveIdle: Duration
+    public var keepAliveInterval: Duration
     /// How long one connection attempt may take.
     public var connectTimeout: Duration
     /// The first reconnect delay; doubled per failed attempt up to ``maximumBackoff``, with jitter.
@@ -22,8 +32,13 @@ public struct RedisConfiguration: Sendable, Hashable {
     public init(
         host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
         database: Int = 0, commandTimeout: Duration = .seconds(1), connectTimeout: Duration = .seconds(1),
-        initialBackoff: Duration = .milliseconds(20), maximumBackoff: Duration = .seconds(2)
+        initialBackoff: Duration = .milliseconds(20), maximumBackoff: Duration = .seconds(2),
+        maxPendingCommands: Int = 4096, keepAliveIdle: Duration = .seconds(10), keepAliveInterval: Duration = .seconds(5)
     ) {
+        precondition(maxPendingCommands > 0)
+        self.maxPendingCommands = maxPendingCommands
+        self.keepAliveIdle = keepAliveIdle
+        self.keepAliveInterval = keepAliveInterval
         self.host = host
         self.port = port
         self.user = user

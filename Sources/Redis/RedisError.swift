@@ -7,7 +7,7 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible, Cu
     /// What went wrong, independent of the command that saw it.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case connectionClosed, notConnected, timedOut, server, protocolError, invalidConfiguration
+            case connectionClosed, notConnected, timedOut, overloaded, server, protocolError, invalidConfiguration
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -20,6 +20,9 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible, Cu
         public static let notConnected = Code(.notConnected)
         /// No reply within the command timeout. The reply, if it ever comes, is dropped.
         public static let timedOut = Code(.timedOut)
+        /// The connection already has ``RedisConfiguration/maxPendingCommands`` commands
+        /// waiting for replies: the command was not sent.
+        public static let overloaded = Code(.overloaded)
         /// The server answered with an error reply (`-ERR ...`, `-NOSCRIPT ...`).
         public static let server = Code(.server)
         /// The reply did not have the shape the command expects.
@@ -32,6 +35,7 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible, Cu
             case .connectionClosed: "connection closed"
             case .notConnected: "not connected"
             case .timedOut: "timed out"
+            case .overloaded: "too many commands in flight"
             case .server: "server error"
             case .protocolError: "unexpected reply"
             case .invalidConfiguration: "invalid configuration"

@@ -26,7 +26,7 @@ public enum WatchlistService {
     public static let settings: [Setting] = [
         .host, .port(default: 8003), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://watchlist:watchlist_pass@127.0.0.1:5432/watchlistdb"),
-        .dbPoolMin, .dbPoolMax, .userServiceURL, .movieServiceURL, upstreamTimeout, .authSecret, .authRequired,
+        .dbPoolMin, .dbPoolMax, .dbQueryTimeout, .dbStatementTimeout, .userServiceURL, .movieServiceURL, upstreamTimeout, .authSecret, .authRequired,
     ]
 
     /// What the service needs, apart from ServiceKit's shared machinery.
@@ -40,6 +40,8 @@ public enum WatchlistService {
         public var connectTimeout: Duration = .seconds(1)
         public var databasePoolMin = 1
         public var databasePoolMax = 8
+        /// `DB_QUERY_TIMEOUT`, `DB_STATEMENT_TIMEOUT`.
+        public var databaseTimeouts = DatabaseTimeouts()
         /// How long start-up keeps retrying while the database is unreachable (containers
         /// starting together), before it gives up.
         public var startupRetry: Duration = .seconds(30)
@@ -60,6 +62,7 @@ public enum WatchlistService {
             upstreamTimeout = configuration.duration("UPSTREAM_TIMEOUT") ?? .seconds(2)
             databasePoolMin = configuration.int("DB_POOL_MIN") ?? 1
             databasePoolMax = max(configuration.int("DB_POOL_MAX") ?? 8, 1)
+            databaseTimeouts = DatabaseTimeouts(configuration: configuration)
         }
     }
 
@@ -88,7 +91,8 @@ public enum WatchlistService {
         else { throw WatchlistError(.invalidConfiguration, upstream: "MOVIE_SERVICE_URL") }
 
         let database = PostgresClient(
-            configuration: try PostgresConfiguration(url: options.databaseURL), group: group,
+            configuration: options.databaseTimeouts.applied(to: try PostgresConfiguration(url: options.databaseURL)),
+            group: group,
             minConnections: options.databasePoolMin,
             maxConnections: max(options.databasePoolMax, options.databasePoolMin))
         do {
@@ -143,7 +147,7 @@ public enum WatchlistService {
         switch error.code {
         case .connectionFailed, .connectionClosed, .poolExhausted, .poolTimeout, .shutdown:
             return ServiceError.serviceUnavailable("Database unavailable")
-        case .queryCanceled:
+        case .queryCanceled, .queryTimeout:
             return ServiceError.gatewayTimeout("Database timed out")
         default:
             return nil

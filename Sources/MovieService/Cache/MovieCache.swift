@@ -5,15 +5,18 @@ import Redis
 ///
 /// Never throws: a Redis that is down or slow is an answer (``Read/unavailable``,
 /// ``WriteOutcome/failed``) that the caller turns into a database read. The client fails
-/// commands at once while disconnected and reconnects by itself, so an outage costs
-/// microseconds per lookup, not a timeout.
+/// commands at once while disconnected and reconnects by itself, so a Redis that is down
+/// costs microseconds per lookup; one that hangs costs one command timeout, after which
+/// the ``breaker`` opens and lookups skip Redis until a probe gets an answer.
 public struct MovieCache: Sendable {
     public let redis: RedisClient
     public let ttl: CacheTTLs
+    public let breaker: CacheBreaker
 
-    public init(redis: RedisClient, ttl: CacheTTLs) {
+    public init(redis: RedisClient, ttl: CacheTTLs, breaker: CacheBreaker = CacheBreaker()) {
         self.redis = redis
         self.ttl = ttl
+        self.breaker = breaker
     }
 
     public enum Read: Sendable, Equatable {
@@ -31,35 +34,49 @@ public struct MovieCache: Sendable {
 
     /// `GET movie:{id}`, on the calling loop's connection.
     public func read(_ id: Int64) async -> Read {
+        guard breaker.allowsCall() else { return .unavailable }
         do {
-            guard let bytes = try await redis.get(CacheValue.key(id)) else { return .value(nil) }
+            let bytes = try await redis.get(CacheValue.key(id))
+            breaker.record(nil)
+            guard let bytes else { return .value(nil) }
             return .value(CacheValue.parse(bytes, id: id))
         } catch {
+            breaker.record(error)
             return .unavailable
         }
     }
 
     /// One `MGET` for all `ids`. - Returns: one value per id, or nil when Redis failed.
     public func readMany(_ ids: [Int64]) async -> [CacheValue?]? {
+        guard breaker.allowsCall() else { return nil }
         do {
             let values = try await redis.mget(ids.map(CacheValue.key))
+            breaker.record(nil)
             return zip(ids, values).map { id, bytes in bytes.flatMap { CacheValue.parse($0, id: id) } }
         } catch {
+            breaker.record(error)
             return nil
         }
     }
 
     /// One write through the script: `EVALSHA`, then `EVAL` if the server lost the script.
     public func write(_ operation: CacheScript.Operation) async -> WriteOutcome {
+        guard breaker.allowsCall() else { return .failed }
         do {
-            return Self.outcome(try await redis.send(CacheScript.command(operation, ttl: ttl)))
+            let reply = try await redis.send(CacheScript.command(operation, ttl: ttl))
+            breaker.record(nil)
+            return Self.outcome(reply)
         } catch let error as RedisError where error.serverErrorKind == "NOSCRIPT" {
             do {
-                return Self.outcome(try await redis.send(CacheScript.command(operation, ttl: ttl, useSource: true)))
+                let reply = try await redis.send(CacheScript.command(operation, ttl: ttl, useSource: true))
+                breaker.record(nil)
+                return Self.outcome(reply)
             } catch {
+                breaker.record(error)
                 return .failed
             }
         } catch {
+            breaker.record(error)
             return .failed
         }
     }
@@ -68,7 +85,9 @@ public struct MovieCache: Sendable {
     /// again with `EVAL` in a second one (only after a Redis restart).
     public func writeMany(_ operations: [CacheScript.Operation]) async -> [WriteOutcome] {
         if operations.isEmpty { return [] }
+        guard breaker.allowsCall() else { return [WriteOutcome](repeating: .failed, count: operations.count) }
         let replies = await redis.pipeline(operations.map { CacheScript.command($0, ttl: ttl) })
+        breaker.record(Self.firstFailure(replies))
         var outcomes = [WriteOutcome](repeating: .failed, count: operations.count)
         var retry: [Int] = []
         for (index, reply) in replies.enumerated() where index < operations.count {
@@ -80,6 +99,7 @@ public struct MovieCache: Sendable {
         }
         if !retry.isEmpty {
             let again = await redis.pipeline(retry.map { CacheScript.command(operations[$0], ttl: ttl, useSource: true) })
+            breaker.record(Self.firstFailure(again))
             for (index, reply) in zip(retry, again) {
                 outcomes[index] = (try? reply.get()).map(Self.outcome) ?? .failed
             }
@@ -87,10 +107,25 @@ public struct MovieCache: Sendable {
         return outcomes
     }
 
-    /// Whether Redis answers right now (the health check's `"cache"`).
+    /// Whether Redis answers right now (the health check's `"cache"`): never while the
+    /// breaker is open or probing, so that health says `"down"` without waiting on a hung Redis.
     public func ping() async -> Bool {
-        guard redis.isConnected else { return false }
-        return (try? await redis.ping()) != nil
+        guard !breaker.isOpen, redis.isConnected else { return false }
+        do {
+            try await redis.ping()
+            breaker.record(nil)
+            return true
+        } catch {
+            breaker.record(error)
+            return false
+        }
+    }
+
+    /// What the breaker should hear about a pipeline: its first failure other than an
+    /// error reply (Redis answered those), or nil.
+    private static func firstFailure(_ replies: [Result<RedisValue, RedisError>]) -> RedisError? {
+        for case .failure(let error) in replies where error.code != .server { return error }
+        return nil
     }
 
     private static func outcome(_ reply: RedisValue) -> WriteOutcome {

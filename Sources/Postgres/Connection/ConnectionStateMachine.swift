@@ -10,6 +10,10 @@ import Reactor
 /// per statement: a result (rows, command or error), a NULL that ends it, and a
 /// `PGRES_PIPELINE_SYNC`. Requests complete in the order they were sent.
 ///
+/// A request whose caller stopped waiting (its deadline passed) is *abandoned*: it keeps its
+/// place, so that the results still on their way are matched to it and dropped, and the
+/// requests behind it get their own.
+///
 /// Generic over the request (the shell's continuation) and the per-statement result.
 struct ConnectionStateMachine<Request, StatementResult> {
     enum State: Equatable {
@@ -31,6 +35,8 @@ struct ConnectionStateMachine<Request, StatementResult> {
         /// Per statement, how many commands it was sent as: 1 (`PQsendQueryParams`), or 2
         /// (`PQsendPrepare` then `PQsendQueryPrepared`, the first use of a cached statement).
         let commands: [Int]
+        /// Its caller has been answered already: its results are matched and dropped.
+        var isAbandoned = false
         var results: [StatementResult] = []
         /// The current statement's result so far, and whether it is a failure.
         var pending: (result: StatementResult, isFailure: Bool)?
@@ -49,6 +55,8 @@ struct ConnectionStateMachine<Request, StatementResult> {
         case none
         /// Every statement of the request has its result.
         case complete(Request, [StatementResult])
+        /// Every statement of an abandoned request has its result: drop them.
+        case discarded(Request)
         /// libpq said something out of order: close the connection (and fail everything).
         case protocolViolation(String)
     }
@@ -67,8 +75,12 @@ struct ConnectionStateMachine<Request, StatementResult> {
     /// The requests sent after `head`, oldest first.
     private var queued = RingBuffer<InFlight>(initialCapacity: 64)
 
-    /// Requests sent and not yet complete.
+    /// Requests sent and not yet complete (abandoned ones included: they still hold their place).
     var inFlightCount: Int { head == nil ? 0 : queued.count + 1 }
+    /// Requests in flight whose caller has been answered already.
+    private(set) var abandonedCount = 0
+    /// The oldest request in flight, and whether it is abandoned.
+    var oldest: (request: Request, isAbandoned: Bool)? { head.map { ($0.request, $0.isAbandoned) } }
 
     mutating func connectStarted() {
         guard state == .initial else { preconditionFailure("Invalid state: \(state)") }
@@ -141,6 +153,10 @@ struct ConnectionStateMachine<Request, StatementResult> {
         finished.results.append(pending.result)
         if finished.results.count == finished.commands.count {
             head = queued.popFirst()
+            if finished.isAbandoned {
+                abandonedCount -= 1
+                return .discarded(finished.request)
+            }
             return .complete(finished.request, finished.results)
         }
         finished.pending = nil
@@ -150,13 +166,45 @@ struct ConnectionStateMachine<Request, StatementResult> {
         return .none
     }
 
-    /// The connection is gone (or we close it): every request in flight must fail.
+    /// Abandons every request in flight that `isExpired` picks and that is not abandoned yet.
+    /// - Returns: those requests, in sending order (their callers are to be answered now),
+    ///   and the oldest request still live (whose deadline comes next).
+    mutating func abandon(where isExpired: (Request) -> Bool) -> (abandoned: [Request], oldestLive: Request?) {
+        var abandoned: [Request] = []
+        var oldestLive: Request?
+        func visit(_ entry: inout InFlight) {
+            guard !entry.isAbandoned else { return }
+            if isExpired(entry.request) {
+                entry.isAbandoned = true
+                abandoned.append(entry.request)
+            } else if oldestLive == nil {
+                oldestLive = entry.request
+            }
+        }
+        guard state == .ready, var current = head else { return ([], nil) }
+        visit(&current)
+        head = current
+        var rest = RingBuffer<InFlight>(initialCapacity: max(queued.count, 1))
+        while var entry = queued.popFirst() {
+            visit(&entry)
+            rest.append(entry)
+        }
+        queued = rest
+        abandonedCount += abandoned.count
+        return (abandoned, oldestLive)
+    }
+
+    /// The connection is gone (or we close it): every request in flight that is not
+    /// abandoned must fail.
     mutating func closed() -> [Request] {
         state = .closed
         var failed: [Request] = []
-        if let current = head { failed.append(current.request) }
+        if let current = head, !current.isAbandoned { failed.append(current.request) }
         head = nil
-        while let entry = queued.popFirst() { failed.append(entry.request) }
+        while let entry = queued.popFirst() {
+            if !entry.isAbandoned { failed.append(entry.request) }
+        }
+        abandonedCount = 0
         return failed
     }
 }

@@ -17,6 +17,14 @@ import Glibc
 /// `PQconsumeInput` does not promise to drain it; write interest is added only while
 /// `PQflush` reports unsent data, and then read interest stays on so that the server can
 /// never block on us while we block on it.
+///
+/// Every request carries a deadline. One timer per connection watches the oldest live
+/// request's; when one passes, its caller gets `.queryTimeout` at once, the request stays
+/// in place (abandoned) so that its late results are matched and dropped, and the server is
+/// sent a cancel request (libpq 15's `PQcancel`, which blocks: it runs on
+/// ``cancelPool``). A connection with abandoned requests is *stalled*: the pool gives it no
+/// new work until they are answered, and closes it when the oldest stays unanswered for
+/// another query timeout (a server that answers nothing, not even the cancel).
 final class PostgresConnection: @unchecked Sendable {
     typealias Continuation = UnsafeContinuation<[PostgresStatementResult], any Error>
 
@@ -38,7 +46,21 @@ final class PostgresConnection: @unchecked Sendable {
     struct PendingRequest {
         let continuation: Continuation
         let newlyPrepared: [String?]?
+        /// Monotonic nanoseconds past which the caller is answered with `.queryTimeout`.
+        let deadline: UInt64
     }
+    private var deadlineTimer: TimerHandle?
+    /// How long an abandoned request may stay unanswered before the connection is closed.
+    private var stallLimitNanoseconds: UInt64 = 0
+    private var queryTimeout: Duration = .zero
+    /// A cancel request is on its way (one at a time per connection).
+    private var isCancelling = false
+
+    /// The threads that send cancel requests: `PQcancel` connects to the server and waits for
+    /// it to answer, which a stopped server never does; kept apart from the shared blocking
+    /// pool so that password hashing and name lookups never queue behind it. At most one
+    /// cancel per connection is in flight, so the queue is bounded by the pools' sizes.
+    static let cancelPool = BlockingPool(threadCount: 2)
     private var connectTimer: TimerHandle?
     private var connectCompletion: ((Result<Void, PostgresError>) -> Void)?
 
@@ -55,6 +77,8 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     var inFlightCount: Int { machine.inFlightCount }
+    /// Some request in flight passed its deadline and has not been answered by the server.
+    var isStalled: Bool { machine.abandonedCount > 0 }
     var isReady: Bool { machine.state == .ready }
 
     // MARK: Connecting
@@ -66,6 +90,8 @@ final class PostgresConnection: @unchecked Sendable {
     ) {
         loop.preconditionInLoop()
         connectCompletion = completion
+        queryTimeout = configuration.queryTimeout
+        stallLimitNanoseconds = UInt64(max(0, configuration.queryTimeout.nanoseconds))
         machine.connectStarted()
         let pairs = configuration.libpqParameters(hostAddress: hostAddress)
         // Scoped: the strdup'd strings live until PQconnectStartParams has copied them.
@@ -169,8 +195,9 @@ final class PostgresConnection: @unchecked Sendable {
     // MARK: Requests
 
     /// Sends a request's statements and resumes `continuation` with one result per statement,
-    /// or throws `.connectionClosed` when the connection breaks first.
-    func submit0(_ request: PreparedRequest, _ continuation: Continuation) {
+    /// or throws `.connectionClosed` when the connection breaks first, `.queryTimeout` when
+    /// `deadline` (monotonic nanoseconds) passes first.
+    func submit0(_ request: PreparedRequest, deadline: UInt64, _ continuation: Continuation) {
         loop.preconditionInLoop()
         guard let connection, machine.state == .ready else {
             continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
@@ -201,11 +228,13 @@ final class PostgresConnection: @unchecked Sendable {
             }
         }
         guard case .send = machine.requestSubmitted(
-            PendingRequest(continuation: continuation, newlyPrepared: newlyPrepared), commands: commands)
+            PendingRequest(continuation: continuation, newlyPrepared: newlyPrepared, deadline: deadline),
+            commands: commands)
         else {
             continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
             return
         }
+        if deadlineTimer == nil { armDeadlineTimer0(at: deadline) }
         for (index, statement) in request.statements.enumerated() {
             let count = Int32(statement.parameters.count)
             let sent = statement.sql.withCString { sql in
@@ -325,10 +354,61 @@ final class PostgresConnection: @unchecked Sendable {
                 }
                 pending.continuation.resume(returning: results)
                 onRequestCompleted?(self)
+            case .discarded:
+                // An abandoned request is answered at last: the connection may be free again.
+                onRequestCompleted?(self)
             case .protocolViolation(let why):
                 closeAfterError0(why)
                 return
             }
+        }
+    }
+
+    // MARK: Deadlines
+
+    /// Arms the connection's one deadline timer. Deadlines along the pipeline grow (a pool
+    /// stamps them in the order it hands requests out), so the oldest live one comes first.
+    private func armDeadlineTimer0(at deadline: UInt64) {
+        let now = monotonicNanoseconds()
+        let delay = deadline > now ? deadline - now : 0
+        deadlineTimer = loop.schedule0(after: .nanoseconds(Int64(delay))) { [weak self] in
+            guard let self else { return }
+            self.deadlineTimer = nil
+            self.deadlinePassed0()
+        }
+    }
+
+    private func deadlinePassed0() {
+        guard machine.state == .ready else { return }
+        let now = monotonicNanoseconds()
+        let (abandoned, oldestLive) = machine.abandon { $0.deadline <= now }
+        if !abandoned.isEmpty {
+            let error = PostgresError(.queryTimeout, message: "no answer from the database within \(queryTimeout)")
+            for pending in abandoned { pending.continuation.resume(throwing: error) }
+            requestCancel0()
+        }
+        var next = oldestLive?.deadline
+        if let oldest = machine.oldest, oldest.isAbandoned {
+            let limit = oldest.request.deadline &+ stallLimitNanoseconds
+            if limit <= now {
+                closeAfterError0("the database answered nothing, not even a cancel, for \(queryTimeout) past a deadline")
+                return
+            }
+            next = min(next ?? limit, limit)
+        }
+        if let next { armDeadlineTimer0(at: next) }
+    }
+
+    /// Asks the server to cancel what this connection's backend runs now (the abandoned
+    /// request, or, if it finished meanwhile, whatever follows it: that one fails with
+    /// `.queryCanceled`). The answer to the cancel is the abandoned request's results.
+    private func requestCancel0() {
+        guard !isCancelling, let connection, let cancel = PQgetCancel(connection) else { return }
+        isCancelling = true
+        let request = CancelRequest(cancel)
+        Self.cancelPool.submit { [self] in
+            request.send()
+            loop.execute { [self] in isCancelling = false }
         }
     }
 
@@ -356,6 +436,8 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// Deregisters the socket (before libpq closes it) and frees the libpq connection.
     private func release0() {
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
         if let registration { loop.deregister0(registration) }
         registration = nil
         if let connection { PQfinish(connection) }
@@ -393,6 +475,24 @@ final class PostgresConnection: @unchecked Sendable {
         guard let sqlState else { return PostgresError(.connectionClosed, message: message, detail: detail) }
         let code: PostgresError.Code = sqlState.hasPrefix("57P") ? .connectionClosed : .forSQLState(sqlState)
         return PostgresError(code, message: message, sqlState: sqlState, detail: detail)
+    }
+}
+
+/// libpq's cancel object, handed to a cancel thread and freed there.
+private struct CancelRequest: @unchecked Sendable {
+    // Unsafe pointer use: owned by this value alone from `PQgetCancel` to `PQfreeCancel`,
+    // used on one thread at a time (made on the loop, sent and freed on a cancel thread).
+    let cancel: OpaquePointer
+
+    init(_ cancel: OpaquePointer) { self.cancel = cancel }
+
+    /// Sends the cancel request and waits for the server to take it; frees the object.
+    func send() {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { buffer in
+            // The error text, if any, is not needed: the deadline already answered the caller.
+            _ = PQcancel(cancel, buffer.baseAddress, 256)
+        }
+        PQfreeCancel(cancel)
     }
 }
 

@@ -20,15 +20,20 @@ public struct Migration: Sendable, Hashable {
 /// Applies missing migrations at start, in version order, in one transaction, under a
 /// transaction-scoped advisory lock so that two instances starting together cannot race:
 /// the second waits for the first, then sees its versions in `schema_migrations` and
-/// applies nothing. Running it again is a no-op.
+/// applies nothing. Running it again is a no-op. Its statements are bounded by ``timeout``
+/// rather than the pool's query timeout and the server's `statement_timeout` (waiting for
+/// another instance's migration, or building an index on a large table, may take longer).
 public struct PostgresMigrator: Sendable {
     /// The advisory lock key (any 64-bit number that the services agree on).
     public static let lockKey = 0x4D61_7271_7565_6531  // "Marquee1"
 
     public let client: PostgresClient
+    /// Each statement's client-side deadline.
+    public let timeout: Duration
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, timeout: Duration = .seconds(60)) {
         self.client = client
+        self.timeout = timeout
     }
 
     /// Applies every migration whose version is not recorded yet.
@@ -38,7 +43,9 @@ public struct PostgresMigrator: Sendable {
     public func migrate(_ migrations: [Migration]) async throws -> [Int] {
         let versions = migrations.map(\.version)
         precondition(Set(versions).count == versions.count, "two migrations share a version")
-        return try await client.withTransaction { transaction in
+        let milliseconds = max(1, timeout.nanoseconds / 1_000_000)
+        return try await client.withTransaction(queryTimeout: timeout) { transaction in
+            _ = try await transaction.query("SET LOCAL statement_timeout = \(milliseconds)")
             _ = try await transaction.query("SELECT pg_advisory_xact_lock($1::int8)", [.int(Self.lockKey)])
             _ = try await transaction.query(
                 """

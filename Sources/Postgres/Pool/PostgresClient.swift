@@ -14,18 +14,18 @@ public final class PostgresClient: Sendable {
     public let group: EventLoopGroup
     public let pools: [PostgresPool]
 
-    /// The limits are per loop (see ``PostgresPool/init(configuration:loop:minConnections:maxConnections:maxWaiters:waitTimeout:statementTimeout:maxPipelineDepth:)``).
+    /// The limits are per loop (see ``PostgresPool/init(configuration:loop:minConnections:maxConnections:maxWaiters:waitTimeout:statementTimeout:queryTimeout:maxPipelineDepth:)``).
     public init(
         configuration: PostgresConfiguration, group: EventLoopGroup, minConnections: Int = 1, maxConnections: Int = 4,
         maxWaiters: Int = 1024, waitTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil,
-        maxPipelineDepth: Int = 128
+        queryTimeout: Duration? = nil, maxPipelineDepth: Int = 128
     ) {
         self.group = group
         pools = group.loops.map { loop in
             PostgresPool(
                 configuration: configuration, loop: loop, minConnections: minConnections, maxConnections: maxConnections,
                 maxWaiters: maxWaiters, waitTimeout: waitTimeout, statementTimeout: statementTimeout,
-                maxPipelineDepth: maxPipelineDepth)
+                queryTimeout: queryTimeout, maxPipelineDepth: maxPipelineDepth)
         }
     }
 
@@ -47,9 +47,11 @@ public final class PostgresClient: Sendable {
         try await pool.pipeline(statements)
     }
 
-    /// See ``PostgresPool/withTransaction(_:)``.
-    public func withTransaction<T>(_ body: @Sendable @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
-        try await pool.withTransaction(body)
+    /// See ``PostgresPool/withTransaction(queryTimeout:_:)``.
+    public func withTransaction<T>(
+        queryTimeout: Duration? = nil, _ body: @Sendable @concurrent (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        try await pool.withTransaction(queryTimeout: queryTimeout, body)
     }
 
     /// Shuts every pool down.

@@ -18,11 +18,18 @@ import Reactor
 /// - a transaction leases a connection with nothing in flight; if none is free the pool
 ///   stops giving new queries to one connection until it drains.
 ///
+/// Deadlines: every query has one, ``PostgresConfiguration/queryTimeout`` after it reaches
+/// the pool (a transaction's statements each get theirs when sent). A caller waiting for
+/// capacity waits at most until then (`.poolTimeout`); a query in flight past it is answered
+/// with `.queryTimeout` and cancelled on the server (see ``PostgresConnection``), and its
+/// connection gets no new work until the server has answered it.
+///
 /// Healing: a connection that breaks fails its requests with `.connectionClosed` and leaves
 /// the pool. When a connect attempt fails and no connection is left, the pool is "down":
 /// every waiter and every new request fails at once with `.connectionFailed` (nothing queues
-/// behind a dead server) while it retries in the background with a growing delay (50 ms up
-/// to 1 s); the first success ends the outage and the pool refills to `minConnections`.
+/// behind a dead server) while it retries in the background with a growing delay (20 ms up
+/// to 100 ms: a refused connect costs microseconds, and a server that comes back is used
+/// within 100 ms); the first success ends the outage and the pool refills to `minConnections`.
 public final class PostgresPool: @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: PostgresConfiguration
@@ -31,9 +38,11 @@ public final class PostgresPool: @unchecked Sendable {
     public let maxWaiters: Int
     public let waitTimeout: Duration
     public let maxPipelineDepth: Int
+    /// ``PostgresConfiguration/queryTimeout`` in nanoseconds.
+    private let queryTimeoutNanoseconds: UInt64
 
     private enum WaiterKind {
-        case request(PreparedRequest, PostgresConnection.Continuation)
+        case request(PreparedRequest, deadline: UInt64, PostgresConnection.Continuation)
         case lease(UnsafeContinuation<PostgresConnection, any Error>)
     }
 
@@ -56,8 +65,8 @@ public final class PostgresPool: @unchecked Sendable {
     private var reconnectDelay = PostgresPool.firstReconnectDelay
     private var isShutDown = false
 
-    static let firstReconnectDelay = Duration.milliseconds(50)
-    static let maxReconnectDelay = Duration.seconds(1)
+    static let firstReconnectDelay = Duration.milliseconds(20)
+    static let maxReconnectDelay = Duration.milliseconds(100)
 
     /// - Parameters:
     ///   - configuration: where to connect; `statementTimeout` here overrides its own.
@@ -67,16 +76,20 @@ public final class PostgresPool: @unchecked Sendable {
     ///   - maxWaiters: how many callers may wait for capacity before `.poolExhausted`.
     ///   - waitTimeout: how long a caller may wait before `.poolTimeout`.
     ///   - statementTimeout: the server cancels longer statements (`.queryCanceled`).
+    ///   - queryTimeout: each query's client-side deadline (`.queryTimeout`).
     ///   - maxPipelineDepth: requests in flight per connection before callers wait.
     public init(
         configuration: PostgresConfiguration, loop: EventLoop, minConnections: Int = 1, maxConnections: Int = 4,
         maxWaiters: Int = 1024, waitTimeout: Duration = .seconds(5), statementTimeout: Duration? = nil,
-        maxPipelineDepth: Int = 128
+        queryTimeout: Duration? = nil, maxPipelineDepth: Int = 128
     ) {
         precondition(minConnections >= 0 && maxConnections >= 1 && minConnections <= maxConnections)
         precondition(maxWaiters >= 0 && maxPipelineDepth >= 1)
         var configuration = configuration
         if let statementTimeout { configuration.statementTimeout = statementTimeout }
+        if let queryTimeout { configuration.queryTimeout = queryTimeout }
+        precondition(configuration.queryTimeout > .zero, "a query needs a deadline")
+        queryTimeoutNanoseconds = UInt64(configuration.queryTimeout.nanoseconds)
         self.configuration = configuration
         self.loop = loop
         self.minConnections = minConnections
@@ -105,9 +118,17 @@ public final class PostgresPool: @unchecked Sendable {
 
     /// Runs `body` in a transaction on a connection held for its duration: `BEGIN`, then
     /// `COMMIT` when `body` returns, `ROLLBACK` when it throws (the error is rethrown).
-    public func withTransaction<T>(_ body: @Sendable @concurrent (PostgresTransaction) async throws -> T) async throws -> T {
+    ///
+    /// Each statement has the query timeout, or `queryTimeout` when given (migrations, which
+    /// may wait for another instance's). After a statement passed its deadline the connection
+    /// is closed instead of rolled back: the server rolls back a transaction whose connection
+    /// went away, and the caller does not wait another timeout for a `ROLLBACK`.
+    public func withTransaction<T>(
+        queryTimeout: Duration? = nil, _ body: @Sendable @concurrent (PostgresTransaction) async throws -> T
+    ) async throws -> T {
         let connection = try await lease()
-        let transaction = PostgresTransaction(connection: connection)
+        let transaction = PostgresTransaction(
+            connection: connection, queryTimeout: queryTimeout ?? configuration.queryTimeout)
         do {
             _ = try await transaction.query("BEGIN")
             let value = try await body(transaction)
@@ -115,8 +136,12 @@ public final class PostgresPool: @unchecked Sendable {
             release(connection)
             return value
         } catch {
-            _ = try? await transaction.query("ROLLBACK")
-            release(connection)
+            if let error = error as? PostgresError, error.code == .queryTimeout {
+                discard(connection)
+            } else {
+                _ = try? await transaction.query("ROLLBACK")
+                release(connection)
+            }
             throw error
         }
     }
@@ -155,7 +180,7 @@ public final class PostgresPool: @unchecked Sendable {
     func execute(_ statements: [PostgresStatement]) async throws -> [PostgresStatementResult] {
         let request = try PreparedRequest(statements)
         return try await withUnsafeThrowingContinuation { continuation in
-            onLoop { pool in pool.submit0(request, continuation) }
+            onLoop { pool in pool.submit0(request, deadline: pool.loop.now &+ pool.queryTimeoutNanoseconds, continuation) }
         }
     }
 
@@ -172,6 +197,15 @@ public final class PostgresPool: @unchecked Sendable {
         }
     }
 
+    /// Closes a leased connection whose transaction cannot be ended by a statement.
+    func discard(_ connection: PostgresConnection) {
+        onLoop { pool in
+            connection.isLeased = false
+            connection.close0()
+            pool.serveWaiters0()
+        }
+    }
+
     /// Runs `body` on the loop: now when already there, else after a hop.
     @inline(__always)
     private func onLoop(_ body: @escaping @Sendable (PostgresPool) -> Void) {
@@ -184,16 +218,18 @@ public final class PostgresPool: @unchecked Sendable {
 
     // MARK: Loop-only
 
-    private func submit0(_ request: PreparedRequest, _ continuation: PostgresConnection.Continuation) {
+    private func submit0(
+        _ request: PreparedRequest, deadline: UInt64, _ continuation: PostgresConnection.Continuation
+    ) {
         if waiters.isEmpty, let connection = pickConnection0() {
-            connection.submit0(request, continuation)
+            connection.submit0(request, deadline: deadline, continuation)
             return
         }
         if let error = refusal0() {
             continuation.resume(throwing: error)
             return
         }
-        wait0(.request(request, continuation))
+        wait0(.request(request, deadline: deadline, continuation))
     }
 
     private func lease0(_ continuation: UnsafeContinuation<PostgresConnection, any Error>) {
@@ -230,14 +266,19 @@ public final class PostgresPool: @unchecked Sendable {
         }
         let id = nextWaiterID
         nextWaiterID += 1
-        let timer = loop.schedule0(after: waitTimeout) { [weak self] in self?.waitTimedOut0(id) }
+        // A query waits no longer than its deadline (a lease, for a transaction's first statement's).
+        let timer = loop.schedule0(after: min(waitTimeout, configuration.queryTimeout)) { [weak self] in
+            self?.waitTimedOut0(id)
+        }
         if case .lease = kind { leaseWaiterCount += 1 }
         waiters.append(Waiter(id: id, kind: kind, timer: timer))
     }
 
     private func waitTimedOut0(_ id: Int) {
         for waiter in waiters.removeAll(where: { $0.id == id }) {
-            fail(waiter.kind, PostgresError(.poolTimeout, message: "waited \(waitTimeout) for a database connection"))
+            fail(
+                waiter.kind,
+                PostgresError(.poolTimeout, message: "waited \(min(waitTimeout, configuration.queryTimeout)) for a database connection"))
         }
         releaseReservations0()
     }
@@ -245,7 +286,7 @@ public final class PostgresPool: @unchecked Sendable {
     /// Fails a waiter that has left the queue.
     private func fail(_ kind: WaiterKind, _ error: PostgresError) {
         switch kind {
-        case .request(_, let continuation):
+        case .request(_, _, let continuation):
             continuation.resume(throwing: error)
         case .lease(let continuation):
             leaseWaiterCount -= 1
@@ -254,10 +295,10 @@ public final class PostgresPool: @unchecked Sendable {
     }
 
     /// The ready connection with the least in flight, below the depth limit, not held by or
-    /// kept for a transaction. Opens another connection when every one is busy.
+    /// kept for a transaction, not stalled. Opens another connection when every one is busy.
     private func pickConnection0() -> PostgresConnection? {
         var best: PostgresConnection?
-        for connection in connections where !connection.isLeased && !connection.isReserved {
+        for connection in connections where !connection.isLeased && !connection.isReserved && !connection.isStalled {
             if best == nil || connection.inFlightCount < best!.inFlightCount { best = connection }
         }
         let busy = best.map { $0.inFlightCount > 0 } ?? true
@@ -277,16 +318,17 @@ public final class PostgresPool: @unchecked Sendable {
     private func serveWaiters0() {
         while let waiter = waiters.first {
             switch waiter.kind {
-            case .request(let request, let continuation):
+            case .request(let request, let deadline, let continuation):
                 guard let connection = pickConnection0() else { return }
                 _ = waiters.popFirst()
                 waiter.timer?.cancel()
-                connection.submit0(request, continuation)
+                connection.submit0(request, deadline: deadline, continuation)
             case .lease(let continuation):
                 guard let connection = idleConnection0() else {
                     // Keep the least busy connection free of new queries until it drains.
                     if !connections.contains(where: { $0.isReserved }),
-                        let candidate = connections.filter({ !$0.isLeased }).min(by: { $0.inFlightCount < $1.inFlightCount })
+                        let candidate = connections.filter({ !$0.isLeased && !$0.isStalled })
+                            .min(by: { $0.inFlightCount < $1.inFlightCount })
                     {
                         candidate.isReserved = true
                     }

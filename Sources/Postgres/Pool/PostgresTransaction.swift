@@ -2,6 +2,8 @@
 /// holds for it. Statements run in order on that connection; use it only inside the body.
 public struct PostgresTransaction: Sendable {
     let connection: PostgresConnection
+    /// Each statement's client-side deadline, from when it is sent.
+    let queryTimeout: Duration
 
     /// Runs one parameterized statement inside the transaction.
     public func query(_ sql: String, _ parameters: [PostgresValue] = []) async throws -> PostgresRows {
@@ -17,11 +19,14 @@ public struct PostgresTransaction: Sendable {
     private func execute(_ statements: [PostgresStatement]) async throws -> [PostgresStatementResult] {
         let request = try PreparedRequest(statements)
         let connection = self.connection
+        let timeout = UInt64(queryTimeout.nanoseconds)
         return try await withUnsafeThrowingContinuation { continuation in
             if connection.loop.inLoop {
-                connection.submit0(request, continuation)
+                connection.submit0(request, deadline: connection.loop.now &+ timeout, continuation)
             } else {
-                connection.loop.execute { connection.submit0(request, continuation) }
+                connection.loop.execute {
+                    connection.submit0(request, deadline: connection.loop.now &+ timeout, continuation)
+                }
             }
         }
     }

@@ -2,6 +2,10 @@ import CHiredis
 import Reactor
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One Redis connection bound to one event loop: a hiredis async context driven by the
 /// loop's epoll, with many commands in flight (pipelining), a timeout per command and
 /// reconnection with exponential backoff.
@@ -9,7 +13,13 @@ import Synchronization
 /// Every command ends: with its reply, with ``RedisError/Code/timedOut`` after
 /// ``RedisConfiguration/commandTimeout``, with ``RedisError/Code/connectionClosed`` when the
 /// connection drops under it, or at once with ``RedisError/Code/notConnected`` while the
-/// connection is down (never queued behind a dead server).
+/// connection is down (never queued behind a dead server) and with
+/// ``RedisError/Code/overloaded`` when ``RedisConfiguration/maxPendingCommands`` wait already.
+///
+/// A command that times out also drops the connection (its other commands fail with
+/// `connectionClosed`) and reconnects with backoff: a server that let one command wait that
+/// long is hung or unreachable, and a fresh connection is the only way to learn which.
+/// TCP keepalive is on, for a peer that disappears while nothing is in flight.
 ///
 /// Public methods may be called from any thread; called from a task running on ``loop``
 /// (the usual case, see ``RedisClient``) a command costs no thread hop at all.
@@ -124,6 +134,10 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
             finish(completion, .failure(RedisError(command.isEmpty ? .protocolError : .notConnected)))
             return
         }
+        guard pending.count < configuration.maxPendingCommands else {
+            finish(completion, .failure(RedisError(.overloaded)))
+            return
+        }
         let id = pending.nextID
         let status = Self.withArgv(command) { argc, argv, lengths in
             // privdata carries the command's ID as an integer, never a pointer to a Swift object.
@@ -228,8 +242,16 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         let delay = deadline > now ? deadline - now : 0
         timeoutTimer = loop.schedule0(after: .nanoseconds(Int64(delay))) { [self] in
             timeoutTimer = nil
-            for completion in pending.expire(now: monotonicNanoseconds()) {
+            let expired = pending.expire(now: monotonicNanoseconds())
+            for completion in expired {
                 finish(completion, .failure(RedisError(.timedOut)))
+            }
+            if !expired.isEmpty, let context {
+                // A hung server: drop the connection (hiredis answers the rest with NULL,
+                // cleanup schedules the reconnect).
+                connectedFlag.store(false, ordering: .relaxed)
+                redisAsyncFree(context)
+                return
             }
             armTimeoutTimer0()
         }
@@ -329,6 +351,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         guard succeeded else { return }
         connectTimer?.cancel()
         connectTimer = nil
+        if let context { enableKeepAlive(fd: context.pointee.c.fd) }
         run(state.connectSucceeded())
         connectedFlag.store(state.isConnected, ordering: .relaxed)
     }
@@ -358,6 +381,41 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     }
 
     // MARK: Helpers
+
+    /// Whether the connected socket has SO_KEEPALIVE on, and its idle time in seconds (tests).
+    /// Any thread.
+    public func _testOnly_keepAlive() async -> (enabled: Bool, idleSeconds: Int32)? {
+        await withUnsafeContinuation { continuation in
+            onLoop { connection in
+                guard let context = connection.context, context.pointee.c.fd >= 0 else {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                let fd = context.pointee.c.fd
+                var on: Int32 = 0
+                var idle: Int32 = 0
+                var size = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &size)
+                size = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, &size)
+                continuation.resume(returning: (on != 0, idle))
+            }
+        }
+    }
+
+    /// SO_KEEPALIVE with this configuration's timing (failures leave the defaults: harmless).
+    private func enableKeepAlive(fd: Int32) {
+        guard fd >= 0 else { return }
+        var on: Int32 = 1
+        var idle = Int32(clamping: max(1, configuration.keepAliveIdle.nanoseconds / 1_000_000_000))
+        var interval = Int32(clamping: max(1, configuration.keepAliveInterval.nanoseconds / 1_000_000_000))
+        var count: Int32 = 3
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
+    }
 
     /// Runs `body` on the loop: at once when already there, else as a job.
     private func onLoop(_ body: @escaping @Sendable (RedisConnection) -> Void) {

@@ -106,7 +106,7 @@ public final class UserService: Sendable {
         }
         let postgres: PostgresConfiguration
         do {
-            postgres = try PostgresConfiguration(url: configuration.databaseURL)
+            postgres = configuration.databaseTimeouts.applied(to: try PostgresConfiguration(url: configuration.databaseURL))
         } catch {
             throw UserServiceError(.configuration, "DATABASE_URL is not a PostgreSQL URL", underlying: error)
         }
@@ -194,6 +194,8 @@ public final class UserService: Sendable {
         switch error.code {
         case .connectionFailed, .connectionClosed, .poolExhausted, .poolTimeout, .queryCanceled, .shutdown:
             return ServiceError.serviceUnavailable("Database unavailable")
+        case .queryTimeout:
+            return ServiceError.gatewayTimeout("Database timeout")
         default:
             return nil
         }

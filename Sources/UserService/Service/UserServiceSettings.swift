@@ -23,6 +23,8 @@ extension UserService {
         public var trustedProxies: [String]
         public var dbPoolMin: Int
         public var dbPoolMax: Int
+        /// `DB_QUERY_TIMEOUT`, `DB_STATEMENT_TIMEOUT`.
+        public var databaseTimeouts = DatabaseTimeouts()
         /// How long start-up keeps retrying an unreachable database before giving up.
         public var startupTimeout: Duration
         public var relay: DeletionRelay.Configuration
@@ -72,7 +74,7 @@ extension UserService {
         Setting(
             "LOGIN_TRUSTED_PROXIES", kind: .list, default: "127.0.0.1,::1",
             help: "Peers (addresses or IPv4 CIDRs) whose X-Real-IP/X-Forwarded-For name the client: the gateway."),
-        .dbPoolMin, .dbPoolMax,
+        .dbPoolMin, .dbPoolMax, .dbQueryTimeout, .dbStatementTimeout,
     ]
 
     /// Reads ``settings``.
@@ -81,7 +83,7 @@ extension UserService {
         var throttle = LoginThrottlePolicy.standard
         throttle.perEmail.maxFailures = settings.int("LOGIN_MAX_FAILURES") ?? 5
         throttle.perClient.maxFailures = settings.int("LOGIN_MAX_FAILURES_PER_CLIENT") ?? 20
-        return Configuration(
+        var configuration = Configuration(
             databaseURL: settings.string("DATABASE_URL") ?? "", authSecret: settings.string("AUTH_SECRET"),
             authRequired: settings.bool("AUTH_REQUIRED"), adminEmails: settings.list("ADMIN_EMAILS"),
             tokenTTL: Int64(settings.int("TOKEN_TTL") ?? 3600),
@@ -89,5 +91,7 @@ extension UserService {
             hasher: PasswordHasher(parameters: PasswordHasher.Parameters(n: 1 << UInt64(logN), r: 8, p: 1)),
             throttle: throttle, trustedProxies: settings.list("LOGIN_TRUSTED_PROXIES"),
             dbPoolMin: settings.int("DB_POOL_MIN") ?? 1, dbPoolMax: settings.int("DB_POOL_MAX") ?? 8)
+        configuration.databaseTimeouts = DatabaseTimeouts(configuration: settings)
+        return configuration
     }
 }

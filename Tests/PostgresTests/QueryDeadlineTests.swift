@@ -1,0 +1,124 @@
+import Foundation
+import MarqueeTesting
+import Postgres
+import Reactor
+import Testing
+
+/// Every query has a client-side deadline: past it the caller is answered (`.queryTimeout`)
+/// and the server cancels the statement; a server that hangs (SIGSTOP) never holds a caller
+/// past its deadline, and the pool works again once the server does.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct QueryDeadlineTests {
+    static let url: String = {
+        do { return try TestServers.postgres().createDatabase(named: "pg_deadline_tests") } catch {
+            fatalError("cannot create the test database: \(error)")
+        }
+    }()
+
+    func makePool(url: String = Self.url, max: Int = 1, queryTimeout: Duration) throws -> PostgresPool {
+        var configuration = try PostgresConfiguration(url: url)
+        configuration.statementTimeout = nil  // only our deadline may stop the statement
+        return PostgresPool(
+            configuration: configuration, loop: TestLoops.group.loops[0], minConnections: 1, maxConnections: max,
+            queryTimeout: queryTimeout)
+    }
+
+    @Test func aStatementTimeoutIsSetOnEveryConnectionByDefault() async throws {
+        let pool = PostgresPool(configuration: try PostgresConfiguration(url: Self.url), loop: TestLoops.group.loops[0])
+        defer { Task { await pool.shutdown() } }
+        #expect(try await pool.query("SHOW statement_timeout")[0].decode(String.self, column: 0) == "10s")
+    }
+
+    @Test func aQueryPastItsDeadlineIsAnsweredAndCancelledOnTheServer() async throws {
+        let pool = try makePool(queryTimeout: .milliseconds(300))
+        defer { Task { await pool.shutdown() } }
+        let marker = "deadline_\(UInt32.random(in: 0...UInt32.max))"
+        let start = ContinuousClock.now
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await pool.query("SELECT pg_sleep(60), '\(marker)'")
+        }
+        #expect(error?.code == .queryTimeout)
+        #expect(ContinuousClock.now - start < .seconds(5), "answered at the deadline, not when the statement ended")
+
+        // The cancel reached the server: the statement is gone long before its 60 s.
+        let server = try TestServers.postgres()
+        let stopped = try await poll(for: .seconds(10)) {
+            try server.psql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%\(marker)%' AND pid <> pg_backend_pid()") == "0"
+        }
+        #expect(stopped, "the server still runs the statement")
+        // And the pool's one connection serves again (its late error was matched and dropped).
+        let works = try await poll(for: .seconds(10)) { try await pool.query("SELECT 7")[0].decode(Int.self, column: 0) == 7 }
+        #expect(works)
+    }
+
+    @Test func aTransactionPastItsDeadlineFailsWithoutWaitingForARollback() async throws {
+        let pool = try makePool(max: 2, queryTimeout: .milliseconds(300))
+        defer { Task { await pool.shutdown() } }
+        let start = ContinuousClock.now
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.withTransaction { transaction in
+                _ = try await transaction.query("SELECT pg_sleep(60)")
+            }
+        }
+        #expect(error?.code == .queryTimeout)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(try await poll(for: .seconds(10)) { try await pool.query("SELECT 1")[0].decode(Int.self, column: 0) == 1 })
+    }
+
+    /// A frozen server (SIGSTOP of the postmaster and its backends: no answer, no reset).
+    @Test func aHungServerNeverHoldsACallerPastItsDeadline() async throws {
+        let server = try TestServers.privatePostgres()
+        defer { server.shutdown() }
+        let url = try server.createDatabase(named: "hung")
+        let pool = try makePool(url: url, max: 2, queryTimeout: .milliseconds(500))
+        defer { Task { await pool.shutdown() } }
+        #expect(try await pool.query("SELECT 1")[0].decode(Int.self, column: 0) == 1)
+
+        try server.pause()
+        defer { try? server.resume() }
+        // Callers one after another and at once, over more than two deadlines (the
+        // connections stall, then are closed, then reconnects time out).
+        var slowest = Duration.zero
+        var codes: Set<String> = []
+        let until = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < until {
+            let outcomes = await withTaskGroup(of: (Duration, String).self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        do {
+                            _ = try await pool.query("SELECT 1")
+                            return (ContinuousClock.now - start, "answered")
+                        } catch {
+                            return (ContinuousClock.now - start, "\((error as? PostgresError)?.code.description ?? "\(error)")")
+                        }
+                    }
+                }
+                var outcomes: [(Duration, String)] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            for (elapsed, code) in outcomes {
+                slowest = max(slowest, elapsed)
+                codes.insert(code)
+            }
+        }
+        // The deadline is 500 ms; a second of slack for a loaded machine, far below a hang.
+        #expect(slowest < .milliseconds(1500), "a caller waited \(slowest)")
+        #expect(!codes.contains("answered"), "a frozen server answered")
+        #expect(codes.isSubset(of: ["query deadline passed", "pool wait timed out", "connection failed", "connection closed"]),
+                "\(codes)")
+
+        try server.resume()
+        #expect(try await poll(for: .seconds(10)) { try await pool.query("SELECT 2")[0].decode(Int.self, column: 0) == 2 })
+    }
+
+    /// Polls `body` every 50 ms until it is true or `timeout` passes.
+    func poll(for timeout: Duration, _ body: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if (try? await body()) == true { return true }
+            if ContinuousClock.now > deadline { return false }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
