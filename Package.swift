@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis", "MarqueeTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "UserService", "MovieService", "WatchlistService", "MarqueeTesting"],
+            dependencies: ["ServiceKit", "UserService", "MovieService", "WatchlistService", "Gateway", "MarqueeTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

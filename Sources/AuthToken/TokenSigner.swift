@@ -4,18 +4,30 @@ import COpenSSL
 import Glibc
 #endif
 
-/// What a Marquee access token says: who the caller is and for how long.
+/// What a Marquee access token says: who the caller is, with which role, and for how long.
 public struct TokenClaims: Sendable, Equatable {
     /// The user id (JWT `sub` is a string by RFC 7519; ours holds a decimal id).
     public var subject: String
     public var email: String
+    /// The role the user had when the token was issued (`role`): `user` or `admin`.
+    /// Only a signal: whoever grants admin rights confirms it against the user database.
+    public var role: String
+    /// The user's token version when the token was issued (`ver`). The user service bumps
+    /// the stored version on a password, email or role change, which revokes every older
+    /// token; a token without `ver` (issued before versions existed) reads as 0.
+    public var version: Int64
     /// Issued-at and expiry, seconds since the epoch.
     public var issuedAt: Int64
     public var expiresAt: Int64
 
-    public init(subject: String, email: String, issuedAt: Int64, expiresAt: Int64) {
+    public init(
+        subject: String, email: String, role: String = "user", version: Int64 = 0, issuedAt: Int64,
+        expiresAt: Int64
+    ) {
         self.subject = subject
         self.email = email
+        self.role = role
+        self.version = version
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
     }
@@ -55,14 +67,22 @@ public struct TokenSigner: Sendable {
         FlatJSON.appendString(claims.subject, to: &json)
         json.append(contentsOf: Array(",\"email\":".utf8))
         FlatJSON.appendString(claims.email, to: &json)
-        json.append(contentsOf: Array(",\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)}".utf8))
+        json.append(contentsOf: Array(",\"role\":".utf8))
+        FlatJSON.appendString(claims.role, to: &json)
+        json.append(contentsOf: Array(",\"ver\":\(claims.version),\"iat\":\(claims.issuedAt),\"exp\":\(claims.expiresAt)}".utf8))
         let signingInput = Self.encodedHeader + "." + Base64.encodeURL(json)
         return signingInput + "." + Base64.encodeURL(mac(Array(signingInput.utf8)))
     }
 
     /// A token for user `userID` valid for `lifetime` seconds from `now`.
-    public func sign(userID: Int64, email: String, lifetime: Int64, now: Int64 = TokenSigner.now()) -> String {
-        sign(TokenClaims(subject: String(userID), email: email, issuedAt: now, expiresAt: now + lifetime))
+    public func sign(
+        userID: Int64, email: String, role: String = "user", version: Int64 = 0, lifetime: Int64,
+        now: Int64 = TokenSigner.now()
+    ) -> String {
+        sign(
+            TokenClaims(
+                subject: String(userID), email: email, role: role, version: version, issuedAt: now,
+                expiresAt: now + lifetime))
     }
 
     /// The claims of `token` if it is well formed, HS256, correctly signed and unexpired.
@@ -102,9 +122,14 @@ public struct TokenSigner: Sendable {
         guard case .int(let issuedAt)? = claims["iat"] else { throw AuthTokenError(.malformed, reason: "iat") }
         var email = ""
         if case .string(let value)? = claims["email"] { email = value }
+        var role = "user"
+        if case .string(let value)? = claims["role"] { role = value }
+        var version: Int64 = 0
+        if case .int(let value)? = claims["ver"] { version = value }
         guard now < expiresAt else { throw AuthTokenError(.expired) }
         guard issuedAt <= now + clockSkew else { throw AuthTokenError(.notYetValid) }
-        return TokenClaims(subject: subject, email: email, issuedAt: issuedAt, expiresAt: expiresAt)
+        return TokenClaims(
+            subject: subject, email: email, role: role, version: version, issuedAt: issuedAt, expiresAt: expiresAt)
     }
 
     /// HMAC-SHA256 of `message` under the secret.

@@ -33,7 +33,10 @@ public final class GatewayServer: Sendable {
         server.idleTimeout = configuration.keepAliveTimeout
         server.maxConnections = configuration.maxConnections
         server.drainTimeout = configuration.shutdownTimeout
-        server.serverName = nil
+        // Every answer, proxied or the gateway's own (a parser's 400 included), says `Server:
+        // marquee` without a version, replacing an upstream's, and forbids MIME sniffing.
+        server.serverName = "marquee"
+        server.fixedFields = ["X-Content-Type-Options": "nosniff"]
         let mode = configuration.servesTLS ? configuration.httpMode : .serve
         plain = HTTPServer(configuration: server, group: group, responder: gateway.responder(scheme: "http", mode: mode))
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {

@@ -181,7 +181,7 @@ public enum TestServers {
     }
 
     /// A TCP port that nothing listens on at 127.0.0.1 right now (the kernel's choice).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestServerError("socket() failed: errno \(errno)") }
         defer { close(fd) }

@@ -22,7 +22,7 @@ public final class MovieService: Sendable {
     public static let settings: [Setting] = [
         .host, .port(default: 8002), .loops, .loopAffinity, .logLevel,
         .databaseURL(default: "postgresql://movie:movie_pass@127.0.0.1:5432/moviedb"), .redisURL, .cacheTTL,
-        .authSecret, .authRequired, .adminEmails, .dbPoolMin, .dbPoolMax, .dbQueryTimeout, .dbStatementTimeout,
+        .authSecret, .authRequired, .userServiceURL, .dbPoolMin, .dbPoolMax, .dbQueryTimeout, .dbStatementTimeout,
     ]
 
     /// What the service needs to start; ``init(configuration:)`` reads it from the settings.

@@ -9,8 +9,9 @@ import ServiceKit
 /// `authorizeSelf` (with `AUTH_REQUIRED=true` a token is needed and must name that user;
 /// with `false` a token is optional, but one that is sent still limits the caller to
 /// their own data). `GET /api/watchlist/movie/{movie_id}` lists every user's entries for a
-/// movie (the seed's "who added this movie"), so it needs only a signed-in caller when
-/// auth is required. `/internal/...` is not routed by the gateway and carries no token.
+/// movie (the seed's "who added this movie", with every user's id), so it is for admins
+/// whenever a caller is known, like the list of all users. `/internal/...` is not routed
+/// by the gateway and carries no token.
 struct WatchlistRoutes: Sendable {
     let store: WatchlistStore
     let upstreams: Upstreams
@@ -183,7 +184,7 @@ struct WatchlistRoutes: Sendable {
 
     func listForMovie(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let movieID = Int64(try request.parameters.int("movie_id"))
-        _ = try authenticator.authorizeCaller(request)
+        try await authenticator.authorizeAdminIfKnown(request)
         let page = try Pagination(request)
         let result = try await store.entries(movieID: movieID, page: page)
         var json = JSONWriter(capacity: 16 + result.entries.count * 100)

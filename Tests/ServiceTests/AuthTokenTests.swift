@@ -28,12 +28,24 @@ import Testing
 
     @Test func knownVector() throws {
         // Made independently with Python: hmac.new(b"test-secret", signing_input, sha256), base64url.
+        // Claims {"sub":"7","email":"x@y.z","role":"user","ver":0,"iat":100,"exp":99999999999}.
         let expected = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-            + "eyJzdWIiOiI3IiwiZW1haWwiOiJ4QHkueiIsImlhdCI6MTAwLCJleHAiOjk5OTk5OTk5OTk5fQ."
-            + "FoApzkgiBwJKNC3PxYLUaeoBRANi8BUgsr73tua4zuc"
+            + "eyJzdWIiOiI3IiwiZW1haWwiOiJ4QHkueiIsInJvbGUiOiJ1c2VyIiwidmVyIjowLCJpYXQiOjEwMCwiZXhwIjo5OTk5OTk5OTk5OX0."
+            + "-M_GsPyZ04zdJDfsThRBkOcldZSasCxLP_VTDYYD6mg"
         let mine = signer.sign(TokenClaims(subject: "7", email: "x@y.z", issuedAt: 100, expiresAt: 99_999_999_999))
         #expect(mine == expected)
         #expect(try signer.verify(expected, now: 200).subject == "7")
+        // A token made before roles and versions existed reads as a plain user at version 0,
+        // which no stored version (they start at 1) matches.
+        let older = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+            + "eyJzdWIiOiI3IiwiZW1haWwiOiJ4QHkueiIsImlhdCI6MTAwLCJleHAiOjk5OTk5OTk5OTk5fQ."
+            + "FoApzkgiBwJKNC3PxYLUaeoBRANi8BUgsr73tua4zuc"
+        let claims = try signer.verify(older, now: 200)
+        #expect(claims.role == "user" && claims.version == 0)
+        let admin = signer.sign(
+            TokenClaims(subject: "7", email: "x@y.z", role: "admin", version: 3, issuedAt: 100, expiresAt: 99_999_999_999))
+        #expect(try signer.verify(admin, now: 200).role == "admin")
+        #expect(try signer.verify(admin, now: 200).version == 3)
     }
 
     @Test func rejectsTamperedExpiredAndWrongSecret() {

@@ -343,10 +343,11 @@ struct MovieServiceTests {
     @Test func movieWritesNeedAnAdminWhenAuthIsRequired() async throws {
         let secret = "movie-test-secret"
         let app = try await harness(
-            authenticator: Authenticator(secret: secret, required: true, adminEmails: ["Admin@Example.com"]))
+            authenticator: Authenticator(secret: secret, required: true))
         defer { Task { await app.shutdown() } }
         let signer = TokenSigner(secret: secret)
-        let admin = signer.sign(TokenClaims(subject: "1", email: "admin@example.com", issuedAt: 100, expiresAt: 99_999_999_999))
+        let admin = signer.sign(
+            TokenClaims(subject: "1", email: "admin@example.com", role: "admin", issuedAt: 100, expiresAt: 99_999_999_999))
         let user = signer.sign(TokenClaims(subject: "2", email: "user@example.com", issuedAt: 100, expiresAt: 99_999_999_999))
         let body = #"{"title": "Locked", "year": 2000, "genre": "Drama"}"#
         #expect(await app.call(.POST, "/api/movies", json: body).status == .unauthorized)

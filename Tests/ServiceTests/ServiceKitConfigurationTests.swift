@@ -5,7 +5,7 @@ import Testing
 @Suite struct ServiceKitConfigurationTests {
     let settings: [Setting] = [
         .host, .port(default: 8002), .loops, .logLevel, .databaseURL(default: "postgres://movie@127.0.0.1/moviedb"),
-        .redisURL, .authSecret, .authRequired, .adminEmails, .cacheTTL, .requestTimeout,
+        .redisURL, .authSecret, .authRequired, Setting("ORIGINS", kind: .list, default: "", help: "A list."), .cacheTTL, .requestTimeout,
     ]
 
     func parse(_ environment: [String: String], _ arguments: [String]) throws -> ServiceConfiguration {
@@ -25,10 +25,10 @@ import Testing
         #expect(defaults.duration("REQUEST_TIMEOUT") == .seconds(10))
         #expect(defaults.string("AUTH_SECRET") == nil)
 
-        let env = try parse(["PORT": "9000", "AUTH_REQUIRED": "true", "ADMIN_EMAILS": " a@b.co, ,c@d.io "], [])
+        let env = try parse(["PORT": "9000", "AUTH_REQUIRED": "true", "ORIGINS": " a@b.co, ,c@d.io "], [])
         #expect(env.int("PORT") == 9000)
         #expect(env.bool("AUTH_REQUIRED"))
-        #expect(env.list("ADMIN_EMAILS") == ["a@b.co", "c@d.io"])
+        #expect(env.list("ORIGINS") == ["a@b.co", "c@d.io"])
 
         let flags = try parse(["PORT": "9000", "LOG_LEVEL": "debug"],
                               ["--port", "8005", "--log-level=warning", "--auth-required", "--request-timeout=500ms"])
@@ -74,9 +74,13 @@ import Testing
     }
 
     @Test func redactsCredentials() throws {
-        let configuration = try parse(["DATABASE_URL": "postgres://movie:hunter2@db/moviedb", "AUTH_SECRET": "k"], [])
+        let configuration = try parse(
+            ["DATABASE_URL": "postgres://movie:hunter2@db/moviedb", "AUTH_SECRET": "k",
+             "REDIS_URL": "redis://:redis-pw@cache:6379/0"], [])
         let shown = Dictionary(uniqueKeysWithValues: configuration.redactedDescription)
         #expect(shown["DATABASE_URL"] == "postgres://***@db/moviedb")
         #expect(shown["AUTH_SECRET"] == "***")
+        // Redis is not marked secret, but a URL's credentials are masked whatever the setting.
+        #expect(shown["REDIS_URL"] == "redis://***@cache:6379/0")
     }
 }

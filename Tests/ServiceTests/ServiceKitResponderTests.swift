@@ -20,7 +20,7 @@ enum ServiceKitTestLoops {
         logs: LogCapture = LogCapture(), checks: [HealthCheck] = [], authenticator: Authenticator? = nil
     ) -> (ServiceResponder, Metrics) {
         var router = ServiceRouter()
-        let auth = authenticator ?? Authenticator(secret: "s3cret", required: true, adminEmails: ["boss@example.com"])
+        let auth = authenticator ?? Authenticator(secret: "s3cret", required: true)
         router.post("/api/users") { request in
             var body = JSONFields(try await request.decodeJSONObject())
             let name = body.string("name", length: 1...100, trimming: true)
@@ -56,7 +56,7 @@ enum ServiceKitTestLoops {
             return response
         }
         router.post("/api/movies") { request in
-            try auth.authorizeAdmin(request)
+            try await auth.authorizeAdmin(request)
             return .json(.created, Array("{}".utf8))
         }
         let metrics = Metrics(service: "test-service", loopCount: 2)
@@ -153,7 +153,7 @@ enum ServiceKitTestLoops {
     @Test func authRulesFollowAPIMD() async {
         let signer = TokenSigner(secret: "s3cret")
         let user7 = "Bearer " + signer.sign(userID: 7, email: "ann@example.com", lifetime: 600)
-        let boss = "Bearer " + signer.sign(userID: 9, email: "Boss@Example.com", lifetime: 600)
+        let boss = "Bearer " + signer.sign(userID: 9, email: "Boss@Example.com", role: "admin", lifetime: 600)
         let forged = "Bearer " + TokenSigner(secret: "wrong").sign(userID: 7, email: "ann@example.com", lifetime: 600)
         let expired = "Bearer " + signer.sign(userID: 7, email: "a@b.co", lifetime: 10, now: 1000)
 

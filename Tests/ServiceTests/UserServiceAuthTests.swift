@@ -24,7 +24,7 @@ import Testing
         #expect(body["token_type"] == .string("bearer"))
         #expect(body["expires_in"] == .int(3600))
         #expect(body["user"]?["id"]?.intValue == id)
-        #expect(body["user"]?.objectValue?.keys == ["id", "name", "email", "created_at", "updated_at"])
+        #expect(body["user"]?.objectValue?.keys == ["id", "name", "email", "role", "created_at", "updated_at"])
         let token = try #require(body["access_token"]?.stringValue)
         let claims = try TokenSigner(secret: UserServiceTestSupport.secret).verify(token)
         #expect(claims.userID == id)
@@ -159,13 +159,13 @@ import Testing
         for required in [false, true] {
             let service = try await UserServiceTestSupport.start(database: "us_self_\(required)") { configuration in
                 configuration.authRequired = required
-                configuration.adminEmails = ["boss@example.org"]
             }
             let client = UserServiceClient(service)
             // Sign-up stays open whatever AUTH_REQUIRED says.
             let ann = await client.createUser(email: "ann@example.org")
             let bob = await client.createUser(email: "bob@example.org")
             _ = await client.createUser(email: "boss@example.org")
+            _ = try await service.store.setRole(email: "boss@example.org", role: .admin)
             let annToken = await client.login(email: "ann@example.org")
             let bossToken = await client.login(email: "boss@example.org")
 

@@ -13,7 +13,7 @@ enum UserServiceTestSupport {
     /// Cheap scrypt (N = 2^10) for tests that do not measure hashing: the stored format
     /// and the code path are the same as with the production cost.
     static let cheapHasher = PasswordHasher(parameters: PasswordHasher.Parameters(n: 1 << 10, r: 8, p: 1))
-    static let secret = "user-service-test-secret"
+    static let secret = "user-service-test-secret-0123456789abcdef"
 
     /// A started service on a new database called `database`.
     static func start(

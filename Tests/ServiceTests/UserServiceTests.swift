@@ -19,7 +19,7 @@ import Testing
         let id = try #require(created.jsonBody?["id"]?.intValue)
         #expect(created.headers["Location"] == "/api/users/\(id)")
         let body = try #require(created.jsonBody?.objectValue)
-        #expect(body.keys == ["id", "name", "email", "created_at", "updated_at"])
+        #expect(body.keys == ["id", "name", "email", "role", "created_at", "updated_at"])
         #expect(body["name"] == .string("Ann Lee"))
         #expect(body["email"] == .string("ann.lee@example.org"))
         #expect(body["created_at"]?.stringValue?.hasSuffix("Z") == true)
@@ -48,7 +48,7 @@ import Testing
         #expect(put.jsonBody?["email"] == .string("ann.lee@example.org"))
         #expect(put.jsonBody?["created_at"] == created.jsonBody?["created_at"])
         #expect(put.jsonBody?["updated_at"] != created.jsonBody?["updated_at"])
-        let patch = await client.send(.PATCH, "/api/users/\(id)", json: #"{"email":"ANN@example.org","password":"newpass1"}"#)
+        let patch = await client.send(.PATCH, "/api/users/\(id)", json: #"{"email":"ANN@example.org","password":"newpass1","current_password":"pass123"}"#)
         #expect(patch.status.code == 200)
         #expect(patch.jsonBody?["email"] == .string("ann@example.org"))
         _ = await client.login(email: "ann@example.org", password: "newpass1")
@@ -111,7 +111,7 @@ import Testing
         #expect(empty.issueLocations == ["body"])
         #expect(empty.issueTypes == ["value_error"])
         let badUpdate = await client.send(.PATCH, "/api/users/\(id)", json: #"{"name":"","email":"x@","password":"1"}"#)
-        #expect(badUpdate.issueLocations == ["body.name", "body.email", "body.password"])
+        #expect(badUpdate.issueLocations == ["body.name", "body.email", "body.password", "body.current_password"])
         let nullName = await client.send(.PATCH, "/api/users/\(id)", json: #"{"name":null}"#)
         #expect(nullName.issueTypes == ["string_type"])
 
@@ -136,15 +136,17 @@ import Testing
         #expect(duplicate.bodyText == #"{"detail":"Email already registered"}"#)
 
         let bob = await client.createUser(email: "bob@example.org")
-        let taken = await client.send(.PUT, "/api/users/\(bob)", json: #"{"email":"Ann@EXAMPLE.org"}"#)
+        let taken = await client.send(.PUT, "/api/users/\(bob)", json: #"{"email":"Ann@EXAMPLE.org","current_password":"secret123"}"#)
         #expect(taken.status.code == 409)
         // Re-saving one's own address in another case is not a conflict.
-        let same = await client.send(.PUT, "/api/users/\(ann)", json: #"{"email":"ANN@example.org"}"#)
+        let same = await client.send(.PUT, "/api/users/\(ann)", json: #"{"email":"ANN@example.org","current_password":"secret123"}"#)
         #expect(same.status.code == 200)
     }
 
     @Test func twentyConcurrentSignUpsWithOneEmailMakeOneUser() async throws {
-        let service = try await UserServiceTestSupport.start(database: "us_concurrent")
+        // Room for all twenty hashes at once: this test is about the unique index, not the
+        // hashing queue's bound (SecurityTests covers that).
+        let service = try await UserServiceTestSupport.start(database: "us_concurrent") { $0.hashingMaxPending = 64 }
         defer { Task { await service.shutdown() } }
         let statuses = await withTaskGroup(of: Int.self) { group in
             for i in 0..<20 {
@@ -186,7 +188,7 @@ import Testing
             .POST, "/api/auth/login", json: #"{"email":"s@x.org","password":"\#(password)-wrong"}"#))
         responses.append(await client.send(
             .POST, "/api/auth/login", json: #"{"email":"nobody@x.org","password":"\#(password)"}"#))
-        responses.append(await client.send(.PATCH, "/api/users/\(id)", json: #"{"password":"\#(password)2"}"#))
+        responses.append(await client.send(.PATCH, "/api/users/\(id)", json: #"{"password":"\#(password)2","current_password":"\#(password)"}"#))
         responses.append(await client.send(.GET, "/api/users/\(id)"))
         responses.append(await client.send(.GET, "/api/users"))
         #expect(responses.map(\.status.code) == [201, 409, 422, 200, 401, 401, 200, 200, 200])

@@ -1,3 +1,4 @@
+import AuthToken
 import Reactor
 
 #if canImport(Glibc)
@@ -205,6 +206,9 @@ public struct GatewayConfiguration: Sendable {
             config.trustedProxies = try CIDR.parseList(text)
         }
         config.authSecret = source.string("AUTH_SECRET")
+        if let secret = config.authSecret, !secret.isEmpty, let problem = AuthSecretPolicy.problem(with: secret) {
+            throw GatewayError(.invalidSetting, problem)
+        }
         config.tlsCertificate = source.string("TLS_CERT")
         config.tlsKey = source.string("TLS_KEY")
         if (config.tlsCertificate == nil) != (config.tlsKey == nil) {

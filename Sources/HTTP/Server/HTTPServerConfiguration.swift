@@ -18,6 +18,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var drainTimeout: Duration = .seconds(10)
     /// The `Server` header, or nil for none.
     public var serverName: String? = "marquee"
+    /// Fields written on every response of this server, after `Server` and made once
+    /// (the gateway's `X-Content-Type-Options: nosniff`); a handler must not set them too.
+    public var fixedFields = HTTPHeaders()
 
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host

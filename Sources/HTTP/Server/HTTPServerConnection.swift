@@ -57,6 +57,10 @@ final class HTTPServerConnection: @unchecked Sendable {
                 $0.field("Server", sanitizing: serverName)
             }
         }
+        if !configuration.fixedFields.isEmpty {
+            let fixed = configuration.fixedFields
+            HTTPHeadWriter.append(to: &serverField, atMost: fixed.lineByteCount) { $0.fields(fixed) }
+        }
         self.serverField = serverField
         self.configuration = configuration
         headerReadTimeout = configuration.headerReadTimeout.nanoseconds

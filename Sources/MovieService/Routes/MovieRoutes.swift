@@ -69,7 +69,7 @@ struct MovieRoutes: Sendable {
     }
 
     func create(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
-        try authenticator.authorizeAdmin(request)
+        try await authenticator.authorizeAdmin(request)
         let draft = try MovieDraft(try await request.decodeJSONObject())
         let movie = try await catalog.create(draft)
         return .json(.created, Array(movie.json), headers: ["Location": "/api/movies/\(movie.id)", "ETag": movie.etag])
@@ -78,7 +78,7 @@ struct MovieRoutes: Sendable {
     /// `PUT` and `PATCH`: any subset of the fields.
     func update(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = Int64(try request.parameters.int("movie_id"))
-        try authenticator.authorizeAdmin(request)
+        try await authenticator.authorizeAdmin(request)
         let patch = try MoviePatch(try await request.decodeJSONObject())
         guard let movie = try await catalog.update(id, patch) else { throw ServiceError.notFound("Movie") }
         return .json(.ok, Array(movie.json), headers: ["ETag": movie.etag])
@@ -86,7 +86,7 @@ struct MovieRoutes: Sendable {
 
     func delete(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = Int64(try request.parameters.int("movie_id"))
-        try authenticator.authorizeAdmin(request)
+        try await authenticator.authorizeAdmin(request)
         guard try await catalog.delete(id) else { throw ServiceError.notFound("Movie") }
         return HTTPServerResponse(status: .noContent)
     }

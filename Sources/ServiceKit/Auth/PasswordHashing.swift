@@ -1,34 +1,79 @@
 import AuthToken
 import Reactor
+import Synchronization
 
 /// ``PasswordHasher`` on the blocking pool: scrypt takes tens of milliseconds of CPU and
-/// 32 MiB, which must never run on an event loop.
+/// tens of MiB, which must never run on an event loop.
+///
+/// The pool's queue is bounded here: at most ``maxPending`` computations are running or
+/// waiting at once, and one more is refused at once with 503 and `Retry-After` rather than
+/// queued behind the others (a flood of sign-ups would otherwise make every login wait for
+/// all of them, and hold their memory). A computation that started runs to its end: scrypt
+/// cannot be interrupted, which is why the queue in front of it must stay short.
 public struct PasswordHashing: Sendable {
     public let hasher: PasswordHasher
     public let pool: BlockingPool
+    /// Computations running or queued at most; the next is a 503.
+    public let maxPending: Int
+    private let state: State
 
-    public init(hasher: PasswordHasher = PasswordHasher(), pool: BlockingPool = .shared) {
+    /// Counts shared by copies of one ``PasswordHashing``.
+    final class State: Sendable {
+        let pending = Atomic<Int>(0)
+        let computations = Atomic<Int>(0)
+        let refused = Atomic<Int>(0)
+    }
+
+    /// - Parameter maxPending: default: four per pool thread (a login waits for at most
+    ///   three computations ahead of it on its thread).
+    public init(hasher: PasswordHasher = PasswordHasher(), pool: BlockingPool = .shared, maxPending: Int? = nil) {
         self.hasher = hasher
         self.pool = pool
+        self.maxPending = max(1, maxPending ?? pool.threadCount * 4)
+        state = State()
     }
+
+    /// scrypt computations started (hashes, verifications, dummy verifications).
+    public var computations: Int { state.computations.load(ordering: .relaxed) }
+    /// Computations refused because ``maxPending`` were already pending.
+    public var refused: Int { state.refused.load(ordering: .relaxed) }
+
+    /// The 503 for a full queue: a client that waits a second finds room again.
+    public static let busy = ServiceError(
+        .serviceUnavailable, detail: "Too many password checks in progress, try again shortly",
+        headers: ["Retry-After": "1"])
 
     public func hash(_ password: String) async throws -> String {
         let hasher = self.hasher
-        return try await pool.run { () throws(AuthTokenError) -> String in try hasher.hash(password) }
+        return try await admitted { try await pool.run { () throws(AuthTokenError) -> String in try hasher.hash(password) } }
     }
 
     /// Whether `password` matches `stored`; false (not an error) for a hash we cannot read,
     /// so that a corrupt row reads as a wrong password rather than a 500.
     public func verify(_ password: String, against stored: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await pool.run { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
+        return try await admitted {
+            try await pool.run { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
+        }
     }
 
     /// The work of a verification, for unknown emails (see ``PasswordHasher/verifyDummy(_:)``).
     public func verifyDummy(_ password: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await pool.run { () -> Bool in hasher.verifyDummy(password) }
+        return try await admitted { try await pool.run { () -> Bool in hasher.verifyDummy(password) } }
     }
 
     public func needsRehash(_ stored: String) -> Bool { hasher.needsRehash(stored) }
+
+    /// Runs `work` if fewer than ``maxPending`` computations are pending, else throws ``busy``.
+    private func admitted<T>(_ work: () async throws -> T) async throws -> T {
+        let pending = state.pending.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
+        defer { state.pending.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
+        guard pending <= maxPending else {
+            state.refused.wrappingAdd(1, ordering: .relaxed)
+            throw Self.busy
+        }
+        state.computations.wrappingAdd(1, ordering: .relaxed)
+        return try await work()
+    }
 }

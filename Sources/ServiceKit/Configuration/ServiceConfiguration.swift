@@ -90,15 +90,7 @@ public struct ServiceConfiguration: Sendable {
     /// Reads the process's environment and arguments; prints help and exits 0 for
     /// `--help`, prints the problem and exits 2 for bad input.
     public static func load(service: String, settings: [Setting]) -> ServiceConfiguration {
-        var environment: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
+        let environment = processEnvironment()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             switch try parse(settings: settings, environment: environment, arguments: arguments) {
@@ -112,6 +104,20 @@ public struct ServiceConfiguration: Sendable {
             writeAll(2, "\(service): \(error.message)\nRun '\(service) --help' for the settings.\n")
             exit(2)
         }
+    }
+
+    /// The process's environment variables.
+    public static func processEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return environment
     }
 
     /// `--help`: every setting with its flag, environment variable, default and help.
@@ -135,7 +141,8 @@ public struct ServiceConfiguration: Sendable {
         return text
     }
 
-    private static func writeAll(_ fd: Int32, _ text: String) {
+    /// Writes all of `text` to `fd` (stdout 1, stderr 2), for command-line messages.
+    public static func writeAll(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         // Scoped pointer: valid for this synchronous write loop only.
         bytes.withUnsafeMutableBytes { buffer in
@@ -214,14 +221,16 @@ public struct ServiceConfiguration: Sendable {
     public var redactedDescription: [(String, String)] {
         settings.map { setting in
             guard let value = values[setting.name] else { return (setting.name, "") }
-            if setting.isSecret {
-                if case .url = setting.kind, let at = value.lastIndex(of: "@"), let colon = value.firstIndex(of: ":") {
+            // A URL's credentials are masked whether or not the setting is marked secret
+            // (`redis://:password@host`, `postgresql://user:password@host`).
+            if case .url = setting.kind {
+                if let at = value.lastIndex(of: "@"), let colon = value.firstIndex(of: ":") {
                     // scheme://user:password@host → scheme://***@host
                     return (setting.name, String(value[..<colon]) + "://***" + String(value[at...]))
                 }
-                if case .url = setting.kind { return (setting.name, value) }  // no credentials in it
-                return (setting.name, value.isEmpty ? "" : "***")
+                return (setting.name, value)  // no credentials in it
             }
+            if setting.isSecret { return (setting.name, value.isEmpty ? "" : "***") }
             return (setting.name, value)
         }
     }

@@ -67,15 +67,13 @@ public struct Setting: Sendable {
         help: "Redis URL for the movie cache.")
     public static let authSecret = Setting(
         "AUTH_SECRET", default: nil, secret: true,
-        help: "HS256 secret for access tokens (required when AUTH_REQUIRED=true).")
+        help: "HS256 secret for access tokens (required when AUTH_REQUIRED=true): at least 32 bytes, never a shipped example.")
     public static let authRequired = Setting(
         "AUTH_REQUIRED", kind: .bool, default: "false",
         help: "Require tokens for writes and per-user reads (see API.md).")
-    public static let adminEmails = Setting(
-        "ADMIN_EMAILS", kind: .list, default: "", help: "Comma-separated emails allowed to write movies.")
     public static let userServiceURL = Setting(
         "USER_SERVICE_URL", kind: .url(schemes: ["http", "https"]), default: "http://127.0.0.1:8001",
-        help: "Base URL of the user service.")
+        help: "Base URL of the user service (which also confirms admin tokens).")
     public static let movieServiceURL = Setting(
         "MOVIE_SERVICE_URL", kind: .url(schemes: ["http", "https"]), default: "http://127.0.0.1:8002",
         help: "Base URL of the movie service.")

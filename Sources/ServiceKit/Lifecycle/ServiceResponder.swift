@@ -1,7 +1,8 @@
 import HTTP
 import Reactor
 
-/// The middleware every service runs behind: request ids, `/health`, `/metrics`, error
+/// The middleware every service runs behind: request ids, `/health` (readiness: the
+/// dependencies), `/health/live` (liveness: the process), `/metrics`, error
 /// mapping to FastAPI-shaped bodies, the access log and the per-route metrics.
 ///
 /// Every response, errors included, carries `X-Request-ID`. Errors never escape to the
@@ -49,6 +50,11 @@ public struct ServiceResponder: HTTPResponder {
         if (path == "/health" || path == "/health/") && (request.method == .GET || request.method == .HEAD) {
             context.route = "/health"
             response = await HealthReport.run(service: service, checks: healthChecks).response
+        } else if path == "/health/live" && (request.method == .GET || request.method == .HEAD) {
+            // Liveness: the process answers. Dependencies are readiness (`/health`): a
+            // database outage must take instances out of rotation, not restart them all.
+            context.route = "/health/live"
+            response = .json(.ok, Array(#"{"status":"alive","service":"\#(service)"}"#.utf8))
         } else if path == "/metrics" && (request.method == .GET || request.method == .HEAD) {
             context.route = "/metrics"
             response = HTTPServerResponse(status: .ok, headers: ["Content-Type": Metrics.contentType],

@@ -1,3 +1,4 @@
+import AuthToken
 import HTTP
 import Reactor
 import Synchronization
@@ -58,6 +59,10 @@ public enum ServiceRunner {
     /// Call from synchronous top-level code, before anything starts threads.
     public static func main(name: String, settings: [Setting], make: @escaping Make) -> Never {
         SignalWatcher.block([SIGTERM, SIGINT])
+        if let refusal = refusedEnvironment(ServiceConfiguration.processEnvironment()) {
+            ServiceConfiguration.writeAll(2, "\(name): \(refusal)\n")
+            exit(2)
+        }
         let configuration = ServiceConfiguration.load(service: name, settings: settings)
         let level = configuration.settings.contains { $0.name == "LOG_LEVEL" }
             ? configuration.string("LOG_LEVEL").flatMap(Logger.Level.init(name:)) ?? .info : .info
@@ -85,6 +90,23 @@ public enum ServiceRunner {
         exit(code)
     }
 
+    /// Runs a one-shot command (an operator's subcommand, not a server) on one event loop
+    /// and exits with the code it returns. Call from synchronous top-level code.
+    public static func runCommand(_ body: @escaping @Sendable (EventLoopGroup) async -> Int32) -> Never {
+        let group: EventLoopGroup
+        do {
+            group = try EventLoopGroup(loopCount: 1, affinity: .none)
+        } catch {
+            ServiceConfiguration.writeAll(2, "cannot start an event loop: \(error)\n")
+            exit(1)
+        }
+        let done = ExitLatch()
+        Task(executorPreference: group.loops[0]) { done.open(await body(group)) }
+        let code = done.wait()
+        group.shutdown()
+        exit(code)
+    }
+
     /// The async part: set up, serve until a signal, drain, run hooks. Returns the exit code.
     /// - Parameters:
     ///   - stopRequests: what asks for shutdown; nil watches SIGTERM and SIGINT (which
@@ -96,12 +118,23 @@ public enum ServiceRunner {
     ) async -> Int32 {
         let metrics = Metrics(service: name, loopCount: group.loops.count)
         let declared = Set(configuration.settings.map(\.name))
+        let secret = declared.contains("AUTH_SECRET") ? configuration.string("AUTH_SECRET") : nil
+        if let secret, !secret.isEmpty, let problem = AuthSecretPolicy.problem(with: secret) {
+            logger.error(problem)
+            return 2
+        }
+        // Admin claims are confirmed with the user service (see RemoteTokenConfirmer); the
+        // user service itself confirms from its database and sets its own authenticator.
+        let confirmerClient = declared.contains("USER_SERVICE_URL") ? HTTPClient(group: group) : nil
+        let confirmer = confirmerClient.flatMap { client in
+            RemoteTokenConfirmer(client: client, userServiceURL: configuration.string("USER_SERVICE_URL") ?? "")
+        }
         let authenticator = Authenticator(
-            secret: declared.contains("AUTH_SECRET") ? configuration.string("AUTH_SECRET") : nil,
-            required: declared.contains("AUTH_REQUIRED") ? configuration.bool("AUTH_REQUIRED") : false,
-            adminEmails: declared.contains("ADMIN_EMAILS") ? configuration.list("ADMIN_EMAILS") : [])
+            secret: secret, required: declared.contains("AUTH_REQUIRED") ? configuration.bool("AUTH_REQUIRED") : false,
+            confirmer: confirmer)
         if authenticator.isRequired && authenticator.signer == nil {
             logger.error("AUTH_REQUIRED=true needs AUTH_SECRET")
+            await confirmerClient?.shutdown()
             return 2
         }
         let context = ServiceContext(
@@ -112,6 +145,7 @@ public enum ServiceRunner {
             definition = try await make(context)
         } catch {
             logger.error("service set-up failed", ["error": .string("\(error)")])
+            await confirmerClient?.shutdown()
             return 1
         }
         let responder = ServiceResponder(
@@ -126,6 +160,7 @@ public enum ServiceRunner {
         } catch {
             logger.error("cannot listen", ["host": .string(host), "port": .int(Int64(port)), "error": .string("\(error)")])
             await runHooks(definition.shutdownHooks, logger: logger)
+            await confirmerClient?.shutdown()
             return 1
         }
         var fields: [(String, JSONValue)] = [("host", .string(host)), ("port", .int(Int64(server.localPort))),
@@ -158,8 +193,18 @@ public enum ServiceRunner {
             tasks.cancelAll()  // stop watching signals
         }
         await runHooks(definition.shutdownHooks, logger: logger)
+        await confirmerClient?.shutdown()
         logger.info("stopped")
         return 0
+    }
+
+    /// Settings that were replaced and must not be believed to work: a process started
+    /// with one refuses to start (exit 2) with this message.
+    public static func refusedEnvironment(_ environment: [String: String]) -> String? {
+        if let value = environment["ADMIN_EMAILS"], !value.trimmingPrefix(while: { $0 == " " }).isEmpty {
+            return "ADMIN_EMAILS is no longer read: admin rights are the users.role column, granted by an operator with `user-service admin grant EMAIL` (or `deploy/dev admin grant EMAIL`); ADMIN_BOOTSTRAP_EMAIL and ADMIN_BOOTSTRAP_PASSWORD create the first admin. Remove ADMIN_EMAILS."
+        }
+        return nil
     }
 
     static func runHooks(_ hooks: [@Sendable () async -> Void], logger: Logger) async {

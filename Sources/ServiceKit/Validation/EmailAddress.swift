@@ -2,9 +2,9 @@
 /// pydantic's `EmailStr` uses: one `@`, a local part of 1–64 characters without spaces or
 /// controls, a domain of dot-separated labels (letters, digits, hyphens, not at the ends)
 /// with an alphabetic top-level label, and at most 254 characters in all.
-enum EmailAddress {
+public enum EmailAddress {
     /// nil when `address` is acceptable, else the reason (email-validator's wording).
-    static func problem(_ address: String) -> String? {
+    public static func problem(_ address: String) -> String? {
         let scalars = Array(address.unicodeScalars)
         if scalars.count > 254 { return "The email address is too long (\(scalars.count - 254) characters too many)." }
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)

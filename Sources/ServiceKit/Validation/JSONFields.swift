@@ -92,6 +92,11 @@ public struct JSONFields: Sendable {
             report(.stringType, at: name, message: Messages.stringType, input: sensitive ? nil : raw)
             return nil
         }
+        // PostgreSQL's text cannot hold U+0000, and no name, title or address needs one.
+        if text.utf8.contains(0) {
+            report(.stringNUL, at: name, message: Messages.stringNUL)
+            return nil
+        }
         if trimming { text = Self.trimmed(text) }
         if let length {
             let count = text.unicodeScalars.count
@@ -111,7 +116,7 @@ public struct JSONFields: Sendable {
     }
 
     /// `text` without leading and trailing white space (Python's `str.strip()`).
-    static func trimmed(_ text: String) -> String {
+    public static func trimmed(_ text: String) -> String {
         let scalars = text.unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
             let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })

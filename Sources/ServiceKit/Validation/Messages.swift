@@ -10,6 +10,7 @@ enum Messages {
     static let boolType = "Input should be a valid boolean"
     static let boolParsing = "Input should be a valid boolean, unable to interpret input"
     static let listType = "Input should be a valid list"
+    static let stringNUL = "String should not contain NUL characters"
 
     static func stringTooShort(_ min: Int) -> String {
         "String should have at least \(min) character\(min == 1 ? "" : "s")"

@@ -117,6 +117,10 @@ public struct ParameterFields: Sendable {
     /// An optional text parameter, with length bounds.
     public mutating func string(_ name: String, length: ClosedRange<Int>? = nil) -> FieldValue<String> {
         guard let text = parameters[name] else { return .absent }
+        if text.utf8.contains(0) {
+            report(.stringNUL, at: name, message: Messages.stringNUL)
+            return .absent
+        }
         if let length {
             let count = text.unicodeScalars.count
             if count < length.lowerBound {

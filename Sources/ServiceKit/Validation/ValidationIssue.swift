@@ -27,6 +27,8 @@ public struct ValidationIssue: Sendable, Equatable, JSONEncodable {
         public static let lessThanEqual = Kind("less_than_equal")
         public static let greaterThan = Kind("greater_than")
         public static let valueError = Kind("value_error")
+        /// A string holding U+0000 (which PostgreSQL's text cannot store); never echoed.
+        public static let stringNUL = Kind("string_nul")
         public static let modelType = Kind("model_attributes_type")
     }
 

@@ -1,7 +1,7 @@
 import Postgres
 import ServiceKit
 
-/// A user as clients see it: `{"id","name","email","created_at","updated_at"}`.
+/// A user as clients see it: `{"id","name","email","role","created_at","updated_at"}`.
 ///
 /// The password hash is deliberately not a property: rows are read into this type with a
 /// column list that never names `password_hash`, so no code path can put the hash into a
@@ -12,19 +12,30 @@ public struct User: Sendable, Equatable, JSONEncodable {
     public var name: String
     /// Lower-case, as stored.
     public var email: String
+    /// `user` or `admin`: granted by an operator only (``UserAdministration``).
+    public var role: UserRole
+    /// Bumped by a password, email or role change: tokens carrying an older one are revoked.
+    /// Never shown to clients.
+    public var tokenVersion: Int64
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
-    public init(id: Int64, name: String, email: String, createdAt: Timestamp, updatedAt: Timestamp) {
+    public init(
+        id: Int64, name: String, email: String, role: UserRole = .user, tokenVersion: Int64 = 1,
+        createdAt: Timestamp, updatedAt: Timestamp
+    ) {
         self.id = id
         self.name = name
         self.email = email
+        self.role = role
+        self.tokenVersion = tokenVersion
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
 
     /// The columns ``init(row:)`` reads, in order: every `SELECT`/`RETURNING` of a user uses it.
-    static let columns = "id, name, email, created_at, updated_at"
+    static let columns = "id, name, email, created_at, updated_at, role, token_version"
+    static let columnCount = 7
 
     /// Reads the ``columns`` of a row.
     init(row: PostgresRow) throws {
@@ -33,6 +44,9 @@ public struct User: Sendable, Equatable, JSONEncodable {
         email = try row.decode(String.self, column: 2)
         createdAt = Timestamp(microsecondsSinceEpoch: try row.decode(PostgresTimestamp.self, column: 3).microsecondsSinceEpoch)
         updatedAt = Timestamp(microsecondsSinceEpoch: try row.decode(PostgresTimestamp.self, column: 4).microsecondsSinceEpoch)
+        // The column's CHECK constraint admits only these two; anything else reads as the lesser.
+        role = UserRole(rawValue: try row.decode(String.self, column: 5)) ?? .user
+        tokenVersion = try row.decode(Int64.self, column: 6)
     }
 
     public func encode(to json: inout JSONWriter) {
@@ -40,6 +54,7 @@ public struct User: Sendable, Equatable, JSONEncodable {
             object.field("id", id)
             object.field("name", name)
             object.field("email", email)
+            object.field("role", role.rawValue)
             object.field("created_at", createdAt)
             object.field("updated_at", updatedAt)
         }

@@ -32,11 +32,17 @@ struct NewUser: Sendable {
     }
 }
 
-/// The body of `PUT`/`PATCH /api/users/{id}`: any non-empty subset of the three fields.
+/// The body of `PUT`/`PATCH /api/users/{id}`: any non-empty subset of the three fields,
+/// plus `current_password` whenever `email` or `password` is among them: a token alone
+/// (one left on a shared machine, one stolen) must not be enough to take the account over.
 struct UserUpdate: Sendable {
     var name: String?
     var email: String?
     var password: String?
+    var currentPassword: String?
+
+    /// Whether the update changes a credential, and so needs ``currentPassword``.
+    var changesCredentials: Bool { email != nil || password != nil }
 
     /// - Throws: `ServiceError` 422 for a bad field, or for a body naming none of them
     ///   (`{"type":"value_error","loc":["body"],...}`, as a pydantic model validator would).
@@ -51,6 +57,10 @@ struct UserUpdate: Sendable {
         name = body.optionalString("name", length: UserRules.nameLength, trimming: true).value
         email = body.optionalEmail("email").value?.lowercased()
         password = body.optionalString("password", length: UserRules.passwordLength, sensitive: true).value
+        currentPassword = body.optionalString("current_password", length: 1...1024, sensitive: true).value
+        if body.object["email"] != nil || body.object["password"] != nil, body.object["current_password"] == nil {
+            body.report(.missing, at: "current_password", message: "Field required")
+        }
         try body.finish()
     }
 }

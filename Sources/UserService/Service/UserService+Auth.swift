@@ -41,7 +41,9 @@ extension UserService {
                 try? await store.upgradePasswordHash(id: user.id, from: storedHash, to: stronger)
             }
         }
-        let token = signer.sign(userID: user.id, email: user.email, lifetime: configuration.tokenTTL)
+        let token = signer.sign(
+            userID: user.id, email: user.email, role: user.role.rawValue, version: user.tokenVersion,
+            lifetime: configuration.tokenTTL)
         var json = JSONWriter(capacity: 512)
         json.object { body in
             body.field("access_token", token)
@@ -54,13 +56,13 @@ extension UserService {
         return .json(.ok, json.bytes, headers: ["Cache-Control": "no-store", "Pragma": "no-cache"])
     }
 
-    /// `GET /api/auth/me`: the caller's own record; 401 without a valid token (whatever
-    /// `AUTH_REQUIRED` says), and 401 when the token names a user deleted since.
+    /// `GET /api/auth/me`: the caller's own record, with their current role; 401 without a
+    /// valid token (whatever `AUTH_REQUIRED` says), and 401 when the token was revoked since
+    /// (the user was deleted, or changed password, email or role). The other services call
+    /// it to confirm an admin's token (``RemoteTokenConfirmer``).
     func me(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let caller = try authenticator.requireUser(request)
-        guard let user = try await store.find(id: caller.userID) else {
-            throw ServiceError.unauthorized("Invalid authentication credentials")
-        }
+        guard let user = try await tokens.currentUser(of: caller) else { throw Self.revokedToken }
         return .json(.ok, user.jsonBytes)
     }
 

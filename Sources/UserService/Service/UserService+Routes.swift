@@ -19,9 +19,14 @@ extension UserService {
     // MARK: Users
 
     /// `POST /api/users`: sign-up, open to anyone (a token that is sent must still be valid).
+    ///
+    /// The email is checked before the password is hashed: a taken address is a 409 at the
+    /// cost of one indexed lookup, so a flood of sign-ups reusing one address costs no
+    /// scrypt (the unique index still settles two sign-ups racing for a new address).
     func createUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         _ = try authenticator.authenticate(request)
         let input = try NewUser(try await request.decodeJSONObject())
+        if try await store.emailTaken(input.email) { throw UserStore.duplicateEmail }
         let hash = try await hashing.hash(input.password)
         let user = try await store.create(name: input.name, email: input.email, passwordHash: hash)
         logger.info("user created", ["user_id": .int(user.id)])
@@ -29,11 +34,10 @@ extension UserService {
     }
 
     /// `GET /api/users`: everyone's records, so only for admins once a caller is known
-    /// (always with `AUTH_REQUIRED=true`; with `false`, only when a token is sent).
+    /// (always with `AUTH_REQUIRED=true`; with `false`, only when a token is sent), the
+    /// role read from the database, not from the token.
     func listUsers(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
-        if let caller = try authenticator.authorizeCaller(request), !caller.isAdmin {
-            throw ServiceError.forbidden("Not allowed to list other users")
-        }
+        try await authenticator.authorizeAdminIfKnown(request)
         let page = try Pagination(request)
         let (users, total) = try await store.list(limit: page.limit, offset: page.offset)
         var json = JSONWriter(capacity: 64 + users.count * 160)
@@ -45,29 +49,66 @@ extension UserService {
 
     func getUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = try userID(request)
-        try authorizeSelf(request, id)
-        guard let user = try await store.find(id: id) else { throw ServiceError.notFound("User") }
+        let caller = try authorizeSelf(request, id)
+        guard let user = try await store.find(id: id) else {
+            // The caller's own record is gone: their token is revoked, not a 404.
+            if caller != nil { throw Self.revokedToken }
+            throw ServiceError.notFound("User")
+        }
+        if let caller, caller.tokenVersion != user.tokenVersion { throw Self.revokedToken }
         return .json(.ok, user.jsonBytes)
     }
 
-    /// `PUT` and `PATCH`: any non-empty subset of name, email, password.
+    /// `PUT` and `PATCH`: any non-empty subset of name, email, password; a new email or
+    /// password also needs `current_password` (403 when it is wrong, throttled like a
+    /// login), and revokes the user's earlier tokens.
     func updateUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = try userID(request)
-        try authorizeSelf(request, id)
+        let caller = try authorizeSelf(request, id)
+        if let caller { try await requireCurrent(caller) }
         let update = try UserUpdate(try await request.decodeJSONObject())
+        var verifiedHash: String?
+        if update.changesCredentials, let currentPassword = update.currentPassword {
+            verifiedHash = try await verifyCurrentPassword(currentPassword, userID: id, request: request)
+        }
         var hash: String?
         if let password = update.password { hash = try await hashing.hash(password) }
-        guard let user = try await store.update(id: id, name: update.name, email: update.email, passwordHash: hash)
+        guard
+            let user = try await store.update(
+                id: id, name: update.name, email: update.email, passwordHash: hash, expectedHash: verifiedHash)
         else { throw ServiceError.notFound("User") }
-        logger.info("user updated", ["user_id": .int(user.id)])
+        logger.info("user updated", ["user_id": .int(user.id), "revoked_tokens": .bool(update.changesCredentials)])
         return .json(.ok, user.jsonBytes)
+    }
+
+    /// Checks `password` against user `id`'s stored hash, charged to the login throttle
+    /// (by the account's email and the client) so that a stolen token cannot be used to
+    /// guess the password at scrypt speed.
+    /// - Returns: the stored hash that matched (the update is conditional on it).
+    /// - Throws: 404 no such user, 429 throttled, 403 wrong password.
+    private func verifyCurrentPassword(_ password: String, userID id: Int64, request: HTTPServerRequest)
+        async throws -> String
+    {
+        guard let (user, storedHash) = try await store.credentials(id: id) else { throw ServiceError.notFound("User") }
+        let client = clientAddress.resolve(request)
+        if let wait = throttler.attempt(email: user.email, client: client) {
+            throw ServiceError.tooManyRequests(
+                retryAfter: LoginThrottler.retryAfterSeconds(wait),
+                detail: "Too many failed password checks, try again later")
+        }
+        guard try await hashing.verify(password, against: storedHash) else {
+            logger.info("current password check failed", ["user_id": .int(id)])
+            throw ServiceError.forbidden("Current password is incorrect")
+        }
+        throttler.succeeded(email: user.email, client: client)
+        return storedHash
     }
 
     /// `DELETE`: the user row and an outbox row in one transaction; the relay then tells
     /// the watchlist service (see ``DeletionRelay``).
     func deleteUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = try userID(request)
-        try authorizeSelf(request, id)
+        if let caller = try authorizeSelf(request, id) { try await requireCurrent(caller) }
         guard try await store.delete(id: id) else { throw ServiceError.notFound("User") }
         relay.nudge()
         logger.info("user deleted", ["user_id": .int(id)])
@@ -79,10 +120,23 @@ extension UserService {
         Int64(try request.parameters.int("user_id"))
     }
 
+    static let revokedToken = ServiceError.unauthorized("Token revoked")
+
     /// A caller may touch only their own record: 401 without a token when auth is required
     /// or with a bad token, 403 for someone else's id (checked before the record is looked
     /// up, so a 403 says nothing about which ids exist).
-    func authorizeSelf(_ request: HTTPServerRequest, _ id: Int64) throws(ServiceError) {
-        try authenticator.authorizeSelf(request, userID: id)
+    /// - Returns: the caller, when a token was sent (its version is not checked yet).
+    @discardableResult
+    func authorizeSelf(_ request: HTTPServerRequest, _ id: Int64) throws(ServiceError) -> AuthContext? {
+        let caller = try authenticator.authorizeCaller(request)
+        if let caller, caller.userID != id {
+            throw ServiceError.forbidden("Not allowed to access another user's data")
+        }
+        return caller
+    }
+
+    /// 401 unless the caller's token is still current (see ``StoredTokenConfirmer``).
+    func requireCurrent(_ caller: AuthContext) async throws(ServiceError) {
+        guard try await tokens.currentUser(of: caller) != nil else { throw Self.revokedToken }
     }
 }

@@ -33,6 +33,8 @@ public final class UserService: Sendable {
     public let store: UserStore
     public let hashing: PasswordHashing
     public let authenticator: Authenticator
+    /// Whether a token is still current (its version), from `userdb`.
+    let tokens: StoredTokenConfirmer
     public let signer: TokenSigner
     public let throttler: LoginThrottler
     public let clientAddress: ClientAddress
@@ -60,9 +62,9 @@ public final class UserService: Sendable {
         self.metrics = metrics
         self.database = database
         store = UserStore(client: database)
-        hashing = PasswordHashing(hasher: configuration.hasher)
-        authenticator = Authenticator(
-            secret: secret, required: configuration.authRequired, adminEmails: configuration.adminEmails)
+        hashing = PasswordHashing(hasher: configuration.hasher, maxPending: configuration.hashingMaxPending)
+        tokens = StoredTokenConfirmer(store: store)
+        authenticator = Authenticator(secret: secret, required: configuration.authRequired, confirmer: tokens)
         signer = TokenSigner(secret: secret)
         throttler = LoginThrottler(policy: configuration.throttle)
         clientAddress = ClientAddress(trusted: configuration.trustedProxies)
@@ -77,6 +79,13 @@ public final class UserService: Sendable {
                 "user_logins_total", help: "Login attempts by outcome.", labels: ["result": "failure"]),
             loginThrottled: metrics.counter(
                 "user_logins_total", help: "Login attempts by outcome.", labels: ["result": "throttled"]))
+        let hashing = hashing
+        metrics.counter(
+            "user_password_hash_computations_total", help: "scrypt computations started (sign-ups, logins, changes)."
+        ) { Double(hashing.computations) }
+        metrics.counter(
+            "user_password_hash_refused_total", help: "Password checks refused with 503 because the hashing queue was full."
+        ) { Double(hashing.refused) }
         let relay = relay
         metrics.counter(
             "user_deletions_delivered_total", help: "Deleted users whose watchlist cleanup was delivered."
@@ -96,6 +105,9 @@ public final class UserService: Sendable {
     ) async throws -> UserService {
         let secret: String
         if let given = configuration.authSecret, !given.isEmpty {
+            if let problem = AuthSecretPolicy.problem(with: given) {
+                throw UserServiceError(.configuration, problem)
+            }
             secret = given
         } else if configuration.authRequired {
             throw UserServiceError(.configuration, "AUTH_REQUIRED=true needs a non-empty AUTH_SECRET")
@@ -123,6 +135,14 @@ public final class UserService: Sendable {
             configuration: configuration, group: group, logger: logger,
             metrics: metrics ?? Metrics(service: name, loopCount: group.loops.count), database: database,
             secret: secret)
+        if let bootstrap = configuration.adminBootstrap {
+            do {
+                try await bootstrap.run(store: service.store, hashing: service.hashing, logger: logger)
+            } catch {
+                await database.shutdown()
+                throw error
+            }
+        }
         service.startRelay()
         return service
     }
@@ -130,7 +150,7 @@ public final class UserService: Sendable {
     /// For ``ServiceRunner``: builds the service from the process's settings.
     public static func make(_ context: ServiceContext) async throws -> ServiceDefinition {
         let service = try await start(
-            configuration: configuration(from: context.configuration), group: context.group, logger: context.logger,
+            configuration: try configuration(from: context.configuration), group: context.group, logger: context.logger,
             metrics: context.metrics)
         return service.definition
     }

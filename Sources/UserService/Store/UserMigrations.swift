@@ -36,5 +36,16 @@ public enum UserMigrations {
             """,
             "CREATE INDEX user_deletions_pending ON user_deletions (id) WHERE delivered_at IS NULL",
         ]),
+        Migration(version: 3, name: "users role and token version", statements: [
+            // The role is granted by an operator only (user-service admin grant EMAIL); the
+            // token version is bumped by a password, email or role change, and tokens that
+            // carry an older one are refused (tokens issued before this migration carry none).
+            """
+            ALTER TABLE users
+                ADD COLUMN role text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+                ADD COLUMN token_version bigint NOT NULL DEFAULT 1
+            """,
+            "CREATE INDEX users_admins ON users (id) WHERE role = 'admin'",
+        ]),
     ]
 }

@@ -50,27 +50,97 @@ public struct UserStore: Sendable {
         return try rows.first.map { try User(row: $0) }
     }
 
+    /// Whether an account holds `email` (lower-cased), in any letter case: sign-up asks
+    /// before it spends a password hash on an address that is taken.
+    public func emailTaken(_ email: String) async throws -> Bool {
+        let rows = try await client.query("SELECT 1 FROM users WHERE lower(email) = lower($1)", [.text(email)])
+        return !rows.isEmpty
+    }
+
     /// The user with `email` (lower-cased) and their stored password hash, for login only.
     public func credentials(email: String) async throws -> (user: User, passwordHash: String)? {
         let rows = try await client.query(
             "SELECT \(User.columns), password_hash FROM users WHERE lower(email) = lower($1)", [.text(email)])
         guard let row = rows.first else { return nil }
-        return (try User(row: row), try row.decode(String.self, column: 5))
+        return (try User(row: row), try row.decode(String.self, column: User.columnCount))
+    }
+
+    /// User `id` and their stored password hash, for a change that needs the current password.
+    public func credentials(id: Int64) async throws -> (user: User, passwordHash: String)? {
+        let rows = try await client.query(
+            "SELECT \(User.columns), password_hash FROM users WHERE id = $1::int8", [.int(Int(id))])
+        guard let row = rows.first else { return nil }
+        return (try User(row: row), try row.decode(String.self, column: User.columnCount))
     }
 
     /// Changes the given fields (nil keeps a field) and `updated_at`; nil when no such user.
+    /// A new email or password also bumps the token version, which revokes earlier tokens.
+    /// - Parameter expectedHash: when given, the update happens only while the stored hash
+    ///   is still this one (the current password was checked against it): a concurrent
+    ///   password change wins, and this one reads as "no such user" to the caller.
     /// - Throws: `ServiceError` 409 when the new email belongs to someone else.
-    public func update(id: Int64, name: String?, email: String?, passwordHash: String?) async throws -> User? {
+    public func update(
+        id: Int64, name: String?, email: String?, passwordHash: String?, expectedHash: String? = nil
+    ) async throws -> User? {
+        let revokes = email != nil || passwordHash != nil
         do {
             let rows = try await client.query(
                 """
                 UPDATE users SET name = COALESCE($2, name), email = COALESCE($3, email),
-                    password_hash = COALESCE($4, password_hash), updated_at = now()
-                WHERE id = $1::int8 RETURNING \(User.columns)
+                    password_hash = COALESCE($4, password_hash), updated_at = now(),
+                    token_version = token_version + CASE WHEN $5::bool THEN 1 ELSE 0 END
+                WHERE id = $1::int8 AND ($6::text IS NULL OR password_hash = $6)
+                RETURNING \(User.columns)
                 """,
                 [.int(Int(id)), name.map(PostgresValue.text) ?? .null, email.map(PostgresValue.text) ?? .null,
-                 passwordHash.map(PostgresValue.text) ?? .null])
+                 passwordHash.map(PostgresValue.text) ?? .null, .bool(revokes),
+                 expectedHash.map(PostgresValue.text) ?? .null])
             return try rows.first.map { try User(row: $0) }
+        } catch let error as PostgresError where error.code == .uniqueViolation {
+            throw Self.duplicateEmail
+        }
+    }
+
+    // MARK: Roles (operators only: UserAdministration, the bootstrap)
+
+    /// What ``setRole(email:role:)`` did.
+    public enum RoleChange: Sendable, Equatable {
+        case changed(User)
+        case unchanged(User)
+        case noSuchUser
+    }
+
+    /// Gives the account with `email` the role `role`, bumping its token version (its
+    /// earlier tokens, which carry the old role, are revoked).
+    public func setRole(email: String, role: UserRole) async throws -> RoleChange {
+        let rows = try await client.query(
+            """
+            UPDATE users SET role = $2, token_version = token_version + 1, updated_at = now()
+            WHERE lower(email) = lower($1) AND role <> $2 RETURNING \(User.columns)
+            """, [.text(email), .text(role.rawValue)])
+        if let row = rows.first { return .changed(try User(row: row)) }
+        guard let existing = try await credentials(email: email.lowercased()) else { return .noSuchUser }
+        return .unchanged(existing.user)
+    }
+
+    /// The admins, by id.
+    public func admins() async throws -> [User] {
+        try await client.query("SELECT \(User.columns) FROM users WHERE role = 'admin' ORDER BY id").map { try User(row: $0) }
+    }
+
+    /// Whether any account is an admin (the bootstrap acts only when none is).
+    public func adminExists() async throws -> Bool {
+        !(try await client.query("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1")).isEmpty
+    }
+
+    /// Inserts an admin account (the bootstrap).
+    /// - Throws: `ServiceError` 409 when the email is taken.
+    public func createAdmin(name: String, email: String, passwordHash: String) async throws -> User {
+        do {
+            let rows = try await client.query(
+                "INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin') RETURNING \(User.columns)",
+                [.text(name), .text(email), .text(passwordHash)])
+            return try User(row: rows[0])
         } catch let error as PostgresError where error.code == .uniqueViolation {
             throw Self.duplicateEmail
         }

@@ -1,0 +1,50 @@
+import HTTP
+
+/// Confirms a token with the user service: `GET {USER_SERVICE_URL}/api/auth/me` with the
+/// caller's own `Authorization`, which the user service answers from its database (200 with
+/// the user's current `role` only while the token's version is the user's current one).
+///
+/// Used by the movie and watchlist services before an admin right is granted; a call per
+/// admin request, which are rare (movie writes, "who added this movie"), never per read.
+public struct RemoteTokenConfirmer: TokenConfirmer {
+    public let client: HTTPClient
+    public let origin: HTTPOrigin
+    public let pathPrefix: String
+    public let timeout: Duration
+
+    /// - Returns: nil when `userServiceURL` is not an `http(s)://host[:port][/path]` URL.
+    public init?(client: HTTPClient, userServiceURL: String, timeout: Duration = .seconds(3)) {
+        guard let (origin, target) = HTTPOrigin.split(url: userServiceURL), !target.contains("?") else { return nil }
+        var prefix = target
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        self.client = client
+        self.origin = origin
+        self.pathPrefix = prefix
+        self.timeout = timeout
+    }
+
+    static let unavailable = ServiceError.serviceUnavailable("User service unavailable")
+
+    public func currentRole(of caller: AuthContext, authorization: String) async throws(ServiceError) -> UserRole? {
+        let request = HTTPClientRequest(
+            method: .GET, origin: origin, target: pathPrefix + "/api/auth/me",
+            headers: ["Authorization": authorization, "Accept": "application/json"])
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch {
+            throw Self.unavailable
+        }
+        switch response.status.code {
+        case 200:
+            guard let user = try? JSONParser.parse(response.body), user["id"]?.intValue == caller.userID,
+                let role = user["role"]?.stringValue.flatMap(UserRole.init(rawValue:))
+            else { throw Self.unavailable }
+            return role
+        case 401:
+            return nil
+        default:
+            throw Self.unavailable
+        }
+    }
+}

@@ -1,0 +1,311 @@
+import AuthToken
+import Gateway
+import HTTP
+import MarqueeTesting
+import ServiceKit
+import Synchronization
+import Testing
+import UserService
+
+/// Issue 18's probes, through the gateway with `AUTH_REQUIRED=true` on the real services
+/// (``SecurityStack``): each test is one row of "What was found" or "Found by reading",
+/// and docs/SECURITY.md names it beside the control it proves.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct SecurityTests {
+    static let movie = #"{"title":"Locked","year":2000,"genre":"Drama"}"#
+
+    // MARK: The admin model
+
+    @Test func adminRightsNeverComeFromAnAddressAUserTyped() async throws {
+        let stack = try await SecurityStack.start(name: "sec_typed")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("admin@example.com")
+        let token = try await stack.login("admin@example.com")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: token).status == 403)
+        #expect(try await stack.send(.GET, "/api/users", token: token).status == 403)
+
+        // Changing one's email to any address changes nothing either.
+        let bob = try await stack.signUp("bob@example.com")
+        let bobToken = try await stack.login("bob@example.com")
+        let moved = try await stack.send(
+            .PATCH, "/api/users/\(bob)", json: #"{"email":"root@example.com","current_password":"secret123"}"#,
+            token: bobToken)
+        #expect(moved.status == 200, "\(moved.text)")
+        let again = try await stack.login("root@example.com")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: again).status == 403)
+
+        // Only the operator's command grants it; the token issued before the grant is revoked.
+        #expect(try await stack.admin(.grant("admin@example.com")) == 0)
+        #expect(try await stack.send(.GET, "/api/auth/me", token: token).status == 401)
+        let admin = try await stack.login("admin@example.com")
+        let me = try await stack.send(.GET, "/api/auth/me", token: admin)
+        #expect(me.json?["role"]?.stringValue == "admin")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: admin).status == 201)
+        #expect(try await stack.send(.GET, "/api/users", token: admin).status == 200)
+        #expect(try await stack.admin(.grant("nobody@example.com")) == 1)
+    }
+
+    @Test func aRevokedAdminsOldTokenGrantsNothing() async throws {
+        let stack = try await SecurityStack.start(name: "sec_revoke")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("ops@example.com")
+        #expect(try await stack.admin(.grant("ops@example.com")) == 0)
+        let stale = try await stack.login("ops@example.com")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: stale).status == 201)
+        #expect(try await stack.send(.GET, "/api/watchlist/movie/1", token: stale).status == 200)
+
+        #expect(try await stack.admin(.revoke("ops@example.com")) == 0)
+        // The token still says "admin" and is correctly signed, but its version is old:
+        // the movie service confirms with the user service and refuses it.
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: stale).status == 401)
+        #expect(try await stack.send(.GET, "/api/watchlist/movie/1", token: stale).status == 401)
+        #expect(try await stack.send(.GET, "/api/users", token: stale).status == 401)
+        let fresh = try await stack.login("ops@example.com")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: fresh).status == 403)
+
+        // A token forged with the right secret but a bumped-up claim is still confirmed.
+        let id = try await stack.send(.GET, "/api/auth/me", token: fresh).json?["id"]?.intValue ?? 0
+        let version = Int64(try stack.usersSQL("SELECT token_version FROM users WHERE id = \(id)")) ?? 0
+        let forged = TokenSigner(secret: SecurityStack.secret).sign(
+            userID: id, email: "ops@example.com", role: "admin", version: version, lifetime: 600)
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: forged).status == 403)
+    }
+
+    @Test func theBootstrapCreatesTheFirstAdminOnlyAndNeverPromotes() async throws {
+        let stack = try await SecurityStack.start(
+            name: "sec_boot",
+            userEnvironment: ["ADMIN_BOOTSTRAP_EMAIL": "Root@Example.com", "ADMIN_BOOTSTRAP_PASSWORD": "long-enough-pass"])
+        let token = try await stack.login("root@example.com", password: "long-enough-pass")
+        #expect(try await stack.send(.POST, "/api/movies", json: Self.movie, token: token).status == 201)
+        #expect(try stack.usersSQL("SELECT count(*) FROM users WHERE role = 'admin'") == "1")
+        await stack.stop()
+
+        // An address someone signed up with first is not promoted (they chose its password).
+        let taken = try await SecurityStack.start(name: "sec_boot2")
+        try await taken.signUp("root@example.com", password: "attacker-pw")
+        await taken.stop()
+        let url = try TestServers.postgres().url(database: "sec_boot2_users")
+        var configuration = UserService.Configuration(
+            databaseURL: url, authSecret: SecurityStack.secret,
+            adminBootstrap: try AdminBootstrap(email: "root@example.com", password: "long-enough-pass"))
+        configuration.hasher = UserServiceTestSupport.cheapHasher
+        let logs = LogCapture()
+        let service = try await UserService.start(
+            configuration: configuration, group: try EventLoopGroupHolder.shared(),
+            logger: Logger(service: "user-service", sink: logs.sink))
+        await service.shutdown()
+        #expect(try TestServers.postgres().psql("SELECT count(*) FROM users WHERE role = 'admin'", database: "sec_boot2_users") == "0")
+        #expect(logs.captured.contains { $0.contains("not promoted") })
+
+        #expect(throws: UserServiceError.self) { try AdminBootstrap(email: "root@example.com", password: "short") }
+        #expect(throws: UserServiceError.self) { try AdminBootstrap(email: "not-an-address", password: "long-enough-pass") }
+    }
+
+    @Test func adminEmailsAndExampleSecretsRefuseToStart() throws {
+        let refusal = try #require(ServiceRunner.refusedEnvironment(["ADMIN_EMAILS": "admin@example.com"]))
+        #expect(refusal.contains("user-service admin grant"))
+        #expect(ServiceRunner.refusedEnvironment(["ADMIN_EMAILS": ""]) == nil)
+        #expect(ServiceRunner.refusedEnvironment([:]) == nil)
+
+        #expect(AuthSecretPolicy.problem(with: "short-secret") != nil)
+        #expect(AuthSecretPolicy.problem(with: String(repeating: "x", count: 31)) != nil)
+        #expect(AuthSecretPolicy.problem(with: SecurityStack.secret) == nil)
+        // Every AUTH_SECRET shipped in the repository's examples is refused.
+        let shipped = try Self.shippedSecrets()
+        #expect(shipped.count >= 6, "\(shipped)")
+        for secret in shipped { #expect(AuthSecretPolicy.problem(with: secret) != nil, "\(secret)") }
+    }
+
+    /// The `AUTH_SECRET` values in deploy/env.example, deploy/systemd/*.env.example and
+    /// deploy/k8s/*.yaml.
+    static func shippedSecrets() throws -> [String] {
+        let root = String(#filePath.prefix(upTo: #filePath.range(of: "/Tests/")!.lowerBound))
+        let files = [
+            "deploy/env.example", "deploy/systemd/gateway.env.example", "deploy/systemd/user-service.env.example",
+            "deploy/systemd/movie-service.env.example", "deploy/systemd/watchlist-service.env.example",
+            "deploy/k8s/secret.example.yaml",
+        ]
+        var secrets: [String] = []
+        for file in files {
+            let text = try #require(GatewayConfiguration.readTextFile(root + "/" + file), "\(file)")
+            for line in text.split(separator: "\n") {
+                let trimmed = line.trimmingPrefix(while: { $0 == " " })
+                guard trimmed.hasPrefix("AUTH_SECRET=") || trimmed.hasPrefix("AUTH_SECRET:") else { continue }
+                var value = String(trimmed.dropFirst("AUTH_SECRET=".count)).trimmingPrefix(while: { $0 == " " })
+                value = Substring(value.filter { $0 != "\"" })
+                if !value.isEmpty { secrets.append(String(value)) }
+            }
+        }
+        return secrets
+    }
+
+    // MARK: Tokens and credentials
+
+    @Test func aPasswordChangeNeedsTheCurrentPasswordAndRevokesEarlierTokens() async throws {
+        let stack = try await SecurityStack.start(name: "sec_password")
+        defer { Task { await stack.stop() } }
+        let id = try await stack.signUp("pat@example.com")
+        let old = try await stack.login("pat@example.com")
+        let second = try await stack.login("pat@example.com")
+
+        let tokenOnly = try await stack.send(.PATCH, "/api/users/\(id)", json: #"{"password":"new-secret-1"}"#, token: old)
+        #expect(tokenOnly.status == 422)
+        #expect(tokenOnly.issueLocations == ["body.current_password"])
+        let emailOnly = try await stack.send(.PUT, "/api/users/\(id)", json: #"{"email":"x@example.com"}"#, token: old)
+        #expect(emailOnly.status == 422)
+        let wrong = try await stack.send(
+            .PATCH, "/api/users/\(id)", json: #"{"password":"new-secret-1","current_password":"guess"}"#, token: old)
+        #expect(wrong.status == 403)
+        #expect(try await stack.send(.GET, "/api/auth/me", token: old).status == 200, "a refused change revokes nothing")
+
+        let changed = try await stack.send(
+            .PATCH, "/api/users/\(id)", json: #"{"password":"new-secret-1","current_password":"secret123"}"#, token: old)
+        #expect(changed.status == 200)
+        // Every token issued before the change is refused, for /me and for the user's own record.
+        for token in [old, second] {
+            #expect(try await stack.send(.GET, "/api/auth/me", token: token).status == 401)
+            #expect(try await stack.send(.GET, "/api/users/\(id)", token: token).status == 401)
+            #expect(try await stack.send(.DELETE, "/api/users/\(id)", token: token).status == 401)
+        }
+        // A name change needs no password and revokes nothing.
+        let fresh = try await stack.login("pat@example.com", password: "new-secret-1")
+        #expect(try await stack.send(.PATCH, "/api/users/\(id)", json: #"{"name":"Pat"}"#, token: fresh).status == 200)
+        #expect(try await stack.send(.GET, "/api/auth/me", token: fresh).status == 200)
+
+        // A deletion revokes the tokens too.
+        #expect(try await stack.send(.DELETE, "/api/users/\(id)", token: fresh).status == 204)
+        #expect(try await stack.send(.GET, "/api/auth/me", token: fresh).status == 401)
+    }
+
+    @Test func wrongCurrentPasswordsAreThrottledLikeLogins() async throws {
+        let stack = try await SecurityStack.start(name: "sec_guess")
+        defer { Task { await stack.stop() } }
+        let id = try await stack.signUp("guess@example.com")
+        let token = try await stack.login("guess@example.com")
+        var statuses: [Int] = []
+        for attempt in 0..<7 {
+            let reply = try await stack.send(
+                .PATCH, "/api/users/\(id)", json: #"{"password":"new-secret-1","current_password":"wrong-\#(attempt)"}"#,
+                token: token)
+            statuses.append(reply.status)
+        }
+        #expect(statuses.prefix(5).allSatisfy { $0 == 403 }, "\(statuses)")
+        #expect(statuses.last == 429, "\(statuses)")
+    }
+
+    // MARK: Input
+
+    @Test func nulCharactersAre422NamingTheField() async throws {
+        let stack = try await SecurityStack.start(name: "sec_nul")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("root@example.com")
+        #expect(try await stack.admin(.grant("root@example.com")) == 0)
+        let admin = try await stack.login("root@example.com")
+
+        let name = try await stack.send(
+            .POST, "/api/users", json: #"{"name":"A\u0000B","email":"n@example.com","password":"secret123"}"#)
+        #expect(name.status == 422)
+        #expect(name.issueLocations == ["body.name"])
+        let login = try await stack.send(.POST, "/api/auth/login", json: #"{"email":"a\u0000@example.com","password":"x"}"#)
+        #expect(login.status == 422)
+        #expect(login.issueLocations == ["body.email"])
+        let title = try await stack.send(
+            .POST, "/api/movies", json: #"{"title":"T\u0000","year":2000,"genre":"Drama"}"#, token: admin)
+        #expect(title.status == 422)
+        #expect(title.issueLocations == ["body.title"])
+        let genre = try await stack.send(.GET, "/api/movies?genre=Dr%00ama")
+        #expect(genre.status == 422)
+        #expect(genre.issueLocations == ["query.genre"])
+        let password = try await stack.send(
+            .POST, "/api/users", json: #"{"name":"N","email":"n@example.com","password":"secret\u0000123"}"#)
+        #expect(password.status == 422)
+        #expect(!password.text.contains("secret"), "a password is never echoed")
+    }
+
+    // MARK: Authorization
+
+    @Test func whoAddedAMovieIsForAdminsOnly() async throws {
+        let stack = try await SecurityStack.start(name: "sec_bymovie")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("root@example.com")
+        #expect(try await stack.admin(.grant("root@example.com")) == 0)
+        let admin = try await stack.login("root@example.com")
+        let movie = try await stack.send(.POST, "/api/movies", json: Self.movie, token: admin).json?["id"]?.intValue ?? 0
+        let ann = try await stack.signUp("ann@example.com")
+        let annToken = try await stack.login("ann@example.com")
+        let added = try await stack.send(
+            .POST, "/api/watchlist", json: #"{"user_id":\#(ann),"movie_id":\#(movie)}"#, token: annToken)
+        #expect(added.status == 201, "\(added.text)")
+
+        let asUser = try await stack.send(.GET, "/api/watchlist/movie/\(movie)", token: annToken)
+        #expect(asUser.status == 403)
+        #expect(!asUser.text.contains("user_id"))
+        #expect(try await stack.send(.GET, "/api/watchlist/movie/\(movie)").status == 401)
+        let asAdmin = try await stack.send(.GET, "/api/watchlist/movie/\(movie)", token: admin)
+        #expect(asAdmin.status == 200)
+        #expect(asAdmin.json?.arrayValue?.first?["user_id"]?.intValue == ann)
+    }
+
+    // MARK: Sign-up flood
+
+    @Test func duplicateSignUpsAre409WithoutHashing() async throws {
+        let stack = try await SecurityStack.start(name: "sec_flood")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("taken@example.com")
+        try await stack.signUp("other@example.com")
+        let before = try await stack.metric("user_password_hash_computations_total", port: stack.userPort)
+
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    try await stack.send(
+                        .POST, "/api/users", json: #"{"name":"F\#(i)","email":"Taken@example.com","password":"secret123"}"#
+                    ).status
+                }
+            }
+            group.addTask { try await stack.send(.POST, "/api/auth/login", json: #"{"email":"other@example.com","password":"secret123"}"#).status + 1000 }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        #expect(statuses.filter { $0 == 409 }.count == 40, "\(statuses)")
+        #expect(statuses.contains(1200), "the concurrent login succeeded: \(statuses)")
+        let after = try await stack.metric("user_password_hash_computations_total", port: stack.userPort)
+        #expect(after - before == 1, "only the login hashed (before \(before), after \(after))")
+    }
+
+    // MARK: Headers
+
+    @Test func everyGatewayResponseSaysNosniffAndAServerWithoutAVersion() async throws {
+        let stack = try await SecurityStack.start(name: "sec_headers")
+        defer { Task { await stack.stop() } }
+        let token = "not.a.token"
+        let replies = [
+            ("gateway root", try await stack.send(.GET, "/")),
+            ("proxied 200", try await stack.send(.GET, "/api/movies")),
+            ("proxied 404", try await stack.send(.GET, "/api/movies/424242")),
+            ("proxied 422", try await stack.send(.GET, "/api/movies/abc")),
+            ("gateway 401", try await stack.send(.GET, "/api/users/1", token: token)),
+            ("unrouted 404", try await stack.send(.GET, "/internal/users/1/watchlist")),
+            ("health", try await stack.send(.GET, "/api/health/users")),
+        ]
+        for (what, reply) in replies {
+            #expect(reply.headers["X-Content-Type-Options"] == "nosniff", "\(what)")
+            #expect(reply.headers.values("X-Content-Type-Options").count == 1, "\(what)")
+            #expect(reply.headers["Server"] == "marquee", "\(what)")
+        }
+    }
+}
+
+extension SecurityStack {
+    /// The sum of a metric's samples on one service's own port.
+    func metric(_ name: String, port: Int) async throws -> Double {
+        let text = try await send(.GET, "/metrics", port: port).text
+        var total = 0.0
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard line.hasPrefix(name + " ") || line.hasPrefix(name + "{") else { continue }
+            if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { total += value }
+        }
+        return total
+    }
+}
