@@ -240,6 +240,19 @@ def check_compose() -> int:
                    "gateway: HTTP_MODE must be serve, redirect or health-only")
     for key in ("USER_SERVICE_URL", "MOVIE_SERVICE_URL", "WATCHLIST_SERVICE_URL"):
         report.require(key in genv, f"gateway: {key} missing")
+    # Plain HTTP reaches the network only as a redirect to HTTPS; HSTS on by default.
+    http_port = next((str(p) for p in gateway.get("ports") or [] if str(p).endswith(":8080")), "")
+    report.require(http_port.startswith("127.0.0.1:") or genv.get("HTTP_MODE") == "redirect",
+                   "gateway: plain HTTP 8080 must be published on loopback or redirect to HTTPS")
+    report.require(int(genv.get("HSTS", "0") or 0) > 0, "gateway: HSTS must be on by default")
+    for name in list(SERVICES) + ["gateway"]:
+        report.require("ADMIN_EMAILS" not in env_map((services.get(name) or {}).get("environment")),
+                       f"{name}: ADMIN_EMAILS was replaced by the role column")
+    uenv = env_map((services.get("user-service") or {}).get("environment"))
+    report.require(bool(uenv.get("LOGIN_TRUSTED_PROXIES")), "user-service: LOGIN_TRUSTED_PROXIES must name the gateway")
+    report.require(bool(uenv.get("WATCHLIST_SERVICE_URL")), "user-service: WATCHLIST_SERVICE_URL (the deletion relay)")
+    report.require(bool(env_map((services.get("movie-service") or {}).get("environment")).get("USER_SERVICE_URL")),
+                   "movie-service: USER_SERVICE_URL (admin tokens are confirmed there)")
 
     unused = sorted(set(env) - used)
     report.require(not unused, f"{ENV_EXAMPLE.name} sets variables compose.yaml never uses: {unused}")
@@ -265,9 +278,16 @@ def check_k8s() -> int:
     report = Report()
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     listed = kustomization.get("resources") or []
-    files = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    # The example Secrets are documentation: applying the kustomization must never create
+    # (or overwrite) a Secret.
+    files = sorted(p.name for p in K8S.glob("*.yaml")
+                   if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml"))
     report.require(sorted(listed) == files,
-                   f"kustomization resources {sorted(listed)} differ from the files {files}")
+                   f"kustomization resources {sorted(listed)} differ from the non-example files {files}")
+    for name in listed:
+        for doc in yaml.safe_load_all((K8S / name).read_text()):
+            report.require(not doc or doc.get("kind") != "Secret",
+                           f"{name}: the kustomization must not create Secrets")
 
     docs = k8s_documents()
     by_kind: dict[str, dict[str, dict]] = {}
@@ -303,9 +323,12 @@ def check_k8s() -> int:
             report.require(csc.get("readOnlyRootFilesystem") is True, f"{where}: read-only root fs")
             report.require(csc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation")
             report.require("ALL" in ((csc.get("capabilities") or {}).get("drop") or []), f"{where}: drop ALL")
-            for probe in ("readinessProbe", "livenessProbe"):
-                report.require(((c.get(probe) or {}).get("httpGet") or {}).get("path") == "/health",
-                               f"{where}: {probe} must GET /health")
+            # Readiness is the dependencies (/health); liveness the process alone (a service's
+            # /health/live; the gateway's /health checks nothing else).
+            live = "/health" if name == "gateway" else "/health/live"
+            for probe, path in (("readinessProbe", "/health"), ("livenessProbe", live)):
+                report.require(((c.get(probe) or {}).get("httpGet") or {}).get("path") == path,
+                               f"{where}: {probe} must GET {path}")
             res = c.get("resources") or {}
             for kind in ("requests", "limits"):
                 report.require(all(k in (res.get(kind) or {}) for k in ("cpu", "memory")),
@@ -323,6 +346,29 @@ def check_k8s() -> int:
     report.require(any(s["metadata"]["name"] in mounted for s in tls),
                    "gateway must mount a kubernetes.io/tls Secret")
     report.require("ConfigMap" in by_kind, "a ConfigMap is missing")
+    config = next(iter(by_kind.get("ConfigMap", {}).values()), {}).get("data") or {}
+    report.require("ADMIN_EMAILS" not in config, "ADMIN_EMAILS was replaced by the role column")
+    report.require(bool(config.get("LOGIN_TRUSTED_PROXIES")), "LOGIN_TRUSTED_PROXIES must name the gateway pods")
+
+    # Who may call whom: every call the services make must be allowed by some policy.
+    policies = by_kind.get("NetworkPolicy", {}).values()
+
+    def allowed(caller: str, target: str) -> bool:
+        for policy in policies:
+            if (policy["spec"].get("podSelector", {}).get("matchLabels") or {}).get(
+                    "app.kubernetes.io/name") != target:
+                continue
+            for rule in policy["spec"].get("ingress") or []:
+                for source in rule.get("from") or []:
+                    if (source.get("podSelector", {}).get("matchLabels") or {}).get(
+                            "app.kubernetes.io/name") == caller:
+                        return True
+        return False
+    for caller, target in (("gateway", "user-service"), ("gateway", "movie-service"),
+                           ("gateway", "watchlist-service"), ("watchlist-service", "user-service"),
+                           ("watchlist-service", "movie-service"), ("movie-service", "user-service"),
+                           ("user-service", "watchlist-service")):
+        report.require(allowed(caller, target), f"network policy: {caller} cannot reach {target}")
     return report.finish(f"k8s: {len(docs)} objects in {len(files)} files, layout and security settings")
 
 

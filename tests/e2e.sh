@@ -59,7 +59,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 mkdir -p "$WORK/logs"
 
 COMMON_ENV=(
-    "HOST=127.0.0.1" "LOOPS=2" "AUTH_SECRET=$AUTH_SECRET" "AUTH_REQUIRED=false" "ADMIN_EMAILS=admin@example.com"
+    "HOST=127.0.0.1" "LOOPS=2" "AUTH_SECRET=$AUTH_SECRET" "AUTH_REQUIRED=false"
     "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     "USER_SERVICE_URL=http://127.0.0.1:$USER_PORT" "MOVIE_SERVICE_URL=http://127.0.0.1:$MOVIE_PORT"
     "WATCHLIST_SERVICE_URL=http://127.0.0.1:$WATCHLIST_PORT"
@@ -195,8 +195,12 @@ expect "non-integer user id" 422 '.detail[0].loc == ["path", "user_id"] or .deta
 call PUT /api/users/2 '{"name": "Robert"}'
 expect "update a user (subset of fields)" 200 '.name == "Robert" and .email == "bob@example.com"'
 call PATCH /api/users/2 '{"email": "robert@example.com"}'
-expect "PATCH behaves like PUT" 200 '.email == "robert@example.com"'
-call PUT /api/users/2 '{"email": "ALICE@example.com"}'
+expect "an email change needs the current password" 422 '.detail[0].loc == ["body", "current_password"]'
+call PATCH /api/users/2 '{"email": "robert@example.com", "current_password": "wrong-one"}'
+expect "a wrong current password" 403 '.detail == "Current password is incorrect"'
+call PATCH /api/users/2 '{"email": "robert@example.com", "current_password": "secret12"}'
+expect "PATCH behaves like PUT" 200 '.email == "robert@example.com" and .role == "user"'
+call PUT /api/users/2 '{"email": "ALICE@example.com", "current_password": "secret12"}'
 expect "update to a taken email" 409
 call DELETE /api/users
 expect "wrong method on a known path" 405
@@ -218,6 +222,9 @@ call GET /api/users/1 "" -H "X-Request-ID: e2e-request-42"
 [[ "$(header X-Request-ID)" == "e2e-request-42" ]] && pass "X-Request-ID is passed back" || fail "X-Request-ID: '$(header X-Request-ID)'"
 call GET /api/users/1
 [[ -n "$(header X-Request-ID)" ]] && pass "X-Request-ID is generated" || fail "no X-Request-ID"
+[[ "$(header X-Content-Type-Options)" == "nosniff" && "$(header Server)" == "marquee" ]] \
+    && pass "nosniff and a Server without a version" \
+    || fail "X-Content-Type-Options '$(header X-Content-Type-Options)', Server '$(header Server)'"
 
 # ---------------------------------------------------------------------------- movies and the cache
 
