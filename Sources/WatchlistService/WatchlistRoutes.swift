@@ -57,12 +57,14 @@ struct WatchlistRoutes: Sendable {
         _ = try user.get()
         _ = try movie.get()
 
-        let entry: WatchlistEntry
+        let added: WatchlistEntry?
         do {
-            entry = try await store.add(userID: userID, movieID: movieID)
+            added = try await store.add(userID: userID, movieID: movieID)
         } catch let error as PostgresError where error.code == .uniqueViolation {
             throw ServiceError.conflict("Movie already in watchlist")
         }
+        // Deleted between the user service's answer and the insert.
+        guard let entry = added else { throw ServiceError.notFound("User") }
         return .json(.created, entry.jsonBytes)
     }
 

@@ -23,6 +23,19 @@ enum WatchlistSchema {
                 """,
                 "CREATE INDEX IF NOT EXISTS watchlist_user_id_idx ON watchlist (user_id)",
                 "CREATE INDEX IF NOT EXISTS watchlist_movie_id_idx ON watchlist (movie_id)",
-            ])
+            ]),
+        // Users the user service told us it deleted: an add that raced the deletion finds
+        // the user here (under the same per-user lock, see WatchlistStore) and is refused,
+        // so no entry outlives its user where the relay would never remove it.
+        Migration(
+            version: 2, name: "deleted users",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS deleted_users (
+                    user_id bigint PRIMARY KEY,
+                    deleted_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            ]),
     ]
 }

@@ -16,13 +16,31 @@ struct WatchlistStore: Sendable {
         var total: Int
     }
 
-    /// Inserts an entry.
+    /// The per-user lock that orders an add against the user's deletion: a transaction-scoped
+    /// advisory lock in a key space of its own (two 32-bit keys: this class, the user id's
+    /// hash; the migrator's lock uses the one-key form). Two users sharing a hash only wait
+    /// for each other.
+    static let userLock = "SELECT pg_advisory_xact_lock(1464947788, hashint8($1::int8))"
+
+    /// Inserts an entry, unless the user was deleted (then nil).
+    ///
+    /// Under the user's lock, so that it runs wholly before or wholly after
+    /// ``deleteAll(userID:)``: before, the deletion removes the entry; after, the tombstone
+    /// it left refuses the insert. (The user service's check that the user exists happens
+    /// earlier and cannot see a deletion that lands between it and this insert.)
     /// - Throws: ``PostgresError`` `.uniqueViolation` when the movie is already on the list.
-    func add(userID: Int64, movieID: Int64) async throws -> WatchlistEntry {
-        let rows = try await database.query(
-            "INSERT INTO watchlist (user_id, movie_id) VALUES ($1, $2) RETURNING \(WatchlistEntry.columns)",
-            [.int(Int(userID)), .int(Int(movieID))])
-        return try WatchlistEntry(row: rows[0])
+    func add(userID: Int64, movieID: Int64) async throws -> WatchlistEntry? {
+        try await database.withTransaction { transaction in
+            _ = try await transaction.query(Self.userLock, [.int(Int(userID))])
+            let rows = try await transaction.query(
+                """
+                INSERT INTO watchlist (user_id, movie_id) SELECT $1, $2
+                WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
+                RETURNING \(WatchlistEntry.columns)
+                """,
+                [.int(Int(userID)), .int(Int(movieID))])
+            return try rows.first.map { row throws(PostgresError) in try WatchlistEntry(row: row) }
+        }
     }
 
     /// A user's entries, newest first (ties by id, so pages are stable).
@@ -93,12 +111,18 @@ struct WatchlistStore: Sendable {
         return rows.rowsAffected > 0
     }
 
-    /// Deletes every entry of a user (the user was deleted).
+    /// Deletes every entry of a user (the user was deleted) and remembers the deletion, under
+    /// the user's lock (see ``add(userID:movieID:)``). Idempotent.
     /// - Returns: how many entries went.
     @discardableResult
     func deleteAll(userID: Int64) async throws -> Int {
-        let rows = try await database.query("DELETE FROM watchlist WHERE user_id = $1", [.int(Int(userID))])
-        return rows.rowsAffected
+        try await database.withTransaction { transaction in
+            _ = try await transaction.query(Self.userLock, [.int(Int(userID))])
+            _ = try await transaction.query(
+                "INSERT INTO deleted_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING", [.int(Int(userID))])
+            let rows = try await transaction.query("DELETE FROM watchlist WHERE user_id = $1", [.int(Int(userID))])
+            return rows.rowsAffected
+        }
     }
 
     /// `SELECT 1`, for the health check.

@@ -97,7 +97,10 @@ final class SecurityStack: Sendable {
         try await launch(
             UserService.name, settings: UserService.settings, port: userPort,
             environment: [
+                // Every request of a test comes from 127.0.0.1: the per-client rate limit is
+                // off unless a test turns it on.
                 "DATABASE_URL": try postgres.createDatabase(named: "\(name)_users"), "SCRYPT_LOG_N": "15",
+                "AUTH_RATE_LIMIT": "0",
             ].merging(userEnvironment) { _, new in new }
         ) { try await UserService.make($0) }
         try await launch(

@@ -2,6 +2,7 @@ import AuthToken
 import Gateway
 import HTTP
 import MarqueeTesting
+import Reactor
 import ServiceKit
 import Synchronization
 import Testing
@@ -272,6 +273,159 @@ struct SecurityTests {
         #expect(statuses.contains(1200), "the concurrent login succeeded: \(statuses)")
         let after = try await stack.metric("user_password_hash_computations_total", port: stack.userPort)
         #expect(after - before == 1, "only the login hashed (before \(before), after \(after))")
+    }
+
+    @Test func aFullHashingQueueIs503WithRetryAfterAtOnce() async throws {
+        let stack = try await SecurityStack.start(name: "sec_queue", userEnvironment: ["HASH_MAX_PENDING": "1"])
+        defer { Task { await stack.stop() } }
+        let replies = try await withThrowingTaskGroup(of: SecurityStack.Reply.self) { group in
+            for i in 0..<12 {
+                group.addTask {
+                    try await stack.send(
+                        .POST, "/api/users", json: #"{"name":"Q","email":"q\#(i)@example.com","password":"secret123"}"#)
+                }
+            }
+            var all: [SecurityStack.Reply] = []
+            for try await reply in group { all.append(reply) }
+            return all
+        }
+        let busy = replies.filter { $0.status == 503 }
+        #expect(!busy.isEmpty, "\(replies.map(\.status))")
+        #expect(replies.contains { $0.status == 201 })
+        #expect(replies.allSatisfy { $0.status == 201 || $0.status == 503 }, "\(replies.map(\.status))")
+        for reply in busy {
+            #expect(reply.headers["Retry-After"] == "1")
+            #expect(reply.json?["detail"]?.stringValue == "Too many password checks in progress, try again shortly")
+        }
+        #expect(try await stack.metric("user_password_hash_refused_total", port: stack.userPort) == Double(busy.count))
+    }
+
+    @Test func signUpsAndLoginsAreRateLimitedPerClient() async throws {
+        let stack = try await SecurityStack.start(
+            name: "sec_rate", userEnvironment: ["AUTH_RATE_LIMIT": "1", "AUTH_RATE_BURST": "3"])
+        defer { Task { await stack.stop() } }
+        // Duplicate sign-ups: cheap (no hashing), so the bucket barely refills meanwhile.
+        var statuses: [Int] = []
+        var retryAfter: String?
+        for _ in 0..<6 {
+            let reply = try await stack.send(
+                .POST, "/api/users", json: #"{"name":"R","email":"r0@example.com","password":"secret123"}"#)
+            statuses.append(reply.status)
+            if reply.status == 429 { retryAfter = reply.headers["Retry-After"] }
+        }
+        #expect(statuses.first == 201, "\(statuses)")
+        #expect(statuses.contains(429), "\(statuses)")
+        #expect(statuses.allSatisfy { [201, 409, 429].contains($0) }, "\(statuses)")
+        #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true)
+        let login = try await stack.send(.POST, "/api/auth/login", json: #"{"email":"r0@example.com","password":"secret123"}"#)
+        #expect(login.status == 429, "logins share the client's budget")
+        // Another client (the gateway is trusted to name it) has its own budget.
+        let elsewhere = try await stack.send(
+            .POST, "/api/auth/login", json: #"{"email":"r0@example.com","password":"secret123"}"#,
+            headers: ["X-Forwarded-For": "198.51.100.77"], port: stack.userPort)
+        #expect(elsewhere.status == 200)
+        #expect(try await stack.metric("user_auth_rate_limited_total", port: stack.userPort) >= 2)
+    }
+
+    @Test func anAttackerCannotLockAVictimOutAndWaitsLongerEachTime() async throws {
+        let stack = try await SecurityStack.start(name: "sec_lockout")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("victim@example.com")
+        // As the gateway forwards them: the user service trusts 127.0.0.1 (the gateway).
+        func attempt(_ password: String, from address: String) async throws -> SecurityStack.Reply {
+            try await stack.send(
+                .POST, "/api/auth/login", json: #"{"email":"victim@example.com","password":"\#(password)"}"#,
+                headers: ["X-Forwarded-For": address], port: stack.userPort)
+        }
+        for _ in 0..<5 { #expect(try await attempt("guess", from: "203.0.113.9").status == 401) }
+        let first = try await attempt("guess", from: "203.0.113.9")
+        #expect(first.status == 429)
+        let firstWait = Int(first.headers["Retry-After"] ?? "") ?? 0
+        // The victim, from their own address, logs in at once.
+        #expect(try await attempt("secret123", from: "198.51.100.7").status == 200)
+        // The attacker's next failure after the delay doubles it.
+        try await Task.sleep(for: .seconds(firstWait) + .milliseconds(200))
+        #expect(try await attempt("guess", from: "203.0.113.9").status == 401)
+        let second = try await attempt("guess", from: "203.0.113.9")
+        #expect(second.status == 429)
+        #expect((Int(second.headers["Retry-After"] ?? "") ?? 0) > firstWait, "\(firstWait) then \(second.headers["Retry-After"] ?? "")")
+    }
+
+    // MARK: Data left behind
+
+    @Test func aBatchOfUnknownIdsWritesNothingToRedis() async throws {
+        let stack = try await SecurityStack.start(name: "sec_batch")
+        defer { Task { await stack.stop() } }
+        let base: Int64 = 8_100_000_000 + Int64.random(in: 0..<1_000_000) * 1000
+        let ids = (0..<1000).map { base + Int64($0) }
+        let reply = try await stack.send(
+            .POST, "/api/movies/batch", json: #"{"movie_ids":[\#(ids.map(String.init).joined(separator: ","))]}"#)
+        #expect(reply.status == 200)
+        #expect(reply.text == "[]")
+        let redis = try TestServers.redis()
+        for id in [ids[0], ids[499], ids[999]] {
+            #expect(try redis.cli("EXISTS", "movie:\(id)") == "0", "movie:\(id)")
+        }
+        // A single read still caches its miss (a tombstone or negative entry is allowed there).
+        #expect(try await stack.send(.GET, "/api/movies/\(ids[0])").status == 404)
+        #expect(try redis.cli("EXISTS", "movie:\(ids[0])") == "1")
+    }
+
+    @Test func anAddRacingTheUsersDeletionLeavesNoOrphan() async throws {
+        let stack = try await SecurityStack.start(name: "sec_orphan")
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("root@example.com")
+        #expect(try await stack.admin(.grant("root@example.com")) == 0)
+        let admin = try await stack.login("root@example.com")
+        var movies: [Int64] = []
+        for i in 0..<20 {
+            let created = try await stack.send(
+                .POST, "/api/movies", json: #"{"title":"M\#(i)","year":2000,"genre":"Drama"}"#, token: admin)
+            movies.append(created.json?["id"]?.intValue ?? 0)
+        }
+        let user = try await stack.signUp("leaving@example.com")
+        let token = try await stack.login("leaving@example.com")
+
+        // The deletion reaches the watchlist service (as the relay delivers it) while adds are
+        // in flight, each of which the user service already said yes to (the user exists).
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for movie in movies {
+                group.addTask {
+                    try await stack.send(
+                        .POST, "/api/watchlist", json: #"{"user_id":\#(user),"movie_id":\#(movie)}"#, token: token
+                    ).status
+                }
+            }
+            group.addTask {
+                try await stack.send(.DELETE, "/internal/users/\(user)/watchlist", port: stack.watchlistPort).status + 1000
+            }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        #expect(statuses.contains(1204), "the relay's delete: \(statuses)")
+        #expect(statuses.allSatisfy { [201, 404, 1204].contains($0) }, "\(statuses)")
+        // Whatever the order, nothing of the user's is left, and later adds are refused.
+        #expect(try stack.watchlistSQL("SELECT count(*) FROM watchlist WHERE user_id = \(user)") == "0")
+        let late = try await stack.send(
+            .POST, "/api/watchlist", json: #"{"user_id":\#(user),"movie_id":\#(movies[0])}"#, token: token)
+        #expect(late.status == 404)
+        #expect(late.json?["detail"]?.stringValue == "User not found")
+        #expect(try stack.watchlistSQL("SELECT count(*) FROM watchlist WHERE user_id = \(user)") == "0")
+    }
+
+    @Test func livenessIsTheProcessAndReadinessTheDependencies() async throws {
+        var router = ServiceRouter()
+        router.get("/api/ping") { _ in .json(.ok, Array("{}".utf8)) }
+        let group = try EventLoopGroupHolder.shared()
+        let responder = ServiceResponder(
+            service: "probe-test", router: router, logger: Logger(service: "probe-test", sink: LogCapture().sink),
+            metrics: Metrics(service: "probe-test", loopCount: group.loops.count),
+            healthChecks: [HealthCheck(name: "database") { false }])
+        #expect(await responder.call(.GET, "/health", on: group.loops[0]).status.code == 503)
+        let live = await responder.call(.GET, "/health/live", on: group.loops[0])
+        #expect(live.status.code == 200)
+        #expect(String(decoding: live.bodyBytes, as: UTF8.self) == #"{"status":"alive","service":"probe-test"}"#)
     }
 
     // MARK: Headers

@@ -91,7 +91,7 @@ public final class MovieCatalog: Sendable {
     }
 
     /// The movies among `ids` that exist, in the order first requested, each once: one
-    /// `MGET`, one SQL query for the misses, one pipelined write-back.
+    /// `MGET`, one SQL query for the misses, one pipelined write-back of the movies found.
     public func movies(ids: [Int64]) async throws -> [CachedMovie] {
         var seen = Set<Int64>()
         seen.reserveCapacity(ids.count)
@@ -138,7 +138,10 @@ public final class MovieCatalog: Sendable {
                 found[movie.id] = cached
                 writes.append(.put(cached))
             }
-            for id in missing where found[id] == nil { writes.append(.absent(id: id)) }
+            // Unknown ids get no negative entry here: a batch is open to anyone and names up
+            // to 1000 ids, so caching its misses would let one request write 1000 keys (and
+            // fill Redis with ids nobody will read). A single `GET /api/movies/{id}` still
+            // caches its miss; a batch's unknown ids cost one indexed query next time.
             if values != nil {
                 metrics.writePipelines.increment()
                 for outcome in await cache.writeMany(writes) { count(fill: outcome) }

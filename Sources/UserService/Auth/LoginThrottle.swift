@@ -1,5 +1,13 @@
-/// Login throttling as a pure state machine: failures counted per key (one key per email,
-/// one per client address), a lock-out once a key has too many, and a `Retry-After`.
+/// Login throttling as a pure state machine: failures counted per key (one key per email
+/// *and* client address, one per client address), a lock-out once a key has too many, and
+/// a `Retry-After`.
+///
+/// Why an email's failures count per client address: counted for the email alone, anyone
+/// who knows a victim's address could lock the victim out by failing five times. Keyed by
+/// the pair, an attacker's failures delay only the attacker's own attempts at that account
+/// (by a lock that doubles with every further failure), and the victim logging in from their
+/// own address is not affected. Guessing from many addresses is bounded by the per-address
+/// limit, which counts failures on every email.
 ///
 /// Generic over the clock's instant so that tests drive time by hand; the service keeps one
 /// behind a lock with `ContinuousClock` (``LoginThrottler``).
@@ -20,7 +28,10 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
 
     /// What a key is.
     public enum Key: Hashable, Sendable {
+        /// An email, when the client address is unknown (in-process calls).
         case email(String)
+        /// An email tried from one client address (the per-email limit applies).
+        case account(email: String, client: String)
         case client(String)
     }
 
@@ -47,7 +58,7 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
 
     private func limit(for key: Key) -> Limit {
         switch key {
-        case .email: policy.perEmail
+        case .email, .account: policy.perEmail
         case .client: policy.perClient
         }
     }
@@ -103,7 +114,9 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
     /// account must not be able to reset the counter of the address they guess from).
     public mutating func succeeded(email: String, client: String?) {
         entries[.email(email)] = nil
-        guard let client, var entry = entries[.client(client)] else { return }
+        guard let client else { return }
+        entries[.account(email: email, client: client)] = nil
+        guard var entry = entries[.client(client)] else { return }
         entry.failures = max(0, entry.failures - 1)
         if entry.failures < policy.perClient.maxFailures { entry.lockedUntil = nil }
         entries[.client(client)] = entry
@@ -151,9 +164,10 @@ public struct LoginThrottlePolicy: Sendable, Equatable {
         self.maxKeys = maxKeys
     }
 
-    /// 5 failures per email in 15 minutes lock it for 1 minute (doubling to 15);
-    /// 20 per client address lock that for 1 minute (doubling to 15).
+    /// 5 failures per email from one client address in 15 minutes delay that address's next
+    /// attempt at the email by 2 seconds, doubling with each further failure (to 15 minutes);
+    /// 20 per client address (any emails) lock that address for 1 minute (doubling to 15).
     public static let standard = LoginThrottlePolicy(
-        perEmail: Limit(maxFailures: 5, window: .seconds(900), lockout: .seconds(60), maxLockout: .seconds(900)),
+        perEmail: Limit(maxFailures: 5, window: .seconds(900), lockout: .seconds(2), maxLockout: .seconds(900)),
         perClient: Limit(maxFailures: 20, window: .seconds(900), lockout: .seconds(60), maxLockout: .seconds(900)))
 }

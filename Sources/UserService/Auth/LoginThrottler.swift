@@ -17,10 +17,10 @@ public final class LoginThrottler: Sendable {
         state = Mutex(Throttle(policy: policy))
     }
 
+    /// The email's key is per client address when the address is known (see ``LoginThrottle``).
     static func keys(email: String, client: String?) -> [Throttle.Key] {
-        var keys: [Throttle.Key] = [.email(email)]
-        if let client { keys.append(.client(client)) }
-        return keys
+        guard let client else { return [.email(email)] }
+        return [.account(email: email, client: client), .client(client)]
     }
 
     /// Starts an attempt (see ``LoginThrottle/attempt(_:now:)``): nil when it may go ahead

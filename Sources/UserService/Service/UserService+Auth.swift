@@ -8,9 +8,11 @@ extension UserService {
     ///
     /// An unknown email and a wrong password get the same 401 after the same work: one
     /// database lookup and one scrypt computation (against a dummy hash when there is no
-    /// such user), both off the loop. Throttled per email and per client address: 429 with
-    /// `Retry-After`, answered before any hashing.
+    /// such user), both off the loop. Rate-limited per client address, and throttled per
+    /// email from a client and per client address: 429 with `Retry-After`, answered before
+    /// any hashing.
     func login(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        try admitByRate(request)
         let input = try LoginRequest(try await request.decodeJSONObject())
         let client = clientAddress.resolve(request)
         if let wait = throttler.attempt(email: input.email, client: client) {

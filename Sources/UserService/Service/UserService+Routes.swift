@@ -24,6 +24,7 @@ extension UserService {
     /// cost of one indexed lookup, so a flood of sign-ups reusing one address costs no
     /// scrypt (the unique index still settles two sign-ups racing for a new address).
     func createUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
+        try admitByRate(request)
         _ = try authenticator.authenticate(request)
         let input = try NewUser(try await request.decodeJSONObject())
         if try await store.emailTaken(input.email) { throw UserStore.duplicateEmail }
@@ -121,6 +122,15 @@ extension UserService {
     }
 
     static let revokedToken = ServiceError.unauthorized("Token revoked")
+
+    /// 429 with `Retry-After` when the client started too many sign-ups or logins lately
+    /// (see ``ClientRateLimiter``).
+    func admitByRate(_ request: HTTPServerRequest) throws(ServiceError) {
+        guard let wait = authRate.admit(clientAddress.resolve(request)) else { return }
+        counters.rateLimited.increment()
+        throw ServiceError.tooManyRequests(
+            retryAfter: LoginThrottler.retryAfterSeconds(wait), detail: "Too many requests, try again later")
+    }
 
     /// A caller may touch only their own record: 401 without a token when auth is required
     /// or with a bad token, 403 for someone else's id (checked before the record is looked

@@ -37,6 +37,7 @@ public final class UserService: Sendable {
     let tokens: StoredTokenConfirmer
     public let signer: TokenSigner
     public let throttler: LoginThrottler
+    public let authRate: ClientRateLimiter
     public let clientAddress: ClientAddress
     public let relay: DeletionRelay
     let watchlistClient: HTTPClient
@@ -50,6 +51,7 @@ public final class UserService: Sendable {
         let loginSucceeded: Counter
         let loginFailed: Counter
         let loginThrottled: Counter
+        let rateLimited: Counter
     }
 
     private init(
@@ -67,6 +69,7 @@ public final class UserService: Sendable {
         authenticator = Authenticator(secret: secret, required: configuration.authRequired, confirmer: tokens)
         signer = TokenSigner(secret: secret)
         throttler = LoginThrottler(policy: configuration.throttle)
+        authRate = ClientRateLimiter(policy: configuration.authRate)
         clientAddress = ClientAddress(trusted: configuration.trustedProxies)
         watchlistClient = HTTPClient(group: group)
         relay = DeletionRelay(
@@ -78,7 +81,9 @@ public final class UserService: Sendable {
             loginFailed: metrics.counter(
                 "user_logins_total", help: "Login attempts by outcome.", labels: ["result": "failure"]),
             loginThrottled: metrics.counter(
-                "user_logins_total", help: "Login attempts by outcome.", labels: ["result": "throttled"]))
+                "user_logins_total", help: "Login attempts by outcome.", labels: ["result": "throttled"]),
+            rateLimited: metrics.counter(
+                "user_auth_rate_limited_total", help: "Sign-ups and logins refused by the per-client rate limit."))
         let hashing = hashing
         metrics.counter(
             "user_password_hash_computations_total", help: "scrypt computations started (sign-ups, logins, changes)."

@@ -24,6 +24,8 @@ extension UserService {
         /// Password hash computations running or queued at most (`HASH_MAX_PENDING`); nil:
         /// four per blocking-pool thread. Beyond it sign-ups and logins get 503 + `Retry-After`.
         public var hashingMaxPending: Int?
+        /// Sign-ups and logins per second per client address (`AUTH_RATE_LIMIT`, `AUTH_RATE_BURST`).
+        public var authRate: ClientRateLimiter.Policy = .standard
         /// Peers whose `X-Real-IP`/`X-Forwarded-For` are believed (the gateway).
         public var trustedProxies: [String]
         public var dbPoolMin: Int
@@ -79,8 +81,12 @@ extension UserService {
             "HASH_MAX_PENDING", kind: .int(1...10_000), default: nil,
             help: "Password hash computations running or queued at most (default: 4 per blocking thread); more get 503 with Retry-After."),
         Setting(
+            "AUTH_RATE_LIMIT", kind: .int(0...100_000), default: "20",
+            help: "Sign-ups and logins per second per client address (0: off); 429 with Retry-After past it."),
+        Setting("AUTH_RATE_BURST", kind: .int(1...100_000), default: "40", help: "Burst of AUTH_RATE_LIMIT."),
+        Setting(
             "LOGIN_MAX_FAILURES", kind: .int(1...1000), default: "5",
-            help: "Failed logins per email before it is locked for a while (429)."),
+            help: "Failed logins per email from one client address before that address waits (429, growing delays)."),
         Setting(
             "LOGIN_MAX_FAILURES_PER_CLIENT", kind: .int(1...100_000), default: "20",
             help: "Failed logins per client address before it is locked for a while (429)."),
@@ -114,6 +120,8 @@ extension UserService {
             dbPoolMin: settings.int("DB_POOL_MIN") ?? 1, dbPoolMax: settings.int("DB_POOL_MAX") ?? 8,
             hashingMaxPending: settings.int("HASH_MAX_PENDING"))
         configuration.databaseTimeouts = DatabaseTimeouts(configuration: settings)
+        configuration.authRate = ClientRateLimiter.Policy(
+            rate: Double(settings.int("AUTH_RATE_LIMIT") ?? 20), burst: Double(settings.int("AUTH_RATE_BURST") ?? 40))
         return configuration
     }
 }

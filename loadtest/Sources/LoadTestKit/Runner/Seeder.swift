@@ -136,7 +136,16 @@ public struct Seeder: Sendable {
         progress: @escaping @Sendable (Progress) -> Void, request: @escaping @Sendable (Int) -> LoadRequest
     ) async throws {
         try await forEach(jobs, phase: phase, on: loops, tally: tally, progress: progress) { number, executor in
-            let result = await executor.send(request(number))
+            var result = await executor.send(request(number))
+            // The user service bounds its password hashing (503) and the gateway its request
+            // rate (429), both with Retry-After: wait as told (at most 2 s) and try again.
+            var retries = 0
+            while result.status == 503 || result.status == 429, retries < 30 {
+                retries += 1
+                let seconds = result.head?.headers["retry-after"].flatMap(Double.init) ?? 1
+                try? await Task.sleep(for: .milliseconds(Int(min(max(seconds, 0.05), 2) * 1000)))
+                result = await executor.send(request(number))
+            }
             switch result.status {
             case 200, 201: return .created
             case 409: return .existed
