@@ -49,7 +49,7 @@ teardown() {
     set +e
     if ((UP)); then
         info "tearing down project $PROJECT"
-        timeout 300 "$SRC/deploy/dev" containers down --volumes
+        timeout --foreground 300 "$SRC/deploy/dev" containers down --volumes
     fi
     rm -rf "$WORK"
 }
@@ -72,7 +72,7 @@ git clone -q "$ROOT" "$SRC"
 info "fresh clone of $(git -C "$SRC" rev-parse --short HEAD) in $SRC; project $PROJECT, ports $MARQUEE_HTTP_PORT and $MARQUEE_HTTPS_PORT"
 
 ENGINE=podman
-if command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; then ENGINE=docker; fi
+if command -v docker >/dev/null 2>&1 && timeout --foreground 10 docker info >/dev/null 2>&1; then ENGINE=docker; fi
 
 # The seed's container names are fixed: a stack already running (a developer's) would clash.
 for name in user-db movie-db watchlist-db redis user-service movie-service watchlist-service gateway; do
@@ -262,7 +262,7 @@ mapfile -t VOLUMES < <(for name in $("$ENGINE" ps -a --filter "label=com.docker.
     "$ENGINE" inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$name"
 done | tr ' ' '\n' | sed '/^$/d' | sort -u)
 UP=0
-timeout 300 "$SRC/deploy/dev" containers down --volumes
+timeout --foreground 300 "$SRC/deploy/dev" containers down --volumes
 left=$("$ENGINE" ps -a --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}}')
 [[ -z "$left" ]] && pass "no container of the project" || fail "containers left" "$left"
 left=$("$ENGINE" network ls --format '{{.Name}}' | grep -E "^${PROJECT}[_-]" || true)

@@ -67,6 +67,12 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
     "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
 find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
 
-tar -C "$rootfs" --numeric-owner -c . |
-    "$engine" import --change "LABEL $label" --change 'CMD ["bash"]' - "$image" >/dev/null
+if ! tar -C "$rootfs" --numeric-owner -c . |
+    "$engine" import --change "LABEL $label" --change 'CMD ["bash"]' - "$image" >"$rootfs.log" 2>&1; then
+    cat "$rootfs.log" >&2
+    rm -f "$rootfs.log"
+    echo "debian.sh: $engine import failed" >&2
+    exit 1
+fi
+rm -f "$rootfs.log"
 echo "debian.sh: imported $image"
