@@ -362,16 +362,36 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// closes. The peer's close_notify is not awaited: HTTP/1.1 has nothing more to say.
     public func closeGracefully() async {
         guard !isClosed else { return }
-        if !isBroken && SSL_is_init_finished(ssl) == 1 {
-            let limit = monotonicNanoseconds() &+ 1_000_000_000
-            socket.writeDeadline = min(socket.writeDeadline ?? limit, limit)
-            OpenSSLErrorQueue.clear()
-            _ = SSL_shutdown(ssl)  // close_notify, into the memory BIO
-            takeOutput()
-            try? await sendUnsent()
-            OpenSSLErrorQueue.clear()
-        }
+        await sendCloseNotify()
         close()
+    }
+
+    /// close_notify, then the socket's lingering close (half-close, drop what the peer still
+    /// sends until it closes or `deadline`).
+    public func closeLingering(until deadline: UInt64) async {
+        guard !isClosed else { return }
+        await sendCloseNotify()
+        // From here the socket is read raw and its bytes dropped: TLS has said goodbye.
+        isClosed = true
+        await socket.closeLingering(until: deadline)
+    }
+
+    public func endReading() {
+        socket.endReading()
+    }
+
+    /// Sends close_notify (so the peer can tell a complete response from a cut one), waiting
+    /// at most a second for room in the socket buffer; not after a fatal error or before
+    /// the handshake finished, when OpenSSL may not send it.
+    private func sendCloseNotify() async {
+        guard !isBroken && SSL_is_init_finished(ssl) == 1 else { return }
+        let limit = monotonicNanoseconds() &+ 1_000_000_000
+        socket.writeDeadline = min(socket.writeDeadline ?? limit, limit)
+        OpenSSLErrorQueue.clear()
+        _ = SSL_shutdown(ssl)  // close_notify, into the memory BIO
+        takeOutput()
+        try? await sendUnsent()
+        OpenSSLErrorQueue.clear()
     }
 
     // MARK: The OpenSSL call loop

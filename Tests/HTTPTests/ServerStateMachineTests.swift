@@ -55,7 +55,7 @@ struct ServerStateMachineTests {
         var idle = HTTPConnectionStateMachine()
         let closeNow = idle.drainRequested()
         #expect(closeNow)
-        #expect(idle.state == .closed)
+        #expect(idle.state == .idle, "idle until its wait for a request ends")
 
         var busy = HTTPConnectionStateMachine()
         _ = busy.headReceived(requestKeepAlive: true)

@@ -216,10 +216,14 @@ final class HTTPConnectionPool: @unchecked Sendable {
                     }
                     waiter.continuation = continuation
                     let now = monotonicNanoseconds()
-                    waiter.timer = loop.schedule0(after: .nanoseconds(Int64(deadline > now ? deadline - now : 0))) {
-                        [self] in
-                        self.finish(waiter, entry, .failure(HTTPClientError(.poolTimeout, requestMayHaveBeenSent: false)))
-                    }
+                    waiter.timer = loop.schedule0(
+                        after: .nanoseconds(Int64(deadline > now ? deadline - now : 0)),
+                        { [self] in
+                            self.finish(waiter, entry, .failure(HTTPClientError(.poolTimeout, requestMayHaveBeenSent: false)))
+                        },
+                        loopStopped: { [self] in
+                            self.finish(waiter, entry, .failure(HTTPClientError(.shutdown, requestMayHaveBeenSent: false)))
+                        })
                 }
             } onCancel: {
                 loop.execute { [self] in

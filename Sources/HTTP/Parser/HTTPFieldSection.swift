@@ -70,7 +70,9 @@ enum HTTPFieldSection {
         let nameEnd = index
         switch bytes[index] {
         case UInt8(ascii: ":") where nameEnd > start:
-            break
+            // `HTTPHeaders` records a name's length in 16 bits; a longer name (possible only
+            // with a header limit above 64 KiB) is refused, never stored truncated.
+            if nameEnd - start > Int(UInt16.max) { throw .code(.headersTooLarge) }
         case UInt8(ascii: " "), UInt8(ascii: "\t"):
             // `Name : v` is whitespace before the colon; `Na me: v` is a bad name.
             while HTTPByteClass.isWhitespace(bytes[index]) { index += 1 }

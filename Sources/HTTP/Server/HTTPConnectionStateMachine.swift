@@ -67,15 +67,13 @@ struct HTTPConnectionStateMachine: Sendable {
         return wasIdle ? .close : .sendRequestTimeoutAndClose
     }
 
-    /// The server began a graceful shutdown. Returns true when the connection should be
-    /// closed right away (it is idle); otherwise the current request finishes first.
+    /// The server began a graceful shutdown. Returns true when the connection is idle: its
+    /// wait for a request should end now (it stays idle, so that a request already on its
+    /// way is still read and answered, as the last); otherwise the current request
+    /// finishes first and the connection closes after its response.
     mutating func drainRequested() -> Bool {
         isDraining = true
-        if state == .idle {
-            state = .closed
-            return true
-        }
-        return false
+        return state == .idle
     }
 
     /// The peer closed, an error occurred, or the request was malformed.

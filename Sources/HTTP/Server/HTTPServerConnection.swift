@@ -29,6 +29,7 @@ final class HTTPServerConnection: @unchecked Sendable {
     private let idleTimeout: UInt64
     private let bodyReadTimeout: UInt64
     private let writeTimeout: UInt64
+    private let lingeringTimeout: UInt64
     private let responder: any HTTPResponder
     private let dateCache: HTTPDateCache
     private let buffer: ReadBuffer
@@ -41,6 +42,25 @@ final class HTTPServerConnection: @unchecked Sendable {
     private var bodyFailed = false
     private var expectsContinue = false
     private var continueSent = false
+    /// Set when reading the request body failed on the connection itself (reset, end of
+    /// stream): an `IOError` the handler passes on is then the client's, not the handler's.
+    private var connectionFailed = false
+    /// How the connection ends once it stops serving.
+    private var ending = Ending.graceful
+
+    /// How a connection ends.
+    private enum Ending {
+        /// Pending bytes go out, then TLS's close_notify, then the close.
+        case graceful
+        /// As `graceful`, then half-close and read what the client still sends until it
+        /// closes or `lingeringTimeout` passes (nginx's lingering close): closing with
+        /// unread input would make the kernel send a reset, which can destroy the answer
+        /// (an error response sent before the request was read whole) before the client
+        /// reads it.
+        case lingering
+        /// At once: the connection failed, or the server's drain deadline passed.
+        case abort
+    }
 
     /// Response bodies written to a buffer above this size are flushed at once rather
     /// than batched with the next pipelined response.
@@ -67,6 +87,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         idleTimeout = configuration.idleTimeout.nanoseconds
         bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
         writeTimeout = configuration.writeTimeout.nanoseconds
+        lingeringTimeout = configuration.lingeringTimeout.nanoseconds
         self.responder = responder
         self.dateCache = dateCache
         self.parser = HTTPRequestParser(limits: configuration.parserLimits)
@@ -79,13 +100,40 @@ final class HTTPServerConnection: @unchecked Sendable {
     var isIdle: Bool { machine.state == .idle }
 
     /// Begins a graceful close: at once when idle, else after the current response.
+    ///
+    /// An idle connection's wait for a request is ended by ending the stream's reading (not
+    /// by closing it): the connection then ends as it does when the client closes, so a
+    /// response still on its way out is sent whole, and a request that had already arrived
+    /// is answered (with `Connection: close`).
     func drain() {
-        if machine.drainRequested() { stream.close() }
+        if machine.drainRequested() { stream.endReading() }
     }
 
-    /// Serves requests until the client or the server closes the connection.
+    /// Serves requests until the client or the server closes the connection, then ends it
+    /// (see ``Ending``).
     func run() async {
-        defer { stream.close() }
+        await serve()
+        switch ending {
+        case .abort:
+            stream.close()
+        case .graceful, .lingering:
+            stream.writeDeadline = loop.now &+ writeTimeout
+            do {
+                try await flush()
+                try await stream.finishSends()
+            } catch {
+                stream.close()
+                return
+            }
+            if ending == .lingering {
+                await stream.closeLingering(until: loop.now &+ lingeringTimeout)
+            } else {
+                await stream.closeGracefully()
+            }
+        }
+    }
+
+    private func serve() async {
         while machine.state != .closed {
             guard let head = await readHead() else { break }
             let keepAlive = machine.headReceived(requestKeepAlive: head.keepAlive)
@@ -93,6 +141,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             if !hasBody { stepPastAbsentBody() }
             bodyFinished = !hasBody
             bodyFailed = false
+            connectionFailed = false
             expectsContinue = head.expectsContinue && head.version == .http1_1
             continueSent = false
             // What answering needs of the head; the head itself goes to the handler, so that
@@ -110,12 +159,14 @@ final class HTTPServerConnection: @unchecked Sendable {
                 response = try await responder.respond(to: consume request)
             } catch let error as any HTTPResponseError {
                 response = error.response
-            } catch let error as IOError {
+            } catch is IOError where connectionFailed {
                 // The connection itself failed while the handler read the body.
-                _ = error
                 machine.closed()
+                ending = .abort
                 return
             } catch {
+                // The handler's own failure (its own I/O included): the client gets an answer.
+                configuration.errorLog("handler failed: \(error) (\(method.rawValue) request)")
                 response = HTTPError(.internalServerError, detail: "Internal Server Error").response
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
@@ -127,13 +178,23 @@ final class HTTPServerConnection: @unchecked Sendable {
                 } else if output.count >= Self.flushThreshold {
                     try await flush()
                 }
+            } catch let error as HTTPBodyLengthError {
+                // The head promised another length: the client cannot tell where this body
+                // ends, so the connection cannot carry another response.
+                configuration.errorLog("\(error) (\(method.rawValue) response); connection closed")
+                machine.closed()
+                ending = .abort
+                return
             } catch {
                 machine.closed()
+                ending = .abort
                 return
             }
             let more = buffer.unreadCount > 0
             if machine.responseSent(bodyFullyRead: bodyFullyRead, moreBytesBuffered: more) == .close {
-                try? await flush()
+                // Unread input (a body not read to its end, requests after the last one
+                // answered) would turn the close into a reset.
+                ending = bodyFullyRead && !more ? .graceful : .lingering
                 return
             }
         }
@@ -155,7 +216,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 stream.readDeadline = nil
                 return head
             case .invalid(let error):
-                await sendErrorAndClose(HTTPError(error.status, detail: "Malformed request: \(error.code)"))
+                sendErrorAndClose(HTTPError(error.status, detail: "Malformed request: \(error.code)"))
                 return nil
             case .body, .end:
                 preconditionFailure("body event while waiting for a head")
@@ -166,6 +227,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                     if !output.isEmpty, !stream.sendAtEndOfRound(&output) { try await flush() }
                 } catch {
                     machine.closed()
+                    ending = .abort
                     return nil
                 }
                 if buffer.unreadCount > 0 { machine.bytesReceived() }
@@ -180,23 +242,23 @@ final class HTTPServerConnection: @unchecked Sendable {
                 do {
                     let count = try await buffer.readMore(from: stream, socket: socket)
                     if count == 0 {
-                        // The client has sent all it will; what it asked for still goes out.
-                        stream.writeDeadline = loop.now &+ writeTimeout
-                        try? await stream.finishSends()
+                        // The client has sent all it will (or a drain ended the reading);
+                        // what it asked for still goes out, as the connection ends.
                         machine.closed()
                         return nil
                     }
                     machine.bytesReceived()
                 } catch let error as IOError where error.code == .timedOut {
                     if machine.timedOut() == .sendRequestTimeoutAndClose {
-                        await sendErrorAndClose(HTTPError(.requestTimeout, detail: "Request header timeout"))
+                        sendErrorAndClose(HTTPError(.requestTimeout, detail: "Request header timeout"))
                     }
                     return nil
                 } catch is ReadBuffer.BufferFull {
-                    await sendErrorAndClose(HTTPError(.requestHeaderFieldsTooLarge, detail: "Request header too large"))
+                    sendErrorAndClose(HTTPError(.requestHeaderFieldsTooLarge, detail: "Request header too large"))
                     return nil
                 } catch {
                     machine.closed()
+                    ending = .abort
                     return nil
                 }
             }
@@ -218,8 +280,13 @@ final class HTTPServerConnection: @unchecked Sendable {
         if expectsContinue && !continueSent {
             // The client waits for this before sending the body (RFC 9110 §10.1.1).
             continueSent = true
-            try await flush()
-            try await stream.write(Self.continueResponse)
+            do {
+                try await flush()
+                try await stream.write(Self.continueResponse)
+            } catch {
+                connectionFailed = true
+                throw error
+            }
         }
         while true {
             let event = buffer.withUnread { parser.next($0) }
@@ -246,9 +313,14 @@ final class HTTPServerConnection: @unchecked Sendable {
                 } catch let error as IOError where error.code == .timedOut {
                     bodyFailed = true
                     throw HTTPError(.requestTimeout, detail: "Request body timeout")
+                } catch {
+                    bodyFailed = true
+                    connectionFailed = true
+                    throw error
                 }
                 if count == 0 {
                     bodyFailed = true
+                    connectionFailed = true
                     throw IOError(.eof, operation: "read request body")
                 }
             }
@@ -282,6 +354,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     private struct StreamedBody {
         let write: @Sendable @concurrent (HTTPBodyWriter) async throws -> Void
         let chunked: Bool
+        /// The `Content-Length` the head stated, which the writer must meet exactly.
+        let length: Int?
         /// False for HEAD and for statuses without a body: the writer is not called.
         let sendsBody: Bool
     }
@@ -317,7 +391,9 @@ final class HTTPServerConnection: @unchecked Sendable {
             bytes = body
         case .stream(let length, let writer):
             streamWriter = writer
-            if let length {
+            if !bodyAllowed {
+                break  // 1xx, 204 and 304 have no body, so no framing (RFC 9110 §6.4.1)
+            } else if let length {
                 contentLength = length
             } else if version == .http1_1 {
                 chunked = true
@@ -348,7 +424,9 @@ final class HTTPServerConnection: @unchecked Sendable {
             date.withUnsafeBytes { writer.bytes($0) }
             writer.endOfLine()
         }
-        if let streamWriter { return StreamedBody(write: streamWriter, chunked: chunked, sendsBody: sendsBody) }
+        if let streamWriter {
+            return StreamedBody(write: streamWriter, chunked: chunked, length: contentLength, sendsBody: sendsBody)
+        }
         if sendsBody { output.append(contentsOf: bytes) }
         return nil
     }
@@ -358,8 +436,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     private func writeBody(_ body: StreamedBody) async throws {
         try await flush()
         guard body.sendsBody else { return }
-        let writer = HTTPBodyWriter(stream: stream, chunked: body.chunked)
-        stream.writeDeadline = loop.now &+ writeTimeout
+        // Each write of the body gets its own deadline: a slow download of a large body
+        // goes on as long as the client keeps taking bytes.
+        let writer = HTTPBodyWriter(stream: stream, chunked: body.chunked, length: body.length, writeTimeout: writeTimeout)
         try await body.write(writer)
         try await writer.finish()
         stream.writeDeadline = nil
@@ -386,8 +465,11 @@ final class HTTPServerConnection: @unchecked Sendable {
         output.removeAll(keepingCapacity: true)
     }
 
-    private func sendErrorAndClose(_ error: HTTPError) async {
+    /// Answers a request that cannot be served (malformed, too large, too slow) and ends
+    /// the connection with a lingering close: the rest of the request may still be coming.
+    private func sendErrorAndClose(_ error: HTTPError) {
         machine.closed()
+        ending = .lingering
         let response = error.response
         let body = error.jsonBody
         let date = dateCache.currentField()
@@ -404,7 +486,6 @@ final class HTTPServerConnection: @unchecked Sendable {
             writer.endOfLine()
         }
         output.append(contentsOf: body)
-        try? await flush()
     }
 }
 

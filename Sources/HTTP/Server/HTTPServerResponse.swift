@@ -30,20 +30,39 @@ public struct HTTPServerResponse: Sendable {
 
 /// Writes a streamed response body to the connection, with backpressure: each `write`
 /// returns only once the bytes are in the kernel's buffer.
+///
+/// Each write has its own deadline (the server's `writeTimeout` from when it starts), so a
+/// large body goes on as long as the client keeps taking bytes. A body announced with a
+/// `Content-Length` must be exactly that long: a write past it throws before sending, and
+/// a body that ends short fails when it ends (``HTTPBodyLengthError``); the server then
+/// closes the connection, since the client cannot tell where the body ends.
 public final class HTTPBodyWriter: @unchecked Sendable {
     private let stream: any ByteStream
+    private let loop: EventLoop
     private let chunked: Bool
+    /// The length the head stated, nil for chunked or close-delimited bodies.
+    private let length: Int?
+    private let writeTimeout: UInt64
     private var scratch: [UInt8] = []
     private(set) var bytesWritten = 0
 
-    init(stream: any ByteStream, chunked: Bool) {
+    init(stream: any ByteStream, chunked: Bool, length: Int?, writeTimeout: UInt64) {
         self.stream = stream
+        loop = stream.loop
         self.chunked = chunked
+        self.length = length
+        self.writeTimeout = writeTimeout
     }
 
+    /// - Throws: ``HTTPBodyLengthError`` past the stated length; `IOError` when the client
+    ///   stops taking bytes for `writeTimeout` or goes away.
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
         guard !bytes.isEmpty else { return }
+        if let length, bytesWritten + bytes.count > length {
+            throw HTTPBodyLengthError(stated: length, written: bytesWritten + bytes.count)
+        }
         bytesWritten += bytes.count
+        stream.writeDeadline = loop.now &+ writeTimeout
         if chunked {
             scratch.removeAll(keepingCapacity: true)
             ChunkedEncoding.writeChunkHeader(size: bytes.count, into: &scratch)
@@ -58,6 +77,26 @@ public final class HTTPBodyWriter: @unchecked Sendable {
     public func write(_ bytes: [UInt8]) async throws { try await write(bytes[...]) }
 
     func finish() async throws {
-        if chunked { try await stream.write(ChunkedEncoding.terminator[...]) }
+        if let length, bytesWritten != length {
+            throw HTTPBodyLengthError(stated: length, written: bytesWritten)
+        }
+        if chunked {
+            stream.writeDeadline = loop.now &+ writeTimeout
+            try await stream.write(ChunkedEncoding.terminator[...])
+        }
+    }
+}
+
+/// A streamed response body did not match the `Content-Length` its head stated.
+public struct HTTPBodyLengthError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The length the head stated.
+    public let stated: Int
+    /// The bytes the handler wrote (or tried to write, when too many).
+    public let written: Int
+
+    public var description: String {
+        written > stated
+            ? "response body longer than its Content-Length (\(written) > \(stated) bytes)"
+            : "response body shorter than its Content-Length (\(written) < \(stated) bytes)"
     }
 }

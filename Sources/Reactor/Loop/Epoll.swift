@@ -1,4 +1,5 @@
 import CLinux
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,9 @@ public struct IOInterest: OptionSet, Sendable, Hashable {
     /// Edge-triggered: one event per change of state. Sockets that the reactor drains
     /// itself use it (no `epoll_ctl` per wait); libpq and hiredis need level-triggered.
     public static let edgeTriggered = IOInterest(rawValue: 1 << 2)
+    /// Not an epoll flag: the handler is called once more, with ``IOReadiness/isLoopStopped``,
+    /// when the loop stops (sockets fail their waiters then).
+    public static let loopStopped = IOInterest(rawValue: 1 << 3)
 
     var epollEvents: UInt32 {
         var events: UInt32 = Epoll.EPOLLRDHUP
@@ -46,6 +50,14 @@ public struct IOReadiness: Sendable, Hashable {
 
     /// The peer hung up or the socket has an error; reads will return 0 or fail.
     public var isHangUp: Bool { rawEvents & (Epoll.EPOLLHUP | Epoll.EPOLLERR) != 0 }
+
+    /// Not from epoll: the loop stopped, and no event will come any more. Handlers that
+    /// keep waiters fail them (``IOError/Code/loopStopped``) instead of leaving them hanging.
+    public var isLoopStopped: Bool { rawEvents & Self.loopStoppedBit != 0 }
+
+    /// A bit epoll never reports (EPOLLONESHOT, a request flag).
+    private static let loopStoppedBit: UInt32 = 1 << 30
+    static let loopStopped = IOReadiness(rawEvents: loopStoppedBit)
 }
 
 /// A descriptor registered with one loop's epoll, and the handler its events go to.
@@ -61,6 +73,14 @@ public final class IORegistration {
     let slot: Int
     let generation: UInt32
     var isActive = true
+    /// Set, from any thread, when the owner was released off the loop before it could
+    /// deregister: its handler must not run again (the loop deregisters it soon).
+    private let released = Atomic<Bool>(false)
+
+    var isReleased: Bool { released.load(ordering: .acquiring) }
+
+    /// Marks the registration's owner as gone. Any thread.
+    func markReleased() { released.store(true, ordering: .releasing) }
 
     init(fd: Int32, interest: IOInterest, slot: Int, generation: UInt32, handler: @escaping (IOReadiness) -> Void) {
         self.fd = fd
@@ -154,9 +174,17 @@ final class Selector {
             // A handler earlier in this batch may have closed this descriptor, and a new
             // one may even sit in the same slot: drop events whose generation is stale.
             guard slot < registrations.count, let registration = registrations[slot],
-                registration.generation == generation
+                registration.generation == generation, !registration.isReleased
             else { continue }
             registration.handler(IOReadiness(rawEvents: event.events))
+        }
+    }
+
+    /// Tells every registration's handler that the loop stopped (``IOReadiness/isLoopStopped``).
+    func loopStopped() {
+        for case let registration? in registrations
+        where registration.isActive && !registration.isReleased && registration.interest.contains(.loopStopped) {
+            registration.handler(.loopStopped)
         }
     }
 

@@ -37,6 +37,8 @@ public final class EventLoop: @unchecked Sendable {
     /// last drained them (so that a burst of remote jobs costs one write, not one each).
     private let remote = Mutex<(jobs: [RemoteJob], wakePending: Bool)>(([], false))
     private let threadID = Atomic<UInt>(0)
+    private let stopped = Atomic<Bool>(false)
+    private let exited = Atomic<Bool>(false)
 
     /// The loop's identity as a `SerialExecutor`, for loop-bound actors; see
     /// `EventLoop+Executor.swift` for why it is a separate object.
@@ -88,6 +90,14 @@ public final class EventLoop: @unchecked Sendable {
 
     /// True once the loop's thread has started running it.
     var hasStarted: Bool { threadID.load(ordering: .acquiring) != 0 }
+
+    /// True once the loop has stopped: nothing will wait on it any more (a wait begun now
+    /// fails with ``IOError/Code/loopStopped``). Any thread.
+    public var hasStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// True once the loop's thread has left it for good: from then on any thread may tidy up
+    /// what belonged to the loop (a socket released after its group shut down).
+    var hasExited: Bool { exited.load(ordering: .acquiring) }
 
     /// True when called on this loop's thread.
     public var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
@@ -146,8 +156,20 @@ public final class EventLoop: @unchecked Sendable {
         return timers.schedule(deadline: monotonicNanoseconds() &+ delay.nanoseconds, action: action)
     }
 
+    /// ``schedule0(after:_:)`` for a timer that ends a wait: when the loop stops before the
+    /// timer fires, `loopStopped` runs instead, so that the waiter fails rather than hangs.
+    @discardableResult
+    public func schedule0(
+        after delay: Duration, _ action: @escaping () -> Void, loopStopped: @escaping () -> Void
+    ) -> TimerHandle {
+        preconditionInLoop()
+        return timers.schedule(
+            deadline: monotonicNanoseconds() &+ delay.nanoseconds, action: action, loopStopped: loopStopped)
+    }
+
     /// Suspends the calling task for `delay`, measured on this loop's timers.
-    /// - Throws: `CancellationError` as soon as the task is cancelled.
+    /// - Throws: `CancellationError` as soon as the task is cancelled; ``IOError`` with
+    ///   `.loopStopped` when the loop stops first.
     public func sleep(for delay: Duration) async throws {
         let sleeper = Sleeper()
         try await withTaskCancellationHandler {
@@ -178,9 +200,10 @@ public final class EventLoop: @unchecked Sendable {
         try selector.reregister(registration, interest: interest)
     }
 
-    /// Removes `registration` from epoll; call before closing its descriptor. Loop-only.
+    /// Removes `registration` from epoll; call before closing its descriptor. Loop-only (or
+    /// any thread once the loop has exited).
     public func deregister0(_ registration: IORegistration) {
-        preconditionInLoop()
+        precondition(inLoop || hasExited, "not on event loop \(index)")
         selector.deregister(registration)
     }
 
@@ -216,10 +239,21 @@ public final class EventLoop: @unchecked Sendable {
                 for action in timers.popExpired(now: cachedNow) { action() }
             }
         }
-        // Run what is left so that continuations waiting on the loop are resumed with errors.
+        // Nothing will wake a wait from here: sockets fail their waiters, timers that end a
+        // wait run their stop handler, and the jobs that follow (the resumed tasks, which see
+        // `loopStopped` errors) run until none is left, within a bound.
+        stopped.store(true, ordering: .releasing)
         drainRemote0()
         runJobs0()
+        selector.loopStopped()
+        for handler in timers.removeAllForStop() { handler() }
+        for _ in 0..<64 {
+            drainRemote0()
+            if jobs.isEmpty { break }
+            runJobs0()
+        }
         pthread_setspecific(currentLoopKey, nil)
+        exited.store(true, ordering: .releasing)
     }
 
     /// Asks the loop to return from ``run()`` after its current iteration. Any thread.
@@ -273,11 +307,21 @@ private final class Sleeper: @unchecked Sendable {
             continuation.resume(throwing: CancellationError())
             return
         }
-        self.continuation = continuation
-        timer = loop.schedule0(after: delay) { [self] in
-            self.continuation?.resume()
-            self.continuation = nil
+        if loop.hasStopped {
+            continuation.resume(throwing: IOError(.loopStopped, operation: "sleep"))
+            return
         }
+        self.continuation = continuation
+        timer = loop.schedule0(
+            after: delay,
+            { [self] in
+                self.continuation?.resume()
+                self.continuation = nil
+            },
+            loopStopped: { [self] in
+                self.continuation?.resume(throwing: IOError(.loopStopped, operation: "sleep"))
+                self.continuation = nil
+            })
     }
 
     func cancel() {

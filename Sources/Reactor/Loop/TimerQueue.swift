@@ -5,11 +5,15 @@ public final class TimerHandle {
     /// Breaks ties between equal deadlines so that timers fire in the order they were set.
     let sequence: UInt64
     fileprivate(set) var action: (() -> Void)?
+    /// Called instead of `action` when the loop stops before the deadline (a waiter that
+    /// must fail rather than hang); nil for timers that need nothing then.
+    fileprivate(set) var loopStopped: (() -> Void)?
 
-    init(deadline: UInt64, sequence: UInt64, action: @escaping () -> Void) {
+    init(deadline: UInt64, sequence: UInt64, action: @escaping () -> Void, loopStopped: (() -> Void)? = nil) {
         self.deadline = deadline
         self.sequence = sequence
         self.action = action
+        self.loopStopped = loopStopped
     }
 
     /// Prevents the timer from firing. Idempotent; a no-op once it has fired.
@@ -17,7 +21,10 @@ public final class TimerHandle {
     /// Must be called on the loop that scheduled it. The entry stays in the heap until its
     /// deadline (lazy deletion): cancelling is O(1), which matters because almost every
     /// request timeout is cancelled long before it would fire.
-    public func cancel() { action = nil }
+    public func cancel() {
+        action = nil
+        loopStopped = nil
+    }
 
     /// True while the timer may still fire.
     public var isPending: Bool { action != nil }
@@ -35,9 +42,11 @@ struct TimerQueue {
 
     var isEmpty: Bool { heap.isEmpty }
 
-    mutating func schedule(deadline: UInt64, action: @escaping () -> Void) -> TimerHandle {
+    mutating func schedule(
+        deadline: UInt64, action: @escaping () -> Void, loopStopped: (() -> Void)? = nil
+    ) -> TimerHandle {
         if heap.count >= compactAt { compact() }
-        let handle = TimerHandle(deadline: deadline, sequence: nextSequence, action: action)
+        let handle = TimerHandle(deadline: deadline, sequence: nextSequence, action: action, loopStopped: loopStopped)
         nextSequence &+= 1
         heap.append(handle)
         siftUp(heap.count - 1)
@@ -60,10 +69,20 @@ struct TimerQueue {
             _ = popMin()
             if let action = top.action {
                 top.action = nil
+                top.loopStopped = nil
                 due.append(action)
             }
         }
         return due
+    }
+
+    /// Empties the queue (the loop stopped) and returns the stop handlers of the timers that
+    /// were still pending.
+    mutating func removeAllForStop() -> [() -> Void] {
+        let handlers = heap.compactMap { $0.action != nil ? $0.loopStopped : nil }
+        for handle in heap { handle.cancel() }
+        heap.removeAll()
+        return handlers
     }
 
     /// Live (not cancelled) timers in the heap.

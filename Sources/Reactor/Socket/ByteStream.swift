@@ -50,6 +50,20 @@ public protocol ByteStream: AnyObject, Sendable {
 
     /// Closes the stream after flushing what the transport holds (a TLS close_notify).
     func closeGracefully() async
+
+    /// Closes the stream as nginx's lingering close does: the transport's goodbye (TLS
+    /// close_notify), then a half-close (the peer reads end of stream), then whatever the
+    /// peer still sends is read and dropped until it closes or `deadline` (monotonic ns)
+    /// passes, then the close. Why: closing a socket with unread input makes the kernel
+    /// send a reset, which can destroy a response the peer has not read yet. Waits for
+    /// nothing else; send pending bytes first (``finishSends()``).
+    func closeLingering(until deadline: UInt64) async
+
+    /// Makes reads end: a waiting read, and every later one once the bytes already received
+    /// are consumed, returns end of stream (0). Writing goes on. The server's drain ends an
+    /// idle connection's wait for a request this way, so that the connection ends through
+    /// its normal path (pending sends, close_notify) rather than a close in mid-send.
+    func endReading()
 }
 
 extension ByteStream {
@@ -59,6 +73,8 @@ extension ByteStream {
     }
 
     public func closeGracefully() async { close() }
+
+    public func closeLingering(until deadline: UInt64) async { await closeGracefully() }
 
     /// A transport without an end-of-round send of its own writes now.
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool { false }

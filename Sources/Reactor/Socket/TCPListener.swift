@@ -51,12 +51,17 @@ public final class TCPListener: @unchecked Sendable {
         self.fd = fd
         self.localAddress = bound ?? address
         do {
-            registration = try loop.register0(fd: fd, interest: [.read, .edgeTriggered]) { [unowned(unsafe) self] _ in
+            registration = try loop.register0(fd: fd, interest: [.read, .edgeTriggered, .loopStopped]) {
+                [unowned(unsafe) self] readiness in
                 // unowned(unsafe): the registration is removed in close(), before self can go away.
                 self.mayAccept = true
                 if let waiter = self.waiter {
                     self.waiter = nil
-                    waiter.resume()
+                    if readiness.isLoopStopped {
+                        waiter.resume(throwing: IOError(.loopStopped, operation: "accept"))
+                    } else {
+                        waiter.resume()
+                    }
                 }
             }
         } catch {
@@ -66,9 +71,32 @@ public final class TCPListener: @unchecked Sendable {
     }
 
     deinit {
-        if !isClosed {
+        guard !isClosed else { return }
+        if loop.inLoop || loop.hasExited {
             if let registration { loop.deregister0(registration) }
             Glibc.close(fd)
+            return
+        }
+        // Released on another thread while the loop runs: the loop removes the registration
+        // and closes the descriptor (see TCPSocket's deinit).
+        let leftovers = Leftovers(loop: loop, registration: registration, fd: fd)
+        leftovers.registration?.markReleased()
+        loop.execute {
+            if let registration = leftovers.registration { leftovers.loop.deregister0(registration) }
+            Glibc.close(leftovers.fd)
+        }
+    }
+
+    /// What a listener released off its loop leaves for the loop to clean up.
+    private final class Leftovers: @unchecked Sendable {
+        let loop: EventLoop
+        let registration: IORegistration?
+        let fd: Int32
+
+        init(loop: EventLoop, registration: IORegistration?, fd: Int32) {
+            self.loop = loop
+            self.registration = registration
+            self.fd = fd
         }
     }
 
@@ -112,6 +140,8 @@ public final class TCPListener: @unchecked Sendable {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 if isClosed {
                     continuation.resume(throwing: IOError(.closed, operation: "accept"))
+                } else if loop.hasStopped {
+                    continuation.resume(throwing: IOError(.loopStopped, operation: "accept"))
                 } else {
                     waiter = continuation
                 }

@@ -35,6 +35,10 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private var deferredError: IOError?
     private var readTimer = DeadlineTimer()
     private var writeTimer = DeadlineTimer()
+    /// Waits begun in each direction: a cancellation handler, which reaches the loop later,
+    /// ends only the wait it was made for, never one begun after it.
+    private var readWaits: UInt32 = 0
+    private var writeWaits: UInt32 = 0
     public private(set) var isClosed = false
 
     /// The one timer per direction that enforces the deadline of waits.
@@ -64,9 +68,10 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         // Responses are written whole; Nagle would only delay them.
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         do {
-            registration = try loop.register0(fd: fd, interest: [.read, .write, .edgeTriggered]) {
+            registration = try loop.register0(fd: fd, interest: [.read, .write, .edgeTriggered, .loopStopped]) {
                 [unowned(unsafe) self] readiness in
-                // unowned(unsafe): the registration is removed in close(), before the socket can go away.
+                // unowned(unsafe): the registration is removed in close() or deinit before the
+                // socket goes away (off the loop, deinit marks it released first: see there).
                 self.readinessChanged(readiness)
             }
         } catch {
@@ -76,14 +81,45 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     deinit {
-        if !isClosed {
-            // A socket dropped without close() (a task that was cancelled mid-way): do not
-            // leak the descriptor. Its registration still points at us, so remove it first.
-            if let registration { loop.deregister0(registration) }
-            Glibc.close(fd)
+        if loop.inLoop || loop.hasExited {
+            if !isClosed {
+                // A socket dropped without close() (a task that was cancelled mid-way): do not
+                // leak the descriptor. Its registration still points at us, so remove it first.
+                if let registration { loop.deregister0(registration) }
+                Glibc.close(fd)
+            }
+            readTimer.cancel()
+            writeTimer.cancel()
+            return
         }
-        readTimer.cancel()
-        writeTimer.cancel()
+        // Released on another thread: the registration and the timers belong to the loop,
+        // so the loop removes them and closes the descriptor. Until it does, the loop must
+        // not call into this (freed) socket: the released mark makes it drop the events.
+        let leftovers = Leftovers(
+            loop: loop, registration: isClosed ? nil : registration, fd: isClosed ? nil : fd,
+            timers: [readTimer.handle, writeTimer.handle].compactMap { $0 })
+        leftovers.registration?.markReleased()
+        loop.execute {
+            if let registration = leftovers.registration { leftovers.loop.deregister0(registration) }
+            if let fd = leftovers.fd { Glibc.close(fd) }
+            for timer in leftovers.timers { timer.cancel() }
+        }
+    }
+
+    /// What a socket released off its loop leaves for the loop to clean up. Touched only by
+    /// the job that does it, on the loop (`@unchecked Sendable` to get it there).
+    private final class Leftovers: @unchecked Sendable {
+        let loop: EventLoop
+        let registration: IORegistration?
+        let fd: Int32?
+        let timers: [TimerHandle]
+
+        init(loop: EventLoop, registration: IORegistration?, fd: Int32?, timers: [TimerHandle]) {
+            self.loop = loop
+            self.registration = registration
+            self.fd = fd
+            self.timers = timers
+        }
     }
 
     // MARK: Connecting
@@ -275,6 +311,24 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         if !isClosed { Glibc.shutdown(fd, Int32(SHUT_WR)) }
     }
 
+    /// Ends reading with `shutdown(SHUT_RD)`: bytes already received are still read, then
+    /// end of stream. The kernel wakes a waiting read (a state change raises an epoll edge).
+    public func endReading() {
+        if !isClosed { Glibc.shutdown(fd, Int32(SHUT_RD)) }
+    }
+
+    public func closeLingering(until deadline: UInt64) async {
+        guard !isClosed else { return }
+        shutdownWrite()
+        readDeadline = deadline
+        // Scratch for the dropped bytes; the kernel writes into it only inside read(2),
+        // during the synchronous part of each read below, so freeing it after the loop is safe.
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { scratch.deallocate() }
+        while let count = try? await read(into: scratch), count > 0 {}
+        close()
+    }
+
     public func close() {
         guard !isClosed else { return }
         // Deferred bytes get one try: a response written just before a close (a client that
@@ -293,6 +347,12 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     // MARK: Readiness
 
     private func readinessChanged(_ readiness: IOReadiness) {
+        if readiness.isLoopStopped {
+            // Nothing will wake these waits any more: they fail rather than hang.
+            resume(&readWaiter, with: IOError(.loopStopped, operation: "read"))
+            resume(&writeWaiter, with: IOError(.loopStopped, operation: "write"))
+            return
+        }
         if readiness.isPeerClosed { peerClosed = true }
         if readiness.isReadable {
             mayRead = true
@@ -405,14 +465,17 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
             }
             return
         }
+        // The number `suspend` gives this wait: the handler below may reach the loop after
+        // this wait ended and another began, and must leave that one alone.
+        let wait = (isRead ? readWaits : writeWaits) &+ 1
         try await withTaskCancellationHandler {
             try await suspend(isRead: isRead)
         } onCancel: {
             loop.execute { [self] in
                 if isRead {
-                    self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read"))
+                    if self.readWaits == wait { self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read")) }
                 } else {
-                    self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write"))
+                    if self.writeWaits == wait { self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write")) }
                 }
             }
         }
@@ -436,8 +499,13 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     @inline(never)
     private func suspend(isRead: Bool) async throws {
         try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            if isRead { readWaits &+= 1 } else { writeWaits &+= 1 }
             if Task.isCancelled {
                 continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
+                return
+            }
+            if loop.hasStopped {
+                continuation.resume(throwing: IOError(.loopStopped, operation: isRead ? "read" : "write"))
                 return
             }
             if isRead {

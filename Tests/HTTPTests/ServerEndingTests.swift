@@ -1,0 +1,323 @@
+import MarqueeTesting
+import Reactor
+import Synchronization
+import Testing
+
+@testable import HTTP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a server connection ends, and what a response may not get wrong on the way: the
+/// lingering close after an error, a drain that lets an answer leave whole, a streamed body
+/// held to its `Content-Length` and given a deadline per write, no framing on 204/304, and a
+/// handler's own failure answered 500.
+@Suite("HTTP server: ending connections", .serialized, .timeLimit(.minutes(3)))
+struct ServerEndingTests {
+    /// A server on a free port with `routes`, its error log captured.
+    final class Server: Sendable {
+        let server: HTTPServer
+        let run: Task<Void, Never>
+        private let errors: ErrorLog
+        var port: Int { server.localPort }
+        var loggedErrors: [String] { errors.lines.withLock { $0 } }
+
+        init(configure: (inout HTTPServerConfiguration) -> Void = { _ in }, routes: (inout Router) -> Void) async throws {
+            var router = Router()
+            routes(&router)
+            var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
+            configure(&configuration)
+            let errors = ErrorLog()
+            self.errors = errors
+            configuration.errorLog = { message in errors.lines.withLock { $0.append(message) } }
+            let server = HTTPServer(configuration: configuration, group: try EventLoopGroupHolder.shared(), responder: router)
+            try await server.start()
+            self.server = server
+            run = Task { await server.run() }
+        }
+
+        func stop() async {
+            server.shutdown()
+            await run.value
+        }
+    }
+
+    final class ErrorLog: Sendable {
+        let lines = Mutex<[String]>([])
+    }
+
+    /// Connects a raw socket on loop 0 and runs `body` there.
+    static func withConnection<T: Sendable>(
+        port: Int, receiveBuffer: Int32? = nil, _ body: @Sendable @escaping (TCPSocket) async throws -> T
+    ) async throws -> T {
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        return try await withTaskExecutorPreference(loop) { @concurrent in
+            let socket = try await TCPSocket.connect(
+                to: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, timeout: .seconds(2))
+            defer { socket.close() }
+            if var size = receiveBuffer {
+                setsockopt(socket.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+            return try await body(socket)
+        }
+    }
+
+    /// Reads until end of stream or `timeout`; whether the stream ended (rather than timed out).
+    static func readAll(_ socket: TCPSocket, timeout: Duration = .seconds(5)) async -> (bytes: [UInt8], ended: Bool) {
+        socket.readDeadline = monotonicNanoseconds() &+ timeout.nanoseconds
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+        defer { buffer.deallocate() }
+        var bytes: [UInt8] = []
+        while true {
+            do {
+                let count = try await socket.read(into: buffer)
+                if count == 0 { return (bytes, true) }
+                bytes.append(contentsOf: buffer[0..<count])
+            } catch {
+                return (bytes, (error as? IOError)?.isConnectionLost ?? false)
+            }
+        }
+    }
+
+    // MARK: Lingering close
+
+    /// The client sends its whole (refused) body before it reads: with an immediate close,
+    /// the server's kernel resets the connection and the client's write fails before it
+    /// ever reads the 413.
+    @Test func errorAnswerSurvivesABodyStillBeingSent() async throws {
+        let server = try await Server(configure: { $0.parserLimits.maxBodySize = 1024 }) { router in
+            router.post("/upload") { _ in HTTPServerResponse(status: .ok) }
+        }
+        let size = 32 << 20
+        let outcome = try await Self.withConnection(port: server.port) { socket -> String in
+            let head = "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n"
+            try await socket.write(Array(head.utf8))
+            socket.writeDeadline = monotonicNanoseconds() &+ 20_000_000_000
+            let piece = [UInt8](repeating: 0x61, count: 1 << 20)
+            do {
+                for _ in 0..<(size >> 20) { try await socket.write(piece) }
+            } catch {
+                return "write failed: \(error)"
+            }
+            let (bytes, _) = await Self.readAll(socket)
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        #expect(outcome.hasPrefix("HTTP/1.1 413"), "\(outcome.prefix(200))")
+        await server.stop()
+    }
+
+    // MARK: Drain
+
+    /// A response still on its way out (handed to the end-of-round send, not yet in the
+    /// kernel) when the drain comes: the connection is idle, and the drain must let the
+    /// answer leave whole before it closes, not close over it. A scripted stream plays the
+    /// socket, so that "not yet sent" is certain rather than a matter of buffer sizes.
+    @Test func drainLetsAnAnswerStillBeingSentLeaveWhole() async throws {
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let body = [UInt8](repeating: 0x62, count: 60_000)
+        var router = Router()
+        router.get("/big") { _ in HTTPServerResponse(status: .ok, body: .bytes(body)) }
+        let stream = ScriptedStream(loop: loop, request: Array("GET /big HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+        let responder = router
+        let sent = await Task(executorPreference: loop) { () -> [UInt8] in
+            let connection = HTTPServerConnection(
+                stream: stream, configuration: HTTPServerConfiguration(port: 0), responder: responder,
+                dateCache: HTTPDateCache())
+            async let served: Void = connection.run()
+            // Once the answer waits in the end-of-round send and the connection is idle: drain.
+            while !(connection.isIdle && stream.pendingSend > 0) { await Task.yield() }
+            connection.drain()
+            await served
+            return stream.sent
+        }.value
+        let text = String(decoding: sent, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200"))
+        #expect(sent.suffix(body.count) == body[...], "sent \(sent.count) bytes")
+        #expect(stream.isClosed)
+    }
+
+    // MARK: Streamed bodies
+
+    @Test func streamedBodyShorterThanItsLengthClosesTheConnection() async throws {
+        let server = try await Server { router in
+            router.get("/short") { _ in
+                HTTPServerResponse(status: .ok, body: .stream(length: 10) { writer in try await writer.write(Array("12345".utf8)) })
+            }
+            router.get("/ok") { _ in .json(.ok, Array("{}".utf8)) }
+        }
+        let (bytes, ended) = try await Self.withConnection(port: server.port) { socket in
+            try await socket.write(Array("GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+            return await Self.readAll(socket, timeout: .seconds(3))
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(ended, "the connection must close after a body that fell short")
+        #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "no second response on a desynchronised connection: \(text)")
+        #expect(text.hasSuffix("\r\n\r\n12345"))
+        #expect(server.loggedErrors.contains { $0.contains("shorter than its Content-Length") }, "\(server.loggedErrors)")
+        await server.stop()
+    }
+
+    @Test func streamedBodyLongerThanItsLengthIsCutAndTheConnectionClosed() async throws {
+        let server = try await Server { router in
+            router.get("/long") { _ in
+                HTTPServerResponse(status: .ok, body: .stream(length: 5) { writer in
+                    try await writer.write(Array("123".utf8))
+                    try await writer.write(Array("4567890".utf8))
+                })
+            }
+        }
+        let (bytes, ended) = try await Self.withConnection(port: server.port) { socket in
+            try await socket.write(Array("GET /long HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+            return await Self.readAll(socket, timeout: .seconds(3))
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(ended)
+        #expect(text.hasSuffix("\r\n\r\n123"), "nothing past the stated length: \(text)")
+        #expect(server.loggedErrors.contains { $0.contains("longer than its Content-Length") }, "\(server.loggedErrors)")
+        await server.stop()
+    }
+
+    @Test func noBodyFramingOn204And304() async throws {
+        let server = try await Server { router in
+            router.get("/no-content") { _ in
+                HTTPServerResponse(status: .noContent, body: .stream(length: nil) { _ in })
+            }
+            router.get("/not-modified") { _ in
+                HTTPServerResponse(status: .notModified, body: .stream(length: 42) { _ in })
+            }
+            router.get("/ok") { _ in .json(.ok, Array("{}".utf8)) }
+        }
+        let text = try await Self.withConnection(port: server.port) { socket -> String in
+            let requests = "GET /no-content HTTP/1.1\r\nHost: a\r\n\r\nGET /not-modified HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            try await socket.write(Array(requests.utf8))
+            return String(decoding: await Self.readAll(socket).bytes, as: UTF8.self)
+        }
+        let heads = text.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(heads.count == 3, "\(text)")
+        for head in heads.prefix(2) {
+            #expect(!head.lowercased().contains("transfer-encoding"), "\(head)")
+            #expect(!head.lowercased().contains("content-length"), "\(head)")
+        }
+        #expect(heads.last?.hasPrefix("200") == true)
+        await server.stop()
+    }
+
+    /// A large download to a client that takes it steadily but slowly lasts far longer than
+    /// the write timeout; no single write waits that long, so it must go through.
+    @Test func slowSteadyDownloadIsNotCutByTheWriteTimeout() async throws {
+        let size = 48 << 20
+        let server = try await Server(configure: { $0.writeTimeout = .milliseconds(300) }) { router in
+            router.get("/download") { _ in
+                HTTPServerResponse(status: .ok, body: .stream(length: size) { writer in
+                    let piece = [UInt8](repeating: 0x63, count: 64 << 10)
+                    for _ in 0..<(size / piece.count) { try await writer.write(piece) }
+                })
+            }
+        }
+        let (received, started, finished) = try await Self.withConnection(port: server.port) { socket -> (Int, UInt64, UInt64) in
+            try await socket.write(Array("GET /download HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
+            let started = monotonicNanoseconds()
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 1)
+            defer { buffer.deallocate() }
+            var total = 0
+            while true {
+                socket.readDeadline = monotonicNanoseconds() &+ 5_000_000_000
+                let count = (try? await socket.read(into: buffer)) ?? 0
+                if count == 0 { break }
+                total += count
+                try await socket.loop.sleep(for: .milliseconds(10))  // about 25 MB/s at most
+            }
+            return (total, started, monotonicNanoseconds())
+        }
+        #expect(received > size, "received \(received) of \(size) body bytes and a head")
+        #expect(finished - started > 300_000_000, "the download must outlast one write timeout to prove anything")
+        await server.stop()
+    }
+
+    // MARK: Handler failures
+
+    @Test func handlersOwnIOErrorIsAnswered500() async throws {
+        let server = try await Server { router in
+            router.get("/fails") { _ in throw IOError.system("read config", errno: ENOENT) }
+        }
+        let text = try await Self.withConnection(port: server.port) { socket -> String in
+            try await socket.write(Array("GET /fails HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
+            return String(decoding: await Self.readAll(socket).bytes, as: UTF8.self)
+        }
+        #expect(text.hasPrefix("HTTP/1.1 500"), "\(text)")
+        #expect(server.loggedErrors.contains { $0.contains("read config") }, "\(server.loggedErrors)")
+        await server.stop()
+    }
+}
+
+/// A stream that plays a socket for one connection: it delivers `request`, then waits for
+/// more until its reading is ended (end of stream) or it is closed. What goes to the
+/// end-of-round send is held back until `finishSends` or a write, as a socket whose buffer
+/// is full holds it; `close` drops what is still held back, as closing such a socket does.
+/// Loop-bound.
+final class ScriptedStream: ByteStream, @unchecked Sendable {
+    let loop: EventLoop
+    private var request: [UInt8]
+    private var reader: UnsafeContinuation<Int, any Error>?
+    private var held: [UInt8] = []
+    private(set) var sent: [UInt8] = []
+    private(set) var isClosed = false
+    private var readingEnded = false
+    var readDeadline: UInt64?
+    var writeDeadline: UInt64?
+    var remoteAddress: SocketAddress? { nil }
+    var pendingSend: Int { held.count }
+
+    init(loop: EventLoop, request: [UInt8]) {
+        self.loop = loop
+        self.request = request
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        if isClosed { throw IOError(.closed, operation: "read") }
+        if !request.isEmpty {
+            let count = min(buffer.count, request.count)
+            buffer.copyBytes(from: request[0..<count])
+            request.removeFirst(count)
+            return count
+        }
+        if readingEnded { return 0 }
+        return try await withUnsafeThrowingContinuation { reader = $0 }
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>) async throws {
+        if isClosed { throw IOError(.closed, operation: "write") }
+        sent += held
+        held = []
+        sent += bytes
+    }
+
+    func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
+        guard !isClosed else { return false }
+        held += bytes
+        bytes.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    func finishSends() async throws {
+        if isClosed { throw IOError(.closed, operation: "write") }
+        sent += held
+        held = []
+    }
+
+    func endReading() {
+        readingEnded = true
+        reader?.resume(returning: 0)
+        reader = nil
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        held = []
+        reader?.resume(throwing: IOError(.closed, operation: "read"))
+        reader = nil
+    }
+}
