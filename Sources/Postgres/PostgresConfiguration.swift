@@ -166,3 +166,13 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
     default: nil
     }
 }
+
+extension PostgresConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// `postgresql://user:***@host:port/database`: the password never reaches a log line or
+    /// an error message through string interpolation.
+    public var description: String {
+        "postgresql://\(user)\(password != nil ? ":***" : "")@\(host):\(port)/\(database)"
+    }
+
+    public var debugDescription: String { description }
+}

@@ -119,3 +119,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// `redis://***@host:port/db` when there are credentials: the password never reaches a
+    /// log line or an error message through string interpolation.
+    public var description: String {
+        "redis://\(user != nil || password != nil ? "***@" : "")\(host):\(port)/\(database)"
+    }
+
+    public var debugDescription: String { description }
+}

@@ -2,7 +2,9 @@ import AuthToken
 import Gateway
 import HTTP
 import MarqueeTesting
+import Postgres
 import Reactor
+import Redis
 import ServiceKit
 import Synchronization
 import Testing
@@ -138,6 +140,16 @@ struct SecurityTests {
             }
         }
         return secrets
+    }
+
+    @Test func credentialsNeverShowInInterpolatedConfigurations() throws {
+        let redis = try RedisConfiguration(url: "redis://:redis-secret-pw@cache:6380/2")
+        let postgres = try PostgresConfiguration(url: "postgresql://user:pg-secret-pw@db:5432/userdb")
+        for text in ["\(redis)", String(reflecting: redis), "\(postgres)", String(reflecting: postgres)] {
+            #expect(!text.contains("secret-pw"), "\(text)")
+        }
+        #expect("\(redis)" == "redis://***@cache:6380/2")
+        #expect("\(postgres)" == "postgresql://user:***@db:5432/userdb")
     }
 
     // MARK: Tokens and credentials
@@ -428,6 +440,51 @@ struct SecurityTests {
         #expect(String(decoding: live.bodyBytes, as: UTF8.self) == #"{"status":"alive","service":"probe-test"}"#)
     }
 
+    // MARK: Already right, and kept so
+
+    @Test func whatWasAlreadyRightStaysRight() async throws {
+        let stack = try await SecurityStack.start(name: "sec_kept")
+        defer { Task { await stack.stop() } }
+        let ann = try await stack.signUp("ann@example.com")
+        let bob = try await stack.signUp("bob@example.com")
+        let annToken = try await stack.login("ann@example.com")
+        let signer = TokenSigner(secret: SecurityStack.secret)
+        let header = Base64.encodeURL(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
+        let claims = Base64.encodeURL(
+            Array(#"{"sub":"\#(bob)","email":"bob@example.com","role":"admin","ver":1,"iat":1,"exp":99999999999}"#.utf8))
+        let unsigned = "\(header).\(claims)."
+        let forged = TokenSigner(secret: "another-secret-of-32-bytes-or-more-xx").sign(
+            userID: bob, email: "bob@example.com", lifetime: 600)
+        let expired = signer.sign(userID: bob, email: "bob@example.com", version: 1, lifetime: 60, now: 1000)
+        for (what, token) in [("alg none", unsigned), ("forged", forged), ("expired", expired)] {
+            #expect(try await stack.send(.GET, "/api/users/\(bob)", token: token).status == 401, "\(what)")
+            #expect(try await stack.send(.GET, "/api/auth/me", token: token).status == 401, "\(what)")
+        }
+        // X-User-ID from a client is ignored: only the token names the caller.
+        let spoofed = try await stack.send(.GET, "/api/users/\(bob)", token: annToken, headers: ["X-User-ID": "\(bob)"])
+        #expect(spoofed.status == 403)
+        #expect(try await stack.send(.GET, "/api/users/\(bob)", headers: ["X-User-ID": "\(bob)"]).status == 401)
+        // Another user's record and watchlist: 403.
+        #expect(try await stack.send(.GET, "/api/watchlist/user/\(bob)", token: annToken).status == 403)
+        #expect(try await stack.send(.PATCH, "/api/users/\(bob)", json: #"{"name":"X"}"#, token: annToken).status == 403)
+        #expect(try await stack.send(.GET, "/api/watchlist/user/\(ann)", token: annToken).status == 200)
+        // Deep JSON is a fast 400.
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(try await stack.send(.POST, "/api/users", json: deep).status == 400)
+        // Internal routes are not routed.
+        #expect(try await stack.send(.DELETE, "/internal/users/\(ann)/watchlist").status == 404)
+        // A client's own X-Forwarded-For does not give it fresh addresses for the login throttle.
+        var statuses: [Int] = []
+        for i in 0..<22 {
+            statuses.append(
+                try await stack.send(
+                    .POST, "/api/auth/login", json: #"{"email":"nobody\#(i)@example.com","password":"x"}"#,
+                    headers: ["X-Forwarded-For": "192.0.2.\(i)"]
+                ).status)
+        }
+        #expect(statuses.last == 429, "\(statuses)")
+    }
+
     // MARK: Headers
 
     @Test func everyGatewayResponseSaysNosniffAndAServerWithoutAVersion() async throws {
@@ -463,3 +520,4 @@ extension SecurityStack {
         return total
     }
 }
+

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Login latency under a sign-up flood.
+
+One user logs in again and again (one request at a time, from its own client address)
+while --flooders threads send sign-ups as fast as they are answered: either all reusing one
+existing email (--flood duplicate: the issue-18 probe) or each a new email (--flood new:
+every one costs a password hash). It prints the logins' count, statuses and latency
+percentiles, and the flood's statuses and rate.
+
+    loadtest/login-flood.py --url http://127.0.0.1:8001 --flood duplicate --flooders 40 --duration 20
+
+Against the user service's own port, with 127.0.0.1 among its LOGIN_TRUSTED_PROXIES, each
+flooder names a client address of its own in X-Forwarded-For (as the gateway does for real
+clients), so that the per-client rate limit sees 40 clients, not one. Bounded: stops after
+--duration seconds. Loopback only by intent.
+"""
+import argparse
+import collections
+import http.client
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(round(fraction * (len(sorted_values) - 1)))))
+    return sorted_values[index]
+
+
+def post(connection, path, body, headers):
+    payload = json.dumps(body).encode()
+    connection.request("POST", path, body=payload, headers={"Content-Type": "application/json", **headers})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", required=True, help="user service (or gateway) base URL, http only")
+    parser.add_argument("--flood", choices=["duplicate", "new"], default="duplicate")
+    parser.add_argument("--flooders", type=int, default=40)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--timeout", type=float, default=30, help="per request, seconds")
+    args = parser.parse_args()
+    target = urlsplit(args.url)
+    host, port = target.hostname, target.port or 80
+
+    def connect():
+        return http.client.HTTPConnection(host, port, timeout=args.timeout)
+
+    run = f"{int(time.time())}"
+    # The two accounts: the one that logs in, and the one the duplicate flood reuses.
+    setup = connect()
+    for email in (f"login-{run}@example.com", f"taken-{run}@example.com"):
+        status = post(setup, "/api/users", {"name": "Flood", "email": email, "password": "secret123"},
+                      {"X-Forwarded-For": "198.51.100.250"})
+        if status != 201:
+            raise SystemExit(f"set-up sign-up for {email}: {status}")
+    setup.close()
+
+    stop = time.monotonic() + args.duration
+    flood_statuses = collections.Counter()
+    login_times = []
+    login_statuses = collections.Counter()
+    lock = threading.Lock()
+
+    def flooder(number):
+        connection = connect()
+        sent = 0
+        while time.monotonic() < stop:
+            email = f"taken-{run}@example.com" if args.flood == "duplicate" else f"new-{run}-{number}-{sent}@example.com"
+            sent += 1
+            try:
+                status = post(connection, "/api/users", {"name": "Flood", "email": email, "password": "secret123"},
+                              {"X-Forwarded-For": f"203.0.113.{number % 250 + 1}"})
+            except (OSError, http.client.HTTPException):
+                status = "error"
+                connection.close()
+                connection = connect()
+            with lock:
+                flood_statuses[status] += 1
+        connection.close()
+
+    def login():
+        connection = connect()
+        time.sleep(min(1.0, args.duration / 10))  # let the flood build up first
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            try:
+                status = post(connection, "/api/auth/login", {"email": f"login-{run}@example.com", "password": "secret123"},
+                              {"X-Forwarded-For": "198.51.100.9"})
+            except (OSError, http.client.HTTPException):
+                status = "error"
+                connection.close()
+                connection = connect()
+            elapsed = time.monotonic() - started
+            with lock:
+                login_statuses[status] += 1
+                if status == 200:
+                    login_times.append(elapsed)
+        connection.close()
+
+    threads = [threading.Thread(target=flooder, args=(i,)) for i in range(args.flooders)]
+    threads.append(threading.Thread(target=login))
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(args.duration + args.timeout + 5)
+    seconds = time.monotonic() - began
+
+    times = sorted(t * 1000 for t in login_times)
+    print(f"flood: {args.flood}, {args.flooders} flooders, {seconds:.1f} s, "
+          f"{sum(flood_statuses.values()) / seconds:.0f} sign-ups/s, statuses {dict(sorted(flood_statuses.items(), key=str))}")
+    print(f"logins: {len(login_times)} ok, statuses {dict(sorted(login_statuses.items(), key=str))}; "
+          f"ms p50 {percentile(times, 0.5):.0f} p90 {percentile(times, 0.9):.0f} "
+          f"p99 {percentile(times, 0.99):.0f} max {times[-1] if times else float('nan'):.0f}")
+
+
+if __name__ == "__main__":
+    main()
