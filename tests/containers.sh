@@ -56,7 +56,8 @@ teardown() {
 on_exit() {
     local rc=$?
     teardown
-    printf 'containers: %s passed, %s failed in %ss\n' "$PASSED" "$FAILED" "$((SECONDS - START))"
+    printf 'tests/containers.sh took %ss (limit %ss)\n' "$((SECONDS - START))" "$LIMIT"
+    printf 'containers: %s passed, %s failed\n' "$PASSED" "$FAILED"
     exit "$rc"
 }
 trap on_exit EXIT
