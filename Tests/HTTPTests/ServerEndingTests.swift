@@ -23,7 +23,10 @@ struct ServerEndingTests {
         var port: Int { server.localPort }
         var loggedErrors: [String] { errors.lines.withLock { $0 } }
 
-        init(configure: (inout HTTPServerConfiguration) -> Void = { _ in }, routes: (inout Router) -> Void) async throws {
+        init(
+            group: EventLoopGroup? = nil, configure: (inout HTTPServerConfiguration) -> Void = { _ in },
+            routes: (inout Router) -> Void
+        ) async throws {
             var router = Router()
             routes(&router)
             var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
@@ -31,7 +34,8 @@ struct ServerEndingTests {
             let errors = ErrorLog()
             self.errors = errors
             configuration.errorLog = { message in errors.lines.withLock { $0.append(message) } }
-            let server = HTTPServer(configuration: configuration, group: try EventLoopGroupHolder.shared(), responder: router)
+            let server = HTTPServer(
+                configuration: configuration, group: try group ?? EventLoopGroupHolder.shared(), responder: router)
             try await server.start()
             self.server = server
             run = Task { await server.run() }
@@ -135,6 +139,55 @@ struct ServerEndingTests {
         #expect(text.hasPrefix("HTTP/1.1 200"))
         #expect(sent.suffix(body.count) == body[...], "sent \(sent.count) bytes")
         #expect(stream.isClosed)
+    }
+
+    static let oneLoop = try! EventLoopGroup(loopCount: 1, affinity: .none)
+
+    /// Connections the kernel has queued at the listener (their requests sent) when the drain
+    /// begins: closing the listener would reset them; they are accepted and answered.
+    @Test func drainAnswersConnectionsQueuedAtTheListener() async throws {
+        let loop = Self.oneLoop.loops[0]
+        let server = try await Server(group: Self.oneLoop) { router in
+            router.get("/hello") { _ in .json(.ok, Array("{}".utf8)) }
+        }
+        let port = server.port
+        try await Task.sleep(for: .milliseconds(100))  // the accept loop waits for readiness
+        // On the server's only loop, in one job: the accept loop cannot run in between, so
+        // these connections are still in the kernel's queue when the drain begins.
+        let (fds, onLoop) = await Task(executorPreference: loop) { () -> ([Int32], Bool) in
+            var fds: [Int32] = []
+            for _ in 0..<4 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                let address = SocketAddress(numericHost: "127.0.0.1", port: port)!
+                guard address.withSockAddr({ connect(fd, $0, $1) }) == 0 else { continue }
+                let request = Array("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+                _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                fds.append(fd)
+            }
+            server.server.shutdown()
+            return (fds, loop.inLoop)
+        }.value
+        #expect(onLoop)
+        #expect(fds.count == 4)
+        var answers: [String] = []
+        for fd in fds {
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                bytes += buffer[0..<count]
+            }
+            close(fd)
+            answers.append(String(decoding: bytes, as: UTF8.self))
+        }
+        for answer in answers {
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            #expect(answer.contains("Connection: close"), "\(answer)")
+        }
+        await server.run.value
     }
 
     // MARK: Streamed bodies

@@ -87,14 +87,15 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// Starts a graceful shutdown: stop accepting, close idle keep-alive connections, let
-    /// requests in flight finish, and close whatever is left after the drain timeout.
+    /// Starts a graceful shutdown: stop accepting (answering the connections the kernel had
+    /// already queued), close idle keep-alive connections, answer requests in flight with
+    /// `Connection: close`, and close whatever is left after the drain timeout.
     /// May be called from any thread; idempotent.
     public func shutdown() {
         guard !isShuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for state in loopStates {
             state.loop.execute {
-                state.listener?.close()
+                state.listener?.closeAfterQueue()
                 for connection in state.connections.values { connection.drain() }
                 state.loop.schedule0(after: self.configuration.drainTimeout) {
                     for connection in state.connections.values { connection.stream.close() }
@@ -110,7 +111,7 @@ public final class HTTPServer: Sendable {
                 let accepted: AcceptedConnection
                 do {
                     accepted = try await listener.acceptConnection()
-                } catch let error as IOError where error.code == .closed {
+                } catch let error as IOError where error.code == .closed || error.code == .loopStopped {
                     return
                 } catch {
                     try? await state.loop.sleep(for: .milliseconds(10))

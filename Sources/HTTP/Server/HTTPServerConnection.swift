@@ -47,6 +47,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     private var connectionFailed = false
     /// How the connection ends once it stops serving.
     private var ending = Ending.graceful
+    /// Whether a response has been written on this connection (see ``drain()``).
+    private var hasAnswered = false
 
     /// How a connection ends.
     private enum Ending {
@@ -104,9 +106,11 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// An idle connection's wait for a request is ended by ending the stream's reading (not
     /// by closing it): the connection then ends as it does when the client closes, so a
     /// response still on its way out is sent whole, and a request that had already arrived
-    /// is answered (with `Connection: close`).
+    /// is answered (with `Connection: close`). A connection that has not answered anything
+    /// yet was opened for a request that may still be on its way: it waits for it (for the
+    /// header timeout at most) and answers it, as the last.
     func drain() {
-        if machine.drainRequested() { stream.endReading() }
+        if machine.drainRequested() && hasAnswered { stream.endReading() }
     }
 
     /// Serves requests until the client or the server closes the connection, then ends it
@@ -190,6 +194,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 ending = .abort
                 return
             }
+            hasAnswered = true
             let more = buffer.unreadCount > 0
             if machine.responseSent(bodyFullyRead: bodyFullyRead, moreBytesBuffered: more) == .close {
                 // Unread input (a body not read to its end, requests after the last one
@@ -237,7 +242,8 @@ final class HTTPServerConnection: @unchecked Sendable {
                     }
                     stream.readDeadline = headDeadline
                 } else {
-                    stream.readDeadline = loop.now &+ idleTimeout
+                    // Draining, a connection waits only for the request it was opened for.
+                    stream.readDeadline = loop.now &+ (machine.isDraining ? headerReadTimeout : idleTimeout)
                 }
                 do {
                     let count = try await buffer.readMore(from: stream, socket: socket)

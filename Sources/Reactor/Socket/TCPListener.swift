@@ -16,6 +16,8 @@ public final class TCPListener: @unchecked Sendable {
     public let localAddress: SocketAddress
     private var registration: IORegistration?
     private var mayAccept = true
+    /// Set by ``closeAfterQueue()``: the queue is being emptied, then the listener closes.
+    private var isClosing = false
     private var waiter: UnsafeContinuation<Void, any Error>?
     public private(set) var isClosed = false
 
@@ -125,13 +127,16 @@ public final class TCPListener: @unchecked Sendable {
                     return AcceptedConnection(fd: accepted.0, remoteAddress: accepted.1)
                 }
                 switch accepted.2 {
+                case EAGAIN where isClosing:
+                    close()
+                    throw IOError(.closed, operation: "accept")
                 case EAGAIN:
                     mayAccept = false
                 case EINTR, ECONNABORTED, EPROTO:
                     continue  // the connection died in the queue; take the next one
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: back off briefly instead of spinning on a full queue.
-                    try? await loop.sleep(for: .milliseconds(50))
+                    try await loop.sleep(for: .milliseconds(50))
                     continue
                 default:
                     throw IOError.system("accept4", errno: accepted.2)
@@ -177,6 +182,24 @@ public final class TCPListener: @unchecked Sendable {
             CLinux_steer_reuseport_by_cpu(first.fd, buffer.baseAddress, Int32(buffer.count))
         }
         if result != 0 { throw IOError.system("setsockopt(SO_ATTACH_REUSEPORT_CBPF)", errno: CLinux_errno()) }
+    }
+
+    /// Stops listening without dropping what the kernel has already queued: the backlog
+    /// shrinks to nothing (new handshakes are no longer queued: their clients retry and then
+    /// find the port closed), ``acceptConnection()`` returns the connections still queued,
+    /// then closes the listener and throws `.closed`. Why: closing a listener resets the
+    /// connections in its queue, whose clients have already sent their requests — a
+    /// draining server answers them instead. Loop-only. Idempotent.
+    public func closeAfterQueue() {
+        loop.preconditionInLoop()
+        guard !isClosed, !isClosing else { return }
+        isClosing = true
+        _ = Glibc.listen(fd, 0)
+        mayAccept = true
+        if let waiter {
+            self.waiter = nil
+            waiter.resume()
+        }
     }
 
     /// Stops listening; a waiting ``accept()`` throws `.closed`. Loop-only. Idempotent.
