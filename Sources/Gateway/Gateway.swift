@@ -164,9 +164,10 @@ public final class Gateway: Sendable {
     }
 
     /// Counts the request against its client's bucket on this loop; the `Retry-After`
-    /// seconds when over the rate.
+    /// seconds when over the rate. Clients in `RATE_LIMIT_EXEMPT` are not counted.
     private func admit(_ client: String, on loop: EventLoop) -> Int? {
         guard configuration.rateLimitRPS > 0, loop.index < loopStates.count else { return nil }
+        if CIDR.anyContains(configuration.rateLimitExempt, client) { return nil }
         return loopStates[loop.index].limiter.admit(client, now: loop.now)
     }
 

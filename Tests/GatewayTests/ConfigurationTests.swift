@@ -13,6 +13,7 @@ import Testing
         #expect(config.maxBodySize == 1 << 20)
         #expect(config.rateLimitRPS == 1000)
         #expect(config.rateLimitBurst == 2000)
+        #expect(config.rateLimitExempt.isEmpty)
         #expect(config.httpMode == .serve)
         #expect(!config.servesTLS)
         #expect(config.loops == EventLoopGroup.coreCount)
@@ -32,7 +33,7 @@ import Testing
             environment: [
                 "PORT": "9000", "MOVIE_SERVICE_URL": "http://10.0.0.1:1,http://10.0.0.2:2/",
                 "TRUSTED_PROXIES": "10.0.0.0/8", "HTTP_MODE": "redirect", "UNRELATED": "x",
-                "UPSTREAM_RESPONSE_TIMEOUT": "250ms",
+                "UPSTREAM_RESPONSE_TIMEOUT": "250ms", "RATE_LIMIT_EXEMPT": "127.0.0.0/8,::1",
             ],
             arguments: ["--port", "9001", "--rate-limit-rps=5", "--access-log", "--balance", "least-loaded"])
         #expect(config.port == 9001)
@@ -41,6 +42,9 @@ import Testing
         #expect(config.httpMode == .redirect)
         #expect(config.rateLimitRPS == 5)
         #expect(config.rateLimitBurst == 10)
+        #expect(config.rateLimitExempt.count == 2)
+        #expect(CIDR.anyContains(config.rateLimitExempt, "127.0.0.1"))
+        #expect(!CIDR.anyContains(config.rateLimitExempt, "10.1.2.3"))
         #expect(config.accessLog)
         #expect(config.balancing == .leastLoaded)
         #expect(config.responseTimeout == .milliseconds(250))
@@ -53,6 +57,9 @@ import Testing
             try GatewayConfiguration.parse(environment: ["MOVIE_SERVICE_URL": "ftp://x"], arguments: [])
         }
         #expect(throws: GatewayError.self) { try GatewayConfiguration.parse(environment: ["TLS_CERT": "a"], arguments: []) }
+        #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.parse(environment: ["RATE_LIMIT_EXEMPT": "loopback"], arguments: [])
+        }
         do {
             _ = try GatewayConfiguration.parse(environment: [:], arguments: ["--help"])
             Issue.record("no help")

@@ -97,7 +97,7 @@ import Testing
     @Test func trustedProxyKeepsForwardedChain() async throws {
         let movies = try await TestUpstream.start(name: "movies")
         let gateway = try await GatewayUnderTest.start(movies: [movies.url]) {
-            $0.trustedProxies = try! CIDR.parseList("127.0.0.0/8")
+            $0.trustedProxies = try! CIDR.parseList("127.0.0.0/8", setting: "TRUSTED_PROXIES")
         }
         let response = try await gateway.send(
             .GET, "/api/movies", headers: ["X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"])
@@ -183,6 +183,23 @@ import Testing
         #expect(retryAfter == "2")
         // The gateway's own health stays reachable.
         #expect(try await gateway.send(.GET, "/health").status == .ok)
+        await gateway.stop()
+        await movies.stop()
+    }
+
+    @Test func rateLimitLeavesExemptClientsAlone() async throws {
+        let movies = try await TestUpstream.start(name: "movies")
+        let gateway = try await GatewayUnderTest.start(movies: [movies.url]) {
+            $0.rateLimitRPS = 0.5
+            $0.rateLimitBurst = 2
+            $0.rateLimitExempt = try! CIDR.parseList("127.0.0.0/8, ::1", setting: "RATE_LIMIT_EXEMPT")
+        }
+        // The same 6 requests that the test above sees throttled all pass from loopback.
+        var statuses: [Int] = []
+        for _ in 0..<6 {
+            statuses.append(try await gateway.send(.GET, "/api/movies/1").status.code)
+        }
+        #expect(statuses == Array(repeating: 200, count: 6))
         await gateway.stop()
         await movies.stop()
     }

@@ -93,13 +93,13 @@ import Testing
     }
 
     @Test func lists() throws {
-        let list = try CIDR.parseList("127.0.0.1/32, 10.0.0.0/8 ::1")
+        let list = try CIDR.parseList("127.0.0.1/32, 10.0.0.0/8 ::1", setting: "TRUSTED_PROXIES")
         #expect(list.count == 3)
         #expect(CIDR.anyContains(list, "10.2.3.4"))
         #expect(!CIDR.anyContains(list, "192.168.0.1"))
         #expect(!CIDR.anyContains([], "10.2.3.4"))
-        #expect(throws: GatewayError.self) { try CIDR.parseList("10.0.0.0/33") }
-        #expect(throws: GatewayError.self) { try CIDR.parseList("not-an-ip") }
+        #expect(throws: GatewayError.self) { try CIDR.parseList("10.0.0.0/33", setting: "TRUSTED_PROXIES") }
+        #expect(throws: GatewayError.self) { try CIDR.parseList("not-an-ip", setting: "TRUSTED_PROXIES") }
     }
 }
 

@@ -66,6 +66,9 @@ public struct GatewayConfiguration: Sendable {
     /// Tokens per second per client address (0 turns rate limiting off) and bucket size.
     public var rateLimitRPS = 1000.0
     public var rateLimitBurst = 2000.0
+    /// `RATE_LIMIT_EXEMPT`: client networks the rate limit never counts (a development stack
+    /// exempts loopback, so that its developer's own load test is not throttled).
+    public var rateLimitExempt: [CIDR] = []
     public var trustedProxies: [CIDR] = []
 
     /// `AUTH_SECRET`: verifies bearer tokens. Unset: a bearer token cannot be verified and is refused.
@@ -113,6 +116,7 @@ public struct GatewayConfiguration: Sendable {
         ("SHUTDOWN_TIMEOUT", "10s", "graceful drain on SIGTERM/SIGINT"),
         ("RATE_LIMIT_RPS", "1000", "requests per second per client address (0: off)"),
         ("RATE_LIMIT_BURST", "2000", "bucket size of the rate limit"),
+        ("RATE_LIMIT_EXEMPT", "", "client networks never rate-limited (CIDRs, comma-separated)"),
         ("TRUSTED_PROXIES", "", "CIDRs whose X-Forwarded-* headers are kept, comma-separated"),
         ("AUTH_SECRET", "", "HS256 secret that bearer tokens are verified with"),
         ("TLS_CERT", "", "PEM certificate chain; with TLS_KEY enables HTTPS (SIGHUP reloads)"),
@@ -202,8 +206,11 @@ public struct GatewayConfiguration: Sendable {
         config.shutdownTimeout = try source.duration("SHUTDOWN_TIMEOUT", default: config.shutdownTimeout)
         config.rateLimitRPS = try source.double("RATE_LIMIT_RPS", default: config.rateLimitRPS)
         config.rateLimitBurst = try source.double("RATE_LIMIT_BURST", default: max(config.rateLimitRPS * 2, 1))
+        if let text = source.string("RATE_LIMIT_EXEMPT") {
+            config.rateLimitExempt = try CIDR.parseList(text, setting: "RATE_LIMIT_EXEMPT")
+        }
         if let text = source.string("TRUSTED_PROXIES") {
-            config.trustedProxies = try CIDR.parseList(text)
+            config.trustedProxies = try CIDR.parseList(text, setting: "TRUSTED_PROXIES")
         }
         config.authSecret = source.string("AUTH_SECRET")
         if let secret = config.authSecret, !secret.isEmpty, let problem = AuthSecretPolicy.problem(with: secret) {

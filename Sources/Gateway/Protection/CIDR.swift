@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// An address block (`10.0.0.0/8`, `::1/128`, or a single address): which peers are
-/// trusted proxies whose `X-Forwarded-*` headers the gateway keeps.
+/// trusted proxies whose `X-Forwarded-*` headers the gateway keeps, and which clients the
+/// rate limit leaves alone.
 ///
 /// IPv4-mapped IPv6 peers (`::ffff:10.1.2.3`) match IPv4 blocks, since a dual-stack
 /// listener reports IPv4 clients that way.
@@ -27,12 +28,13 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses a comma- or space-separated list.
-    /// - Throws: ``GatewayError`` `.invalidSetting` naming the bad entry.
-    public static func parseList(_ text: String) throws(GatewayError) -> [CIDR] {
+    /// - Parameter setting: the setting the list comes from, for the error.
+    /// - Throws: ``GatewayError`` `.invalidSetting` naming the setting and the bad entry.
+    public static func parseList(_ text: String, setting: String) throws(GatewayError) -> [CIDR] {
         var result: [CIDR] = []
         for part in text.split(whereSeparator: { $0 == "," || $0 == " " }) {
             guard let cidr = CIDR(String(part)) else {
-                throw GatewayError(.invalidSetting, "TRUSTED_PROXIES: '\(part)' is not an address or CIDR block")
+                throw GatewayError(.invalidSetting, "\(setting): '\(part)' is not an address or CIDR block")
             }
             result.append(cidr)
         }
