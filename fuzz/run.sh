@@ -5,11 +5,13 @@
 # Usage: fuzz/run.sh [seconds-per-target]   (default 20)
 # Each target is compiled with swiftc from the parser's sources alone (no SwiftPM, no
 # Foundation) and runs on a temporary copy of its seed corpus, so the committed corpus
-# never grows. Exits non-zero if any target finds a crash; the reproducer is kept as
-# fuzz/crash-<target>-*.
+# never grows. Exits non-zero if any target finds a crash or an input that runs over 10 s
+# (libFuzzer's -timeout); the reproducer is kept as fuzz/crash-<target>-*.
 set -euo pipefail
 
 seconds="${1:-20}"
+# The longest one input may take before libFuzzer reports it as a hang (seconds).
+input_timeout=10
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/fuzz/.build-fuzz"
 mkdir -p "$build"
@@ -43,11 +45,25 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
     mkdir -p "$corpus"
     cp "$root/fuzz/corpus/$target/"* "$corpus/"
     log="$work/$target.log"
-    if "$binary" "$corpus" -dict="$dict" -max_total_time="$seconds" -max_len=4096 \
-        -print_final_stats=1 -artifact_prefix="$root/fuzz/crash-$target-" >"$log" 2>&1; then
+    # -timeout: an input that takes over $input_timeout s is a finding (libFuzzer's default is
+    # 1200 s); the outer timeout bounds the whole target should libFuzzer itself stop answering.
+    rc=0
+    timeout --kill-after=10 "$((seconds + 120))" \
+        "$binary" "$corpus" -dict="$dict" -max_total_time="$seconds" -timeout="$input_timeout" -timeout_exitcode=70 -max_len=4096 \
+        -print_final_stats=1 -artifact_prefix="$root/fuzz/crash-$target-" >"$log" 2>&1 || rc=$?
+    if ((rc == 0)); then
         result="ok"
+    elif ((rc == 70)); then
+        # libFuzzer's exit code for an input that ran over -timeout.
+        result="SLOW INPUT (one input ran over ${input_timeout}s)"
+        status=1
+        tail -n 40 "$log" >&2
+    elif ((rc == 124 || rc == 137)); then
+        result="HUNG (still running $((seconds + 120))s after a ${seconds}s run; stopped)"
+        status=1
+        tail -n 40 "$log" >&2
     else
-        result="CRASH"
+        result="CRASH (exit $rc)"
         status=1
         tail -n 40 "$log" >&2
     fi
