@@ -3,7 +3,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite struct ConfigurationTests {
+@Suite(.timeLimit(.minutes(5))) struct ConfigurationTests {
     @Test func defaults() throws {
         let config = try GatewayConfiguration.parse(environment: [:], arguments: [])
         #expect(config.host == "127.0.0.1")

@@ -6,7 +6,7 @@ import Testing
 
 /// 100 MiB each way through the gateway, with the process's memory watched: the gateway
 /// (and the upstream and the client, all in this process) must stream, not buffer.
-@Suite(.serialized) struct GatewayStreamingTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct GatewayStreamingTests {
     static let size = 100 << 20
     /// Allowed growth of this whole process's resident set while 100 MiB passes. Below the
     /// body's size, so buffering it whole fails; generous, because the other suites of the

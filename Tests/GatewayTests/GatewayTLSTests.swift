@@ -10,7 +10,7 @@ import Glibc
 
 /// HTTPS on a test port with a self-signed certificate made by openssl, the plain-HTTP
 /// modes, HSTS, and the SIGHUP reload (called directly).
-@Suite(.serialized) struct GatewayTLSTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct GatewayTLSTests {
     @Test func httpsProxiesWithHSTSAndReloads() async throws {
         let directory = try makeTemporaryDirectory()
         try await makeCertificate(in: directory, serial: "01")

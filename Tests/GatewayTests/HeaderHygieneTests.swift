@@ -3,7 +3,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite struct HeaderHygieneTests {
+@Suite(.timeLimit(.minutes(5))) struct HeaderHygieneTests {
     let untrusted = HeaderHygiene.Peer(address: "203.0.113.9", isTrusted: false, scheme: "http")
     let trusted = HeaderHygiene.Peer(address: "10.0.0.2", isTrusted: true, scheme: "https")
 

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite struct RequestIDTests {
+@Suite(.timeLimit(.minutes(5))) struct RequestIDTests {
     @Test func validation() {
         #expect(RequestID.isValid("abc-123_X.y"))
         #expect(RequestID.isValid(String(repeating: "a", count: 128)))
@@ -27,7 +27,7 @@ import Testing
     }
 }
 
-@Suite struct TokenBucketTests {
+@Suite(.timeLimit(.minutes(5))) struct TokenBucketTests {
     @Test func burstThenRate() {
         var limiter = RateLimiter(rate: 2, burst: 3)
         let second: UInt64 = 1_000_000_000
@@ -70,7 +70,7 @@ import Testing
     }
 }
 
-@Suite struct CIDRTests {
+@Suite(.timeLimit(.minutes(5))) struct CIDRTests {
     @Test func ipv4Blocks() throws {
         let block = try #require(CIDR("10.0.0.0/8"))
         #expect(block.contains("10.1.2.3"))
@@ -103,7 +103,7 @@ import Testing
     }
 }
 
-@Suite struct UpstreamBalancerTests {
+@Suite(.timeLimit(.minutes(5))) struct UpstreamBalancerTests {
     @Test func roundRobinSkipsEjected() {
         var balancer = UpstreamBalancer(count: 3, policy: .roundRobin, ejectAfter: 2, ejectionTime: .seconds(10))
         var picks: [Int] = []
@@ -191,7 +191,7 @@ import Testing
     }
 }
 
-@Suite struct AccessLogTests {
+@Suite(.timeLimit(.minutes(5))) struct AccessLogTests {
     @Test func lineFormat() {
         let record = AccessLogRecord(
             time: 1_795_623_767.1234, requestID: "abc", client: "127.0.0.1", method: "GET",

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Gateway
 
-@Suite struct RouteTableTests {
+@Suite(.timeLimit(.minutes(5))) struct RouteTableTests {
     let table = RouteTable()
 
     func route(_ target: String) -> RouteTable.Decision {

@@ -3,7 +3,7 @@ import Testing
 @testable import HTTP
 
 /// The keep-alive and framing rules of a client connection, without sockets.
-@Suite("HTTP client connection state")
+@Suite("HTTP client connection state", .timeLimit(.minutes(5)))
 struct ClientConnectionStateTests {
     static func request(_ method: HTTPMethod = .GET, _ headers: HTTPHeaders = [:]) -> HTTPRequestHead {
         HTTPRequestHead(method: method, target: "/", headers: headers)
@@ -95,7 +95,7 @@ struct ClientConnectionStateTests {
     }
 }
 
-@Suite("HTTP client URLs and requests")
+@Suite("HTTP client URLs and requests", .timeLimit(.minutes(5)))
 struct ClientRequestTests {
     @Test(arguments: [
         ("http://users:8001/users/7", "http", "users", 8001, "/users/7"),

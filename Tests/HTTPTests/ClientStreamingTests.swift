@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// The leased-connection API the gateway streams through.
-@Suite("HTTP client streaming")
+@Suite("HTTP client streaming", .timeLimit(.minutes(10)))
 struct ClientStreamingTests {
     static let group = try! EventLoopGroup(loopCount: 2)
     var serverLoop: EventLoop { Self.group.loops[0] }

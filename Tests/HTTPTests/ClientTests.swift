@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// The client over loopback against `ClientTestServer`.
-@Suite("HTTP client over loopback")
+@Suite("HTTP client over loopback", .timeLimit(.minutes(10)))
 struct ClientTests {
     static let group = try! EventLoopGroup(loopCount: 2)
     var serverLoop: EventLoop { Self.group.loops[0] }

@@ -6,7 +6,7 @@ import Testing
 
 /// Every call's input ends right before an unreadable page (as in picohttpparser's test.c),
 /// so a parser that reads one byte too far crashes here instead of passing by luck.
-@Suite("HTTP parsers against a guard page")
+@Suite("HTTP parsers against a guard page", .timeLimit(.minutes(5)))
 struct HTTPGuardPageTests {
     /// A readable page followed by a `PROT_NONE` page.
     final class GuardedPage {

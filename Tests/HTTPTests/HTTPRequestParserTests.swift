@@ -2,7 +2,7 @@ import Testing
 
 @testable import HTTP
 
-@Suite("HTTPRequestParser: valid requests")
+@Suite("HTTPRequestParser: valid requests", .timeLimit(.minutes(5)))
 struct HTTPRequestParserValidTests {
     @Test func simpleGet() {
         let events = parseRequests("GET /movies/1?x=2 HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -180,7 +180,7 @@ struct HTTPRequestParserValidTests {
     }
 }
 
-@Suite("HTTPRequestParser: hostile requests")
+@Suite("HTTPRequestParser: hostile requests", .timeLimit(.minutes(5)))
 struct HTTPRequestParserHostileTests {
     /// Every rejection the issue lists, plus the request-smuggling classics.
     static let cases: [(String, String, HTTPParseError.Code)] = [

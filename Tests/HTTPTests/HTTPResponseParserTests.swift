@@ -2,7 +2,7 @@ import Testing
 
 @testable import HTTP
 
-@Suite("HTTPResponseParser")
+@Suite("HTTPResponseParser", .timeLimit(.minutes(5)))
 struct HTTPResponseParserTests {
     private func head(_ events: [ParsedEvent<HTTPResponseHead>], _ index: Int = 0) -> HTTPResponseHead? {
         guard index < events.count, case .head(let head) = events[index] else { return nil }

@@ -2,7 +2,7 @@ import Testing
 
 @testable import HTTP
 
-@Suite("HTTP serializers")
+@Suite("HTTP serializers", .timeLimit(.minutes(5)))
 struct HTTPSerializerTests {
     @Test func responseHeadRoundTrip() {
         let head = HTTPResponseHead(
@@ -96,7 +96,7 @@ struct HTTPSerializerTests {
     }
 }
 
-@Suite("HTTP byte classes")
+@Suite("HTTP byte classes", .timeLimit(.minutes(5)))
 struct HTTPByteClassTests {
     /// The word-at-a-time scan must stop exactly where the byte-by-byte rule does, for
     /// every stop byte at every position of every alignment (and HTAB must not stop it).
@@ -123,7 +123,7 @@ struct HTTPByteClassTests {
     }
 }
 
-@Suite("HTTP message types")
+@Suite("HTTP message types", .timeLimit(.minutes(5)))
 struct HTTPMessageTests {
     @Test func headersLookupIgnoresCase() {
         var headers: HTTPHeaders = ["Content-Type": "text/plain", "Set-Cookie": "a", "set-cookie": "b"]

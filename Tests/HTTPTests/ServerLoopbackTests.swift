@@ -77,7 +77,7 @@ struct RawHTTPClient {
     }
 }
 
-@Suite("HTTP server over loopback", .serialized)
+@Suite("HTTP server over loopback", .serialized, .timeLimit(.minutes(10)))
 /// The origins `/peer` saw, kept alive so that two of them can be compared by identity (a
 /// freed object's address may be reused by the next one).
 final class SeenOrigins: Sendable {
@@ -335,7 +335,7 @@ final class ServerLoopbackTests {
     }
 }
 
-@Suite("HTTP server graceful shutdown")
+@Suite("HTTP server graceful shutdown", .timeLimit(.minutes(10)))
 struct ServerShutdownTests {
     @Test func shutdownFinishesInFlightRequestsClosesIdleOnesAndReturns() async throws {
         let group = try EventLoopGroupHolder.shared()
@@ -368,7 +368,7 @@ struct ServerShutdownTests {
     }
 }
 
-@Suite("HTTP server connection cap")
+@Suite("HTTP server connection cap", .timeLimit(.minutes(10)))
 struct ServerConnectionCapTests {
     @Test func connectionsBeyondTheCapAreClosedAtOnce() async throws {
         let group = try EventLoopGroupHolder.shared()
@@ -412,7 +412,7 @@ struct ServerConnectionCapTests {
     }
 }
 
-@Suite("HTTP server body-read timeout")
+@Suite("HTTP server body-read timeout", .timeLimit(.minutes(10)))
 struct ServerBodyTimeoutTests {
     @Test func aStalledBodyGets408AndTheConnectionCloses() async throws {
         let group = try EventLoopGroupHolder.shared()

@@ -4,7 +4,7 @@ import Testing
 
 @testable import HTTP
 
-@Suite("Server connection state machine (no sockets)")
+@Suite("Server connection state machine (no sockets)", .timeLimit(.minutes(5)))
 struct ServerStateMachineTests {
     @Test func keepAliveRequestReturnsToIdle() {
         var machine = HTTPConnectionStateMachine()
@@ -72,7 +72,7 @@ struct ServerStateMachineTests {
     }
 }
 
-@Suite("Router (no sockets)")
+@Suite("Router (no sockets)", .timeLimit(.minutes(5)))
 struct RouterTests {
     static let group = try! EventLoopGroupHolder.shared()
 

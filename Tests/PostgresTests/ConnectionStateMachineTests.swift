@@ -4,7 +4,7 @@ import Testing
 
 /// The pipelined connection's protocol logic, walked through libpq's event sequences
 /// without a socket.
-@Suite struct ConnectionStateMachineTests {
+@Suite(.timeLimit(.minutes(5))) struct ConnectionStateMachineTests {
     typealias Machine = ConnectionStateMachine<String, Int>
 
     func readyMachine() -> Machine {

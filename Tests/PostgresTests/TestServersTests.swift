@@ -3,7 +3,7 @@ import Testing
 
 /// The test PostgreSQL servers themselves: the shared one answers, databases come fresh, and a
 /// private one survives stop/start and restart.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TestServersPostgresTests {
     @Test func sharedServerAnswersSelect1() throws {
         let postgres = try TestServers.postgres()

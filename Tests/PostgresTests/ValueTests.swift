@@ -3,7 +3,7 @@ import Testing
 @testable import Postgres
 
 /// URLs, timestamps and parameter text, without a server.
-@Suite struct ValueTests {
+@Suite(.timeLimit(.minutes(5))) struct ValueTests {
     @Test func urlWithEverything() throws {
         let configuration = try PostgresConfiguration(url: "postgresql://us%40er:p%3Ass@127.0.0.1:6543/userdb?sslmode=disable")
         #expect(configuration.user == "us@er")

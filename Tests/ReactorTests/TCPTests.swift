@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("TCP sockets over loopback")
+@Suite("TCP sockets over loopback", .timeLimit(.minutes(10)))
 struct TCPTests {
     static let group = try! EventLoopGroup(loopCount: 2)
 
@@ -212,7 +212,7 @@ struct TCPTests {
     }
 }
 
-@Suite("Signals")
+@Suite("Signals", .timeLimit(.minutes(10)))
 struct SignalTests {
     @Test func aSignalSentToTheProcessArrivesOnTheStream() async throws {
         let group = try EventLoopGroup(loopCount: 1)
@@ -227,7 +227,7 @@ struct SignalTests {
     }
 }
 
-@Suite("Socket addresses")
+@Suite("Socket addresses", .timeLimit(.minutes(10)))
 struct SocketAddressTests {
     /// `host` formats IPv4 itself; inet_ntop is the reference it must agree with.
     @Test(arguments: ["0.0.0.0", "1.2.3.4", "10.0.0.1", "127.0.0.1", "192.168.100.255", "9.99.100.255", "255.255.255.255"])

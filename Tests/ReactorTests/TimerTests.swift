@@ -3,7 +3,7 @@ import Testing
 
 @testable import Reactor
 
-@Suite("Timers")
+@Suite("Timers", .timeLimit(.minutes(10)))
 struct TimerTests {
     @Test func timerQueueFiresInDeadlineOrderAndSkipsCancelled() {
         var queue = TimerQueue()

@@ -10,7 +10,7 @@ enum RedisTestLoops {
 }
 
 /// Against the shared throw-away Redis: commands, pipelining, binary values, scripts, timeouts.
-@Suite struct RedisConnectionTests {
+@Suite(.timeLimit(.minutes(10))) struct RedisConnectionTests {
     let server: TestRedis
     let client: RedisClient
 
@@ -182,7 +182,7 @@ enum RedisTestLoops {
     }
 }
 
-@Suite struct RedisHostNameTests {
+@Suite(.timeLimit(.minutes(10))) struct RedisHostNameTests {
     /// hiredis would resolve a host name with a blocking lookup inside redisAsyncConnect, on
     /// the loop; the connection resolves it off the loop first and connects by address.
     @Test func aHostNameIsResolvedBeforeHiredisConnects() async throws {

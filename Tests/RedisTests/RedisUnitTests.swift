@@ -3,7 +3,7 @@ import Testing
 @testable import Redis
 
 /// The pure parts, without sockets: state machine, pending queue, URL, SHA-1.
-@Suite struct ConnectionStateMachineTests {
+@Suite(.timeLimit(.minutes(5))) struct ConnectionStateMachineTests {
     func machine() -> ConnectionStateMachine {
         ConnectionStateMachine(initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1))
     }
@@ -52,7 +52,7 @@ import Testing
     }
 }
 
-@Suite struct PendingCommandQueueTests {
+@Suite(.timeLimit(.minutes(5))) struct PendingCommandQueueTests {
     @Test func repliesInOrderAndTimeoutsAbandonEntries() {
         var q = PendingCommandQueue<String>()
         let a = q.append(deadline: 10, completion: "a")
@@ -82,7 +82,7 @@ import Testing
     }
 }
 
-@Suite struct RedisConfigurationTests {
+@Suite(.timeLimit(.minutes(5))) struct RedisConfigurationTests {
     @Test func parsesURLs() throws {
         let plain = try RedisConfiguration(url: "redis://127.0.0.1:6390")
         #expect(plain.host == "127.0.0.1" && plain.port == 6390 && plain.database == 0 && plain.password == nil)

@@ -3,7 +3,7 @@ import Testing
 
 /// The test Redis servers themselves: the shared one answers, and a private one survives
 /// stop/start and restart (losing its data: there is no persistence).
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct TestServersRedisTests {
     @Test func sharedServerAnswersPing() throws {
         let redis = try TestServers.redis()

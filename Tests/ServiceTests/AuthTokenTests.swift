@@ -1,7 +1,7 @@
 import AuthToken
 import Testing
 
-@Suite struct AuthTokenTests {
+@Suite(.timeLimit(.minutes(5))) struct AuthTokenTests {
     let signer = TokenSigner(secret: "test-secret")
 
     @Test func base64RoundTripsAndRejectsJunk() {

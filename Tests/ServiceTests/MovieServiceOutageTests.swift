@@ -8,7 +8,7 @@ import Testing
 /// Redis goes away and comes back: the service keeps answering from PostgreSQL, says
 /// `"cache": "down"` while staying healthy, and uses the cache again by itself. On a Redis
 /// server of its own, since it stops it.
-@Suite("MovieService Redis outage")
+@Suite("MovieService Redis outage", .timeLimit(.minutes(10)))
 struct MovieServiceOutageTests {
     @Test func servesFromPostgresWhileRedisIsDownAndRecovers() async throws {
         let database = try TestServers.postgres().createDatabase(named: "movie_service_outage")

@@ -8,7 +8,7 @@ import Testing
 
 /// The movie service against real PostgreSQL and Redis: CRUD, validation, lists, batches,
 /// and every promise of the cache-aside (DESIGN.md), each test on a service of its own.
-@Suite("MovieService")
+@Suite("MovieService", .timeLimit(.minutes(10)))
 struct MovieServiceTests {
     /// One database for the suite (tests create their own movies); Redis database 11 of the
     /// shared server, emptied once, so that no other suite's `movie:{id}` keys meet ours.

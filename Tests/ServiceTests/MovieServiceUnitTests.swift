@@ -8,7 +8,7 @@ import Testing
 
 /// The movie service's pure parts, without sockets: cache values, the script's name, ETags,
 /// single flight, validation, SQL.
-@Suite("MovieService units")
+@Suite("MovieService units", .timeLimit(.minutes(5)))
 struct MovieServiceUnitTests {
     static let movie = Movie(
         id: 7, title: "Inception", director: "Christopher Nolan", year: 2010, genre: "Sci-Fi", rating: 9.0,

@@ -2,7 +2,7 @@ import Testing
 
 @testable import ServiceKit
 
-@Suite("Health checks under repetition")
+@Suite("Health checks under repetition", .timeLimit(.minutes(10)))
 struct ServiceKitHealthRaceTests {
     /// Regression: the check cancelled its deadline timer before recording its own answer,
     /// and the cancelled sleep then answered "down" at once; about 1 health call in 4

@@ -2,7 +2,7 @@ import Testing
 
 @testable import ServiceKit
 
-@Suite struct ServiceKitJSONTests {
+@Suite(.timeLimit(.minutes(5))) struct ServiceKitJSONTests {
     @Test func parsesScalarsAndKeepsIntegersExact() throws {
         #expect(try JSONParser.parse("9007199254740993") == .int(9_007_199_254_740_993))
         #expect(try JSONParser.parse("-9223372036854775808") == .int(.min))
@@ -114,7 +114,7 @@ import Testing
 
 /// Deterministic mutation fuzzing: the parser must never crash, hang or accept what it
 /// then cannot write back identically.
-@Suite struct ServiceKitJSONFuzzTests {
+@Suite(.timeLimit(.minutes(5))) struct ServiceKitJSONFuzzTests {
     struct SplitMix: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {

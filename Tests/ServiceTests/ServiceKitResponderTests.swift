@@ -11,7 +11,7 @@ enum ServiceKitTestLoops {
     static let group = try! EventLoopGroup(loopCount: 2)
 }
 
-@Suite struct ServiceKitResponderTests {
+@Suite(.timeLimit(.minutes(10))) struct ServiceKitResponderTests {
     let loop = ServiceKitTestLoops.group.loops[0]
 
     struct DatabaseDown: Error {}

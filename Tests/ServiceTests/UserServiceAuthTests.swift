@@ -9,7 +9,7 @@ import Testing
 @testable import UserService
 
 /// Login, tokens, throttling, who may touch which record, and where scrypt runs.
-@Suite struct UserServiceAuthTests {
+@Suite(.timeLimit(.minutes(10))) struct UserServiceAuthTests {
     @Test func loginIssuesAVerifiableTokenAndMeReturnsTheCaller() async throws {
         let service = try await UserServiceTestSupport.start(database: "us_login")
         defer { Task { await service.shutdown() } }

@@ -7,7 +7,7 @@ import Testing
 @testable import UserService
 
 /// Users CRUD against a real PostgreSQL, through the service's whole responder.
-@Suite struct UserServiceTests {
+@Suite(.timeLimit(.minutes(10))) struct UserServiceTests {
     @Test func createReadListUpdateDelete() async throws {
         let service = try await UserServiceTestSupport.start(database: "us_crud")
         defer { Task { await service.shutdown() } }

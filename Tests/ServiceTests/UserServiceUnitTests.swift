@@ -14,7 +14,7 @@ struct ManualInstant: InstantProtocol {
     static func < (lhs: ManualInstant, rhs: ManualInstant) -> Bool { lhs.offset < rhs.offset }
 }
 
-@Suite struct UserServiceLoginThrottleTests {
+@Suite(.timeLimit(.minutes(5))) struct UserServiceLoginThrottleTests {
     typealias Throttle = LoginThrottle<ManualInstant>
     let policy = LoginThrottlePolicy(
         perEmail: .init(maxFailures: 3, window: .seconds(60), lockout: .seconds(10), maxLockout: .seconds(40)),
@@ -85,7 +85,7 @@ struct ManualInstant: InstantProtocol {
     }
 }
 
-@Suite struct UserServiceRelayPartsTests {
+@Suite(.timeLimit(.minutes(5))) struct UserServiceRelayPartsTests {
     @Test func backoffDoublesToItsCeilingWithBoundedJitter() {
         let backoff = RetryBackoff(initial: .milliseconds(100), maximum: .seconds(1))
         #expect((1...6).map { backoff.ceiling(afterFailures: $0) } == [

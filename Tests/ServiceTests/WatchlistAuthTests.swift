@@ -5,7 +5,7 @@ import Testing
 import WatchlistService
 
 /// Who may read and write which watchlist (API.md, "Authentication").
-@Suite struct WatchlistAuthTests {
+@Suite(.timeLimit(.minutes(10))) struct WatchlistAuthTests {
     static let secret = "watchlist-test-secret"
 
     static func bearer(_ userID: Int64) -> HTTPHeaders {

@@ -5,7 +5,7 @@ import WatchlistService
 
 /// The watchlist's own database going away and coming back (a private PostgreSQL that
 /// this suite stops and starts).
-@Suite(.serialized) struct WatchlistDatabaseOutageTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct WatchlistDatabaseOutageTests {
     @Test func aLostDatabaseIsA503AndTheServiceHealsWhenItReturns() async throws {
         let postgres = try TestServers.privatePostgres()
         defer { postgres.shutdown() }

@@ -7,7 +7,7 @@ import WatchlistService
 
 /// The watchlist service against a real PostgreSQL and two fake upstream services over
 /// loopback HTTP.
-@Suite struct WatchlistServiceTests {
+@Suite(.timeLimit(.minutes(10))) struct WatchlistServiceTests {
     // MARK: Adding
 
     @Test func addReturnsTheEntry() async throws {

@@ -5,7 +5,7 @@ import Testing
 @testable import WatchlistService
 
 /// The watchlist service's pure parts: error mapping, upstream URLs, the entry's JSON.
-@Suite struct WatchlistUnitTests {
+@Suite(.timeLimit(.minutes(5))) struct WatchlistUnitTests {
     @Test func clientFailuresMapTo503504Or502() {
         let unavailable: [HTTPClientError.Code] = [.connectFailed, .connectTimeout, .poolTimeout, .poolQueueFull]
         for code in unavailable {

@@ -7,7 +7,7 @@ import Testing
 import WatchlistService
 
 /// A dead or slow upstream: a bounded wait and a 503/504 whose `detail` names it.
-@Suite struct WatchlistUpstreamFailureTests {
+@Suite(.timeLimit(.minutes(10))) struct WatchlistUpstreamFailureTests {
     @Test func movieServiceDownIsAQuick503NamingIt() async throws {
         let port = try await watchlistClosedPort(group: WatchlistHarness.group)
         let harness = try await WatchlistHarness.start(movieServiceURL: "http://127.0.0.1:\(port)")

@@ -2,7 +2,7 @@ import Testing
 
 @testable import TLS
 
-@Suite("ALPN wire format (no sockets)")
+@Suite("ALPN wire format (no sockets)", .timeLimit(.minutes(5)))
 struct ALPNTests {
     private func find(_ wanted: String, _ offer: [UInt8]) -> Range<Int>? {
         offer.withUnsafeBytes { ALPN.find(wanted, in: $0) }

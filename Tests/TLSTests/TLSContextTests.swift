@@ -3,7 +3,7 @@ import Testing
 
 @testable import TLS
 
-@Suite("TLS contexts and the certificate store")
+@Suite("TLS contexts and the certificate store", .timeLimit(.minutes(10)))
 struct TLSContextTests {
     @Test func loadsACertificateAndReportsItsSubjectAndSerial() async throws {
         let certificate = try await TestCertificate.make(commonName: "context.test", serial: "C0FFEE")

@@ -3,7 +3,7 @@ import Testing
 
 @testable import TLS
 
-@Suite("Misbehaving clients during the handshake")
+@Suite("Misbehaving clients during the handshake", .timeLimit(.minutes(10)))
 struct TLSHandshakeTimeoutTests {
     /// Loops of its own: the timings below must not queue behind the other suites' 1 MiB
     /// echoes, which run in parallel on the shared group.

@@ -4,7 +4,7 @@ import Testing
 @testable import TLS
 
 /// Our server against the reference clients: curl and `openssl s_client`.
-@Suite("TLS server against curl and openssl s_client")
+@Suite("TLS server against curl and openssl s_client", .timeLimit(.minutes(10)))
 struct TLSInteropTests {
     static let certificate = AsyncLazy { try await TestCertificate.make(commonName: "interop.test", serial: "1A7E") }
 

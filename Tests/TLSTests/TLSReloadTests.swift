@@ -3,7 +3,7 @@ import Testing
 
 @testable import TLS
 
-@Suite("Certificate reload (SIGHUP) without dropping connections")
+@Suite("Certificate reload (SIGHUP, .timeLimit(.minutes(10))) without dropping connections")
 struct TLSReloadTests {
     @Test func reloadServesTheNewCertificateAndKeepsEstablishedConnections() async throws {
         let first = try await TestCertificate.make(commonName: "first.test", serial: "1001")

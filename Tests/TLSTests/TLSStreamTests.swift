@@ -3,7 +3,7 @@ import Testing
 
 @testable import TLS
 
-@Suite("TLS streams over loopback (our server, our client)")
+@Suite("TLS streams over loopback (our server, our client)", .timeLimit(.minutes(10)))
 struct TLSStreamTests {
     static let certificate = AsyncLazy { try await TestCertificate.make(commonName: "stream.test", serial: "5EED") }
 
