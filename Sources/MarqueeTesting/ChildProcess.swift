@@ -10,11 +10,13 @@ import Glibc
 /// detection needs a thread of its own that a busy test process may not give it (seen: a
 /// `waitUntilExit` that never returned, beside a zombie child).
 public enum ChildProcess {
-    /// Runs `executable arguments...` with stdin from `stdinPath` (or /dev/null).
+    /// Runs `executable arguments...` with stdin from `stdinPath` (or /dev/null), for at most
+    /// `timeout` (a generous bound: past it the tool is killed and named).
     /// - Returns: the exit status (128 + n when killed by signal n) and stdout and stderr together.
-    /// - Throws: `TestServerError` when the process cannot be started.
+    /// - Throws: `TestServerError` when the process cannot be started or runs past `timeout`.
     public static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdinPath: String? = nil
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdinPath: String? = nil,
+        timeout: Duration = .seconds(120)
     ) throws -> (status: Int32, output: String) {
         // Output goes to a file, not a pipe: a daemon started by the command could inherit a pipe
         // and keep it open, and reading it to the end would then never finish.
@@ -61,8 +63,22 @@ public enum ChildProcess {
             throw TestServerError("cannot run \(executable): \(String(cString: strerror(spawned)))")
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw TestServerError("waitpid(\(executable)) failed: errno \(errno)") }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 {
+                guard errno == EINTR else { throw TestServerError("waitpid(\(executable)) failed: errno \(errno)") }
+                continue
+            }
+            if ContinuousClock.now >= deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+                let command = ([executable] + arguments).joined(separator: " ")
+                throw TestServerError("`\(command)` still running after \(timeout): killed; its output:\n\(output)")
+            }
+            usleep(5_000)
         }
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         // WIFEXITED / WEXITSTATUS are macros, not imported.
