@@ -6,14 +6,14 @@ import Testing
 @testable import ServiceKit
 
 /// The responder behind a real ``HTTPServer`` on an ephemeral port, over a socket.
-@Suite struct ServiceKitLiveTests {
+@Suite(.timeLimit(.minutes(10))) struct ServiceKitLiveTests {
     /// Sends one raw request and reads one response (framed by Content-Length).
     ///
     /// Not "until EOF": on this reactor a FIN that arrives together with the last data can
     /// be missed after a short read (TCPSocket clears `mayRead` on a short read; reported),
     /// so the client delimits the response itself.
     func exchange(_ request: String, port: Int, loop: EventLoop) async throws -> String {
-        guard let address = SocketAddress(numericHost: "127.0.0.1", port: port) else { return "" }
+        let address = try #require(SocketAddress(numericHost: "127.0.0.1", port: port))
         return try await withTaskExecutorPreference(loop) { @concurrent in
             let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
             defer { socket.close() }
@@ -89,12 +89,15 @@ import Testing
     }
 }
 
-@Suite struct ServiceKitRunnerTests {
+@Suite(.timeLimit(.minutes(10))) struct ServiceKitRunnerTests {
     @Test func runsDrainsAndRunsHooksInReverseOrder() async throws {
         let group = ServiceKitTestLoops.group
-        guard case .configuration(let configuration) = try ServiceConfiguration.parse(
+        let parsed = try ServiceConfiguration.parse(
             settings: [.host, .port(default: 0), .authRequired, .authSecret], environment: [:], arguments: [])
-        else { return }
+        guard case .configuration(let configuration) = parsed else {
+            Issue.record("expected a configuration, got \(parsed)")
+            return
+        }
         let logs = LogCapture()
         final class Shared: Sendable {
             let order = Mutex<[String]>([])
