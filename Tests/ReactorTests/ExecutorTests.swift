@@ -21,7 +21,7 @@ actor LoopBoundCounter {
     }
 }
 
-@Suite("Event loops as Swift executors")
+@Suite("Event loops as Swift executors", .timeLimit(.minutes(10)))
 struct ExecutorTests {
     static let group = try! EventLoopGroup(loopCount: 2)
 
@@ -71,22 +71,30 @@ struct ExecutorTests {
 
     @Test func executeFromManyThreadsRunsEveryJobInOrderPerThread() async {
         let loop = Self.group.loops[0]
-        let total = Locked(0)
+        let producers = 4
+        let jobsEach = 1000
+        // What each producer's jobs saw, in the order the loop ran them.
+        let ran = Locked([[Int]](repeating: [], count: producers))
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 {
+            for producer in 0..<producers {
                 group.addTask {
                     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                        for index in 0..<1000 {
+                        for index in 0..<jobsEach {
                             loop.execute {
-                                total.withLock { $0 += 1 }
-                                if index == 999 { done.resume() }
+                                let count = ran.withLock { ran in
+                                    ran[producer].append(index)
+                                    return ran[producer].count
+                                }
+                                if count == jobsEach { done.resume() }
                             }
                         }
                     }
                 }
             }
         }
-        #expect(total.withLock { $0 } == 4000)
+        for (producer, order) in ran.withLock({ $0 }).enumerated() {
+            #expect(order == Array(0..<jobsEach), "producer \(producer)'s jobs ran out of order or not all")
+        }
     }
 }
 
