@@ -12,7 +12,7 @@ import Glibc
 /// Loops pinned one per CPU, and listeners that take each connection on the loop of the
 /// CPU its first packet arrives on. On loopback that CPU is the connecting thread's, so
 /// the tests connect from threads pinned to each CPU in turn.
-@Suite("Loop affinity and accepting by CPU")
+@Suite("Loop affinity and accepting by CPU", .timeLimit(.minutes(10)))
 struct AffinityTests {
     @Test func pinningNeedsOneLoopPerAllowedCPU() {
         #expect(LoopAffinity.cpus(forLoops: 2, allowed: [0, 1], affinity: .automatic) == [0, 1])
@@ -82,6 +82,10 @@ struct AffinityTests {
         defer { group.shutdown() }
         guard let cpus = group.pinnedCPUs else {
             #expect(allowed.count == 1, "one loop per CPU pins the loops whenever there are two or more")
+            print("""
+                AffinityTests: NOT CHECKED: accepting connections by CPU: this process may use one CPU \
+                only (\(allowed)), so there is one loop and nothing to steer between
+                """)
             return
         }
 
