@@ -340,7 +340,9 @@ struct ServerShutdownTests {
     @Test func shutdownFinishesInFlightRequestsClosesIdleOnesAndReturns() async throws {
         let group = try EventLoopGroupHolder.shared()
         var router = Router()
+        let entered = Atomic<Int>(0)
         router.get("/slow") { request in
+            entered.add(1, ordering: .relaxed)
             try await request.loop.sleep(for: .milliseconds(300))
             return .json(.ok, Array("done".utf8))
         }
@@ -352,7 +354,8 @@ struct ServerShutdownTests {
         // An idle keep-alive connection, and a request in flight.
         async let idle = client.exchange(["GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 2, timeout: .seconds(3))
         async let inFlight = client.exchange(["GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"], expected: 1)
-        try await Task.sleep(for: .milliseconds(100))
+        // Both requests are in their handler when the shutdown starts (a condition, not a guess).
+        #expect(await eventually { entered.load(ordering: .relaxed) == 2 })
         server.shutdown()
         let finished = try await inFlight
         #expect(finished.responses.first?.head.status == .ok)

@@ -14,12 +14,15 @@ struct MovieServiceHarness {
     /// A fresh service (its own metrics, so counts are the test's own) on a shared database.
     static func start(
         databaseURL: String, redisURL: String, ttl: CacheTTLs = CacheTTLs(),
-        authenticator: Authenticator = Authenticator(secret: nil, required: false)
+        authenticator: Authenticator = Authenticator(secret: nil, required: false),
+        redisCommandTimeout: Duration = .milliseconds(500)
     ) async throws -> MovieServiceHarness {
         let group = try EventLoopGroupHolder.shared()
         let logger = Logger(service: MovieService.name, level: .error)
         let service = try await MovieService.start(
-            MovieService.Options(databaseURL: databaseURL, redisURL: redisURL, ttl: ttl), group: group,
+            MovieService.Options(
+                databaseURL: databaseURL, redisURL: redisURL, ttl: ttl, redisCommandTimeout: redisCommandTimeout),
+            group: group,
             logger: logger, authenticator: authenticator)
         _ = await service.redis.waitUntilConnected(timeout: .seconds(5))
         return MovieServiceHarness(service: service, responder: service.responder(), group: group)

@@ -24,6 +24,9 @@ final class WatchlistFakeUpstream: Sendable {
         var authorizations: [String] = []
         /// The `movie_ids` of each batch call.
         var batches: [[Int64]] = []
+        /// When each call began and ended (monotonic nanoseconds), in order.
+        var began: [UInt64] = []
+        var ended: [UInt64] = []
     }
 
     let state = Mutex(State())
@@ -79,13 +82,25 @@ final class WatchlistFakeUpstream: Sendable {
             state.calls[route, default: 0] += 1
             if let id = request.headers["X-Request-ID"] { state.requestIDs.append(id) }
             if let authorization = request.headers["Authorization"] { state.authorizations.append(authorization) }
+            state.began.append(monotonicNanoseconds())
             return state.delay
         }
         if delay > .zero { try await request.loop.sleep(for: delay) }
-        return state.withLock { read(&$0) }
+        return state.withLock { state in
+            state.ended.append(monotonicNanoseconds())
+            return read(&state)
+        }
     }
 
     func calls(_ route: String) -> Int { state.withLock { $0.calls[route, default: 0] } }
+
+    /// When the last call began and ended (monotonic nanoseconds), if there was one.
+    var lastCall: (began: UInt64, ended: UInt64)? {
+        state.withLock { state in
+            guard let began = state.began.last, let ended = state.ended.last else { return nil }
+            return (began, ended)
+        }
+    }
 
     func resetCounts() {
         state.withLock {

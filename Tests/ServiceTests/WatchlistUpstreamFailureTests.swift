@@ -19,8 +19,10 @@ import WatchlistService
         let response = await harness.add(user: base + 1, movie: base + 2)
         let elapsed = watchlistSeconds(since: start)
         #expect(response.status.code == 503)
+        // The detail is the cause (a refused connection, not a timeout, which says "timed out");
+        // the bound only catches a hang.
         #expect(response.detail == "Movie service unavailable")
-        #expect(elapsed < 1.5, "took \(elapsed) s")
+        #expect(elapsed < 10, "took \(elapsed) s")
 
         // The list needs the movie service too; the check does not.
         let list = await harness.call(.GET, "/api/watchlist/user/\(base + 1)")
@@ -52,9 +54,11 @@ import WatchlistService
         let response = await harness.add(user: base + 1, movie: base + 2)
         let elapsed = watchlistSeconds(since: start)
         #expect(response.status.code == 504)
+        // The cause: the watchlist's own 0.3 s timeout fired (not before it), not the movie
+        // service's answer after its 5 s delay.
         #expect(response.detail == "Movie service timed out")
         #expect(elapsed >= 0.3)
-        #expect(elapsed < 0.8, "took \(elapsed) s for a 0.3 s timeout")
+        #expect(elapsed < 4.5, "took \(elapsed) s for a 0.3 s timeout (the upstream answers after 5 s)")
     }
 
     @Test func aStalledBatchIsA504ForTheList() async throws {
@@ -66,13 +70,17 @@ import WatchlistService
         #expect(await harness.add(user: base + 1, movie: base + 2).status.code == 201)
         harness.movies.setDelay(.seconds(5))
 
-        let start = monotonicNanoseconds()
+        // Each ends by the watchlist's 0.3 s timeout, not by the upstream's answer after 5 s.
+        var start = monotonicNanoseconds()
         let list = await harness.call(.GET, "/api/watchlist/user/\(base + 1)")
         #expect(list.status.code == 504)
         #expect(list.detail == "Movie service timed out")
+        #expect(watchlistSeconds(since: start) < 4.5)
+        start = monotonicNanoseconds()
         let export = await harness.call(.GET, "/api/watchlist/user/\(base + 1)/export")
         #expect(export.status.code == 504)
-        #expect(watchlistSeconds(since: start) < 1.6)
+        #expect(export.detail == "Movie service timed out")
+        #expect(watchlistSeconds(since: start) < 4.5)
     }
 
     @Test func userServiceDownIsA503NamingIt() async throws {
