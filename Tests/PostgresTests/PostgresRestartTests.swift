@@ -1,7 +1,6 @@
 import MarqueeTesting
 import Postgres
 import Reactor
-import Synchronization
 import Testing
 
 /// The pool heals by itself when its server restarts or goes away for a while.
@@ -18,17 +17,14 @@ import Testing
         // A restart under a steady stream of queries: while the server is down they fail with a
         // connection error (never hang, never another kind of error), and once it is back they
         // succeed again on the same client.
-        let load = QueryStream(client: client)
-        let stream = Task { await load.run() }
-        #expect(await eventually { load.counts.ok > 0 }, "no query succeeded before the restart")
-        try server.stop()
-        #expect(await eventually { load.counts.failed > 0 }, "queries kept succeeding with the server stopped")
-        let okWhileDown = load.counts.ok
-        try server.start()
-        #expect(await eventually { load.counts.ok > okWhileDown }, "no query succeeded after the restart")
-        stream.cancel()
-        await stream.value
-        #expect(load.unexpectedErrors.isEmpty, "\(load.unexpectedErrors)")
+        let load = RequestStream(
+            request: { _ = try await client.query("SELECT 1") },
+            isExpectedFailure: { error in
+                guard let error = error as? PostgresError else { return false }
+                return error.code == .connectionClosed || error.code == .connectionFailed
+            })
+        let problems = try await load.acrossRestart(stop: server.stop, start: server.start)
+        #expect(problems.isEmpty, "\(problems)")
         let (ok, failed) = load.counts
 
         // A longer outage: once the pool knows the server is down, every query fails at once
@@ -64,31 +60,5 @@ import Testing
         // does when its next reconnect probe fires (backoff up to a second), so wait for it.
         for pool in client.pools { #expect(await eventually { await pool.statistics().isDown == false }) }
         print("restart run: \(ok) ok, \(failed) failed fast; outage: 20 failures in \(elapsed)")
-    }
-}
-
-/// Runs `SELECT 1` on `client` until cancelled, counting successes and connection failures;
-/// any other error is kept (a restart must produce only connection errors).
-final class QueryStream: Sendable {
-    let client: PostgresClient
-    private let state = Mutex<(ok: Int, failed: Int, unexpected: [String])>((0, 0, []))
-
-    init(client: PostgresClient) { self.client = client }
-
-    var counts: (ok: Int, failed: Int) { state.withLock { ($0.ok, $0.failed) } }
-    var unexpectedErrors: [String] { state.withLock { $0.unexpected } }
-
-    func run() async {
-        while !Task.isCancelled {
-            do {
-                _ = try await client.query("SELECT 1")
-                state.withLock { $0.ok += 1 }
-            } catch let error as PostgresError where error.code == .connectionClosed || error.code == .connectionFailed {
-                state.withLock { $0.failed += 1 }
-                try? await Task.sleep(for: .milliseconds(5))
-            } catch {
-                state.withLock { $0.unexpected.append("\(error)") }
-            }
-        }
     }
 }

@@ -1,6 +1,5 @@
 import MarqueeTesting
 import Reactor
-import Synchronization
 import Testing
 
 @testable import Redis
@@ -68,16 +67,9 @@ import Testing
 
         // And a restart with commands streaming: while the server is down they fail (never
         // hang), and once it is back the same client serves them again.
-        let stream = CommandStream(client: client)
-        let streaming = Task { await stream.run() }
-        #expect(await eventually { stream.counts.ok > 0 }, "no command succeeded before the restart")
-        try server.stop()
-        #expect(await eventually { stream.counts.failed > 0 }, "commands kept succeeding with Redis stopped")
-        let okWhileDown = stream.counts.ok
-        try server.start()
-        #expect(await eventually { stream.counts.ok > okWhileDown }, "no command succeeded after the restart")
-        streaming.cancel()
-        await streaming.value
+        let stream = RequestStream(request: { _ = try await client.get("k") })
+        let problems = try await stream.acrossRestart(stop: server.stop, start: server.start)
+        #expect(problems.isEmpty, "\(problems)")
         #expect(await client.waitUntilConnected(timeout: .seconds(10)))
         try await client.ping()
     }
@@ -104,28 +96,6 @@ import Testing
             let error = await #expect(throws: RedisError.self) { try await bad.ping() }
             #expect(error != nil)
             try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-}
-
-/// Sends `GET k` on `client` until cancelled, counting successes and failures.
-final class CommandStream: Sendable {
-    let client: RedisClient
-    private let state = Mutex<(ok: Int, failed: Int)>((0, 0))
-
-    init(client: RedisClient) { self.client = client }
-
-    var counts: (ok: Int, failed: Int) { state.withLock { ($0.ok, $0.failed) } }
-
-    func run() async {
-        while !Task.isCancelled {
-            do {
-                _ = try await client.get("k")
-                state.withLock { $0.ok += 1 }
-            } catch {
-                state.withLock { $0.failed += 1 }
-                try? await Task.sleep(for: .milliseconds(5))
-            }
         }
     }
 }
