@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// The gateway in this process in front of real ``HTTPServer`` upstreams on loopback.
-@Suite(.serialized) struct GatewayProxyTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct GatewayProxyTests {
     @Test func routesEveryPrefixToItsService() async throws {
         let users = try await TestUpstream.start(name: "users")
         let movies = try await TestUpstream.start(name: "movies")

@@ -4,7 +4,7 @@ import Testing
 
 /// `HTTPHeaders` stores a field name's length in 16 bits: with a header limit large enough
 /// to hold a longer name, the parser must refuse it (431) rather than store it truncated.
-@Suite("Header name length")
+@Suite("Header name length", .timeLimit(.minutes(5)))
 struct HeaderNameLengthTests {
     static let limits = HTTPParserLimits(maxHeaderBytes: 200_000)
 

@@ -16,7 +16,7 @@ struct ManualClock: Clock {
 }
 
 /// The cache's breaker walked through time without sockets or sleeping.
-@Suite struct CircuitBreakerTests {
+@Suite(.timeLimit(.minutes(10))) struct CircuitBreakerTests {
     typealias Breaker = CircuitBreaker<ManualClock>
     let policy = Breaker.Policy(failureThreshold: 3, openDuration: .milliseconds(500), probeTimeout: .seconds(2))
 
