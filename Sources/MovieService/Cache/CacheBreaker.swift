@@ -23,10 +23,10 @@ public final class CacheBreaker: Sendable {
             CircuitBreaker(policy: .init(failureThreshold: failureThreshold, openDuration: openDuration)))
     }
 
-    /// Whether a Redis call may be made now (true for the half-open probe too).
-    public func allowsCall() -> Bool {
-        if closedAndClean.load(ordering: .relaxed) { return true }
-        return machine.withLock { $0.callRequested(now: clock.now) != .refuse }
+    /// Whether a Redis call may be made now, or is picked as the half-open probe.
+    func callRequested() -> CircuitBreaker<ContinuousClock>.Decision {
+        if closedAndClean.load(ordering: .relaxed) { return .allow }
+        return machine.withLock { $0.callRequested(now: clock.now) }
     }
 
     /// Reports a call's outcome: a reply (an error reply too: Redis answered) or a failure.

@@ -32,9 +32,27 @@ public struct MovieCache: Sendable {
         case failed
     }
 
+    /// Whether a lookup or a write may use Redis now. When the breaker picks this call as
+    /// its probe, a `PING` goes out in its place and the call goes on without Redis: no
+    /// request ever waits on a Redis that may still hang once the breaker has opened.
+    private func admitted() -> Bool {
+        switch breaker.callRequested() {
+        case .allow:
+            return true
+        case .refuse:
+            return false
+        case .probe:
+            let breaker = breaker
+            redis.connection().send([Array("PING".utf8)]) { result in
+                if case .failure(let error) = result { breaker.record(error) } else { breaker.record(nil) }
+            }
+            return false
+        }
+    }
+
     /// `GET movie:{id}`, on the calling loop's connection.
     public func read(_ id: Int64) async -> Read {
-        guard breaker.allowsCall() else { return .unavailable }
+        guard admitted() else { return .unavailable }
         do {
             let bytes = try await redis.get(CacheValue.key(id))
             breaker.record(nil)
@@ -48,7 +66,7 @@ public struct MovieCache: Sendable {
 
     /// One `MGET` for all `ids`. - Returns: one value per id, or nil when Redis failed.
     public func readMany(_ ids: [Int64]) async -> [CacheValue?]? {
-        guard breaker.allowsCall() else { return nil }
+        guard admitted() else { return nil }
         do {
             let values = try await redis.mget(ids.map(CacheValue.key))
             breaker.record(nil)
@@ -61,7 +79,7 @@ public struct MovieCache: Sendable {
 
     /// One write through the script: `EVALSHA`, then `EVAL` if the server lost the script.
     public func write(_ operation: CacheScript.Operation) async -> WriteOutcome {
-        guard breaker.allowsCall() else { return .failed }
+        guard admitted() else { return .failed }
         do {
             let reply = try await redis.send(CacheScript.command(operation, ttl: ttl))
             breaker.record(nil)
@@ -85,7 +103,7 @@ public struct MovieCache: Sendable {
     /// again with `EVAL` in a second one (only after a Redis restart).
     public func writeMany(_ operations: [CacheScript.Operation]) async -> [WriteOutcome] {
         if operations.isEmpty { return [] }
-        guard breaker.allowsCall() else { return [WriteOutcome](repeating: .failed, count: operations.count) }
+        guard admitted() else { return [WriteOutcome](repeating: .failed, count: operations.count) }
         let replies = await redis.pipeline(operations.map { CacheScript.command($0, ttl: ttl) })
         breaker.record(Self.firstFailure(replies))
         var outcomes = [WriteOutcome](repeating: .failed, count: operations.count)
@@ -107,10 +125,12 @@ public struct MovieCache: Sendable {
         return outcomes
     }
 
-    /// Whether Redis answers right now (the health check's `"cache"`): never while the
-    /// breaker is open or probing, so that health says `"down"` without waiting on a hung Redis.
+    /// Whether Redis answers right now (the health check's `"cache"`): `"down"` at once
+    /// while the breaker is open, without waiting on a hung Redis. When the breaker is due
+    /// for a probe this PING is the probe (the health check may wait for it), so that a
+    /// service without traffic still finds out that Redis is back.
     public func ping() async -> Bool {
-        guard !breaker.isOpen, redis.isConnected else { return false }
+        guard redis.isConnected, breaker.callRequested() != .refuse else { return false }
         do {
             try await redis.ping()
             breaker.record(nil)

@@ -207,8 +207,10 @@ public final class MovieCatalog: Sendable {
 
     /// Sends every pending repair in one pipeline; those Redis applied (or refused, which
     /// means something newer is there) are done. Cheap while Redis is down: the client
-    /// fails the pipeline at once.
+    /// fails the pipeline at once; skipped while the breaker is open (copying thousands of
+    /// repairs per lookup to learn that Redis is still not asked would halve throughput).
     private func applyRepairs() async {
+        if cache.breaker.isOpen { return }
         let snapshot = repairs.withLock { Array($0.values) }
         if snapshot.isEmpty { return }
         let outcomes = await cache.writeMany(snapshot)

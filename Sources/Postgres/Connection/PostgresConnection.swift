@@ -379,6 +379,14 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     private func deadlinePassed0() {
+        guard machine.state == .ready, let connection else { return }
+        // Results that arrived while the loop was busy (or the process was stopped) count:
+        // the timer may run before the read event of the same wake-up.
+        if PQconsumeInput(connection) == 0 {
+            closeAfterError0(Self.message(of: connection))
+            return
+        }
+        drainResults0()
         guard machine.state == .ready else { return }
         let now = monotonicNanoseconds()
         let (abandoned, oldestLive) = machine.abandon { $0.deadline <= now }

@@ -103,6 +103,14 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         }
     }
 
+    /// Sends one command without waiting for it: `completion` runs on the loop, once, with
+    /// the reply or the error that ``send(_:)`` would give. Any thread.
+    public func send(
+        _ command: [[UInt8]], completion: @escaping @Sendable (Result<RedisValue, RedisError>) -> Void
+    ) {
+        onLoop { connection in connection.enqueue0(command, .callback(completion)) }
+    }
+
     /// Sends several commands back to back (one write when possible) and waits for all replies.
     /// - Returns: one result per command, in order; an error reply is a `.server` failure.
     public func pipeline(_ commands: [[[UInt8]]]) async -> [Result<RedisValue, RedisError>] {
