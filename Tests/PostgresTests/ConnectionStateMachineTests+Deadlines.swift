@@ -22,7 +22,7 @@ extension ConnectionStateMachineTests {
         #expect(machine.abandonedCount == 1 && machine.inFlightCount == 2)
         #expect(machine.oldest?.request == "slow" && machine.oldest?.isAbandoned == true)
 
-        guard case .discarded("slow") = answer(&machine, 1) else {
+        guard case .discarded("slow", [1]) = answer(&machine, 1) else {
             Issue.record("the abandoned request's results were not dropped")
             return
         }
@@ -63,7 +63,7 @@ extension ConnectionStateMachineTests {
         _ = machine.abandon { $0 == "b" }
         guard case .complete("a", [1]) = answer(&machine, 1) else { Issue.record("a"); return }
         guard case .none = answer(&machine, 2) else { Issue.record("b completed after one statement"); return }
-        guard case .discarded("b") = answer(&machine, 3) else { Issue.record("b not dropped"); return }
+        guard case .discarded("b", [2, 3]) = answer(&machine, 3) else { Issue.record("b not dropped"); return }
         guard case .complete("c", [4]) = answer(&machine, 4) else { Issue.record("c"); return }
     }
 }

@@ -64,6 +64,38 @@ import Testing
         #expect(try await poll(for: .seconds(10)) { try await pool.query("SELECT 1")[0].decode(Int.self, column: 0) == 1 })
     }
 
+    /// A statement prepared for the first time behind a lock: its prepare waits for the lock
+    /// too, the deadline passes, and the preparation fails. The connection must not believe it
+    /// prepared (every later run would fail with "prepared statement does not exist").
+    @Test func aPreparationPastItsDeadlineIsPreparedAgainLater() async throws {
+        let table = "locked_\(UInt32.random(in: 0...UInt32.max))"
+        let pool = try makePool(queryTimeout: .milliseconds(300))  // creates the database first
+        let server = try TestServers.postgres()
+        _ = try server.psql("CREATE TABLE \(table) (id int); INSERT INTO \(table) VALUES (1), (2)", database: "pg_deadline_tests")
+        let holder = try makePool(queryTimeout: .seconds(60))
+        defer { Task { await pool.shutdown(); await holder.shutdown() } }
+        let sql = "SELECT count(*) FROM \(table) WHERE id > $1"
+
+        let lock = Task {
+            try await holder.withTransaction { transaction in
+                _ = try await transaction.query("LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
+                _ = try await transaction.query("SELECT pg_sleep(2)")
+            }
+        }
+        #expect(try await poll(for: .seconds(10)) {
+            try server.psql(
+                "SELECT count(*) FROM pg_locks WHERE relation = '\(table)'::regclass AND granted AND mode = 'AccessExclusiveLock'",
+                database: "pg_deadline_tests") == "1"
+        }, "the lock was never taken")
+        let error = await #expect(throws: PostgresError.self) { _ = try await pool.query(sql, [.int(0)]) }
+        #expect(error?.code == .queryTimeout)
+        try await lock.value
+
+        // Once the lock is gone the statement runs (after, at most, the late cancel's victim).
+        #expect(try await poll(for: .seconds(10)) { try await pool.query(sql, [.int(0)])[0].decode(Int.self, column: 0) == 2 })
+        for _ in 0..<3 { #expect(try await pool.query(sql, [.int(1)])[0].decode(Int.self, column: 0) == 1) }
+    }
+
     /// A frozen server (SIGSTOP of the postmaster and its backends: no answer, no reset).
     @Test func aHungServerNeverHoldsACallerPastItsDeadline() async throws {
         let server = try TestServers.privatePostgres()

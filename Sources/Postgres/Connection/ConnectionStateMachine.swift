@@ -55,8 +55,9 @@ struct ConnectionStateMachine<Request, StatementResult> {
         case none
         /// Every statement of the request has its result.
         case complete(Request, [StatementResult])
-        /// Every statement of an abandoned request has its result: drop them.
-        case discarded(Request)
+        /// Every statement of an abandoned request has its result: nobody waits for them (the
+        /// connection still learns from them, e.g. which preparations failed).
+        case discarded(Request, [StatementResult])
         /// libpq said something out of order: close the connection (and fail everything).
         case protocolViolation(String)
     }
@@ -155,7 +156,7 @@ struct ConnectionStateMachine<Request, StatementResult> {
             head = queued.popFirst()
             if finished.isAbandoned {
                 abandonedCount -= 1
-                return .discarded(finished.request)
+                return .discarded(finished.request, finished.results)
             }
             return .complete(finished.request, finished.results)
         }

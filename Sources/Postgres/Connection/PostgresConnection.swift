@@ -346,21 +346,28 @@ final class PostgresConnection: @unchecked Sendable {
             case .none:
                 break
             case .complete(let pending, let results):
-                if let newlyPrepared = pending.newlyPrepared {
-                    // A statement whose preparation failed does not exist on the server.
-                    for (index, sql) in newlyPrepared.enumerated() {
-                        if let sql, case .failure = results[index] { preparedNames[sql] = nil }
-                    }
-                }
+                forgetFailedPreparations0(pending, results)
                 pending.continuation.resume(returning: results)
                 onRequestCompleted?(self)
-            case .discarded:
+            case .discarded(let pending, let results):
                 // An abandoned request is answered at last: the connection may be free again.
+                // Its preparations may have failed too (a prepare waits for the locks its
+                // statement reads under, so a deadline can pass during it).
+                forgetFailedPreparations0(pending, results)
                 onRequestCompleted?(self)
             case .protocolViolation(let why):
                 closeAfterError0(why)
                 return
             }
+        }
+    }
+
+    /// A statement whose preparation failed does not exist on the server: it is prepared
+    /// again the next time it runs.
+    private func forgetFailedPreparations0(_ pending: PendingRequest, _ results: [PostgresStatementResult]) {
+        guard let newlyPrepared = pending.newlyPrepared else { return }
+        for (index, sql) in newlyPrepared.enumerated() {
+            if let sql, case .failure = results[index] { preparedNames[sql] = nil }
         }
     }
 
