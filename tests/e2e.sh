@@ -11,125 +11,19 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIB=$ROOT/deploy/lib
 export MARQUEE_LOG_TAG=e2e
+
 # shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/common
 source "$LIB/common"
 # shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/packages
 source "$LIB/packages"
+# shellcheck source-path=SCRIPTDIR source=lib/stack
+source "$ROOT/tests/lib/stack"
+# shellcheck source-path=SCRIPTDIR source=lib/checks
+source "$ROOT/tests/lib/checks"
 
-BIN=${MARQUEE_BIN_DIR:-$ROOT/.build/release}
-if [[ -z "${SKIP_BUILD-}" ]]; then
-    info "building the release executables"
-    (cd "$ROOT" && swift build -c release --static-swift-stdlib --product gateway && swift build -c release --static-swift-stdlib --product user-service &&
-        swift build -c release --static-swift-stdlib --product movie-service && swift build -c release --static-swift-stdlib --product watchlist-service &&
-        swift build -c release --static-swift-stdlib --product loadtest) >/dev/null
-fi
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-e2e.XXXXXX")
-chmod 0755 "$WORK"
-declare -A PIDS=()
-PASSED=0
-FAILED=0
-
-cleanup() {
-    set +e
-    for name in "${!PIDS[@]}"; do stop_pid "${PIDS[$name]}" "$name" 5 >/dev/null 2>&1; done
-    [[ -d "$WORK/redis" ]] && "$LIB/redis-server" stop "$WORK/redis" >/dev/null 2>&1
-    [[ -d "$WORK/pg" ]] && "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null 2>&1
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-pass() { PASSED=$((PASSED + 1)); printf '  ok   %s\n' "$1"; }
-fail() { FAILED=$((FAILED + 1)); printf '  FAIL %s\n' "$1" >&2; [[ -n "${2-}" ]] && printf '       %s\n' "$2" >&2; return 0; }
-
-# ---------------------------------------------------------------------------- the system
-
-PG_PORT=$(free_port)
-"$LIB/pg-cluster" init "$WORK/pg" "$PG_PORT" --throwaway >/dev/null
-"$LIB/pg-cluster" start "$WORK/pg" "$PG_PORT" --throwaway >/dev/null
-"$LIB/pg-cluster" create-service-dbs "$WORK/pg" "$PG_PORT" >/dev/null
-REDIS_PORT=$(free_port)
-"$LIB/redis-server" start "$WORK/redis" "$REDIS_PORT" >/dev/null
-
-USER_PORT=$(free_port); MOVIE_PORT=$(free_port); WATCHLIST_PORT=$(free_port)
-GATEWAY_PORT=$(free_port); TLS_PORT=$(free_port)
-AUTH_SECRET=$(openssl rand -hex 32)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-mkdir -p "$WORK/logs"
-
-COMMON_ENV=(
-    "HOST=127.0.0.1" "LOOPS=2" "AUTH_SECRET=$AUTH_SECRET" "AUTH_REQUIRED=false"
-    "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
-    "USER_SERVICE_URL=http://127.0.0.1:$USER_PORT" "MOVIE_SERVICE_URL=http://127.0.0.1:$MOVIE_PORT"
-    "WATCHLIST_SERVICE_URL=http://127.0.0.1:$WATCHLIST_PORT"
-)
-
-# start NAME: starts one executable with its environment, in the background.
-start() {
-    local name=$1
-    local -a env=("${COMMON_ENV[@]}")
-    case $name in
-    user-service) env+=("PORT=$USER_PORT" "DATABASE_URL=postgresql://user:user_pass@127.0.0.1:$PG_PORT/userdb") ;;
-    movie-service) env+=("PORT=$MOVIE_PORT" "DATABASE_URL=postgresql://movie:movie_pass@127.0.0.1:$PG_PORT/moviedb") ;;
-    watchlist-service) env+=("PORT=$WATCHLIST_PORT" "DATABASE_URL=postgresql://watchlist:watchlist_pass@127.0.0.1:$PG_PORT/watchlistdb") ;;
-    gateway) env+=("PORT=$GATEWAY_PORT" "TLS_PORT=$TLS_PORT" "TLS_CERT=$WORK/cert.pem" "TLS_KEY=$WORK/key.pem") ;;
-    esac
-    env "${env[@]}" "$BIN/$name" </dev/null >>"$WORK/logs/$name.log" 2>&1 &
-    PIDS[$name]=$!
-}
-
-# wait_http URL: waits up to 30 s for URL to answer 200.
-wait_http() {
-    local deadline=$((SECONDS + 30))
-    until curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-for name in user-service movie-service watchlist-service gateway; do start "$name"; done
-for path in users movies watchlist; do
-    if ! wait_http "http://127.0.0.1:$GATEWAY_PORT/api/health/$path"; then
-        for name in "${!PIDS[@]}"; do printf -- '--- %s log:\n' "$name" >&2; tail -n 20 "$WORK/logs/$name.log" >&2; done
-        die "the system did not become healthy"
-    fi
-done
-info "system up: gateway http://127.0.0.1:$GATEWAY_PORT https://127.0.0.1:$TLS_PORT"
-
-# ---------------------------------------------------------------------------- helpers
-
-BASE=http://127.0.0.1:$GATEWAY_PORT
-STATUS=""
-BODY=""
-
-# call METHOD PATH [JSON] [curl args...]: sets STATUS, BODY and $WORK/headers. A body is sent
-# as CONTENT_TYPE (default application/json).
-call() {
-    local method=$1 path=$2 data=${3-}
-    shift $(($# < 3 ? $# : 3))
-    local -a args=(-sS -m 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method")
-    [[ -n "$data" ]] && args+=(-H "Content-Type: ${CONTENT_TYPE:-application/json}" --data-binary "$data")
-    STATUS=$(curl "${args[@]}" "$@" "$BASE$path" || true)
-    BODY=$(cat "$WORK/body" 2>/dev/null || true)
-}
-
-# header NAME: the value of response header NAME from the last call.
-header() { awk -v name="$1" 'BEGIN { IGNORECASE = 1 } tolower($1) == tolower(name ":") { sub(/^[^:]*: */, ""); sub(/\r$/, ""); print; exit }' "$WORK/headers"; }
-
-# expect DESCRIPTION STATUS [JQ_CONDITION]: checks the last call's status and a jq condition on its body.
-expect() {
-    local what=$1 want=$2 condition=${3-}
-    if [[ "$STATUS" != "$want" ]]; then
-        fail "$what: status $STATUS, expected $want" "$BODY"
-        return 0
-    fi
-    if [[ -n "$condition" ]] && ! jq -e "$condition" >/dev/null 2>&1 <<<"$BODY"; then
-        fail "$what: body does not satisfy $condition" "$BODY"
-        return 0
-    fi
-    pass "$what"
-}
+build_release
+trap stop_stack EXIT
+start_stack
 
 # ---------------------------------------------------------------------------- the seed's workflow
 
@@ -358,7 +252,7 @@ call GET /api/health/movies
 expect "health of movies through the gateway" 502
 call GET /api/users/1
 expect "the user service is unaffected" 200
-start movie-service
+start_service movie-service
 if wait_http "http://127.0.0.1:$GATEWAY_PORT/api/health/movies"; then pass "the movie service is back"; else fail "the movie service did not come back"; fi
 call GET /api/movies/1
 expect "movies recover" 200 '.id == 1'
@@ -368,21 +262,7 @@ expect "watchlist adds recover" 201
 # ---------------------------------------------------------------------------- shutdown
 
 printf '\n== shutdown\n'
-for name in gateway watchlist-service movie-service user-service; do
-    pid=${PIDS[$name]}
-    kill -TERM "$pid"
-    # A bounded wait: a process that ignores SIGTERM fails the test by name, then gets SIGKILL.
-    deadline=$((SECONDS + 20))
-    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-    if pid_alive "$pid"; then
-        fail "$name still running 20 s after SIGTERM (sending SIGKILL)"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rc=0
-    wait "$pid" || rc=$?
-    unset "PIDS[$name]"
-    [[ $rc == 0 ]] && pass "$name exits 0 on SIGTERM" || fail "$name exited with $rc on SIGTERM"
-done
+for name in gateway watchlist-service movie-service user-service; do stop_service "$name"; done
 "$LIB/redis-server" stop "$WORK/redis" >/dev/null
 "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null
 left=""
@@ -391,5 +271,4 @@ for port in "$USER_PORT" "$MOVIE_PORT" "$WATCHLIST_PORT" "$GATEWAY_PORT" "$TLS_P
 done
 [[ -z "$left" ]] && pass "nothing the test started is left listening" || fail "still listening on:$left"
 
-printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
-((FAILED == 0))
+finish
