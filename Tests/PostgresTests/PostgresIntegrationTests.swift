@@ -1,6 +1,7 @@
 import MarqueeTesting
 import Postgres
 import Reactor
+import Synchronization
 import Testing
 
 /// The loops every Postgres test shares.
@@ -231,11 +232,17 @@ enum TestLoops {
         let pool = try makePool(min: 1, max: 1, maxWaiters: 1, waitTimeout: .milliseconds(300))
         defer { Task { await pool.shutdown() } }
         _ = try await pool.query("SELECT 1")
-        // A transaction holds the only connection for a while.
-        async let holder: Void = pool.withTransaction { tx in _ = try await tx.query("SELECT pg_sleep(1)") }
-        try await Task.sleep(for: .milliseconds(100))
+        // A transaction holds the only connection for a while (conditions, not guessed sleeps:
+        // the holder has the connection before anyone waits, and the waiter is queued before
+        // the next call finds the queue full).
+        let holding = Atomic<Bool>(false)
+        async let holder: Void = pool.withTransaction { tx in
+            holding.store(true, ordering: .relaxed)
+            _ = try await tx.query("SELECT pg_sleep(1)")
+        }
+        #expect(await eventually { holding.load(ordering: .relaxed) })
         let waiting = Task { try await pool.query("SELECT 1") }  // waits, then times out
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually { await pool.statistics().waiting == 1 })
         await expectError(.poolExhausted) { _ = try await pool.query("SELECT 2") }
         await expectError(.poolTimeout) { _ = try await waiting.value }
         try await holder

@@ -1,4 +1,5 @@
 import HTTP
+import MarqueeTesting
 import Reactor
 import Synchronization
 import Testing
@@ -52,7 +53,9 @@ import Testing
     @Test func servesOverTCPAndDrains() async throws {
         let group = ServiceKitTestLoops.group
         var router = ServiceRouter()
+        let slowEntered = Atomic<Int>(0)
         router.get("/api/slow") { request in
+            slowEntered.add(1, ordering: .relaxed)
             try await request.loop.sleep(for: .milliseconds(300))
             return .json(.ok, Array(#"{"done":true}"#.utf8))
         }
@@ -78,7 +81,8 @@ import Testing
             // A request in flight when shutdown starts still gets its answer.
             async let slow = exchange("GET /api/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                                       port: port, loop: group.loops[1])
-            try await Task.sleep(for: .milliseconds(100))
+            // The request is in its handler when the shutdown starts (a condition, not a guess).
+            #expect(await eventually { slowEntered.load(ordering: .relaxed) == 1 })
             server.shutdown()
             let answer = try await slow
             #expect(answer.hasPrefix("HTTP/1.1 200"))
