@@ -18,6 +18,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     swift build -c release --static-swift-stdlib --product user-service >/dev/null
 fi
 bench_workspace login
+chmod 0755 "$work"  # the postgres user (as root, pg-cluster runs the server as postgres) reads it
 cleanup_pg() { "$LIB/pg-cluster" stop "$work/pg" >/dev/null 2>&1 || true; bench_cleanup; }
 trap cleanup_pg EXIT
 

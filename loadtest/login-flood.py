@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Login latency under a sign-up flood.
 
-One user logs in again and again (one request at a time, from its own client address)
+One user logs in again and again (one request at a time, at most one every
+--login-interval, from its own client address)
 while --flooders threads send sign-ups as fast as they are answered: either all reusing one
 existing email (--flood duplicate: the issue-18 probe) or each a new email (--flood new:
 every one costs a password hash). It prints the logins' count, statuses and latency
@@ -45,6 +46,7 @@ def main():
     parser.add_argument("--flooders", type=int, default=40)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=30, help="per request, seconds")
+    parser.add_argument("--login-interval", type=float, default=0.25, help="seconds between logins' starts")
     args = parser.parse_args()
     target = urlsplit(args.url)
     host, port = target.hostname, target.port or 80
@@ -91,6 +93,8 @@ def main():
         while time.monotonic() < stop:
             started = time.monotonic()
             try:
+                # One login every --login-interval at most: a person, not a second flood (and
+                # within the per-client rate limit).
                 status = post(connection, "/api/auth/login", {"email": f"login-{run}@example.com", "password": "secret123"},
                               {"X-Forwarded-For": "198.51.100.9"})
             except (OSError, http.client.HTTPException):
@@ -102,6 +106,7 @@ def main():
                 login_statuses[status] += 1
                 if status == 200:
                     login_times.append(elapsed)
+            time.sleep(max(0.0, args.login_interval - elapsed))
         connection.close()
 
     threads = [threading.Thread(target=flooder, args=(i,)) for i in range(args.flooders)]

@@ -312,6 +312,78 @@ struct SecurityTests {
         #expect(try await stack.metric("user_password_hash_refused_total", port: stack.userPort) == Double(busy.count))
     }
 
+    @Test func aSignUpFloodLeavesRoomForLogins() async throws {
+        // Two pending at most: sign-ups may hold one, the other is kept for verifications.
+        let stack = try await SecurityStack.start(name: "sec_room", userEnvironment: ["HASH_MAX_PENDING": "2"])
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("steady@example.com")
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    try await stack.send(
+                        .POST, "/api/users", json: #"{"name":"F","email":"f\#(i)@example.com","password":"secret123"}"#
+                    ).status
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(20))
+                return try await stack.send(
+                    .POST, "/api/auth/login", json: #"{"email":"steady@example.com","password":"secret123"}"#
+                ).status + 1000
+            }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        #expect(statuses.contains(1200), "the login was not refused: \(statuses)")
+        #expect(statuses.contains(503), "the flood filled its half: \(statuses)")
+    }
+
+    @Test func aLoginRefusedForCapacityIsNotAFailedLogin() async throws {
+        // One computation at a time, held by a sign-up flood: most logins are 503. Each one
+        // is charged to the throttle when it starts, and must be returned: 25 refusals would
+        // otherwise pass the account's 5 and the client's 20 and lock the user out (429).
+        let stack = try await SecurityStack.start(name: "sec_refund", userEnvironment: ["HASH_MAX_PENDING": "1"])
+        defer { Task { await stack.stop() } }
+        try await stack.signUp("patient@example.com")
+        let flood = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for flooder in 0..<6 {
+                    group.addTask {
+                        var sent = 0
+                        while !Task.isCancelled {
+                            sent += 1
+                            _ = try? await stack.send(
+                                .POST, "/api/users",
+                                json: #"{"name":"F","email":"f\#(flooder)-\#(sent)@example.com","password":"secret123"}"#)
+                        }
+                    }
+                }
+            }
+        }
+        var statuses: [Int] = []
+        while statuses.filter({ $0 == 503 }).count < 25, !statuses.contains(429), statuses.count < 400 {
+            statuses.append(
+                try await stack.send(
+                    .POST, "/api/auth/login", json: #"{"email":"patient@example.com","password":"secret123"}"#
+                ).status)
+        }
+        flood.cancel()
+        await flood.value
+        #expect(statuses.filter { $0 == 503 }.count >= 25, "the flood held the queue: \(statuses)")
+        #expect(!statuses.contains(429), "\(statuses)")
+        #expect(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "\(statuses)")
+        // The flood's last computations may still be running: wait for the queue, not a lock.
+        var last = 0
+        let answered = await eventually(timeout: .seconds(30)) {
+            last = try await stack.send(
+                .POST, "/api/auth/login", json: #"{"email":"patient@example.com","password":"secret123"}"#
+            ).status
+            return last != 503
+        }
+        #expect(answered && last == 200, "\(last)")
+    }
+
     @Test func signUpsAndLoginsAreRateLimitedPerClient() async throws {
         let stack = try await SecurityStack.start(
             name: "sec_rate", userEnvironment: ["AUTH_RATE_LIMIT": "1", "AUTH_RATE_BURST": "3"])

@@ -36,6 +36,20 @@ struct ManualInstant: InstantProtocol {
         #expect(throttle.attempt([.email("b@x.org")], now: t0) == .allowed)
     }
 
+    @Test func anUndecidedAttemptIsRefunded() {
+        // Refused for capacity (503) five times: no lock, since no password was ever wrong.
+        var throttle = Throttle(policy: policy)
+        let keys: [Throttle.Key] = [.account(email: "a@x.org", client: "10.0.0.9"), .client("10.0.0.9")]
+        for _ in 0..<6 {
+            #expect(throttle.attempt(keys, now: t0) == .allowed)
+            throttle.refund(keys)
+        }
+        #expect(throttle.check(keys, now: t0) == .allowed)
+        // The email from another address is a key of its own.
+        for _ in 0..<3 { _ = throttle.attempt([.account(email: "a@x.org", client: "10.0.0.8")], now: t0) }
+        #expect(throttle.check(keys, now: t0) == .allowed)
+    }
+
     @Test func lockoutDoublesUpToTheMaximum() {
         var throttle = Throttle(policy: policy)
         let keys: [Throttle.Key] = [.email("a@x.org")]

@@ -8,8 +8,11 @@ import Synchronization
 /// The pool's queue is bounded here: at most ``maxPending`` computations are running or
 /// waiting at once, and one more is refused at once with 503 and `Retry-After` rather than
 /// queued behind the others (a flood of sign-ups would otherwise make every login wait for
-/// all of them, and hold their memory). A computation that started runs to its end: scrypt
-/// cannot be interrupted, which is why the queue in front of it must stay short.
+/// all of them, and hold their memory). New hashes (sign-ups, password changes) may fill
+/// only half of it: the other half is kept for verifications, so that a sign-up flood
+/// delays a login by at most half a queue and never makes it a 503. A computation that
+/// started runs to its end: scrypt cannot be interrupted, which is why the queue in front
+/// of it must stay short.
 public struct PasswordHashing: Sendable {
     public let hasher: PasswordHasher
     public let pool: BlockingPool
@@ -45,14 +48,16 @@ public struct PasswordHashing: Sendable {
 
     public func hash(_ password: String) async throws -> String {
         let hasher = self.hasher
-        return try await admitted { try await pool.run { () throws(AuthTokenError) -> String in try hasher.hash(password) } }
+        return try await admitted(limit: max(1, maxPending / 2)) {
+            try await pool.run { () throws(AuthTokenError) -> String in try hasher.hash(password) }
+        }
     }
 
     /// Whether `password` matches `stored`; false (not an error) for a hash we cannot read,
     /// so that a corrupt row reads as a wrong password rather than a 500.
     public func verify(_ password: String, against stored: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await admitted {
+        return try await admitted(limit: maxPending) {
             try await pool.run { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
         }
     }
@@ -60,19 +65,27 @@ public struct PasswordHashing: Sendable {
     /// The work of a verification, for unknown emails (see ``PasswordHasher/verifyDummy(_:)``).
     public func verifyDummy(_ password: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await admitted { try await pool.run { () -> Bool in hasher.verifyDummy(password) } }
+        return try await admitted(limit: maxPending) { try await pool.run { () -> Bool in hasher.verifyDummy(password) } }
     }
 
     public func needsRehash(_ stored: String) -> Bool { hasher.needsRehash(stored) }
 
-    /// Runs `work` if fewer than ``maxPending`` computations are pending, else throws ``busy``.
-    private func admitted<T>(_ work: () async throws -> T) async throws -> T {
-        let pending = state.pending.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue
-        defer { state.pending.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
-        guard pending <= maxPending else {
-            state.refused.wrappingAdd(1, ordering: .relaxed)
-            throw Self.busy
+    /// Runs `work` if fewer than `limit` computations are pending, else throws ``busy``.
+    /// A refused call never counts as pending, even for an instant (a compare-and-exchange
+    /// rather than add-then-check), so a burst of refusals cannot crowd out an admissible call.
+    private func admitted<T>(limit: Int, _ work: () async throws -> T) async throws -> T {
+        var pending = state.pending.load(ordering: .relaxed)
+        while true {
+            guard pending < limit else {
+                state.refused.wrappingAdd(1, ordering: .relaxed)
+                throw Self.busy
+            }
+            let (exchanged, current) = state.pending.compareExchange(
+                expected: pending, desired: pending + 1, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            pending = current
         }
+        defer { state.pending.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
         state.computations.wrappingAdd(1, ordering: .relaxed)
         return try await work()
     }

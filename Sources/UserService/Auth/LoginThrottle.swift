@@ -122,6 +122,19 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
         entries[.client(client)] = entry
     }
 
+    /// The attempt was not decided (the service could not check the password: 503): every
+    /// key's charge for it is returned, so that refusals for capacity never add up to a lock.
+    /// A key still at or past its limit afterwards keeps the lock the charge set: it had
+    /// failed often enough to wait anyway.
+    public mutating func refund(_ keys: [Key]) {
+        for key in keys {
+            guard var entry = entries[key] else { continue }
+            entry.failures = max(0, entry.failures - 1)
+            if entry.failures < limit(for: key).maxFailures { entry.lockedUntil = nil }
+            entries[key] = entry
+        }
+    }
+
     /// An entry quiet for a whole window and not locked any more counts for nothing.
     private func isExpired(_ entry: Entry, limit: Limit, now: Instant) -> Bool {
         if let until = entry.lockedUntil, now < until { return false }

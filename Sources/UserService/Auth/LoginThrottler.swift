@@ -33,6 +33,11 @@ public final class LoginThrottler: Sendable {
         return nil
     }
 
+    /// Returns the charge of an attempt that was not decided (see ``LoginThrottle/refund(_:)``).
+    public func refund(email: String, client: String?) {
+        state.withLock { $0.refund(Self.keys(email: email, client: client)) }
+    }
+
     public func succeeded(email: String, client: String?) {
         state.withLock { $0.succeeded(email: email, client: client) }
     }

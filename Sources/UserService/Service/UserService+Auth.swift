@@ -22,12 +22,19 @@ extension UserService {
                 retryAfter: LoginThrottler.retryAfterSeconds(wait),
                 detail: "Too many failed login attempts, try again later")
         }
-        let found = try await store.credentials(email: input.email)
+        let found: (user: User, passwordHash: String)?
         let matches: Bool
-        if let found {
-            matches = try await hashing.verify(input.password, against: found.passwordHash)
-        } else {
-            matches = try await hashing.verifyDummy(input.password)
+        do {
+            found = try await store.credentials(email: input.email)
+            if let found {
+                matches = try await hashing.verify(input.password, against: found.passwordHash)
+            } else {
+                matches = try await hashing.verifyDummy(input.password)
+            }
+        } catch {
+            // Not decided (hashing queue full, database down): not a failure of the caller's.
+            throttler.refund(email: input.email, client: client)
+            throw error
         }
         guard matches, let (user, storedHash) = found else {
             counters.loginFailed.increment()

@@ -97,7 +97,14 @@ extension UserService {
                 retryAfter: LoginThrottler.retryAfterSeconds(wait),
                 detail: "Too many failed password checks, try again later")
         }
-        guard try await hashing.verify(password, against: storedHash) else {
+        let matches: Bool
+        do {
+            matches = try await hashing.verify(password, against: storedHash)
+        } catch {
+            throttler.refund(email: user.email, client: client)  // not decided: not a failure
+            throw error
+        }
+        guard matches else {
             logger.info("current password check failed", ["user_id": .int(id)])
             throw ServiceError.forbidden("Current password is incorrect")
         }
