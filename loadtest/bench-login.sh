@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Login latency under a sign-up flood, for each scrypt cost: the user service (release build)
-# on a throw-away PostgreSQL, and loadtest/login-flood.py against its own port, once with
-# every sign-up reusing one existing email and once with every sign-up a new account.
+# on a throw-away PostgreSQL, and loadtest/login-flood.py against its own port: logins alone,
+# then with every sign-up reusing one existing email, then with every sign-up a new account.
 #
 #   loadtest/bench-login.sh                 # SCRYPT_LOG_N 15 16 17, 40 flooders, 20 s each
-#   LOG_NS="15 17" FLOODERS=40 DURATION=20 SKIP_BUILD=1 loadtest/bench-login.sh
+#   LOG_NS="15 17" FLOODERS=40 DURATION=20 PROFILES=bounded SKIP_BUILD=1 loadtest/bench-login.sh
 #
-# The service runs with its defaults but SCRYPT_LOG_N; 127.0.0.1 is its trusted proxy, so
-# each flooder names its own client address (X-Forwarded-For), as the gateway would.
-# Everything runs on 127.0.0.1 and stops by itself.
+# Profiles: "bounded" is the service's defaults but SCRYPT_LOG_N; "unbounded" lifts the
+# hashing queue's bound and the per-client rate limit (HASH_MAX_PENDING=10000,
+# AUTH_RATE_LIMIT=0), as the queue was before issue 18. 127.0.0.1 is the service's trusted
+# proxy, so each flooder names its own client address (X-Forwarded-For), as the gateway
+# would. Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source loadtest/bench-lib.sh
@@ -29,22 +31,29 @@ pg_port=$(free_port)
 
 machine_line
 for log_n in ${LOG_NS:-15 16 17}; do
-    port=$(free_port)
-    env PORT="$port" HOST=127.0.0.1 LOOPS=2 LOG_LEVEL=warning SCRYPT_LOG_N="$log_n" AUTH_REQUIRED=true \
-        AUTH_SECRET="$(openssl rand -hex 32)" LOGIN_TRUSTED_PROXIES=127.0.0.1 \
-        DATABASE_URL="postgresql://user:user_pass@127.0.0.1:$pg_port/userdb" \
-        "$BIN/user-service" >"$work/user-service-$log_n.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    for _ in $(seq 100); do
-        curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-        sleep 0.2
+    for profile in ${PROFILES:-bounded unbounded}; do
+        limits=()
+        [[ $profile == unbounded ]] && limits=(HASH_MAX_PENDING=10000 AUTH_RATE_LIMIT=0)
+        port=$(free_port)
+        env PORT="$port" HOST=127.0.0.1 LOOPS=2 LOG_LEVEL=warning SCRYPT_LOG_N="$log_n" AUTH_REQUIRED=true \
+            AUTH_SECRET="$(openssl rand -hex 32)" LOGIN_TRUSTED_PROXIES=127.0.0.1 "${limits[@]}" \
+            DATABASE_URL="postgresql://user:user_pass@127.0.0.1:$pg_port/userdb" \
+            "$BIN/user-service" >"$work/user-service-$log_n-$profile.log" 2>&1 &
+        pid=$!
+        pids+=("$pid")
+        for _ in $(seq 100); do
+            curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+        floods=${FLOODS:-none duplicate new}
+        [[ $profile == unbounded ]] && floods=${floods//none/}
+        for flood in $floods; do
+            printf '\nSCRYPT_LOG_N=%s, %s, %s sign-ups (load average %s):\n' "$log_n" "$profile" "$flood" \
+                "$(cut -d' ' -f1-3 /proc/loadavg)"
+            python3 loadtest/login-flood.py --url "http://127.0.0.1:$port" --flood "$flood" \
+                --flooders "${FLOODERS:-40}" --duration "${DURATION:-20}"
+        done
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
     done
-    for flood in duplicate new; do
-        printf '\nSCRYPT_LOG_N=%s, %s sign-ups (load average %s):\n' "$log_n" "$flood" "$(cut -d' ' -f1-3 /proc/loadavg)"
-        python3 loadtest/login-flood.py --url "http://127.0.0.1:$port" --flood "$flood" \
-            --flooders "${FLOODERS:-40}" --duration "${DURATION:-20}"
-    done
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
 done

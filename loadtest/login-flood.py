@@ -2,10 +2,10 @@
 """Login latency under a sign-up flood.
 
 One user logs in again and again (one request at a time, at most one every
---login-interval, from its own client address)
-while --flooders threads send sign-ups as fast as they are answered: either all reusing one
-existing email (--flood duplicate: the issue-18 probe) or each a new email (--flood new:
-every one costs a password hash). It prints the logins' count, statuses and latency
+--login-interval, from its own client address) while --flooders threads send sign-ups as
+fast as they are answered: either all reusing one existing email (--flood duplicate: the
+issue-18 probe) or each a new email (--flood new: every one costs a password hash);
+--flood none measures the logins alone. It prints the logins' count, statuses and latency
 percentiles, and the flood's statuses and rate.
 
     loadtest/login-flood.py --url http://127.0.0.1:8001 --flood duplicate --flooders 40 --duration 20
@@ -42,12 +42,14 @@ def post(connection, path, body, headers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True, help="user service (or gateway) base URL, http only")
-    parser.add_argument("--flood", choices=["duplicate", "new"], default="duplicate")
+    parser.add_argument("--flood", choices=["none", "duplicate", "new"], default="duplicate")
     parser.add_argument("--flooders", type=int, default=40)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=30, help="per request, seconds")
     parser.add_argument("--login-interval", type=float, default=0.25, help="seconds between logins' starts")
     args = parser.parse_args()
+    if args.flood == "none":
+        args.flooders = 0
     target = urlsplit(args.url)
     host, port = target.hostname, target.port or 80
 
