@@ -1,0 +1,207 @@
+/// Responses to the client: HEADERS at once, DATA as flow control allows.
+extension HTTP2ServerConnectionStateMachine {
+    /// Writes a response head (`:status` first, then what `fields` adds) on `streamID`.
+    /// - Returns: the actions, and false when the stream is no longer served (reset or
+    ///   closed), in which case nothing was written.
+    public mutating func sendResponseHead(
+        streamID id: UInt32, status: Int, endStream: Bool, now: UInt64,
+        fields: (inout HTTP2FieldBlockWriter) -> Void
+    ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
+        guard var stream = streams[id], !stream.responseStarted, !isClosed else { return (false, takeActions()) }
+        var writer = HTTP2FieldBlockWriter(encoder: encoder)
+        writer.encoder.beginBlock(into: &writer.block)
+        writer.addStatus(status)
+        fields(&writer)
+        encoder = writer.encoder
+        HTTP2FrameEncoder.headers(
+            streamID: id, block: writer.block[...], endStream: endStream, maxFrameSize: Int(peerSettings.maxFrameSize),
+            into: &output)
+        stream.responseStarted = true
+        streams[id] = stream
+        if endStream { localEnded(id) }
+        return (true, takeActions())
+    }
+
+    /// Queues response body bytes on `streamID` and frames what the windows allow; with
+    /// `endStream` the last byte carries END_STREAM. ``HTTP2ServerAction/sendQueueDrained(streamID:)``
+    /// follows once every queued byte is framed.
+    /// - Returns: the actions, and false when the stream is no longer served.
+    public mutating func sendData(
+        streamID id: UInt32, _ bytes: ArraySlice<UInt8>, endStream: Bool, now: UInt64
+    ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
+        guard var stream = streams[id], stream.responseStarted, !stream.pendingEnd, !isClosed else {
+            return (false, takeActions())
+        }
+        if stream.pendingCount == 0 && !sendQueue.contains(id) { sendQueue.append(id) }
+        stream.pending.append(contentsOf: bytes)
+        stream.pendingEnd = endStream
+        streams[id] = stream
+        flush(now: now)
+        return (true, takeActions())
+    }
+
+    /// Ends the response with trailer fields, after the queued body.
+    public mutating func sendTrailers(
+        streamID id: UInt32, now: UInt64, fields: (inout HTTP2FieldBlockWriter) -> Void
+    ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
+        guard var stream = streams[id], stream.responseStarted, !stream.pendingEnd, !isClosed else {
+            return (false, takeActions())
+        }
+        var writer = HTTP2FieldBlockWriter(encoder: encoder)
+        writer.encoder.beginBlock(into: &writer.block)
+        fields(&writer)
+        encoder = writer.encoder
+        stream.pendingTrailers = writer.block
+        stream.pendingEnd = true
+        if !sendQueue.contains(id) { sendQueue.append(id) }
+        streams[id] = stream
+        flush(now: now)
+        return (true, takeActions())
+    }
+
+    /// Response body bytes queued on `streamID` and not yet framed, or nil when the stream
+    /// is no longer served.
+    public func pendingByteCount(streamID id: UInt32) -> Int? {
+        streams[id].map(\.pendingCount)
+    }
+
+    /// The handler read `count` body bytes of `streamID`: once half the stream's window is
+    /// read, the client may send that much more (WINDOW_UPDATE).
+    public mutating func bodyConsumed(streamID id: UInt32, count: Int) {
+        guard var stream = streams[id], !stream.remoteClosed else { return }
+        stream.unacknowledgedBytes += count
+        if stream.unacknowledgedBytes >= configuration.initialStreamWindowSize / 2 {
+            HTTP2FrameEncoder.windowUpdate(streamID: id, increment: UInt32(stream.unacknowledgedBytes), into: &output)
+            stream.receiveWindow += stream.unacknowledgedBytes
+            stream.unacknowledgedBytes = 0
+        }
+        streams[id] = stream
+    }
+
+    /// Resets `streamID` from our side (its handler failed or gave up).
+    public mutating func cancelStream(streamID id: UInt32, code: HTTP2ErrorCode = .internalError) -> [HTTP2ServerAction] {
+        if streams[id] != nil, !isClosed { resetStream(id, code: code) }
+        // The handler that asked knows already.
+        actions.removeAll { $0 == .streamReset(streamID: id, code) }
+        return takeActions()
+    }
+
+    /// Frames queued data while the windows allow, oldest stream first.
+    mutating func flush(now: UInt64) {
+        var index = 0
+        while index < sendQueue.count {
+            let id = sendQueue[index]
+            guard var stream = streams[id] else {
+                sendQueue.remove(at: index)
+                continue
+            }
+            while stream.pendingCount > 0 {
+                let allowed = min(
+                    stream.pendingCount, stream.sendWindow, connectionSendWindow, Int(peerSettings.maxFrameSize))
+                guard allowed > 0 else { break }
+                let start = stream.pendingOffset
+                let last = allowed == stream.pendingCount && stream.pendingEnd && stream.pendingTrailers == nil
+                HTTP2FrameEncoder.data(
+                    streamID: id, bytes: stream.pending[start..<(start + allowed)], endStream: last, into: &output)
+                stream.pendingOffset += allowed
+                stream.sendWindow -= allowed
+                connectionSendWindow -= allowed
+                stream.stalledSince = nil
+            }
+            guard stream.pendingCount == 0 else {
+                if stream.stalledSince == nil { stream.stalledSince = now }
+                streams[id] = stream
+                index += 1
+                continue
+            }
+            let endsNow = stream.pendingEnd
+            if stream.pendingOffset == 0 && endsNow && stream.pendingTrailers == nil {
+                // Nothing queued but the end of the stream: an empty DATA carries it.
+                HTTP2FrameEncoder.data(streamID: id, bytes: [], endStream: true, into: &output)
+            }
+            if let trailers = stream.pendingTrailers {
+                HTTP2FrameEncoder.headers(
+                    streamID: id, block: trailers[...], endStream: true, maxFrameSize: Int(peerSettings.maxFrameSize),
+                    into: &output)
+                stream.pendingTrailers = nil
+            }
+            stream.pending = []
+            stream.pendingOffset = 0
+            stream.stalledSince = nil
+            streams[id] = stream
+            sendQueue.remove(at: index)
+            actions.append(.sendQueueDrained(streamID: id))
+            if endsNow { localEnded(id) }
+        }
+    }
+
+    /// Our side of `id` is done: half-closed (local), or closed when the client's is too.
+    mutating func localEnded(_ id: UInt32) {
+        guard var stream = streams[id] else { return }
+        stream.localClosed = true
+        if stream.remoteClosed {
+            streams[id] = nil
+            closeIfDrained()
+        } else {
+            streams[id] = stream
+        }
+    }
+
+    /// Answers `streamID` with a small JSON error (`{"detail": ...}`) and ends it; a request
+    /// body still coming is then refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
+    /// - Parameter detail: our own text, with nothing to escape (no quote, backslash or control).
+    mutating func respondWithError(streamID id: UInt32, status: Int, detail: String, now: UInt64) {
+        let body = Array(#"{"detail":""#.utf8) + Array(detail.utf8) + Array(#""}"#.utf8)
+        let length = String(body.count)
+        _ = sendResponseHead(streamID: id, status: status, endStream: false, now: now) { fields in
+            fields.add(name: "content-type", value: "application/json")
+            fields.add(name: "content-length", value: length)
+        }
+        _ = sendData(streamID: id, body[...], endStream: true, now: now)
+        if let stream = streams[id], !stream.remoteClosed, stream.pendingCount == 0 {
+            resetStream(id, code: .noError)
+        }
+    }
+}
+
+/// Builds one field block with the connection's HPACK encoder, leaving out the fields
+/// HTTP/2 forbids (RFC 9113 §8.2.2): a handler's or an upstream's `Connection`,
+/// `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding` and `Upgrade`.
+public struct HTTP2FieldBlockWriter: Sendable {
+    var encoder: HPACKEncoder
+    var block: [UInt8] = []
+
+    init(encoder: HPACKEncoder) {
+        self.encoder = encoder
+    }
+
+    mutating func addStatus(_ status: Int) {
+        let digits = String(status)
+        encoder.append(name: ":status", value: digits, into: &block)
+    }
+
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard !Self.isConnectionSpecific(name) else { return }
+        encoder.append(name: name, value: value, into: &block)
+    }
+
+    public mutating func add(name: String, value: String) {
+        var name = name
+        var value = value
+        name.withUTF8 { name in
+            value.withUTF8 { value in add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value)) }
+        }
+    }
+
+    static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 7: HTTPASCII.equalsIgnoringCase(name, lowercase: "upgrade")
+        case 10:
+            HTTPASCII.equalsIgnoringCase(name, lowercase: "connection")
+                || HTTPASCII.equalsIgnoringCase(name, lowercase: "keep-alive")
+        case 16: HTTPASCII.equalsIgnoringCase(name, lowercase: "proxy-connection")
+        case 17: HTTPASCII.equalsIgnoringCase(name, lowercase: "transfer-encoding")
+        default: false
+        }
+    }
+}
