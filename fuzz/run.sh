@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (the three HTTP parsers, ServiceKit's JSON parser) and runs
+# Builds the libFuzzer targets (the three HTTP/1.1 parsers, the HTTP/2 frame decoder, HPACK
+# and connection state machine, ServiceKit's JSON parser) and runs
 # each for a bounded time.
 #
 # Usage: fuzz/run.sh [seconds-per-target]   (default 20)
@@ -19,13 +20,17 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 status=0
-for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzChunkedBody json:FuzzJSONParser; do
+for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzChunkedBody http2:FuzzHTTP2 \
+    json:FuzzJSONParser; do
     target="${pair%%:*}"
     source="${pair#*:}"
     binary="$build/$target"
     if [[ "$target" == json ]]; then
         sources=("$root"/Sources/ServiceKit/JSON/*.swift "$root/fuzz/$source.swift")
         dict="$root/fuzz/json.dict"
+    elif [[ "$target" == http2 ]]; then
+        sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/HTTP2/*.swift "$root/fuzz/$source.swift")
+        dict="$root/fuzz/http2.dict"
     else
         sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift
             "$root/Sources/HTTP/Serializer/HTTPHeadWriter.swift"
