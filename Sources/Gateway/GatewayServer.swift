@@ -37,10 +37,19 @@ public final class GatewayServer: Sendable {
         // marquee` without a version, replacing an upstream's, and forbids MIME sniffing.
         server.serverName = "marquee"
         server.fixedFields = ["X-Content-Type-Options": "nosniff"]
+        if configuration.http2 {
+            var http2 = HTTP2ServerConfiguration()
+            http2.maxConcurrentStreams = configuration.http2MaxConcurrentStreams
+            http2.maxHeaderListSize = configuration.maxHeaderBytes
+            // One byte more than the gateway's limit: the gateway answers 413 itself, with its request id.
+            http2.maxRequestBodySize = configuration.maxBodySize + 1
+            server.http2 = http2
+        }
         let mode = configuration.servesTLS ? configuration.httpMode : .serve
         plain = HTTPServer(configuration: server, group: group, responder: gateway.responder(scheme: "http", mode: mode))
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
-            let store = try TLSCertificateStore(certificatePath: certificate, privateKeyPath: key)
+            let store = try TLSCertificateStore(
+                certificatePath: certificate, privateKeyPath: key, offersHTTP2: configuration.http2)
             certificates = store
             var tls = server
             tls.port = configuration.tlsPort
@@ -103,3 +112,6 @@ public final class GatewayServer: Sendable {
         return "TLS certificate reloaded: subject \(context.certificateSubject), serial \(context.certificateSerial)"
     }
 }
+
+/// The HTTP server asks a TLS stream which protocol ALPN chose (`h2` or `http/1.1`).
+extension TLSStream: HTTPNegotiatedProtocol {}

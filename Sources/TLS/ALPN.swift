@@ -3,8 +3,10 @@
 ///
 /// Pure functions, so that the server's choice can be tested without a handshake.
 public enum ALPN {
-    /// The only protocol Marquee serves.
+    /// HTTP/1.1, which every Marquee server speaks.
     public static let http11 = "http/1.1"
+    /// HTTP/2 over TLS (RFC 9113 §3.2), which the gateway speaks when it offers it.
+    public static let h2 = "h2"
 
     /// `names` in wire format, for `SSL_set_alpn_protos`. Names must be 1...255 bytes.
     public static func wireFormat(_ names: [String]) -> [UInt8] {

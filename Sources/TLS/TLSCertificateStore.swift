@@ -15,15 +15,20 @@ import Glibc
 public final class TLSCertificateStore: Sendable {
     public let certificatePath: String
     public let privateKeyPath: String
+    /// Whether ALPN chooses `h2` when offered.
+    public let offersHTTP2: Bool
     /// The context new handshakes use. Lock rule: held only to read or swap the reference.
     private let state: Mutex<TLSServerContext>
 
     /// Loads the certificate chain and key.
     /// - Throws: ``TLSError`` `.certificateLoad`, `.keyMismatch`.
-    public init(certificatePath: String, privateKeyPath: String) throws(TLSError) {
+    /// - Parameter offersHTTP2: as ``TLSServerContext/init(certificatePath:privateKeyPath:offersHTTP2:)``.
+    public init(certificatePath: String, privateKeyPath: String, offersHTTP2: Bool = false) throws(TLSError) {
         self.certificatePath = certificatePath
         self.privateKeyPath = privateKeyPath
-        state = Mutex(try TLSServerContext(certificatePath: certificatePath, privateKeyPath: privateKeyPath))
+        self.offersHTTP2 = offersHTTP2
+        state = Mutex(
+            try TLSServerContext(certificatePath: certificatePath, privateKeyPath: privateKeyPath, offersHTTP2: offersHTTP2))
     }
 
     /// A store for the paths in `TLS_CERT` (PEM full chain) and `TLS_KEY` (PEM key).
@@ -55,7 +60,8 @@ public final class TLSCertificateStore: Sendable {
     /// - Throws: ``TLSError`` `.certificateLoad` or `.keyMismatch`; the old context stays.
     @discardableResult
     public func reload() throws(TLSError) -> TLSServerContext {
-        let fresh = try TLSServerContext(certificatePath: certificatePath, privateKeyPath: privateKeyPath)
+        let fresh = try TLSServerContext(
+            certificatePath: certificatePath, privateKeyPath: privateKeyPath, offersHTTP2: offersHTTP2)
         let old = state.withLock { current in
             let old = current
             current = fresh

@@ -7,7 +7,8 @@ import COpenSSL
 /// which are exactly intermediate's; the client's cipher preference, because every suite
 /// on the list is strong and clients know whether they have AES hardware), no
 /// compression (CRIME), no renegotiation (a DoS lever and useless to HTTP/1.1), session
-/// tickets and a bounded session cache for resumption, and ALPN `http/1.1`.
+/// tickets and a bounded session cache for resumption, and ALPN `http/1.1` (`h2` first when
+/// the server speaks HTTP/2).
 ///
 /// Immutable once built; shared by every connection that starts while it is current.
 /// Each `SSL` made from it holds its own reference to the `SSL_CTX`, so a context
@@ -45,14 +46,16 @@ public final class TLSServerContext: @unchecked Sendable {
     /// loop, see ``TLSCertificateStore/reloadInBackground()``.
     /// - Throws: ``TLSError`` `.certificateLoad` (unreadable or unparsable file),
     ///   `.keyMismatch` (the key is not the certificate's), `.configuration`.
-    public init(certificatePath: String, privateKeyPath: String) throws(TLSError) {
+    /// - Parameter offersHTTP2: choose `h2` by ALPN when the client offers it (the server
+    ///   behind this context speaks HTTP/2), else `http/1.1`.
+    public init(certificatePath: String, privateKeyPath: String, offersHTTP2: Bool = false) throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw TLSError.fromQueue(.configuration, operation: "SSL_CTX_new")
         }
         // From here on, every failure must free ctx; deinit does it once self exists.
         do {
-            try Self.applyPolicy(ctx)
+            try Self.applyPolicy(ctx, offersHTTP2: offersHTTP2)
             try Self.loadCertificate(ctx, certificatePath: certificatePath, privateKeyPath: privateKeyPath)
         } catch {
             SSL_CTX_free(ctx)
@@ -72,7 +75,7 @@ public final class TLSServerContext: @unchecked Sendable {
 
     // MARK: Policy
 
-    private static func applyPolicy(_ ctx: OpaquePointer) throws(TLSError) {
+    private static func applyPolicy(_ ctx: OpaquePointer, offersHTTP2: Bool) throws(TLSError) {
         guard COpenSSL_SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1,
             COpenSSL_SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1
         else { throw TLSError.fromQueue(.configuration, operation: "set protocol versions") }
@@ -100,7 +103,7 @@ public final class TLSServerContext: @unchecked Sendable {
         // brings new ticket keys, so older tickets fall back to a full handshake).
         let sessionContext: [UInt8] = Array("marquee-gateway".utf8)
         _ = SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
-        SSL_CTX_set_alpn_select_cb(ctx, selectHTTP11, nil)
+        SSL_CTX_set_alpn_select_cb(ctx, offersHTTP2 ? selectH2ThenHTTP11 : selectHTTP11, nil)
     }
 
     // MARK: Certificate and key
@@ -171,6 +174,20 @@ private let selectHTTP11: SSL_CTX_alpn_select_cb_func = { _, out, outLength, off
     // the selection points into it, which OpenSSL copies before the buffer goes away.
     let list = UnsafeRawBufferPointer(start: offer, count: Int(offerLength))
     guard let range = ALPN.find(ALPN.http11, in: list) else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+    out.pointee = offer + range.lowerBound
+    outLength.pointee = UInt8(range.count)
+    return SSL_TLSEXT_ERR_OK
+}
+
+/// The HTTP/2 server's ALPN choice: `h2` when the client offers it, else `http/1.1`, else
+/// the fatal alert (as ``selectHTTP11``).
+private let selectH2ThenHTTP11: SSL_CTX_alpn_select_cb_func = { _, out, outLength, offer, offerLength, _ in
+    guard let out, let outLength, let offer else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+    // As in selectHTTP11: the selection points into OpenSSL's buffer, valid during the call.
+    let list = UnsafeRawBufferPointer(start: offer, count: Int(offerLength))
+    guard let range = ALPN.find(ALPN.h2, in: list) ?? ALPN.find(ALPN.http11, in: list) else {
+        return SSL_TLSEXT_ERR_ALERT_FATAL
+    }
     out.pointee = offer + range.lowerBound
     outLength.pointee = UInt8(range.count)
     return SSL_TLSEXT_ERR_OK

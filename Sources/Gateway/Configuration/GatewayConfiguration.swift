@@ -80,6 +80,10 @@ public struct GatewayConfiguration: Sendable {
     /// `Strict-Transport-Security: max-age=…` on HTTPS responses when > 0.
     public var hstsMaxAge = 0
     public var accessLog = true
+    /// `HTTP2`: serve HTTP/2 too: `h2` by ALPN on HTTPS, h2c with prior knowledge on HTTP.
+    public var http2 = true
+    /// `HTTP2_MAX_STREAMS`: SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection.
+    public var http2MaxConcurrentStreams = 128
 
     public init() {}
 
@@ -124,6 +128,8 @@ public struct GatewayConfiguration: Sendable {
         ("HTTP_MODE", "serve", "plain HTTP: serve, redirect (308 to HTTPS but /health) or health-only"),
         ("HSTS", "0", "Strict-Transport-Security max-age in seconds on HTTPS (0: none)"),
         ("ACCESS_LOG", "true", "one JSON line per request on stdout"),
+        ("HTTP2", "true", "serve HTTP/2 as well: h2 by ALPN on HTTPS, h2c with prior knowledge on HTTP"),
+        ("HTTP2_MAX_STREAMS", "128", "concurrent streams per HTTP/2 connection"),
     ]
 
     /// `gateway --help`.
@@ -229,6 +235,9 @@ public struct GatewayConfiguration: Sendable {
         }
         config.hstsMaxAge = try source.int("HSTS", default: config.hstsMaxAge)
         config.accessLog = try source.bool("ACCESS_LOG", default: config.accessLog)
+        config.http2 = try source.bool("HTTP2", default: config.http2)
+        config.http2MaxConcurrentStreams = try source.int(
+            "HTTP2_MAX_STREAMS", default: config.http2MaxConcurrentStreams, range: 1...10_000)
         return config
     }
 

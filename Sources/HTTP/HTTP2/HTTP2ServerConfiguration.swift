@@ -30,6 +30,9 @@ public struct HTTP2ServerConfiguration: Sendable, Hashable {
     public var sendStallTimeoutNanoseconds: UInt64 = 30_000_000_000
     /// How long the client may take to acknowledge our SETTINGS (RFC 9113 §6.5.3).
     public var settingsAckTimeoutNanoseconds: UInt64 = 10_000_000_000
+    /// The request body the server buffers before the handler runs; longer ones are
+    /// answered 413 (the I/O shell's limit; nginx's `client_max_body_size` is 1 MiB).
+    public var maxRequestBodySize = 1 << 20
 
     public init() {}
 

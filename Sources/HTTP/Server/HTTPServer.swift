@@ -1,7 +1,7 @@
 import Reactor
 import Synchronization
 
-/// An HTTP/1.1 server: one listener per loop (SO_REUSEPORT), one task per connection on
+/// An HTTP/1.1 server, and HTTP/2 when ``HTTPServerConfiguration/http2`` is set: one listener per loop (SO_REUSEPORT), one task per connection on
 /// the loop that accepted it, so a request never changes thread. With the group's loops
 /// pinned one per CPU, each connection goes to the loop on the CPU that receives it.
 ///
@@ -97,8 +97,10 @@ public final class HTTPServer: Sendable {
             state.loop.execute {
                 state.listener?.closeAfterQueue()
                 for connection in state.connections.values { connection.drain() }
+                for connection in state.http2Connections.values { connection.drain() }
                 state.loop.schedule0(after: self.configuration.drainTimeout) {
                     for connection in state.connections.values { connection.stream.close() }
+                    for connection in state.http2Connections.values { connection.stream.close() }
                 }
             }
         }
@@ -179,6 +181,17 @@ public final class HTTPServer: Sendable {
         } else {
             stream = socket
         }
+        if let http2 = configuration.http2, await Self.speaksHTTP2(stream, timeout: configuration.headerReadTimeout) {
+            let connection = HTTP2ServerConnection(
+                stream: stream, configuration: configuration, http2: http2, responder: responder,
+                dateCache: state.dateCache)
+            let id = ObjectIdentifier(connection)
+            state.http2Connections[id] = connection
+            if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
+            await connection.run()
+            state.http2Connections[id] = nil
+            return
+        }
         let connection = HTTPServerConnection(
             stream: stream, configuration: configuration, responder: responder, dateCache: state.dateCache)
         let id = ObjectIdentifier(connection)
@@ -194,6 +207,7 @@ private final class LoopState: @unchecked Sendable {
     let loop: EventLoop
     var listener: TCPListener?
     var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
     let dateCache = HTTPDateCache()

@@ -32,6 +32,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Fields written on every response of this server, after `Server` and made once
     /// (the gateway's `X-Content-Type-Options: nosniff`); a handler must not set them too.
     public var fixedFields = HTTPHeaders()
+    /// HTTP/2's limits, or nil to serve HTTP/1.1 only. When set, a connection speaks HTTP/2
+    /// if TLS's ALPN chose `h2` or a plain one opens with the HTTP/2 preface (h2c).
+    public var http2: HTTP2ServerConfiguration? = nil
 
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host
