@@ -363,10 +363,15 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         perform(result.actions)
         guard result.sent, !endsWithHead else { return }
         if let streamWriter {
-            let writer = HTTPBodyWriter(stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false)
+            let writer = HTTPBodyWriter(
+                stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false,
+                length: contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
             do {
                 try await streamWriter(writer)
+                try await writer.finish()
             } catch {
+                // A failed writer, or a body that does not match its content-length: the
+                // client learns that the response is incomplete from the reset.
                 perform(machine.cancelStream(streamID: id, code: .internalError))
                 return
             }

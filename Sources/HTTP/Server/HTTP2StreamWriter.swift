@@ -31,4 +31,7 @@ final class HTTP2StreamWriter: ByteStream, @unchecked Sendable {
 
     /// The stream ends with the response; the connection stays.
     func close() {}
+
+    /// Nothing to read: the request body was read before the handler ran.
+    func endReading() {}
 }
