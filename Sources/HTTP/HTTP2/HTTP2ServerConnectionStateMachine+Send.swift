@@ -153,11 +153,14 @@ extension HTTP2ServerConnectionStateMachine {
     mutating func respondWithError(streamID id: UInt32, status: Int, detail: String, now: UInt64) {
         let body = Array(#"{"detail":""#.utf8) + Array(detail.utf8) + Array(#""}"#.utf8)
         let length = String(body.count)
-        _ = sendResponseHead(streamID: id, status: status, endStream: false, now: now) { fields in
+        let head = sendResponseHead(streamID: id, status: status, endStream: false, now: now) { fields in
             fields.add(name: "content-type", value: "application/json")
             fields.add(name: "content-length", value: length)
         }
-        _ = sendData(streamID: id, body[...], endStream: true, now: now)
+        let data = sendData(streamID: id, body[...], endStream: true, now: now)
+        // Both hand over (and so take) the actions collected so far, which may hold requests
+        // of frames read earlier in the same ``received(_:now:)``: they go back, in order.
+        actions = head.actions + data.actions
         if let stream = streams[id], !stream.remoteClosed, stream.pendingCount == 0 {
             resetStream(id, code: .noError)
         }

@@ -395,8 +395,9 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         if exchange.reset || isClosed { throw IOError(.closed, operation: "write") }
     }
 
-    /// Fields the server writes itself (`date`, `server`, `content-length`) or that HTTP/2
-    /// forbids: a handler's (a proxied upstream's) are left out.
+    /// Fields the server writes itself (`date`, `server`, `content-length`): a handler's (a
+    /// proxied upstream's) are left out. (``HTTP2FieldBlockWriter`` leaves out those HTTP/2
+    /// forbids.)
     private static func isServerOwnedField(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 4: HTTPASCII.equalsIgnoringCase(name, lowercase: "date")

@@ -73,6 +73,26 @@ struct HTTP2AttackTests {
         #expect(next.contains { if case .request(3, let head, _) = $0 { head.path == "/after" } else { false } })
     }
 
+    /// Regression (found by fuzz/FuzzHTTP2.swift): a request the machine answers itself (431,
+    /// 501 for CONNECT) read in the same bytes as a valid request before it dropped that
+    /// request's action, so its handler never ran and the stream hung.
+    @Test func requestsReadTogetherWithOneAnsweredByTheServerAreAllServed() throws {
+        var client = HTTP2TestClient()
+        var list = HTTP2TestClient.get()
+        for _ in 0..<20 { list.append(("x-bomb", String(repeating: "a", count: 4000))) }
+        let connect = [(":method", "CONNECT"), (":authority", "example.com:443")]
+        let bytes = client.headers(stream: 1, HTTP2TestClient.get("/first")) + client.headers(stream: 3, list)
+            + client.headers(stream: 5, HTTP2TestClient.get("/second")) + client.headers(stream: 7, connect)
+            + client.headers(stream: 9, HTTP2TestClient.get("/third"))
+        let actions = client.send(bytes)
+        let served = actions.compactMap { action -> String? in
+            if case .request(_, let head, _) = action { head.path } else { nil }
+        }
+        #expect(served == ["/first", "/second", "/third"])
+        let statuses = try client.decodedHeaders(in: client.takeFrames()).map { $0.fields.first?.value }
+        #expect(statuses == [Array("431".utf8), Array("501".utf8)])
+    }
+
     /// A dynamic table size update above the announced SETTINGS_HEADER_TABLE_SIZE is a
     /// compression error (the bomb's other half: making the server keep a huge table).
     @Test func oversizedDynamicTableIsACompressionError() {
