@@ -26,7 +26,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Seed of the random streams (reproducible runs).")
     var seed: UInt64 = 0x5EED
 
-    func target() throws -> (TargetURL, any LoadTarget) {
+    /// The target `url` names: HTTP/1.1 connections, or with `http2` the streams of one
+    /// HTTP/2 connection per loop (h2c with prior knowledge, or TLS with ALPN `h2`).
+    func target(http2: Bool = false) throws -> (TargetURL, any LoadTarget) {
         let url = try TargetURL(url)
         var extra = HTTPHeaders()
         for header in headers {
@@ -37,8 +39,13 @@ struct CommonOptions: ParsableArguments {
             let value = header[header.index(after: colon)...].trimmingCharacters(in: " ")
             extra.add(name: name, value: value)
         }
+        let timeout = try DurationText.parse(timeout, option: "timeout")
+        if http2 {
+            let transport = url.isTLS ? try Transports.tlsForHTTP2(verify: !insecure, caFile: cacert) : Transports.plain
+            return (url, HTTP2Target(url: url, transport: transport, timeout: timeout, extraHeaders: extra))
+        }
         let transport = try Transports.forURL(url, tls: Transports.tls(verify: !insecure, caFile: cacert))
-        let target = HTTP1Target(url: url, transport: transport, timeout: try DurationText.parse(timeout, option: "timeout"), extraHeaders: extra)
+        let target = HTTP1Target(url: url, transport: transport, timeout: timeout, extraHeaders: extra)
         return (url, target)
     }
 }

@@ -68,6 +68,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Gate, e.g. 'p99<10ms,errors<0.1%,hit_rate>99%': exit 2 when a clause is missed.")
     var slo: String?
 
+    @Flag(help: "Speak HTTP/2: each loop opens one connection and the --connections virtual users are its streams (h2c with prior knowledge for http://, ALPN h2 for https://).")
+    var http2 = false
+
     @Flag(help: "No live progress line.")
     var quiet = false
 
@@ -83,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         // Parse everything that can be wrong before any traffic.
         let gate = try slo.map { try SLO(parsing: $0) }
         let mixValue = try Mix(parsing: mix)
-        let (url, target) = try common.target()
+        let (url, target) = try common.target(http2: http2)
         let metrics = try metricsURL.map { try TargetURL($0, allowedSchemes: ["http"]) }
         let measured = try duration.map { try DurationText.parse($0, option: "duration") }
         let warm = try DurationText.parse(warmup, option: "warmup")
@@ -109,7 +112,9 @@ struct RunCommand: AsyncParsableCommand {
 
         Terminal.error(
             "\(scenario.rawValue) against \(url): \(rate.map { "open model at \($0) req/s" } ?? "closed model"), "
-                + "\(connections) connections on \(group.loops.count) loops"
+                + (http2
+                    ? "\(connections) streams on \(group.loops.count) HTTP/2 connections (one per loop)"
+                    : "\(connections) connections on \(group.loops.count) loops")
                 + (measured.map { ", \($0.seconds)s" } ?? ", \(requests ?? 0) requests")
                 + (warm > .zero ? " after \(warm.seconds)s warm-up" : ""))
         let runner = LoadRunner(configuration: configuration, workload: workload, target: target)
@@ -141,7 +146,8 @@ struct RunCommand: AsyncParsableCommand {
             url: url.description, scenario: scenario.rawValue, mix: scenario == .mixed ? mixValue.description : nil,
             model: rate == nil ? "closed" : "open", rate: rate, connections: connections, loops: group.loops.count,
             durationSeconds: measured?.seconds, requests: requests, warmupSeconds: warm.seconds, zipf: zipf,
-            movies: movies, users: users, batchSize: batchSize, seed: common.seed)
+            movies: movies, users: users, batchSize: batchSize, seed: common.seed,
+            http2Connections: http2 ? min(group.loops.count, connections) : nil)
         var report = LoadReport(
             settings: settings, startedAt: startedAt, outcome: outcome, metrics: metricsSource, redis: redisSource)
         if let gate { report.slo = gate.evaluate(report) }

@@ -37,6 +37,20 @@ public enum Transports {
         }
     }
 
+    /// TLS over ``plain`` offering only `h2` by ALPN, for ``HTTP2Target`` (a server that does
+    /// not choose it fails the connect with a protocol error).
+    ///
+    /// - Throws: ``TLSError`` when `caFile` cannot be loaded.
+    public static func tlsForHTTP2(verify: Bool, caFile: String?) throws(TLSError) -> TransportFactory {
+        let context = try TLSClientContext(verify: verify, caFile: caFile, alpn: [ALPN.h2])
+        return { url, loop, timeout in
+            let stream = try await plain(url, loop, timeout)
+            guard let socket = stream as? TCPSocket else { return stream }
+            return try await TLSStream.connect(
+                socket: socket, context: context, serverName: url.host, handshakeTimeout: timeout)
+        }
+    }
+
     /// The factory for `url`'s scheme: plain for http, `tls` for https.
     ///
     /// - Throws: ``LoadTestError/Code/notSupported`` for https when no TLS factory is given.

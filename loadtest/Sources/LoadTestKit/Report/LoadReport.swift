@@ -21,11 +21,13 @@ public struct LoadReport: Codable, Sendable {
         public var users: Int
         public var batchSize: Int
         public var seed: UInt64
+        /// With `--http2`: the HTTP/2 connections the virtual users (streams) shared.
+        public var http2Connections: Int?
 
         public init(
             url: String, scenario: String, mix: String?, model: String, rate: Double?, connections: Int, loops: Int,
             durationSeconds: Double?, requests: Int?, warmupSeconds: Double, zipf: Double, movies: Int, users: Int,
-            batchSize: Int, seed: UInt64
+            batchSize: Int, seed: UInt64, http2Connections: Int? = nil
         ) {
             self.url = url
             self.scenario = scenario
@@ -42,6 +44,7 @@ public struct LoadReport: Codable, Sendable {
             self.users = users
             self.batchSize = batchSize
             self.seed = seed
+            self.http2Connections = http2Connections
         }
     }
 

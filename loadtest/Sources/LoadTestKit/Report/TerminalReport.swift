@@ -5,7 +5,9 @@ extension LoadReport {
         let s = settings
         let model = s.model == "open" ? "open model at \(String(format3: s.rate ?? 0)) req/s" : "closed model"
         lines.append(
-            "\(s.scenario)\(s.mix.map { " (\($0))" } ?? "") against \(s.url): \(model), \(s.connections) connections on "
+            "\(s.scenario)\(s.mix.map { " (\($0))" } ?? "") against \(s.url): \(model), "
+                + (s.http2Connections.map { "\(s.connections) streams on \($0) HTTP/2 connections, " }
+                    ?? "\(s.connections) connections on ")
                 + "\(s.loops) loops, \(String(format3: measuredSeconds))s measured"
                 + (s.warmupSeconds > 0 ? " after \(String(format3: s.warmupSeconds))s warm-up (\(warmupRequests) requests left out)" : ""))
         if unsentRequests > 0 {
