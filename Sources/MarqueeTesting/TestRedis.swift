@@ -56,6 +56,11 @@ public final class TestRedis: @unchecked Sendable {
     /// - Returns: its output, trailing newline removed (`"PONG"` for `ping`).
     @discardableResult
     public func cli(_ arguments: String...) throws -> String {
+        try cli(arguments: arguments)
+    }
+
+    @discardableResult
+    public func cli(arguments: [String]) throws -> String {
         let output = try TestServers.run(
             try Self.cliPath(), ["-h", "127.0.0.1", "-p", "\(port)"] + arguments)
         return output.trimmingCharacters(in: .newlines)

@@ -98,8 +98,10 @@ public final class MovieService: Sendable {
             configuration: postgresConfiguration, group: group, minConnections: options.databasePoolMin,
             maxConnections: max(options.databasePoolMin, options.databasePoolMax))
         redis = RedisClient(configuration: redisConfiguration, group: group)
+        let cache = MovieCache(redis: redis, ttl: options.ttl)
         catalog = MovieCatalog(
-            repository: MovieRepository(database: database), cache: MovieCache(redis: redis, ttl: options.ttl),
+            repository: MovieRepository(database: database), cache: cache,
+            lists: MovieListCache(redis: redis, breaker: cache.breaker, ttl: options.ttl.listPage),
             metrics: CacheMetrics(metrics: self.metrics), group: group)
     }
 

@@ -6,9 +6,14 @@ public struct CacheMetrics: Sendable {
     /// Lookups answered by Redis (a movie, or a tombstone/negative entry saying there is none).
     public let hits: Counter
     public let batchHits: Counter
+    /// List pages answered from Redis.
+    public let listHits: Counter
     /// Lookups that went to PostgreSQL (not cached, or Redis unavailable).
     public let misses: Counter
     public let batchMisses: Counter
+    public let listMisses: Counter
+    /// List pages (or list totals alone) stored after a miss.
+    public let listFills: Counter
     /// Cache writes of a loaded movie or a negative entry that the script accepted.
     public let fills: Counter
     /// Misses that joined a load already running on their loop instead of querying.
@@ -28,12 +33,15 @@ public struct CacheMetrics: Sendable {
     public let writePipelines: Counter
 
     public init(metrics: Metrics) {
-        let hitsHelp = "Movie lookups answered from Redis."
+        let hitsHelp = "Movie and list lookups answered from Redis."
         hits = metrics.counter("marquee_cache_hits_total", help: hitsHelp, labels: ["op": "get"])
         batchHits = metrics.counter("marquee_cache_hits_total", help: hitsHelp, labels: ["op": "batch"])
-        let missesHelp = "Movie lookups served from PostgreSQL (not cached, or Redis unavailable)."
+        let missesHelp = "Movie and list lookups served from PostgreSQL (not cached, or Redis unavailable)."
         misses = metrics.counter("marquee_cache_misses_total", help: missesHelp, labels: ["op": "get"])
         batchMisses = metrics.counter("marquee_cache_misses_total", help: missesHelp, labels: ["op": "batch"])
+        listHits = metrics.counter("marquee_cache_hits_total", help: hitsHelp, labels: ["op": "list"])
+        listMisses = metrics.counter("marquee_cache_misses_total", help: missesHelp, labels: ["op": "list"])
+        listFills = metrics.counter("marquee_cache_list_fills_total", help: "List pages stored after a miss.")
         fills = metrics.counter("marquee_cache_fills_total", help: "Cache entries written after a miss.")
         coalesced = metrics.counter(
             "marquee_cache_coalesced_total", help: "Misses that shared a load already running (single flight).")

@@ -90,10 +90,14 @@ public struct CacheTTLs: Sendable, Equatable {
     /// An unknown id's negative entry: short, since a create writes the new movie over it
     /// anyway (ids are new on create), this only bounds a failed write-back's harm.
     public var absent: Int
+    /// A list page or list total (``MovieListCache``): a write replaces its token anyway,
+    /// so this only bounds memory and a failed token replacement's reach.
+    public var listPage: Int
 
-    public init(entry: Int = 3600, tombstone: Int = 60, absent: Int = 30) {
+    public init(entry: Int = 3600, tombstone: Int = 60, absent: Int = 30, listPage: Int = 60) {
         self.entry = entry
         self.tombstone = tombstone
         self.absent = absent
+        self.listPage = listPage
     }
 }

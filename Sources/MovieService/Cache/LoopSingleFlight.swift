@@ -1,18 +1,18 @@
 import Reactor
 
-/// Single flight per movie id on each event loop: concurrent misses for one id on one loop
-/// share one database query.
+/// Single flight per key on each event loop: concurrent misses for one key (a movie id, a
+/// list page at one catalogue token) on one loop share one database query.
 ///
 /// Per loop rather than per process because a request never leaves its loop: sharing a
 /// load across loops would cost a cross-thread hop (15–90 µs) per waiter, more than the
 /// query it saves on a hot key. Each loop's table is touched only on that loop.
-final class LoopSingleFlight: @unchecked Sendable {
-    typealias Outcome = Result<CachedMovie?, any Error>
+final class LoopSingleFlight<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    typealias Outcome = Result<Value, any Error>
 
     private final class Table: @unchecked Sendable {
         let loop: EventLoop
         // Lock rule: none; only `loop`'s thread touches `state`.
-        var state = SingleFlightState<Int64, UnsafeContinuation<Outcome, Never>>()
+        var state = SingleFlightState<Key, UnsafeContinuation<Outcome, Never>>()
         init(loop: EventLoop) { self.loop = loop }
     }
 
@@ -29,30 +29,30 @@ final class LoopSingleFlight: @unchecked Sendable {
         return table.loop === loop ? table : nil
     }
 
-    /// Runs `load` for `id`, or waits for the one already running on this loop.
+    /// Runs `load` for `key`, or waits for the one already running on this loop.
     /// - Parameter coalesced: called when this caller joined a running load.
     /// - Returns: the load's outcome (the same for the leader and every follower).
     func run(
-        _ id: Int64, coalesced: () -> Void, load: () async -> Outcome
+        _ key: Key, coalesced: () -> Void, load: () async -> Outcome
     ) async -> Outcome {
         guard let table = table() else { return await load() }
-        switch table.state.arrive(id) {
+        switch table.state.arrive(key) {
         case .follow:
             coalesced()
             return await withUnsafeContinuation { continuation in
                 // Still on the loop, before suspending: nothing can finish the load in between.
-                table.state.park(id, continuation)
+                table.state.park(key, continuation)
             }
         case .lead:
             let outcome = await load()
             // A handler's task has the loop as executor preference and is back on it here;
             // should a caller not be, the table is still touched only on its loop.
             if table.loop.inLoop {
-                for waiter in table.state.finish(id) { waiter.resume(returning: outcome) }
+                for waiter in table.state.finish(key) { waiter.resume(returning: outcome) }
             } else {
                 let sendable = UncheckedOutcome(outcome)
                 table.loop.execute {
-                    for waiter in table.state.finish(id) { waiter.resume(returning: sendable.outcome) }
+                    for waiter in table.state.finish(key) { waiter.resume(returning: sendable.outcome) }
                 }
             }
             return outcome
@@ -63,8 +63,8 @@ final class LoopSingleFlight: @unchecked Sendable {
     var _testOnly_inFlight: Int { table()?.state.inFlight ?? 0 }
 }
 
-/// An outcome carried to the loop; the movie is Sendable, the error is only rethrown there.
-private struct UncheckedOutcome: @unchecked Sendable {
-    let outcome: LoopSingleFlight.Outcome
-    init(_ outcome: LoopSingleFlight.Outcome) { self.outcome = outcome }
+/// An outcome carried to the loop; the value is Sendable, the error is only rethrown there.
+private struct UncheckedOutcome<Value: Sendable>: @unchecked Sendable {
+    let outcome: Result<Value, any Error>
+    init(_ outcome: Result<Value, any Error>) { self.outcome = outcome }
 }

@@ -1,9 +1,13 @@
 import Reactor
+import ServiceKit
 import Synchronization
 
 /// Movies through the cache-aside of DESIGN.md: reads try Redis, then PostgreSQL (one query
 /// per id per loop, however many miss at once), and write back through the guarded script;
 /// writes go to PostgreSQL first, then rewrite (or tombstone) the cache entry.
+///
+/// Lists are cached whole, per page, under a catalogue token that every write replaces
+/// (``MovieListCache``).
 ///
 /// Why a read after a write never sees the old movie:
 /// - each write bumps the row's version and then `put`s the new version; the script never
@@ -16,8 +20,15 @@ import Synchronization
 public final class MovieCatalog: Sendable {
     public let repository: MovieRepository
     public let cache: MovieCache
+    public let lists: MovieListCache
     public let metrics: CacheMetrics
-    private let flights: LoopSingleFlight
+    private let flights: LoopSingleFlight<Int64, CachedMovie?>
+    private let listFlights: LoopSingleFlight<ListFlightKey, MovieListPage>
+    /// Movie writes whose token replacement Redis did not confirm: while above zero, lists
+    /// skip the cache (a page stored before such a write could still be current), and each
+    /// list read first tries to replace the token. A counter, not a flag, so that a
+    /// replacement clears only the failures it saw begin before it.
+    private let unconfirmedListWrites = Atomic<Int>(0)
     // Lock rule: taken briefly to record, apply or test repairs; `repairCount` mirrors the
     // dictionary's size so that the hot path reads one atomic when there is nothing to repair.
     private let repairs = Mutex<[Int64: CacheScript.Operation]>([:])
@@ -25,11 +36,16 @@ public final class MovieCatalog: Sendable {
     /// Test hook: milliseconds each miss's load waits before querying (0 in production).
     private let loadDelayMilliseconds = Atomic<Int>(0)
 
-    public init(repository: MovieRepository, cache: MovieCache, metrics: CacheMetrics, group: EventLoopGroup) {
+    public init(
+        repository: MovieRepository, cache: MovieCache, lists: MovieListCache, metrics: CacheMetrics,
+        group: EventLoopGroup
+    ) {
         self.repository = repository
         self.cache = cache
+        self.lists = lists
         self.metrics = metrics
         self.flights = LoopSingleFlight(group: group)
+        self.listFlights = LoopSingleFlight(group: group)
     }
 
     /// Where an answer came from (`X-Cache`).
@@ -72,7 +88,7 @@ public final class MovieCatalog: Sendable {
 
     /// Loads `id` from PostgreSQL, once per loop however many ask at the same time, and
     /// writes the result back (the movie, or a negative entry) unless Redis is known down.
-    private func load(_ id: Int64, writeBack: Bool) async -> LoopSingleFlight.Outcome {
+    private func load(_ id: Int64, writeBack: Bool) async -> LoopSingleFlight<Int64, CachedMovie?>.Outcome {
         await flights.run(id, coalesced: { metrics.coalesced.increment() }) {
             metrics.databaseLoads.increment()
             let delay = loadDelayMilliseconds.load(ordering: .relaxed)
@@ -150,6 +166,93 @@ public final class MovieCatalog: Sendable {
         return unique.compactMap { found[$0] }
     }
 
+    // MARK: Lists
+
+    /// One list page (`GET /api/movies`) and its list's total, from the list cache when its
+    /// token is current (``MovieListCache``), else from PostgreSQL — one query per page and
+    /// token per loop however many miss at once; the page and total are then stored under
+    /// the token the lookup saw.
+    /// - Throws: the database's error when the cache could not answer and PostgreSQL failed.
+    public func list(_ query: MovieListQuery) async throws -> (page: MovieListPage, source: Source) {
+        guard query.isCacheable else { return (try await loadList(query), .database) }
+        if unconfirmedListWrites.load(ordering: .relaxed) > 0 {
+            await confirmListWrites()
+            if unconfirmedListWrites.load(ordering: .relaxed) > 0 {
+                metrics.listMisses.increment()
+                return (try await loadList(query), .database)
+            }
+        }
+        switch await lists.lookup(query) {
+        case .page(let total, let body):
+            metrics.listHits.increment()
+            return (MovieListPage(body: Array(body), total: total), .cache)
+        case .miss(let token, let total):
+            metrics.listMisses.increment()
+            let outcome = await listFlights.run(
+                ListFlightKey(query: query, token: token), coalesced: { metrics.coalesced.increment() }
+            ) {
+                do {
+                    return .success(try await loadList(query, token: token, knownTotal: total))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            return (try outcome.get(), .database)
+        case .noToken:
+            metrics.listMisses.increment()
+            await lists.createTokenIfMissing()
+            return (try await loadList(query), .database)
+        case .unavailable:
+            metrics.listMisses.increment()
+            metrics.failedLookups.increment()
+            return (try await loadList(query), .database)
+        }
+    }
+
+    /// Reads a page from PostgreSQL (with its total unless `knownTotal` gives it) and, with a
+    /// `token`, stores it under that token.
+    private func loadList(_ query: MovieListQuery, token: [UInt8]? = nil, knownTotal: Int? = nil) async throws
+        -> MovieListPage
+    {
+        metrics.databaseLoads.increment()
+        let movies: [Movie]
+        let total: Int
+        if let knownTotal {
+            movies = try await repository.list(genre: query.genre, limit: query.limit, offset: query.offset)
+            total = knownTotal
+        } else {
+            (movies, total) = try await repository.listWithTotal(
+                genre: query.genre, limit: query.limit, offset: query.offset)
+        }
+        let storesPage = token != nil && query.cachesPage
+        var json = JSONWriter(
+            after: storesPage ? ListCacheValue.page(token: token ?? [], total: total, capacity: movies.count * 256) : [])
+        let bodyStart = json.bytes.count
+        json.array { list in for movie in movies { list.value(movie) } }
+        let page = MovieListPage(body: Array(json.bytes[bodyStart...]), total: total)
+        if let token {
+            if await lists.fill(query, token: token, total: total, page: storesPage ? json.bytes : nil) {
+                metrics.listFills.increment()
+            }
+        }
+        return page
+    }
+
+    /// Replaces the catalogue token after a movie write; a failure keeps lists off the
+    /// cache until a later replacement succeeds.
+    private func replaceListToken() async {
+        if await !lists.replaceToken() {
+            unconfirmedListWrites.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Replaces the token for the writes that failed to; clears only those it covers.
+    private func confirmListWrites() async {
+        let pending = unconfirmedListWrites.load(ordering: .relaxed)
+        guard pending > 0, await lists.replaceToken() else { return }
+        _ = unconfirmedListWrites.compareExchange(expected: pending, desired: 0, ordering: .relaxed)
+    }
+
     // MARK: Writes (PostgreSQL first, then the cache)
 
     public func create(_ draft: MovieDraft) async throws -> CachedMovie {
@@ -173,8 +276,10 @@ public final class MovieCatalog: Sendable {
         return true
     }
 
-    /// Writes the cache after a database write; a failure becomes a pending repair.
+    /// Writes the cache after a database write (the movie, and the list token); a failure
+    /// becomes a pending repair.
     private func rewrite(_ operation: CacheScript.Operation) async {
+        await replaceListToken()
         switch await cache.write(operation) {
         case .written: break
         case .refused: metrics.refusedWrites.increment()
@@ -234,4 +339,17 @@ public final class MovieCatalog: Sendable {
 
     /// Loads running on the calling loop (tests).
     public var _testOnly_loadsInFlight: Int { flights._testOnly_inFlight }
+}
+
+/// A list page's JSON array and its list's total (`X-Total-Count`).
+public struct MovieListPage: Sendable, Equatable {
+    public let body: [UInt8]
+    public let total: Int
+}
+
+/// Misses share a load only for the same page at the same token: a miss that saw a newer
+/// token (after a write) must not be answered by a query that started before that write.
+struct ListFlightKey: Hashable, Sendable {
+    let query: MovieListQuery
+    let token: [UInt8]
 }

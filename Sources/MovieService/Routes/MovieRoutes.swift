@@ -35,19 +35,18 @@ struct MovieRoutes: Sendable {
             body: .bytes(Array(movie.json)))
     }
 
-    /// `GET /api/movies?genre=&limit=&offset=`: straight from PostgreSQL, ordered by id.
+    /// `GET /api/movies?genre=&limit=&offset=`: ordered by id, whole pages from the list cache.
     func list(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         var fields = ParameterFields(query: request)
         let page = Pagination.read(from: &fields)
         let genre = fields.string("genre")
         let pagination = try fields.finish(page)
         let filter = genre.value.flatMap { $0.isEmpty ? nil : $0 }
-        let (movies, total) = try await catalog.repository.list(
-            genre: filter, limit: pagination.limit, offset: pagination.offset)
-        var json = JSONWriter(capacity: 64 + movies.count * 256)
-        json.array { list in for movie in movies { list.value(movie) } }
-        var response = HTTPServerResponse.json(.ok, json.bytes)
-        response.setTotalCount(total)
+        let (listed, source) = try await catalog.list(
+            MovieListQuery(genre: filter, limit: pagination.limit, offset: pagination.offset))
+        var response = HTTPServerResponse.json(.ok, listed.body)
+        response.setTotalCount(listed.total)
+        response.headers.replaceOrAdd(name: "X-Cache", value: source == .cache ? "HIT" : "MISS")
         return response
     }
 

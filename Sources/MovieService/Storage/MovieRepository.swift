@@ -33,25 +33,33 @@ public struct MovieRepository: Sendable {
         return try rows.map(Movie.init(row:))
     }
 
-    /// One page ordered by id and the total count of the (filtered) list, in one round trip.
-    public func list(genre: String?, limit: Int, offset: Int) async throws -> (movies: [Movie], total: Int) {
-        let statements: [PostgresStatement]
-        if let genre {
-            statements = [
-                PostgresStatement(MovieSQL.listByGenre, [.text(genre), .int(limit), .int(offset)]),
-                PostgresStatement(MovieSQL.countByGenre, [.text(genre)]),
-            ]
-        } else {
-            statements = [
-                PostgresStatement(MovieSQL.list, [.int(limit), .int(offset)]),
-                PostgresStatement(MovieSQL.count),
-            ]
+    /// One page of the list (filtered by genre, case-insensitively, when given) ordered by id,
+    /// and how many movies the whole list has: one statement, so one snapshot.
+    public func listWithTotal(genre: String?, limit: Int, offset: Int) async throws -> (movies: [Movie], total: Int) {
+        let rows =
+            if let genre {
+                try await database.query(MovieSQL.pageAndTotalByGenre, [.text(genre), .int(limit), .int(offset)])
+            } else {
+                try await database.query(MovieSQL.pageAndTotal, [.int(limit), .int(offset)])
+            }
+        guard let first = rows.first else {
+            throw MovieServiceError(.unexpectedResult, message: "the list's count returned no row")
         }
-        let results = try await database.pipeline(statements)
-        let rows = try results[0].get()
-        let count = try results[1].get()
-        let total = try count.first?.decode(Int.self, column: 0) ?? 0
+        let total = try first.decode(Int.self, column: MovieSQL.totalColumn)
+        // An empty page is the count's row alone, its movie columns NULL.
+        if try first.decode(Int?.self, column: 0) == nil { return ([], total) }
         return (try rows.map(Movie.init(row:)), total)
+    }
+
+    /// One page of the list, without its total (the caller knows it).
+    public func list(genre: String?, limit: Int, offset: Int) async throws -> [Movie] {
+        let rows =
+            if let genre {
+                try await database.query(MovieSQL.pageByGenre, [.text(genre), .int(limit), .int(offset)])
+            } else {
+                try await database.query(MovieSQL.page, [.int(limit), .int(offset)])
+            }
+        return try rows.map(Movie.init(row:))
     }
 
     /// Applies a patch, bumping the version. - Returns: the new row, nil when the id is unknown.

@@ -26,7 +26,16 @@ enum MovieSQL {
                 )
                 """,
                 "CREATE INDEX IF NOT EXISTS movies_genre_lower_idx ON movies (lower(genre))",
-            ])
+            ]),
+        // A genre page is a range of this index read in order: `LIMIT` stops the scan after
+        // `offset + limit` entries, however many movies the genre has (with `lower(genre)`
+        // alone, PostgreSQL fetches and sorts the whole genre for every page).
+        Migration(
+            version: 2, name: "movies genre and id",
+            statements: [
+                "CREATE INDEX IF NOT EXISTS movies_genre_lower_id_idx ON movies (lower(genre), id)",
+                "DROP INDEX IF EXISTS movies_genre_lower_idx",
+            ]),
     ]
 
     static let insert = """
@@ -39,11 +48,28 @@ enum MovieSQL {
     /// The batch endpoint's one query for its cache misses.
     static let selectMany = "SELECT \(columns) FROM movies WHERE id = ANY($1::int8[])"
 
-    static let list = "SELECT \(columns) FROM movies ORDER BY id LIMIT $1 OFFSET $2"
-    static let count = "SELECT count(*) FROM movies"
-    /// `lower(genre)` so that the expression index serves the case-insensitive filter.
-    static let listByGenre = "SELECT \(columns) FROM movies WHERE lower(genre) = lower($1) ORDER BY id LIMIT $2 OFFSET $3"
-    static let countByGenre = "SELECT count(*) FROM movies WHERE lower(genre) = lower($1)"
+    /// One page ordered by id.
+    static let page = "SELECT \(columns) FROM movies ORDER BY id LIMIT $1 OFFSET $2"
+    /// `lower(genre)` so that the `(lower(genre), id)` index serves filter, order and limit.
+    static let pageByGenre = "SELECT \(columns) FROM movies WHERE lower(genre) = lower($1) ORDER BY id LIMIT $2 OFFSET $3"
+
+    /// A page and the list's total in one statement, so both come from one snapshot: the
+    /// count's one row joined to the page's rows (the page's columns are NULL when it is
+    /// empty), the total in the last column.
+    static let pageAndTotal = """
+        SELECT p.*, t.total FROM (SELECT count(*) AS total FROM movies) t
+        LEFT JOIN LATERAL (SELECT \(columns) FROM movies ORDER BY id LIMIT $1 OFFSET $2) p ON true
+        ORDER BY p.id
+        """
+    static let pageAndTotalByGenre = """
+        SELECT p.*, t.total FROM (SELECT count(*) AS total FROM movies WHERE lower(genre) = lower($1)) t
+        LEFT JOIN LATERAL (
+            SELECT \(columns) FROM movies WHERE lower(genre) = lower($1) ORDER BY id LIMIT $2 OFFSET $3
+        ) p ON true
+        ORDER BY p.id
+        """
+    /// The column of ``pageAndTotal``'s total: after ``columns``' nine.
+    static let totalColumn = 9
 
     static let delete = "DELETE FROM movies WHERE id = $1 RETURNING version"
 

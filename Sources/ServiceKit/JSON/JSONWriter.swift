@@ -22,6 +22,12 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Writes after `prefix` (bytes that are not JSON, such as a cache value's header), so
+    /// that the JSON needs no copy to be stored behind it.
+    public init(after prefix: [UInt8]) {
+        bytes = prefix
+    }
+
     // MARK: Structure
 
     public mutating func beginObject() {
