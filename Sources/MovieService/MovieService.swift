@@ -101,7 +101,7 @@ public final class MovieService: Sendable {
         let cache = MovieCache(redis: redis, ttl: options.ttl)
         catalog = MovieCatalog(
             repository: MovieRepository(database: database), cache: cache,
-            lists: MovieListCache(redis: redis, breaker: cache.breaker, ttl: options.ttl.listPage),
+            lists: MovieListCache(cache: cache, ttl: options.ttl.listPage),
             metrics: CacheMetrics(metrics: self.metrics), group: group)
     }
 

@@ -35,7 +35,8 @@ public struct MovieCache: Sendable {
     /// Whether a lookup or a write may use Redis now. When the breaker picks this call as
     /// its probe, a `PING` goes out in its place and the call goes on without Redis: no
     /// request ever waits on a Redis that may still hang once the breaker has opened.
-    private func admitted() -> Bool {
+    /// (The list cache asks it too: one breaker for the service's Redis.)
+    func admitted() -> Bool {
         switch breaker.callRequested() {
         case .allow:
             return true

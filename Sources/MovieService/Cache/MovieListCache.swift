@@ -16,10 +16,10 @@ import Redis
 /// where a counter would restart at values old pages still hold.
 ///
 /// Never throws: a Redis that is down or slow is an answer (``Lookup/unavailable``, false)
-/// after which the caller reads PostgreSQL. Shares the single-movie cache's breaker.
+/// after which the caller reads PostgreSQL. Goes through the single-movie cache's breaker.
 public struct MovieListCache: Sendable {
-    public let redis: RedisClient
-    public let breaker: CacheBreaker
+    /// The single-movie cache: its Redis client and its breaker.
+    public let cache: MovieCache
     /// Seconds a page or a total lives: it bounds Redis memory (keys are per distinct
     /// query) and how long another instance could serve a page whose token this process
     /// failed to replace (Redis unreachable from here only).
@@ -28,11 +28,13 @@ public struct MovieListCache: Sendable {
     /// The catalogue token's key.
     public static let tokenKey = "movies:catalog"
 
-    public init(redis: RedisClient, breaker: CacheBreaker, ttl: Int) {
-        self.redis = redis
-        self.breaker = breaker
+    public init(cache: MovieCache, ttl: Int) {
+        self.cache = cache
         self.ttl = ttl
     }
+
+    private var redis: RedisClient { cache.redis }
+    private var breaker: CacheBreaker { cache.breaker }
 
     public enum Lookup: Sendable, Equatable {
         /// The page, current: its list's total and its JSON.
@@ -47,7 +49,7 @@ public struct MovieListCache: Sendable {
 
     /// One `MGET` of the token, the list's total and (when ``MovieListQuery/cachesPage``) the page.
     public func lookup(_ query: MovieListQuery) async -> Lookup {
-        guard breaker.allowsCall() else { return .unavailable }
+        guard cache.admitted() else { return .unavailable }
         var keys = [Self.tokenKey, query.totalKey]
         if query.cachesPage { keys.append(query.pageKey) }
         let values: [[UInt8]?]
@@ -73,7 +75,7 @@ public struct MovieListCache: Sendable {
     /// - Returns: whether the script stored them (false: a write replaced the token, or Redis failed).
     @discardableResult
     public func fill(_ query: MovieListQuery, token: [UInt8], total: Int, page: [UInt8]?) async -> Bool {
-        guard breaker.allowsCall() else { return false }
+        guard cache.admitted() else { return false }
         var keys = [Self.tokenKey, query.totalKey]
         var args = [token, ListCacheValue.total(token: token, total: total), Array(String(ttl).utf8)]
         if let page {
@@ -107,7 +109,7 @@ public struct MovieListCache: Sendable {
     }
 
     private func setToken(onlyIfMissing: Bool) async -> Bool {
-        guard breaker.allowsCall() else { return false }
+        guard cache.admitted() else { return false }
         var command: [[UInt8]] = [Array("SET".utf8), Array(Self.tokenKey.utf8), ListCacheValue.newToken()]
         if onlyIfMissing { command.append(Array("NX".utf8)) }
         do {
