@@ -138,3 +138,42 @@ final class ClientTestServer: Sendable {
         }
     }
 }
+
+/// A listener that never accepts, its queue filled by connections of its own: the kernel
+/// drops further SYNs, so a connect to it can only time out, as one to a stopped
+/// container's address does (loopback only, no unroutable address needed).
+final class UnansweringListener: Sendable {
+    let loop: EventLoop
+    let listener: TCPListener
+    let fillers: [TCPSocket]
+
+    var port: Int { listener.localAddress.port }
+
+    private init(loop: EventLoop, listener: TCPListener, fillers: [TCPSocket]) {
+        self.loop = loop
+        self.listener = listener
+        self.fillers = fillers
+    }
+
+    /// - Parameter port: the port to take (one a stopped server just left), or 0 for any.
+    static func start(on loop: EventLoop, port: Int = 0) async throws -> UnansweringListener {
+        try await Task(executorPreference: loop) { () -> UnansweringListener in
+            let listener = try TCPListener(
+                address: SocketAddress(numericHost: "127.0.0.1", port: port)!, on: loop, backlog: 0, reusePort: false)
+            var fillers: [TCPSocket] = []
+            for _ in 0..<4 {
+                guard let socket = try? await TCPSocket.connect(to: listener.localAddress, on: loop, timeout: .milliseconds(100))
+                else { break }
+                fillers.append(socket)
+            }
+            return UnansweringListener(loop: loop, listener: listener, fillers: fillers)
+        }.value
+    }
+
+    func stop() async {
+        await Task(executorPreference: loop) {
+            for socket in self.fillers { socket.close() }
+            self.listener.close()
+        }.value
+    }
+}

@@ -109,22 +109,11 @@ struct ClientTests {
     /// A listener that never accepts, with its queue full: the kernel drops further SYNs,
     /// so a connect can only time out (loopback only, no unroutable address needed).
     @Test func unansweredConnectFailsWithConnectTimeout() async throws {
-        let loop = serverLoop
-        let (listener, fillers) = try await Task(executorPreference: loop) { () -> (TCPListener, [TCPSocket]) in
-            let listener = try TCPListener(
-                address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, backlog: 0, reusePort: false)
-            var fillers: [TCPSocket] = []
-            for _ in 0..<4 {
-                guard let socket = try? await TCPSocket.connect(to: listener.localAddress, on: loop, timeout: .milliseconds(100))
-                else { break }
-                fillers.append(socket)
-            }
-            return (listener, fillers)
-        }.value
+        let blackhole = try await UnansweringListener.start(on: serverLoop)
         let client = Self.client { $0.connectTimeout = .milliseconds(200) }
         let started = monotonicNanoseconds()
         await #expect {
-            _ = try await client.get("http://127.0.0.1:\(listener.localAddress.port)/")
+            _ = try await client.get("http://127.0.0.1:\(blackhole.port)/")
         } throws: { error in
             guard let error = error as? HTTPClientError else { return false }
             return error.code == .connectTimeout && !error.requestMayHaveBeenSent
@@ -133,10 +122,7 @@ struct ClientTests {
         // The configured 200 ms; loose above for loaded CI machines.
         #expect(elapsed >= 180_000_000 && elapsed < 3_000_000_000)
         await client.shutdown()
-        await Task(executorPreference: loop) {
-            for socket in fillers { socket.close() }
-            listener.close()
-        }.value
+        await blackhole.stop()
     }
 
     @Test func silentServerFailsWithResponseTimeoutInTime() async throws {

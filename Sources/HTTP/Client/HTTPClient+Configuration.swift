@@ -32,6 +32,12 @@ extension HTTPClient {
         /// as a closure). Called on the socket's loop with the origin's host (for SNI and
         /// verification). Without it `https` origins fail with `.unsupportedScheme`.
         public var makeTransport: (@Sendable (TCPSocket, String) async throws -> any ByteStream)?
+        /// Turns an origin's host and port into addresses to connect to. Default: numeric
+        /// hosts as they are, names through `getaddrinfo` (``SocketAddress/resolve(host:port:)``).
+        /// A pool keeps the answer per origin and asks again when a connect to it fails.
+        public var resolve: @Sendable (_ host: String, _ port: Int) async throws -> [SocketAddress] = {
+            try await SocketAddress.resolve(host: $0, port: $1)
+        }
 
         public init() {}
     }

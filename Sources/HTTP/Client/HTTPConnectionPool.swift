@@ -39,7 +39,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
         var waiters = RingBuffer<Waiter>(initialCapacity: 16)
         /// Waiters still waiting; the queue may also hold finished ones (removed lazily).
         var activeWaiters = 0
-        /// Resolved addresses, kept until a connect fails.
+        /// Resolved addresses, kept until a connect to them fails (then resolved again).
         var addresses: [SocketAddress]?
 
         init(origin: HTTPOrigin) { self.origin = origin }
@@ -146,56 +146,86 @@ final class HTTPConnectionPool: @unchecked Sendable {
         if origin.isTLS && configuration.makeTransport == nil || origin.scheme != "http" && !origin.isTLS {
             throw HTTPClientError(.unsupportedScheme, requestMayHaveBeenSent: false)
         }
-        var connectDeadline = monotonicNanoseconds() &+ configuration.connectTimeout.nanoseconds
-        if let deadline, deadline < connectDeadline { connectDeadline = deadline }
-        let addresses: [SocketAddress]
+        var connectDeadline = attemptDeadline(deadline)
+        let socket: TCPSocket
         if let cached = entry.addresses {
-            addresses = cached
-        } else {
             do {
-                addresses = try await SocketAddress.resolve(host: origin.host, port: origin.port)
+                socket = try await connectSocket(cached, until: connectDeadline)
+            } catch where error.code == .connectFailed || error.code == .connectTimeout {
+                // The name may have moved: a restarted container comes back on another
+                // address, and the old one refuses or, more often, never answers. Ask again
+                // and try the new addresses once; the same answer means the server is down.
+                entry.addresses = nil
+                guard let fresh = try? await configuration.resolve(origin.host, origin.port),
+                    !fresh.isEmpty, fresh != cached
+                else { throw error }
+                connectDeadline = attemptDeadline(deadline)
+                socket = try await connectSocket(fresh, until: connectDeadline)
+                entry.addresses = fresh
+            }
+        } else {
+            let addresses: [SocketAddress]
+            do {
+                addresses = try await configuration.resolve(origin.host, origin.port)
             } catch {
                 throw HTTPClientError(.connectFailed, requestMayHaveBeenSent: false, underlying: error)
             }
             entry.addresses = addresses
+            do {
+                socket = try await connectSocket(addresses, until: connectDeadline)
+            } catch {
+                entry.addresses = nil
+                throw error
+            }
         }
+        var transport: any ByteStream = socket
+        // The hook wraps https origins only; plain http goes over the socket as it is.
+        if origin.isTLS, let makeTransport = configuration.makeTransport {
+            do {
+                socket.readDeadline = connectDeadline
+                socket.writeDeadline = connectDeadline
+                transport = try await makeTransport(socket, origin.host)
+                transport.readDeadline = nil
+                transport.writeDeadline = nil
+            } catch {
+                socket.close()
+                let timedOut = (error as? IOError)?.code == .timedOut
+                throw HTTPClientError(
+                    timedOut ? .connectTimeout : .connectFailed, requestMayHaveBeenSent: false, underlying: error)
+            }
+        }
+        return HTTPClientConnection(origin: origin, transport: transport, configuration: configuration)
+    }
+
+    /// When a connect attempt starting now must be done: `connectTimeout` from now, or the
+    /// caller's deadline when that comes first.
+    private func attemptDeadline(_ deadline: UInt64?) -> UInt64 {
+        let connectDeadline = monotonicNanoseconds() &+ configuration.connectTimeout.nanoseconds
+        if let deadline, deadline < connectDeadline { return deadline }
+        return connectDeadline
+    }
+
+    /// Connects to the first of `addresses` that accepts before `connectDeadline`: a refused
+    /// address passes to the next; a timeout ends the attempt (the deadline is shared).
+    private func connectSocket(
+        _ addresses: [SocketAddress], until connectDeadline: UInt64
+    ) async throws(HTTPClientError) -> TCPSocket {
         var lastError = HTTPClientError(.connectFailed, requestMayHaveBeenSent: false)
         for address in addresses {
             let now = monotonicNanoseconds()
             guard now < connectDeadline else {
                 throw HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false)
             }
-            let socket: TCPSocket
             do {
-                socket = try await TCPSocket.connect(
+                return try await TCPSocket.connect(
                     to: address, on: loop, timeout: .nanoseconds(Int64(connectDeadline - now)))
             } catch let error as IOError where error.code == .timedOut {
-                entry.addresses = nil
                 throw HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false, underlying: error)
             } catch let error as IOError where error.code == .cancelled {
                 throw HTTPClientError(.cancelled, requestMayHaveBeenSent: false, underlying: error)
             } catch {
-                entry.addresses = nil
                 lastError = HTTPClientError(.connectFailed, requestMayHaveBeenSent: false, underlying: error)
-                continue
             }
-            var transport: any ByteStream = socket
-            // The hook wraps https origins only; plain http goes over the socket as it is.
-            if origin.isTLS, let makeTransport = configuration.makeTransport {
-                do {
-                    socket.readDeadline = connectDeadline
-                    socket.writeDeadline = connectDeadline
-                    transport = try await makeTransport(socket, origin.host)
-                    transport.readDeadline = nil
-                    transport.writeDeadline = nil
-                } catch {
-                    socket.close()
-                    let timedOut = (error as? IOError)?.code == .timedOut
-                    throw HTTPClientError(
-                        timedOut ? .connectTimeout : .connectFailed, requestMayHaveBeenSent: false, underlying: error)
-                }
-            }
-            return HTTPClientConnection(origin: origin, transport: transport, configuration: configuration)
         }
         throw lastError
     }

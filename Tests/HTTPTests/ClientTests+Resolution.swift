@@ -1,0 +1,107 @@
+import HTTP
+import Reactor
+import Synchronization
+import Testing
+
+/// A host name whose address the test moves, as a container's changes when it is stopped
+/// and started again; counts the lookups the client makes.
+final class MovingName: Sendable {
+    private let address: Mutex<SocketAddress>
+    let lookups = Atomic<Int>(0)
+
+    init(_ address: SocketAddress) { self.address = Mutex(address) }
+
+    func move(to address: SocketAddress) { self.address.withLock { $0 = address } }
+
+    /// For ``HTTPClient/Configuration/resolve``.
+    var resolve: @Sendable (String, Int) async throws -> [SocketAddress] {
+        { [self] _, _ in
+            lookups.add(1, ordering: .relaxed)
+            return [address.withLock { $0 }]
+        }
+    }
+}
+
+extension ClientTests {
+    /// Answers and closes: no connection stays in the pool, so the next call connects.
+    static let echoAndClose: ClientTestServer.Handler = { head, _, _ in
+        .raw(ClientTestServer.response(body: head.target, headers: [("Connection", "close")]), thenClose: true)
+    }
+
+    static let movedURL = "http://movie-service.test:8002/movies/1"
+
+    /// A name resolved once, served on `first`; `first` stopped; then `afterStop` runs (it may
+    /// take the old address) and the name moves to a new server; a second call on the same
+    /// loop (same pool, same cached addresses) must reach the new server.
+    func callAfterTheNameMoves(
+        connectTimeout: Duration, afterStop: @Sendable (_ oldPort: Int) async throws -> Void
+    ) async throws -> (Result<HTTPClientResponse, HTTPClientError>, MovingName, ClientTestServer) {
+        let first = try await ClientTestServer.start(on: serverLoop, handler: Self.echoAndClose)
+        let name = MovingName(first.listener.localAddress)
+        let client = Self.client {
+            $0.connectTimeout = connectTimeout
+            $0.resolve = name.resolve
+        }
+        let before = try await Task(executorPreference: clientLoop) { try await client.get(Self.movedURL) }.value
+        #expect(before.body == Array("/movies/1".utf8))
+        await first.stop()
+        try await afterStop(first.port)
+        let second = try await ClientTestServer.start(on: serverLoop, handler: Self.echoAndClose)
+        name.move(to: second.listener.localAddress)
+        let result = await Task(executorPreference: clientLoop) { () -> Result<HTTPClientResponse, HTTPClientError> in
+            do { return .success(try await client.get(Self.movedURL)) } catch let error as HTTPClientError {
+                return .failure(error)
+            } catch {
+                preconditionFailure("HTTPClient threw \(error)")
+            }
+        }.value
+        await client.shutdown()
+        await second.stop()
+        return (result, name, second)
+    }
+
+    /// Regression (`podman stop/start movie-service`: the watchlist service's first call
+    /// failed with `connectTimeout`): the pool connected to the address it had cached from
+    /// before the restart, which no longer answered, and gave up.
+    @Test func aNameWhoseOldAddressNeverAnswersIsResolvedAgain() async throws {
+        let blackhole = Mutex<UnansweringListener?>(nil)
+        let loop = serverLoop
+        let (result, name, second) = try await callAfterTheNameMoves(connectTimeout: .milliseconds(300)) { oldPort in
+            let listener = try await UnansweringListener.start(on: loop, port: oldPort)
+            blackhole.withLock { $0 = listener }
+        }
+        #expect(try result.get().body == Array("/movies/1".utf8))
+        #expect(name.lookups.load(ordering: .relaxed) == 2)
+        #expect(second.accepts.load(ordering: .relaxed) == 1)
+        await blackhole.withLock { $0 }?.stop()
+    }
+
+    /// The old address refuses (nothing listens there any more): resolved again at once.
+    @Test func aNameWhoseOldAddressRefusesIsResolvedAgain() async throws {
+        let (result, name, second) = try await callAfterTheNameMoves(connectTimeout: .seconds(1)) { _ in }
+        #expect(try result.get().body == Array("/movies/1".utf8))
+        #expect(name.lookups.load(ordering: .relaxed) == 2)
+        #expect(second.accepts.load(ordering: .relaxed) == 1)
+    }
+
+    /// A server that is down where the name still points: one lookup more, then the
+    /// connect's own error (no second attempt at the same address).
+    @Test func aServerDownAtAnUnchangedAddressFailsAfterOneMoreLookup() async throws {
+        let first = try await ClientTestServer.start(on: serverLoop, handler: Self.echoAndClose)
+        let name = MovingName(first.listener.localAddress)
+        let client = Self.client { $0.resolve = name.resolve }
+        let failure = try await Task(executorPreference: clientLoop) { () -> HTTPClientError? in
+            _ = try await client.get(Self.movedURL)
+            await first.stop()
+            do {
+                _ = try await client.get(Self.movedURL)
+                return nil
+            } catch let error as HTTPClientError {
+                return error
+            }
+        }.value
+        #expect(failure?.code == .connectFailed && failure?.requestMayHaveBeenSent == false)
+        #expect(name.lookups.load(ordering: .relaxed) == 2)
+        await client.shutdown()
+    }
+}
