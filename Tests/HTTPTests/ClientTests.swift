@@ -351,7 +351,7 @@ struct ClientTests {
         let client = Self.client {
             $0.maxConnectionsPerOrigin = 1
             $0.maxWaitersPerOrigin = 1
-            $0.poolWaitTimeout = .milliseconds(100)
+            $0.poolWaitTimeout = .milliseconds(300)
         }
         let loop = clientLoop
         try await Task(executorPreference: loop) {
@@ -359,7 +359,10 @@ struct ClientTests {
             // One waiter times out ...
             let started = monotonicNanoseconds()
             async let waiting = client.get(server.url("/waits"))
-            try await loop.sleep(for: .milliseconds(10))
+            let queued = await eventually(interval: .milliseconds(2)) {
+                await client.poolCounts(for: server.origin, on: loop).waiting == 1
+            }
+            #expect(queued)
             // ... and a second caller finds the queue full at once.
             await #expect {
                 _ = try await client.get(server.url("/queue-full"))
@@ -373,8 +376,8 @@ struct ClientTests {
                 #expect(clientError?.requestMayHaveBeenSent == false)
             }
             let elapsed = monotonicNanoseconds() - started
-            // The configured ~100 ms pool wait, not the 5 s default.
-            #expect(elapsed >= 90_000_000 && elapsed < 3_000_000_000)
+            // The configured 300 ms pool wait, not the 5 s default.
+            #expect(elapsed >= 290_000_000 && elapsed < 4_000_000_000)
             // Once released, the connection serves the next caller.
             held.release()
             let response = try await client.get(server.url("/after"))
