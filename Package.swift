@@ -53,7 +53,12 @@ let package = Package(
         .target(name: "UserService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
         .target(name: "MovieService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
         .target(name: "WatchlistService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
-        .target(name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken"], swiftSettings: swiftSettings),
+        .target(
+            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken"],
+            // The API's OpenAPI document and the docs page's own files, compiled into the gateway.
+            resources: [.embedInCode("Docs/docs.html"), .embedInCode("Docs/docs.js")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Thin executables.
         .executableTarget(name: "RunGateway", dependencies: ["Gateway"], swiftSettings: swiftSettings),

@@ -21,6 +21,10 @@ public final class Gateway: Sendable {
     let accessLog: AccessLog
     private let loopStates: [LoopState]
     let rootBody: [UInt8]
+    /// `/openapi.json` and `/docs`.
+    let docs: APIDocs
+    /// Why `/docs` answers 503 (Swagger UI's files were not found at start), or nil.
+    public var docsUnavailableReason: String? { docs.unavailable }
     /// Requests sent again because a pooled connection had been closed by the upstream.
     public let staleConnectionRetries = Atomic<Int>(0)
     /// Requests sent again to another instance because a connection could not be made.
@@ -81,6 +85,7 @@ public final class Gateway: Sendable {
         }
         body.append(contentsOf: "]}".utf8)
         rootBody = body
+        docs = APIDocs(assetsDirectory: configuration.docsAssetsDirectory)
     }
 
     /// A responder for one listener.
@@ -149,6 +154,11 @@ public final class Gateway: Sendable {
         case .gatewayHealth:
             return errorResponse(
                 HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
+        case .openAPIDocument:
+            return ownResponse(docs.documentResponse(method: request.method, ifNoneMatch: request.headers["If-None-Match"]), context)
+        case .docs(let file):
+            return ownResponse(
+                docs.pageResponse(asset: file, method: request.method, ifNoneMatch: request.headers["If-None-Match"]), context)
         case .notFound:
             return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
         case .badTarget:

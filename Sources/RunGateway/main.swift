@@ -61,6 +61,9 @@ Task(executorPreference: group.loops[0]) {
         finished.signal()
         return
     }
+    if let reason = server.gateway.docsUnavailableReason {
+        logLine("warning", reason + "; /openapi.json is served, /docs answers 503")
+    }
     if configuration.authSecret == nil {
         logLine("warning", "AUTH_SECRET is not set: requests with a bearer token are refused (401)")
     }

@@ -23,13 +23,13 @@ struct WatchlistRoutes: Sendable {
 
     func register(on router: inout ServiceRouter) {
         router.post("/api/watchlist") { try await add($0) }
-        router.get("/api/watchlist/user/{user_id:int}") { try await list($0) }
-        router.get("/api/watchlist/user/{user_id:int}/export") { try await export($0) }
-        router.get("/api/watchlist/user/{user_id:int}/movie/{movie_id:int}") { try await check($0) }
-        router.delete("/api/watchlist/user/{user_id:int}/movie/{movie_id:int}") { try await removeMovie($0) }
-        router.get("/api/watchlist/movie/{movie_id:int}") { try await listForMovie($0) }
-        router.delete("/api/watchlist/{entry_id:int}") { try await removeEntry($0) }
-        router.delete("/internal/users/{user_id:int}/watchlist") { try await removeUser($0) }
+        router.get("/api/watchlist/user/{user_id:id}") { try await list($0) }
+        router.get("/api/watchlist/user/{user_id:id}/export") { try await export($0) }
+        router.get("/api/watchlist/user/{user_id:id}/movie/{movie_id:id}") { try await check($0) }
+        router.delete("/api/watchlist/user/{user_id:id}/movie/{movie_id:id}") { try await removeMovie($0) }
+        router.get("/api/watchlist/movie/{movie_id:id}") { try await listForMovie($0) }
+        router.delete("/api/watchlist/{entry_id:id}") { try await removeEntry($0) }
+        router.delete("/internal/users/{user_id:id}/watchlist") { try await removeUser($0) }
     }
 
     // MARK: POST /api/watchlist

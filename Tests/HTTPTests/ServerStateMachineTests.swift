@@ -180,4 +180,41 @@ struct RouterTests {
     @Test func headIsServedByGetRoutes() async throws {
         #expect(body(try await router().respond(to: request(.HEAD, "/api/movies"))) == "list")
     }
+
+    /// `{name:id}`: a positive integer. 0 and negatives are a 422 `greater_than` (FastAPI's
+    /// `gt=0`), found by schemathesis when the watchlist check accepted a user id of 0.
+    @Test func idParametersArePositiveIntegers() async throws {
+        var router = Router()
+        router.get("/api/users/{user_id:id}") { request in .json(.ok, Array("\(try request.parameters.int("user_id"))".utf8)) }
+        #expect(body(try await router.respond(to: request(.GET, "/api/users/7"))) == "7")
+        #expect(body(try await router.respond(to: request(.GET, "/api/users/+7"))) == "7")
+        for input in ["0", "-1", "-0", "000", "-9223372036854775808"] {
+            do {
+                _ = try await router.respond(to: request(.GET, "/api/users/\(input)"))
+                Issue.record("\(input) was accepted as an id")
+            } catch let error as RouteParameterError {
+                #expect(error.status == .unprocessableEntity)
+                let text = String(decoding: error.jsonBody, as: UTF8.self)
+                #expect(text.contains(#""loc":["path","user_id"]"#) && text.contains(#""type":"greater_than""#), "\(text)")
+            }
+        }
+        await #expect(throws: RouteParameterError.self) { _ = try await router.respond(to: request(.GET, "/api/users/x")) }
+    }
+
+    /// A path that a literal route serves for other methods is a 405, even where a typed
+    /// parameter route would take the method but for its type (`PUT /api/movies/batch`
+    /// beside `PUT /api/movies/{movie_id:id}`): schemathesis's undocumented-method check.
+    @Test func literalMatchForOtherMethodsIs405BeforeATypeMismatch() async throws {
+        var router = Router()
+        router.post("/api/movies/batch") { _ in .json(.ok, Array("batch".utf8)) }
+        router.put("/api/movies/{movie_id:id}") { _ in .json(.ok, Array("put".utf8)) }
+        do {
+            _ = try await router.respond(to: request(.PUT, "/api/movies/batch"))
+            Issue.record("expected 405")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed && error.headers["Allow"] == "POST")
+        }
+        await #expect(throws: RouteParameterError.self) { _ = try await router.respond(to: request(.PUT, "/api/movies/abc")) }
+        #expect(body(try await router.respond(to: request(.PUT, "/api/movies/3"))) == "put")
+    }
 }

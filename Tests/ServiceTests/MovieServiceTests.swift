@@ -297,8 +297,11 @@ struct MovieServiceTests {
         #expect(await app.service.catalog.cache.write(.put(CachedMovie(movie))) == .written)
         #expect(await app.call(.GET, "/api/movies/\(unknown)").status == .ok)
         try TestServers.redis().cli("-n", "11", "DEL", "movie:\(unknown)")
-        #expect(await app.call(.GET, "/api/movies/0").status == .notFound)
-        #expect(await app.call(.GET, "/api/movies/-5").status == .notFound)
+        // Ids are positive: 0 and -5 are refused before any lookup (FastAPI's `gt=0`).
+        let zero = await app.call(.GET, "/api/movies/0")
+        #expect(zero.status == .unprocessableEntity)
+        #expect(zero.jsonBody?["detail"]?.arrayValue?.first?["type"] == .string("greater_than"))
+        #expect(await app.call(.GET, "/api/movies/-5").status == .unprocessableEntity)
     }
 
     @Test func singleFlightSharesOneQueryAmongFiftyMisses() async throws {

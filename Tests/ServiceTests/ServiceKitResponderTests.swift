@@ -261,6 +261,19 @@ enum ServiceKitTestLoops {
         #expect(counts == counts.sorted())
     }
 
+    /// Found by schemathesis through the gateway: `PUT /api/health/users` was a 404.
+    @Test func healthAndMetricsAnswerOtherMethodsWith405() async {
+        let responder = makeResponder(checks: [HealthCheck(name: "database") { true }]).0
+        for path in ["/health", "/health/", "/metrics"] {
+            for method in [HTTPMethod.POST, .PUT, .DELETE, .PATCH, .OPTIONS] {
+                let response = await responder.call(method, path, on: loop)
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.headers["Allow"] == "GET, HEAD")
+                #expect(response.headers["X-Request-ID"] != nil)
+            }
+        }
+    }
+
     @Test func healthIsConcurrentBoundedAndHonoursOptionalChecks() async {
         let ran = Atomic<Int>(0)
         let healthy = makeResponder(checks: [

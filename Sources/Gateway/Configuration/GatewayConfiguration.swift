@@ -84,6 +84,9 @@ public struct GatewayConfiguration: Sendable {
     public var http2 = true
     /// `HTTP2_MAX_STREAMS`: SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection.
     public var http2MaxConcurrentStreams = 128
+    /// `DOCS_ASSETS_DIR`: where Swagger UI's files are (``APIDocs``); the container image's path.
+    public var docsAssetsDirectory = GatewayConfiguration.defaultDocsAssetsDirectory
+    public static let defaultDocsAssetsDirectory = "/usr/local/share/marquee/swagger-ui"
 
     public init() {}
 
@@ -130,6 +133,7 @@ public struct GatewayConfiguration: Sendable {
         ("ACCESS_LOG", "true", "one JSON line per request on stdout"),
         ("HTTP2", "true", "serve HTTP/2 as well: h2 by ALPN on HTTPS, h2c with prior knowledge on HTTP"),
         ("HTTP2_MAX_STREAMS", "128", "concurrent streams per HTTP/2 connection"),
+        ("DOCS_ASSETS_DIR", defaultDocsAssetsDirectory, "Swagger UI's files for /docs (read at start)"),
     ]
 
     /// `gateway --help`.
@@ -238,6 +242,7 @@ public struct GatewayConfiguration: Sendable {
         config.http2 = try source.bool("HTTP2", default: config.http2)
         config.http2MaxConcurrentStreams = try source.int(
             "HTTP2_MAX_STREAMS", default: config.http2MaxConcurrentStreams, range: 1...10_000)
+        config.docsAssetsDirectory = source.string("DOCS_ASSETS_DIR") ?? config.docsAssetsDirectory
         return config
     }
 

@@ -4,7 +4,7 @@ import HTTP
 /// Where a request goes: the seed's nginx routes (API.md), as a pure function of the
 /// request target.
 ///
-/// - `/` and `/health`: answered by the gateway itself;
+/// - `/`, `/health`, `/openapi.json`, `/docs` and `/docs/<file>`: answered by the gateway itself;
 /// - `/api/users…` and `/api/auth…` → users, `/api/movies…` → movies,
 ///   `/api/watchlist…` → watchlist, target unchanged (the services serve the same paths);
 /// - `/api/health/{users,movies,watchlist}` → that service's `/health`;
@@ -20,6 +20,10 @@ public struct RouteTable: Sendable {
         case root
         /// `GET /health`: the gateway's own liveness.
         case gatewayHealth
+        /// `GET /openapi.json`: the API's OpenAPI document.
+        case openAPIDocument
+        /// `GET /docs` (`file` empty) and `/docs/<file>`: the interactive documentation.
+        case docs(file: String)
         /// Forward to `service` with this origin-form target.
         case proxy(UpstreamService, target: String)
         case notFound
@@ -38,8 +42,12 @@ public struct RouteTable: Sendable {
     /// The routes listed by `GET /`.
     public static let advertisedRoutes: [String] = [
         "/api/users", "/api/auth", "/api/movies", "/api/watchlist",
-        "/api/health/users", "/api/health/movies", "/api/health/watchlist",
+        "/api/health/users", "/api/health/movies", "/api/health/watchlist", "/openapi.json", "/docs",
     ]
+
+    /// The paths the gateway answers itself (`{asset}`: one of the docs page's files); every
+    /// other path is a service's. The OpenAPI document lists exactly these.
+    public static let ownPaths = ["/", "/health", "/openapi.json", "/docs", "/docs/{asset}"]
 
     public init() {}
 
@@ -84,6 +92,11 @@ public struct RouteTable: Sendable {
             }
             if Self.equals(bytes, "/") { return .decided(.root) }
             if Self.equals(bytes, "/health") { return .decided(.gatewayHealth) }
+            if Self.equals(bytes, "/openapi.json") { return .decided(.openAPIDocument) }
+            if Self.matches(bytes, prefix: "/docs") {
+                let file = bytes.count > 6 ? String(decoding: bytes[6...], as: UTF8.self) : ""
+                return .decided(.docs(file: file))
+            }
             if Self.starts(bytes, with: Self.healthPrefix) {
                 var name = UnsafeBufferPointer(rebasing: bytes[Self.healthPrefix.utf8CodeUnitCount...])
                 if name.last == UInt8(ascii: "/") { name = UnsafeBufferPointer(rebasing: name.dropLast()) }

@@ -23,9 +23,10 @@ public struct PathParameters: Sendable {
 }
 
 /// A path parameter that does not have its declared type: 422 with FastAPI's body
-/// `{"detail": [{"loc": ["path", name], "msg": ..., "type": "int_parsing", "input": ...}]}`.
+/// `{"detail": [{"loc": ["path", name], "msg": ..., "type": "int_parsing", "input": ...}]}`
+/// (`greater_than` with `"ctx": {"gt": 0}` for an id that is not positive).
 public struct RouteParameterError: HTTPResponseError {
-    public enum Kind: Sendable { case missing, notAnInteger }
+    public enum Kind: Sendable { case missing, notAnInteger, notPositive }
     public let name: String
     public let input: String
     public let kind: Kind
@@ -42,6 +43,10 @@ public struct RouteParameterError: HTTPResponseError {
             out.append(contentsOf: Array(#"],"msg":"Input should be a valid integer, unable to parse string as an integer","type":"int_parsing","input":"#.utf8))
             JSONText.appendString(input, to: &out)
             out.append(contentsOf: Array("}]}".utf8))
+        case .notPositive:
+            out.append(contentsOf: Array(#"],"msg":"Input should be greater than 0","type":"greater_than","input":"#.utf8))
+            JSONText.appendString(input, to: &out)
+            out.append(contentsOf: Array(#","ctx":{"gt":0}}]}"#.utf8))
         }
         return out
     }

@@ -1,8 +1,11 @@
 /// Routes requests by method and path pattern to handlers.
 ///
-/// Patterns are literal segments and `{name}` or `{name:int}` parameters:
-/// `/api/movies/{id:int}`. A path that matches no pattern is a JSON 404; one that matches
-/// only for other methods is a 405 with `Allow`. A trailing slash is ignored. Routes are
+/// Patterns are literal segments and `{name}`, `{name:int}` or `{name:id}` parameters
+/// (`id`: a positive integer, what PostgreSQL assigns): `/api/movies/{movie_id:id}`. A path
+/// that matches no pattern is a JSON 404; one that matches only for other methods is a 405
+/// with `Allow`, even when a parameterised route would take it but for its type
+/// (`PUT /api/movies/batch` beside `PUT /api/movies/{movie_id:id}`); a parameter of the wrong
+/// type is otherwise a 422 in FastAPI's shape. A trailing slash is ignored. Routes are
 /// added at start-up, then the router is read-only and shared by every loop.
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPServerRequest) async throws -> HTTPServerResponse
@@ -21,9 +24,19 @@ public struct Router: HTTPResponder {
     enum Segment: Sendable, Equatable {
         /// A literal segment's bytes (compared as bytes: no Unicode normalisation).
         case literal([UInt8])
-        case parameter(String, isInt: Bool)
+        case parameter(String, ParameterType)
         /// `{name...}`: the rest of the path, possibly empty (the gateway's prefixes).
         case rest(String)
+    }
+
+    /// What a `{name:type}` segment accepts.
+    enum ParameterType: Sendable, Equatable {
+        /// `{name}`: any segment.
+        case text
+        /// `{name:int}`: what `Int(_:)` parses.
+        case int
+        /// `{name:id}`: a positive integer.
+        case id
     }
 
     private var routes: [Route] = []
@@ -50,14 +63,21 @@ public struct Router: HTTPResponder {
             if inner.hasSuffix("...") { return .rest(String(inner.dropLast(3))) }
             let parts = inner.split(separator: ":", maxSplits: 1)
             precondition(!parts.isEmpty, "empty parameter in route pattern \(pattern)")
-            precondition(parts.count == 1 || parts[1] == "int", "unknown parameter type in \(pattern)")
-            return .parameter(String(parts[0]), isInt: parts.count == 2)
+            let type: ParameterType
+            switch parts.count == 2 ? parts[1] : "" {
+            case "": type = .text
+            case "int": type = .int
+            case "id": type = .id
+            default: preconditionFailure("unknown parameter type in \(pattern)")
+            }
+            return .parameter(String(parts[0]), type)
         }
     }
 
     @inline(__always)  // into its witness: one async frame per request instead of two
     public func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         let path = request.head.path
+        // Methods of the routes whose pattern the path matches, parameters' types included.
         var allowed: [HTTPMethod] = []
         var typeError: RouteParameterError?
         // By index, reading each route in place: `for route in routes` copies every route
@@ -68,8 +88,6 @@ public struct Router: HTTPResponder {
                 continue
             case .typeMismatch(let error):
                 typeError = typeError ?? error
-                if routes[index].serves(request.method) { continue }
-                allowed.append(routes[index].method)
             case .matched(let parameters):
                 if routes[index].serves(request.method) {
                     request.parameters = parameters
@@ -78,12 +96,12 @@ public struct Router: HTTPResponder {
                 allowed.append(routes[index].method)
             }
         }
-        if let typeError { throw typeError }
         if !allowed.isEmpty {
             var unique: [String] = []
             for method in allowed where !unique.contains(method.rawValue) { unique.append(method.rawValue) }
             throw HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": unique.joined(separator: ", ")])
         }
+        if let typeError { throw typeError }
         return try await notFound(request)
     }
 
@@ -113,10 +131,15 @@ public struct Router: HTTPResponder {
                 switch segment {
                 case .literal(let literal):
                     if !Self.bytesEqual(literal, UnsafeBufferPointer(rebasing: bytes[part])) { return .noMatch }
-                case .parameter(let name, let isInt):
+                case .parameter(let name, let type):
                     let value = PathSegments.slice(of: path, part)
-                    if isInt && mismatch == nil && !Self.isInteger(UnsafeBufferPointer(rebasing: bytes[part])) {
-                        mismatch = RouteParameterError(name: name, input: String(value), kind: .notAnInteger)
+                    if type != .text && mismatch == nil {
+                        let digits = UnsafeBufferPointer(rebasing: bytes[part])
+                        if !Self.isInteger(digits) {
+                            mismatch = RouteParameterError(name: name, input: String(value), kind: .notAnInteger)
+                        } else if type == .id && !Self.isPositive(digits) {
+                            mismatch = RouteParameterError(name: name, input: String(value), kind: .notPositive)
+                        }
                     }
                     parameters.append(name: name, value: value)
                 case .rest:
@@ -139,6 +162,12 @@ extension Router {
             for index in 0..<part.count where literal[index] != part[index] { return false }
             return true
         }
+    }
+
+    /// Whether an integer that ``isInteger(_:)`` accepted is above zero: no minus sign and a
+    /// digit other than 0.
+    static func isPositive(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.first != UInt8(ascii: "-") && bytes.contains { $0 > UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// Whether `bytes` is what `Int(_:)` accepts: an optional sign, then decimal digits, in

@@ -11,6 +11,8 @@ public enum MovieRules {
     public static let year: ClosedRange<Int64> = 1878...2100
     public static let genre = 1...50
     public static let rating: ClosedRange<Double> = 0.0...10.0
+    /// A movie id: positive, as PostgreSQL assigns them (a batch's ids are checked against it).
+    public static let id: ClosedRange<Int64> = 1...Int64.max
     /// `POST /api/movies/batch`: how many ids one call may ask for.
     public static let batchSize = 1...1000
 }

@@ -10,10 +10,10 @@ struct MovieRoutes: Sendable {
         router.get("/api/movies") { try await list($0) }
         router.post("/api/movies") { try await create($0) }
         router.post("/api/movies/batch") { try await batch($0) }
-        router.get("/api/movies/{movie_id:int}") { try await get($0) }
-        router.put("/api/movies/{movie_id:int}") { try await update($0) }
-        router.patch("/api/movies/{movie_id:int}") { try await update($0) }
-        router.delete("/api/movies/{movie_id:int}") { try await delete($0) }
+        router.get("/api/movies/{movie_id:id}") { try await get($0) }
+        router.put("/api/movies/{movie_id:id}") { try await update($0) }
+        router.patch("/api/movies/{movie_id:id}") { try await update($0) }
+        router.delete("/api/movies/{movie_id:id}") { try await delete($0) }
     }
 
     static let notFound = "Movie not found"
@@ -53,7 +53,7 @@ struct MovieRoutes: Sendable {
     /// `POST /api/movies/batch {"movie_ids": [...]}`.
     func batch(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         var body = JSONFields(try await request.decodeJSONObject())
-        let ids = body.intList("movie_ids", count: MovieRules.batchSize)
+        let ids = body.intList("movie_ids", count: MovieRules.batchSize, range: MovieRules.id)
         let movieIDs = try body.finish(ids)
         let movies = try await catalog.movies(ids: movieIDs)
         var out: [UInt8] = []

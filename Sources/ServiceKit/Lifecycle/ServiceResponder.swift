@@ -59,6 +59,10 @@ public struct ServiceResponder: HTTPResponder {
             context.route = "/metrics"
             response = HTTPServerResponse(status: .ok, headers: ["Content-Type": Metrics.contentType],
                                           body: .bytes(metrics.exposition()))
+        } else if path == "/health" || path == "/health/" || path == "/metrics" {
+            // A known path, another method: 405 with `Allow`, as the router answers for its own.
+            context.route = path == "/metrics" ? "/metrics" : "/health"
+            response = HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]).response
         } else {
             do {
                 response = try await RequestContext.$current.withValue(context) {

@@ -8,11 +8,14 @@ public struct ServiceRouter: Sendable {
     public private(set) var router = Router()
     /// Patterns in registration order (for the gateway's route list or docs).
     public private(set) var patterns: [String] = []
+    /// Every route as registered, in order: what the OpenAPI document is checked against.
+    public private(set) var routes: [(method: HTTPMethod, pattern: String)] = []
 
     public init() {}
 
     public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Router.Handler) {
         patterns.append(pattern)
+        routes.append((method, pattern))
         router.on(method, pattern) { request in
             RequestContext.current?.route = pattern
             return try await handler(request)

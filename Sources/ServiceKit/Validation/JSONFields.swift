@@ -118,10 +118,17 @@ public struct JSONFields: Sendable {
     /// `text` without leading and trailing white space (Python's `str.strip()`).
     public static func trimmed(_ text: String) -> String {
         let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }),
+            let last = scalars.lastIndex(where: { !isPythonSpace($0) })
         else { return "" }
         return String(scalars[first...last])
+    }
+
+    /// Python's `str.isspace()`: Unicode's White_Space characters plus the four separators
+    /// U+001C–U+001F, so that what the OpenAPI document's `\S` patterns call blank (a
+    /// validator in Python reads them) is what the services trim away.
+    static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || (0x1C...0x1F).contains(scalar.value)
     }
 
     // MARK: Numbers and booleans

@@ -7,10 +7,10 @@ extension UserService {
         var router = ServiceRouter()
         router.post("/api/users") { try await self.createUser($0) }
         router.get("/api/users") { try await self.listUsers($0) }
-        router.get("/api/users/{user_id:int}") { try await self.getUser($0) }
-        router.put("/api/users/{user_id:int}") { try await self.updateUser($0) }
-        router.patch("/api/users/{user_id:int}") { try await self.updateUser($0) }
-        router.delete("/api/users/{user_id:int}") { try await self.deleteUser($0) }
+        router.get("/api/users/{user_id:id}") { try await self.getUser($0) }
+        router.put("/api/users/{user_id:id}") { try await self.updateUser($0) }
+        router.patch("/api/users/{user_id:id}") { try await self.updateUser($0) }
+        router.delete("/api/users/{user_id:id}") { try await self.deleteUser($0) }
         router.post("/api/auth/login") { try await self.login($0) }
         router.get("/api/auth/me") { try await self.me($0) }
         return router
@@ -123,7 +123,7 @@ extension UserService {
         return HTTPServerResponse(status: .noContent)
     }
 
-    /// The `{user_id:int}` path parameter (the router already refused non-integers with 422).
+    /// The `{user_id:id}` path parameter (the router already refused anything but a positive integer with 422).
     func userID(_ request: HTTPServerRequest) throws -> Int64 {
         Int64(try request.parameters.int("user_id"))
     }
