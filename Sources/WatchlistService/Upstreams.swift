@@ -159,6 +159,10 @@ struct Upstreams: Sendable {
                 failure = WatchlistError(.unavailable, upstream: endpoint.name, underlying: UnusableAnswer.status(503))
             case 504:
                 failure = WatchlistError(.timedOut, upstream: endpoint.name, underlying: UnusableAnswer.status(504))
+            case 401 where request.headers.contains(name: "Authorization"):
+                // The caller's token, forwarded for the check, was refused (revoked since).
+                failure = WatchlistError(
+                    .credentialsRefused, upstream: endpoint.name, underlying: UnusableAnswer.status(401))
             case let status:
                 failure = WatchlistError(
                     .badResponse, upstream: endpoint.name, underlying: UnusableAnswer.status(status))

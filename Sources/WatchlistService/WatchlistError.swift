@@ -12,11 +12,14 @@ import ServiceKit
 /// - ``Code/timedOut`` → 504 `"Movie service timed out"`: the request went out and no
 ///   complete answer came back within `UPSTREAM_TIMEOUT`;
 /// - ``Code/badResponse`` → 502 `"Movie service returned an invalid response"`: it closed
-///   the connection mid-answer, broke HTTP, answered with a status or body we cannot use.
+///   the connection mid-answer, broke HTTP, answered with a status or body we cannot use;
+/// - ``Code/credentialsRefused`` → 401 `"Invalid authentication credentials"`: the user
+///   service refused the caller's own token, which the check forwarded (revoked since it
+///   was issued: a password or email change, a deletion). The caller's problem, not a 502.
 public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unavailable, timedOut, badResponse, invalidConfiguration
+            case unavailable, timedOut, badResponse, credentialsRefused, invalidConfiguration
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -29,6 +32,8 @@ public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertib
         public static let timedOut = Code(.timedOut)
         /// The upstream answered with something unusable (502).
         public static let badResponse = Code(.badResponse)
+        /// The upstream refused the caller's forwarded token (401).
+        public static let credentialsRefused = Code(.credentialsRefused)
         /// A setting the service cannot use (an upstream URL it cannot call); set-up only.
         public static let invalidConfiguration = Code(.invalidConfiguration)
     }
@@ -56,6 +61,7 @@ public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertib
         case .unavailable: .serviceUnavailable
         case .timedOut: .gatewayTimeout
         case .badResponse: .badGateway
+        case .credentialsRefused: .unauthorized
         default: .internalServerError
         }
     }
@@ -66,8 +72,13 @@ public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertib
         case .unavailable: "\(upstream) unavailable"
         case .timedOut: "\(upstream) timed out"
         case .badResponse: "\(upstream) returned an invalid response"
+        case .credentialsRefused: "Invalid authentication credentials"
         default: "Internal Server Error"
         }
+    }
+
+    public var headers: HTTPHeaders {
+        code == .credentialsRefused ? ["WWW-Authenticate": "Bearer"] : [:]
     }
 
     public var jsonBody: [UInt8] {

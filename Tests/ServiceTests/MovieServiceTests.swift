@@ -144,7 +144,7 @@ struct MovieServiceTests {
             pipelines: await app.metric("marquee_cache_write_pipelines_total"))
         let unknown = Int64(9_000_000_000)
         let response = await app.call(
-            .POST, "/api/movies/batch", json: #"{"movie_ids": [\#(c), \#(unknown), \#(a), \#(c), \#(b), -1, \#(a)]}"#)
+            .POST, "/api/movies/batch", json: #"{"movie_ids": [\#(c), \#(unknown), \#(a), \#(c), \#(b), \#(a)]}"#)
         #expect(response.status == .ok)
         #expect(response.jsonBody?.arrayValue?.compactMap { $0["id"]?.intValue } == [c, a, b])
         #expect(await app.metric("marquee_cache_redis_reads_total") - before.mget == 1)
@@ -161,6 +161,10 @@ struct MovieServiceTests {
         // The batch's bodies are the single reads' bytes.
         let single = await app.call(.GET, "/api/movies/\(a)")
         #expect(again.text.hasPrefix("[" + single.text + ","))
+        // Ids are positive: 0 or -1 is a 422 naming its place in the list, not an unknown id.
+        let negative = await app.call(.POST, "/api/movies/batch", json: #"{"movie_ids": [\#(a), -1]}"#)
+        #expect(negative.status == .unprocessableEntity)
+        #expect(negative.jsonBody?["detail"]?.arrayValue?.first?["loc"] == .array([.string("body"), .string("movie_ids"), .int(1)]))
     }
 
     @Test func batchSizeLimits() async throws {

@@ -13,6 +13,24 @@ import WatchlistService
         return ["Authorization": "Bearer \(token)"]
     }
 
+    /// Found by schemathesis: an add with a token revoked since it was issued (its user
+    /// changed their password) was a 502 "User service returned an invalid response".
+    @Test func aTokenTheUserServiceRefusesIsA401NotA502() async throws {
+        let harness = try await WatchlistHarness.start(
+            authenticator: Authenticator(secret: Self.secret, required: false))
+        defer { Task { await harness.stop() } }
+        let base = WatchlistHarness.uniqueIDBase()
+        harness.users.addUser(base + 1)
+        harness.movies.addMovie(base + 10)
+        let token = Self.bearer(base + 1)
+        let authorization = try #require(token["Authorization"])
+        harness.users.state.withLock { _ = $0.revoked.insert(authorization) }
+        let response = await harness.add(user: base + 1, movie: base + 10, headers: token)
+        #expect(response.status.code == 401)
+        #expect(response.headers["WWW-Authenticate"] == "Bearer")
+        #expect(response.detail == "Invalid authentication credentials")
+    }
+
     @Test func requiredAuthLimitsEveryoneToTheirOwnWatchlist() async throws {
         let harness = try await WatchlistHarness.start(
             authenticator: Authenticator(secret: Self.secret, required: true))

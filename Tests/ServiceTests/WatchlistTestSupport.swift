@@ -27,6 +27,8 @@ final class WatchlistFakeUpstream: Sendable {
         /// When each call began and ended (monotonic nanoseconds), in order.
         var began: [UInt64] = []
         var ended: [UInt64] = []
+        /// `Authorization` values the fake user service refuses with 401 (revoked tokens).
+        var revoked: Set<String> = []
     }
 
     let state = Mutex(State())
@@ -43,7 +45,11 @@ final class WatchlistFakeUpstream: Sendable {
         router.get("/api/users/{id:int}") { request in
             let fake = try #require(box.withLock { $0 })
             let id = Int64(try request.parameters.int("id"))
-            let exists = try await fake.record("GET /api/users", request) { $0.users.contains(id) }
+            let authorization = request.headers["Authorization"]
+            let (exists, refused) = try await fake.record("GET /api/users", request) { state in
+                (state.users.contains(id), authorization.map { state.revoked.contains($0) } ?? false)
+            }
+            if refused { throw HTTPError(.unauthorized, detail: "Token revoked") }
             guard exists else { throw HTTPError(.notFound, detail: "User not found") }
             return .json(.ok, JSONValue.object(JSONObject(["id": .int(id), "name": .string("Test")])).jsonBytes)
         }

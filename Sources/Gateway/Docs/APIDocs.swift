@@ -106,30 +106,17 @@ struct APIDocs: Sendable {
     }
 
     private func response(_ file: File, ifNoneMatch: String?, isPage: Bool) -> HTTPServerResponse {
-        var headers: HTTPHeaders = [
-            "ETag": file.etag, "Cache-Control": file.cacheControl, "X-Content-Type-Options": "nosniff",
-        ]
+        // (`X-Content-Type-Options: nosniff` is on every gateway response: the server adds it.)
+        var headers: HTTPHeaders = ["ETag": file.etag, "Cache-Control": file.cacheControl]
         if isPage {
             headers.add(name: "Content-Security-Policy", value: Self.contentSecurityPolicy)
             headers.add(name: "Referrer-Policy", value: "no-referrer")
         }
-        if let ifNoneMatch, Self.matches(ifNoneMatch: ifNoneMatch, etag: file.etag) {
+        if let ifNoneMatch, EntityTag.matches(ifNoneMatch: ifNoneMatch, etag: file.etag) {
             return HTTPServerResponse(status: .notModified, headers: headers)
         }
         headers.add(name: "Content-Type", value: file.contentType)
         return HTTPServerResponse(status: .ok, headers: headers, body: .bytes(file.body))
-    }
-
-    /// Whether an `If-None-Match` list names `etag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
-    static func matches(ifNoneMatch header: String, etag: String) -> Bool {
-        for piece in header.split(separator: ",") {
-            var tag = piece.drop(while: { $0 == " " || $0 == "\t" })
-            while let last = tag.last, last == " " || last == "\t" { tag = tag.dropLast() }
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-            if tag == etag { return true }
-        }
-        return false
     }
 
     /// A strong validator from the bytes: FNV-1a, 64 bits, quoted hex. Not a security

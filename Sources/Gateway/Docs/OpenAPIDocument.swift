@@ -583,6 +583,7 @@ public enum OpenAPIDocument {
                   "id": 1,
                   "name": "Alice",
                   "email": "alice@example.com",
+                  "role": "user",
                   "created_at": "2026-11-25T16:22:47.120Z",
                   "updated_at": "2026-11-25T16:22:47.120Z"
                 }
@@ -634,22 +635,7 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "409": {
-            "description": "The email address is taken.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Email already registered"
-                }
-              }
-            }
+            "$ref": "#/components/responses/EmailTaken"
           },
           "413": {
             "$ref": "#/components/responses/PayloadTooLarge"
@@ -719,6 +705,7 @@ public enum OpenAPIDocument {
                     "id": 1,
                     "name": "Alice",
                     "email": "alice@example.com",
+                    "role": "user",
                     "created_at": "2026-11-25T16:22:47.120Z",
                     "updated_at": "2026-11-25T16:22:47.120Z"
                   }
@@ -786,6 +773,7 @@ public enum OpenAPIDocument {
                   "id": 1,
                   "name": "Alice",
                   "email": "alice@example.com",
+                  "role": "user",
                   "created_at": "2026-11-25T16:22:47.120Z",
                   "updated_at": "2026-11-25T16:22:47.120Z"
                 }
@@ -832,7 +820,8 @@ public enum OpenAPIDocument {
                 "$ref": "#/components/schemas/UserUpdate"
               },
               "example": {
-                "name": "Alice Liddell"
+                "password": "new-secret",
+                "current_password": "pass123"
               }
             }
           }
@@ -845,26 +834,7 @@ public enum OpenAPIDocument {
         ],
         "responses": {
           "200": {
-            "description": "The changed user.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/User"
-                },
-                "example": {
-                  "id": 1,
-                  "name": "Alice",
-                  "email": "alice@example.com",
-                  "created_at": "2026-11-25T16:22:47.120Z",
-                  "updated_at": "2026-11-25T16:22:47.120Z"
-                }
-              }
-            }
+            "$ref": "#/components/responses/UserChanged"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"
@@ -873,28 +843,13 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "$ref": "#/components/responses/Forbidden"
+            "$ref": "#/components/responses/UserChangeForbidden"
           },
           "404": {
             "$ref": "#/components/responses/UserNotFound"
           },
           "409": {
-            "description": "The email address is taken.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Email already registered"
-                }
-              }
-            }
+            "$ref": "#/components/responses/EmailTaken"
           },
           "413": {
             "$ref": "#/components/responses/PayloadTooLarge"
@@ -933,7 +888,8 @@ public enum OpenAPIDocument {
                 "$ref": "#/components/schemas/UserUpdate"
               },
               "example": {
-                "email": "alice@example.org"
+                "email": "alice@example.org",
+                "current_password": "pass123"
               }
             }
           }
@@ -946,26 +902,7 @@ public enum OpenAPIDocument {
         ],
         "responses": {
           "200": {
-            "description": "The changed user.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/User"
-                },
-                "example": {
-                  "id": 1,
-                  "name": "Alice",
-                  "email": "alice@example.com",
-                  "created_at": "2026-11-25T16:22:47.120Z",
-                  "updated_at": "2026-11-25T16:22:47.120Z"
-                }
-              }
-            }
+            "$ref": "#/components/responses/UserChanged"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"
@@ -974,28 +911,13 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "$ref": "#/components/responses/Forbidden"
+            "$ref": "#/components/responses/UserChangeForbidden"
           },
           "404": {
             "$ref": "#/components/responses/UserNotFound"
           },
           "409": {
-            "description": "The email address is taken.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Email already registered"
-                }
-              }
-            }
+            "$ref": "#/components/responses/EmailTaken"
           },
           "413": {
             "$ref": "#/components/responses/PayloadTooLarge"
@@ -1117,6 +1039,7 @@ public enum OpenAPIDocument {
                     "id": 1,
                     "name": "Alice",
                     "email": "alice@example.com",
+                    "role": "user",
                     "created_at": "2026-11-25T16:22:47.120Z",
                     "updated_at": "2026-11-25T16:22:47.120Z"
                   }
@@ -1161,7 +1084,7 @@ public enum OpenAPIDocument {
           "auth"
         ],
         "summary": "The caller's own user",
-        "description": "401 without a valid token whatever `AUTH_REQUIRED` says.",
+        "description": "401 without a valid token whatever `AUTH_REQUIRED` says, and 401 `Token revoked` for a token issued before a password, email or role change of its user, or after the user's deletion.",
         "security": [
           {
             "bearerAuth": []
@@ -1184,6 +1107,7 @@ public enum OpenAPIDocument {
                   "id": 1,
                   "name": "Alice",
                   "email": "alice@example.com",
+                  "role": "user",
                   "created_at": "2026-11-25T16:22:47.120Z",
                   "updated_at": "2026-11-25T16:22:47.120Z"
                 }
@@ -1222,7 +1146,8 @@ public enum OpenAPIDocument {
             "required": false,
             "description": "Only this genre, compared case-insensitively; empty means no filter.",
             "schema": {
-              "type": "string"
+              "type": "string",
+              "pattern": "^[^\\x00]*$"
             },
             "example": "Sci-Fi"
           },
@@ -1399,22 +1324,7 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Movie writes need an admin when auth is required.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Admin privileges required"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieWriteForbidden"
           },
           "413": {
             "$ref": "#/components/responses/PayloadTooLarge"
@@ -1674,32 +1584,7 @@ public enum OpenAPIDocument {
         ],
         "responses": {
           "200": {
-            "description": "The changed movie.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              },
-              "ETag": {
-                "$ref": "#/components/headers/ETag"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Movie"
-                },
-                "example": {
-                  "id": 1,
-                  "title": "Inception",
-                  "director": "Christopher Nolan",
-                  "year": 2010,
-                  "genre": "Sci-Fi",
-                  "rating": 8.8,
-                  "created_at": "2026-11-25T16:22:48.031Z",
-                  "updated_at": "2026-11-25T16:22:48.031Z"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieChanged"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"
@@ -1708,22 +1593,7 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Movie writes need an admin when auth is required.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Admin privileges required"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieWriteForbidden"
           },
           "404": {
             "$ref": "#/components/responses/MovieNotFound"
@@ -1778,32 +1648,7 @@ public enum OpenAPIDocument {
         ],
         "responses": {
           "200": {
-            "description": "The changed movie.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              },
-              "ETag": {
-                "$ref": "#/components/headers/ETag"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Movie"
-                },
-                "example": {
-                  "id": 1,
-                  "title": "Inception",
-                  "director": "Christopher Nolan",
-                  "year": 2010,
-                  "genre": "Sci-Fi",
-                  "rating": 8.8,
-                  "created_at": "2026-11-25T16:22:48.031Z",
-                  "updated_at": "2026-11-25T16:22:48.031Z"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieChanged"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"
@@ -1812,22 +1657,7 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Movie writes need an admin when auth is required.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Admin privileges required"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieWriteForbidden"
           },
           "404": {
             "$ref": "#/components/responses/MovieNotFound"
@@ -1880,22 +1710,7 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Movie writes need an admin when auth is required.",
-            "headers": {
-              "X-Request-ID": {
-                "$ref": "#/components/headers/X-Request-ID"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HTTPError"
-                },
-                "example": {
-                  "detail": "Admin privileges required"
-                }
-              }
-            }
+            "$ref": "#/components/responses/MovieWriteForbidden"
           },
           "404": {
             "$ref": "#/components/responses/MovieNotFound"
@@ -2355,7 +2170,7 @@ public enum OpenAPIDocument {
           "watchlist"
         ],
         "summary": "The entries of every user who saved a movie",
-        "description": "With `AUTH_REQUIRED=true`, a signed-in caller.",
+        "description": "Every user's ids: admins only once a caller is known (403 for a plain user; with `AUTH_REQUIRED=true` a token is needed).",
         "parameters": [
           {
             "$ref": "#/components/parameters/limit"
@@ -2546,6 +2361,7 @@ public enum OpenAPIDocument {
           "id",
           "name",
           "email",
+          "role",
           "created_at",
           "updated_at"
         ],
@@ -2568,6 +2384,14 @@ public enum OpenAPIDocument {
             "maxLength": 254,
             "description": "Stored lower-case."
           },
+          "role": {
+            "type": "string",
+            "enum": [
+              "user",
+              "admin"
+            ],
+            "description": "`admin` is granted by an operator only; a sign-up is a `user`."
+          },
           "created_at": {
             "type": "string",
             "format": "date-time",
@@ -2583,6 +2407,7 @@ public enum OpenAPIDocument {
           "id": 1,
           "name": "Alice",
           "email": "alice@example.com",
+          "role": "user",
           "created_at": "2026-11-25T16:22:47.120Z",
           "updated_at": "2026-11-25T16:22:47.120Z"
         }
@@ -2600,18 +2425,20 @@ public enum OpenAPIDocument {
             "maxLength": 100,
             "description": "1-100 characters after trimming; stored trimmed.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "email": {
             "type": "string",
             "format": "email",
             "maxLength": 254,
+            "pattern": "^[^\\x00]*$",
             "description": "A valid address of at most 254 characters, compared case-insensitively and unique (409)."
           },
           "password": {
             "type": "string",
             "minLength": 6,
             "maxLength": 128,
+            "pattern": "^[^\\x00]*$",
             "description": "6-128 characters, not trimmed; stored as a salted scrypt hash, never returned."
           }
         },
@@ -2623,45 +2450,61 @@ public enum OpenAPIDocument {
       },
       "UserUpdate": {
         "type": "object",
-        "description": "Any non-empty subset of the three fields.",
+        "description": "Any non-empty subset of name, email and password; changing the email or the password also needs `current_password` (missing: 422; wrong: 403, counted against the login throttle). A new email or password revokes the user's earlier tokens.",
         "properties": {
           "name": {
             "type": "string",
             "maxLength": 100,
             "description": "1-100 characters after trimming.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "email": {
             "type": "string",
             "format": "email",
-            "maxLength": 254
+            "maxLength": 254,
+            "pattern": "^[^\\x00]*$"
           },
           "password": {
             "type": "string",
             "minLength": 6,
-            "maxLength": 128
+            "maxLength": 128,
+            "pattern": "^[^\\x00]*$"
+          },
+          "current_password": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1024,
+            "pattern": "^[^\\x00]*$",
+            "description": "The user's password now; needed with `email` or `password`."
           }
         },
         "anyOf": [
           {
             "required": [
               "name"
+            ],
+            "properties": {
+              "email": false,
+              "password": false
+            }
+          },
+          {
+            "required": [
+              "email",
+              "current_password"
             ]
           },
           {
             "required": [
-              "email"
-            ]
-          },
-          {
-            "required": [
-              "password"
+              "password",
+              "current_password"
             ]
           }
         ],
         "example": {
-          "name": "Alice Liddell"
+          "password": "new-secret",
+          "current_password": "pass123"
         }
       },
       "LoginRequest": {
@@ -2676,12 +2519,13 @@ public enum OpenAPIDocument {
             "maxLength": 320,
             "description": "Any string of up to 320 characters after trimming: an address that never registered fails like a wrong password.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "password": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 1024
+            "maxLength": 1024,
+            "pattern": "^[^\\x00]*$"
           }
         },
         "example": {
@@ -2800,7 +2644,7 @@ public enum OpenAPIDocument {
             "maxLength": 200,
             "description": "1-200 characters after trimming.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "director": {
             "type": [
@@ -2808,7 +2652,8 @@ public enum OpenAPIDocument {
               "null"
             ],
             "maxLength": 200,
-            "description": "0-200 characters after trimming, or null."
+            "description": "0-200 characters after trimming, or null.",
+            "pattern": "^[^\\x00]*$"
           },
           "year": {
             "type": "integer",
@@ -2821,7 +2666,7 @@ public enum OpenAPIDocument {
             "maxLength": 50,
             "description": "1-50 characters after trimming.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "rating": {
             "type": [
@@ -2849,7 +2694,7 @@ public enum OpenAPIDocument {
             "maxLength": 200,
             "description": "1-200 characters after trimming.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "director": {
             "type": [
@@ -2857,7 +2702,8 @@ public enum OpenAPIDocument {
               "null"
             ],
             "maxLength": 200,
-            "description": "0-200 characters after trimming, or null."
+            "description": "0-200 characters after trimming, or null.",
+            "pattern": "^[^\\x00]*$"
           },
           "year": {
             "type": "integer",
@@ -2869,7 +2715,7 @@ public enum OpenAPIDocument {
             "maxLength": 50,
             "description": "1-50 characters after trimming.",
             "minLength": 1,
-            "pattern": "\\S"
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
           },
           "rating": {
             "type": [
@@ -3292,7 +3138,7 @@ public enum OpenAPIDocument {
         }
       },
       "Unauthorized": {
-        "description": "A bearer token that is invalid or expired (always), or none where one is needed (`AUTH_REQUIRED=true`).",
+        "description": "A bearer token that is invalid, expired or revoked (always), or none where one is needed (`AUTH_REQUIRED=true`).",
         "headers": {
           "X-Request-ID": {
             "$ref": "#/components/headers/X-Request-ID"
@@ -3491,10 +3337,18 @@ public enum OpenAPIDocument {
         }
       },
       "ServiceUnavailable": {
-        "description": "A dependency (a database, another service) is down, or the service is too busy right now.",
+        "description": "A dependency (a database, another service) is down, or the service is too busy right now (then with `Retry-After`: the gateway's queue for the service is full, or too many password checks are waiting).",
         "headers": {
           "X-Request-ID": {
             "$ref": "#/components/headers/X-Request-ID"
+          },
+          "Retry-After": {
+            "description": "Seconds to wait, when the cause is load.",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1
+            }
           }
         },
         "content": {
@@ -3522,6 +3376,111 @@ public enum OpenAPIDocument {
             },
             "example": {
               "detail": "Movie service timed out"
+            }
+          }
+        }
+      },
+      "EmailTaken": {
+        "description": "The email address is taken.",
+        "headers": {
+          "X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/HTTPError"
+            },
+            "example": {
+              "detail": "Email already registered"
+            }
+          }
+        }
+      },
+      "UserChangeForbidden": {
+        "description": "Another user's record, or a wrong `current_password`.",
+        "headers": {
+          "X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/HTTPError"
+            },
+            "example": {
+              "detail": "Current password is incorrect"
+            }
+          }
+        }
+      },
+      "MovieWriteForbidden": {
+        "description": "Movie writes need an admin when a caller is known.",
+        "headers": {
+          "X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/HTTPError"
+            },
+            "example": {
+              "detail": "Admin privileges required"
+            }
+          }
+        }
+      },
+      "UserChanged": {
+        "description": "The changed user.",
+        "headers": {
+          "X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/User"
+            },
+            "example": {
+              "id": 1,
+              "name": "Alice",
+              "email": "alice@example.com",
+              "role": "user",
+              "created_at": "2026-11-25T16:22:47.120Z",
+              "updated_at": "2026-11-25T16:22:47.120Z"
+            }
+          }
+        }
+      },
+      "MovieChanged": {
+        "description": "The changed movie.",
+        "headers": {
+          "X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"
+          },
+          "ETag": {
+            "$ref": "#/components/headers/ETag"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Movie"
+            },
+            "example": {
+              "id": 1,
+              "title": "Inception",
+              "director": "Christopher Nolan",
+              "year": 2010,
+              "genre": "Sci-Fi",
+              "rating": 8.8,
+              "created_at": "2026-11-25T16:22:48.031Z",
+              "updated_at": "2026-11-25T16:22:48.031Z"
             }
           }
         }

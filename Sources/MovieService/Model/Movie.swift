@@ -1,3 +1,4 @@
+import HTTP
 import Postgres
 import ServiceKit
 
@@ -74,16 +75,8 @@ public enum MovieETag {
     /// `"<id>-<version>"`, quoted as RFC 9110 wants.
     public static func make(id: Int64, version: Int64) -> String { "\"\(id)-\(version)\"" }
 
-    /// Whether an `If-None-Match` value names `etag`: a comma-separated list compared with
-    /// the weak comparison (RFC 9110 §13.1.2: `W/` prefixes ignored), or `*`.
+    /// Whether an `If-None-Match` value names `etag` (``EntityTag/matches(ifNoneMatch:etag:)``).
     public static func matches(ifNoneMatch header: String, etag: String) -> Bool {
-        for piece in header.split(separator: ",") {
-            var tag = piece.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
-            while let last = tag.last, last == " " || last == "\t" { tag = tag.dropLast() }
-            if tag == "*" { return true }
-            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-            if tag == etag { return true }
-        }
-        return false
+        EntityTag.matches(ifNoneMatch: header, etag: etag)
     }
 }
