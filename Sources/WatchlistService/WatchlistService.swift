@@ -148,7 +148,7 @@ public enum WatchlistService {
         case .connectionFailed, .connectionClosed, .poolExhausted, .poolTimeout, .shutdown:
             return ServiceError.serviceUnavailable("Database unavailable")
         case .queryCanceled, .queryTimeout:
-            return ServiceError.gatewayTimeout("Database timed out")
+            return ServiceError.gatewayTimeout("Database timeout")
         default:
             return nil
         }

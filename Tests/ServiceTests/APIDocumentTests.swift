@@ -128,4 +128,39 @@ import WatchlistService
             }
         }
     }
+
+    /// What the gateway itself may answer on any route it forwards, whatever the service: an
+    /// invalid token (401 + `WWW-Authenticate`), its rate limit (429 + `Retry-After`), an
+    /// unreachable service (502), its full queue (503 + `Retry-After`), no answer in time (504).
+    static let gatewayAnswers: [String: [String]] = [
+        "401": ["WWW-Authenticate"], "429": ["Retry-After"], "502": [], "503": ["Retry-After"], "504": [],
+    ]
+
+    @Test func everyForwardedOperationDeclaresTheGatewaysOwnAnswers() throws {
+        let document = try JSONParser.parse(OpenAPIDocument.json)
+        let paths = try #require(document["paths"]?.objectValue)
+        let sharedResponses = try #require(document["components"]?["responses"]?.objectValue)
+        let table = RouteTable()
+        var checked = 0
+        for (path, item) in paths {
+            guard case .proxy = table.route(path: Substring(Self.samplePath(path)), query: nil) else { continue }
+            for (method, operation) in try #require(item.objectValue) where Self.methods.contains(method) {
+                checked += 1
+                let responses = try #require(operation["responses"]?.objectValue)
+                for (status, headers) in Self.gatewayAnswers {
+                    guard var response = responses[status] else {
+                        Issue.record("\(method) \(path) does not declare \(status)")
+                        continue
+                    }
+                    if let reference = response["$ref"]?.stringValue {
+                        response = try #require(sharedResponses[String(reference.split(separator: "/").last ?? "")])
+                    }
+                    for header in headers {
+                        #expect(response["headers"]?[header] != nil, "\(method) \(path) \(status) lacks \(header)")
+                    }
+                }
+            }
+        }
+        #expect(checked > 20, "only \(checked) forwarded operations found")
+    }
 }

@@ -13,7 +13,7 @@ public enum OpenAPIDocument {
     "title": "Marquee",
     "version": "1.0.0",
     "summary": "A movie watchlist backend: users, a cached movie catalogue and watchlists, behind one gateway.",
-    "description": "Everything goes through the gateway. Errors are FastAPI's shape: `{\"detail\": \"...\"}`, and 422 as a list of issues with `loc`. Every response carries `X-Request-ID`; a method a path does not serve is answered 405 with `Allow`, and `HEAD` is served wherever `GET` is. Lists take `limit`/`offset` and carry `X-Total-Count`.\n\nAuthentication: `POST /api/auth/login` gives an HS256 bearer token. With `AUTH_REQUIRED=false` (the local default) a token is optional, but one that is sent is verified and limits the caller to their own data; with `AUTH_REQUIRED=true` writes and per-user reads need one. The contract in prose: docs/API.md.",
+    "description": "Everything goes through the gateway. Errors are FastAPI's shape: `{\"detail\": \"...\"}`, and 422 as a list of issues with `loc`. Every response carries `X-Request-ID`; a method a path does not serve is answered 405 with `Allow`, and `HEAD` is served wherever `GET` is. Lists take `limit`/`offset` and carry `X-Total-Count`.\n\nAuthentication: `POST /api/auth/login` gives an HS256 bearer token. With `AUTH_REQUIRED=false` (the local default) a token is optional, but one that is sent is verified and limits the caller to their own data; with `AUTH_REQUIRED=true` writes and per-user reads need one.\n\nLimits every route shares: the gateway's rate limit per client address (429 with `Retry-After`), its body limit (413, `MAX_BODY_SIZE`, 1 MiB by default), its queue per service (503 with `Retry-After: 1`), and a deadline on every database query (`DB_QUERY_TIMEOUT`, 1 s: 503 `Database unavailable` or 504 `Database timeout`, never a hang). The parser's own limits (request line, header size and count) answer 414/431 with `Connection: close`.\n\nThe contract in prose: docs/API.md.",
     "license": {
       "name": "Proprietary",
       "identifier": "LicenseRef-Proprietary"
@@ -385,7 +385,7 @@ public enum OpenAPIDocument {
           "health"
         ],
         "summary": "Health of the user service",
-        "description": "Proxied to the user service's `/health`. 502/504 come from the gateway when the service itself cannot be reached.",
+        "description": "Proxied to the user service's `/health`. 502/504, and 503 with `Retry-After` and an `HTTPError` body, come from the gateway when the service itself cannot be reached or is too busy; a bearer token, needed by none, is still verified when sent (401 when invalid).",
         "security": [],
         "responses": {
           "200": {
@@ -403,6 +403,9 @@ public enum OpenAPIDocument {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
           },
@@ -410,16 +413,31 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/BadGateway"
           },
           "503": {
-            "description": "Unhealthy: a required check failed (the failing one is `down`).",
+            "description": "Unhealthy: a required check failed (the failing one is `down`, a `Health` body); or the gateway's queue for the service is full (an `HTTPError` body, `Retry-After: 1`).",
             "headers": {
               "X-Request-ID": {
                 "$ref": "#/components/headers/X-Request-ID"
+              },
+              "Retry-After": {
+                "description": "Seconds to wait before trying again: `1` when the cause is load (the gateway's queue for the service, or the user service's password checks); absent when a dependency is down.",
+                "required": false,
+                "schema": {
+                  "type": "integer",
+                  "minimum": 1
+                }
               }
             },
             "content": {
               "application/json": {
                 "schema": {
-                  "$ref": "#/components/schemas/Health"
+                  "oneOf": [
+                    {
+                      "$ref": "#/components/schemas/Health"
+                    },
+                    {
+                      "$ref": "#/components/schemas/HTTPError"
+                    }
+                  ]
                 }
               }
             }
@@ -437,7 +455,7 @@ public enum OpenAPIDocument {
           "health"
         ],
         "summary": "Health of the movie service",
-        "description": "Proxied to the movie service's `/health`. 502/504 come from the gateway when the service itself cannot be reached.",
+        "description": "Proxied to the movie service's `/health`. 502/504, and 503 with `Retry-After` and an `HTTPError` body, come from the gateway when the service itself cannot be reached or is too busy; a bearer token, needed by none, is still verified when sent (401 when invalid).",
         "security": [],
         "responses": {
           "200": {
@@ -455,6 +473,9 @@ public enum OpenAPIDocument {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
           },
@@ -462,16 +483,31 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/BadGateway"
           },
           "503": {
-            "description": "Unhealthy: a required check failed (the failing one is `down`).",
+            "description": "Unhealthy: a required check failed (the failing one is `down`, a `Health` body); or the gateway's queue for the service is full (an `HTTPError` body, `Retry-After: 1`).",
             "headers": {
               "X-Request-ID": {
                 "$ref": "#/components/headers/X-Request-ID"
+              },
+              "Retry-After": {
+                "description": "Seconds to wait before trying again: `1` when the cause is load (the gateway's queue for the service, or the user service's password checks); absent when a dependency is down.",
+                "required": false,
+                "schema": {
+                  "type": "integer",
+                  "minimum": 1
+                }
               }
             },
             "content": {
               "application/json": {
                 "schema": {
-                  "$ref": "#/components/schemas/Health"
+                  "oneOf": [
+                    {
+                      "$ref": "#/components/schemas/Health"
+                    },
+                    {
+                      "$ref": "#/components/schemas/HTTPError"
+                    }
+                  ]
                 }
               }
             }
@@ -489,7 +525,7 @@ public enum OpenAPIDocument {
           "health"
         ],
         "summary": "Health of the watchlist service",
-        "description": "Proxied to the watchlist service's `/health`. 502/504 come from the gateway when the service itself cannot be reached.",
+        "description": "Proxied to the watchlist service's `/health`. 502/504, and 503 with `Retry-After` and an `HTTPError` body, come from the gateway when the service itself cannot be reached or is too busy; a bearer token, needed by none, is still verified when sent (401 when invalid).",
         "security": [],
         "responses": {
           "200": {
@@ -507,6 +543,9 @@ public enum OpenAPIDocument {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
           "429": {
             "$ref": "#/components/responses/TooManyRequests"
           },
@@ -514,16 +553,31 @@ public enum OpenAPIDocument {
             "$ref": "#/components/responses/BadGateway"
           },
           "503": {
-            "description": "Unhealthy: a required check failed (the failing one is `down`).",
+            "description": "Unhealthy: a required check failed (the failing one is `down`, a `Health` body); or the gateway's queue for the service is full (an `HTTPError` body, `Retry-After: 1`).",
             "headers": {
               "X-Request-ID": {
                 "$ref": "#/components/headers/X-Request-ID"
+              },
+              "Retry-After": {
+                "description": "Seconds to wait before trying again: `1` when the cause is load (the gateway's queue for the service, or the user service's password checks); absent when a dependency is down.",
+                "required": false,
+                "schema": {
+                  "type": "integer",
+                  "minimum": 1
+                }
               }
             },
             "content": {
               "application/json": {
                 "schema": {
-                  "$ref": "#/components/schemas/Health"
+                  "oneOf": [
+                    {
+                      "$ref": "#/components/schemas/Health"
+                    },
+                    {
+                      "$ref": "#/components/schemas/HTTPError"
+                    }
+                  ]
                 }
               }
             }
@@ -3319,7 +3373,7 @@ public enum OpenAPIDocument {
         }
       },
       "BadGateway": {
-        "description": "The service behind this path cannot be reached.",
+        "description": "The service behind this path cannot be reached, or answered something that is not HTTP (from the gateway), or a service this one called answered something unusable.",
         "headers": {
           "X-Request-ID": {
             "$ref": "#/components/headers/X-Request-ID"
@@ -3337,13 +3391,13 @@ public enum OpenAPIDocument {
         }
       },
       "ServiceUnavailable": {
-        "description": "A dependency (a database, another service) is down, or the service is too busy right now (then with `Retry-After`: the gateway's queue for the service is full, or too many password checks are waiting).",
+        "description": "Unavailable for now, said in `detail`: a database is down (`Database unavailable`, answered within about `DB_QUERY_TIMEOUT`), a service this one needs is down (`User service unavailable`), or load: every pooled connection from the gateway to the service is busy and the gateway's queue for it is full or was waited in for `UPSTREAM_QUEUE_TIMEOUT` (`Movie service busy, retry later`, with `Retry-After: 1`; never a 502), or too many password checks are waiting (user service, with `Retry-After: 1`).",
         "headers": {
           "X-Request-ID": {
             "$ref": "#/components/headers/X-Request-ID"
           },
           "Retry-After": {
-            "description": "Seconds to wait, when the cause is load.",
+            "description": "Seconds to wait before trying again: `1` when the cause is load (the gateway's queue for the service, or the user service's password checks); absent when a dependency is down.",
             "required": false,
             "schema": {
               "type": "integer",
@@ -3356,14 +3410,25 @@ public enum OpenAPIDocument {
             "schema": {
               "$ref": "#/components/schemas/HTTPError"
             },
-            "example": {
-              "detail": "Database unavailable"
+            "examples": {
+              "databaseDown": {
+                "summary": "PostgreSQL is down",
+                "value": {
+                  "detail": "Database unavailable"
+                }
+              },
+              "gatewayBusy": {
+                "summary": "The gateway's queue for the service is full (Retry-After: 1)",
+                "value": {
+                  "detail": "Movie service busy, retry later"
+                }
+              }
             }
           }
         }
       },
       "GatewayTimeout": {
-        "description": "The service behind this path did not answer in time.",
+        "description": "Not answered in time, said in `detail`: the database did not answer within `DB_QUERY_TIMEOUT` (`Database timeout`; the query is cancelled), a service this one called did not answer, or the gateway's upstream did not answer in time (`Movie service timed out`).",
         "headers": {
           "X-Request-ID": {
             "$ref": "#/components/headers/X-Request-ID"
@@ -3374,8 +3439,19 @@ public enum OpenAPIDocument {
             "schema": {
               "$ref": "#/components/schemas/HTTPError"
             },
-            "example": {
-              "detail": "Movie service timed out"
+            "examples": {
+              "databaseTimeout": {
+                "summary": "PostgreSQL did not answer in time",
+                "value": {
+                  "detail": "Database timeout"
+                }
+              },
+              "upstreamTimeout": {
+                "summary": "The service behind the gateway did not answer in time",
+                "value": {
+                  "detail": "Movie service timed out"
+                }
+              }
             }
           }
         }
