@@ -6,6 +6,8 @@ Usage: tests/http2_conformance.py HOST PORT [--tls CAFILE] [--get PATH] [--echo 
   --get PATH    a GET answered 200 (default /)
   --echo PATH   a POST that answers its body back (cases skipped without it)
   --big PATH    a GET whose body is larger than 64 KiB (flow-control case skipped without it)
+  --body-timeout SECONDS  the server's request body timeout (the 408 case, skipped without it)
+  --max-body BYTES        the server's request body limit (the 413 case, skipped without it)
 
 Prints one line per case and exits non-zero when any case fails. Every socket has a timeout.
 """
@@ -265,6 +267,57 @@ def case_hpack_bomb(args):
     assert status == "431", status
 
 
+def answered_early(args, sock, conn, stream, status):
+    """The server answered `stream` with `status` before the request body ended, then reset
+    the stream with NO_ERROR (RFC 9113 §8.1); the connection serves the next request."""
+    seen = pump(sock, conn, ended([stream]))
+    got = responses(seen).get(stream, {})
+    assert got.get("headers", {}).get(b":status") == status, got
+    assert b'"detail"' in got.get("body", b""), got
+    seen += pump(sock, conn, lambda s: any(isinstance(e, h2.events.StreamReset) and e.stream_id == stream
+                                           for e in seen + s))
+    resets = [e for e in seen if isinstance(e, h2.events.StreamReset) and e.stream_id == stream]
+    assert resets and resets[0].error_code == h2.errors.ErrorCodes.NO_ERROR, resets
+    following = conn.get_next_available_stream_id()
+    conn.send_headers(following, headers(args, "GET", args.get), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    assert responses(pump(sock, conn, ended([following])))[following]["headers"][b":status"] == b"200"
+
+
+def case_body_timeout(args):
+    # Three bytes of a ten-byte body, then nothing: 408 after the body timeout.
+    sock, conn = client(args)
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers(args, "POST", args.echo, [("content-length", "10")]))
+    conn.send_data(stream, b"abc")
+    sock.sendall(conn.data_to_send())
+    sock.settimeout(float(getattr(args, "body-timeout")) + TIMEOUT)
+    answered_early(args, sock, conn, stream, b"408")
+    sock.close()
+
+
+def case_body_too_large(args):
+    # One byte more than the limit, sent as the windows open: 413, and the rest refused.
+    sock, conn = client(args)
+    limit = int(getattr(args, "max-body"))
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers(args, "POST", args.echo))
+    sent = 0
+    seen = []
+    while sent <= limit and not any(isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset)) for e in seen):
+        room = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size, limit + 1 - sent)
+        if room == 0:
+            seen += pump(sock, conn, lambda s: conn.local_flow_control_window(stream) > 0 or
+                         any(isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset)) for e in s))
+            continue
+        conn.send_data(stream, b"x" * room)
+        sent += room
+        sock.sendall(conn.data_to_send())
+    got = responses(seen + pump(sock, conn, ended([stream])))
+    assert got.get(stream, {}).get("headers", {}).get(b":status") == b"413", got.get(stream)
+    sock.close()
+
+
 class Args:
     def __init__(self, argv):
         self.host, self.port = argv[0], int(argv[1])
@@ -272,6 +325,8 @@ class Args:
         self.get = "/"
         self.echo = None
         self.big = None
+        setattr(self, "body-timeout", None)
+        setattr(self, "max-body", None)
         rest = argv[2:]
         while rest:
             flag, value, rest = rest[0], rest[1], rest[2:]
@@ -286,6 +341,10 @@ def main():
         cases.append(case_post_body)
     if args.big:
         cases.append(case_small_window)
+    if args.echo and getattr(args, "body-timeout"):
+        cases.append(case_body_timeout)
+    if args.echo and getattr(args, "max-body"):
+        cases.append(case_body_too_large)
     failed = 0
     for case in cases:
         try:

@@ -15,10 +15,17 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         var body: [UInt8] = []
         var bodyComplete = false
         var tooLarge = false
+        /// When the request body must have moved on by (the server's `bodyReadTimeout` from
+        /// the request or its last DATA), and whether it failed to.
+        var bodyDeadline: UInt64 = 0
+        var bodyTimedOut = false
         /// Set when the stream ended early (reset by either side, or the connection went).
         var reset = false
         /// The handler's task waiting for the body or for room to send.
         var waiter: CheckedContinuation<Void, Never>?
+
+        /// The handler waits for the rest of the request body.
+        var isWaitingForBody: Bool { !bodyComplete && !tooLarge && !bodyTimedOut }
 
         func wake() {
             if let waiter {
@@ -47,6 +54,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     private var timer: TimerHandle?
     private var timerDeadline: UInt64?
     private let idleTimeout: UInt64
+    private let bodyReadTimeout: UInt64
     private var lastActivity: UInt64
 
     /// How long a connection that ended by protocol keeps reading (and dropping) input.
@@ -68,6 +76,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         origin = HTTPRequestOrigin(loop: loop, remoteAddress: stream.remoteAddress)
         machine = HTTP2ServerConnectionStateMachine(configuration: http2)
         idleTimeout = configuration.idleTimeout.nanoseconds
+        bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
         lastActivity = stream.loop.now
     }
 
@@ -125,6 +134,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
                 if case .request(let id, let head, let endStream) = action {
                     let exchange = Exchange()
                     exchange.bodyComplete = endStream
+                    exchange.bodyDeadline = loop.now &+ bodyReadTimeout
                     exchanges[id] = exchange
                     group.addTask(executorPreference: loop) { await self.serve(id, head: head, exchange: exchange) }
                 } else {
@@ -149,6 +159,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             preconditionFailure("requests are started by the read loop")
         case .body(let id, let bytes):
             guard let exchange = exchanges[id] else { return }
+            exchange.bodyDeadline = loop.now &+ bodyReadTimeout
             if exchange.body.count + bytes.count > http2.maxRequestBodySize {
                 exchange.tooLarge = true
                 exchange.body = []
@@ -247,13 +258,17 @@ final class HTTP2ServerConnection: @unchecked Sendable {
 
     // MARK: Timers
 
-    /// Keeps one loop timer at the earliest of the machine's deadline and the idle timeout.
+    /// Keeps one loop timer at the earliest of the machine's deadline, the request bodies'
+    /// deadlines and the idle timeout.
     private func armTimer() {
         guard !isClosed else { return }
         var deadline = machine.nextDeadline
         if exchanges.isEmpty {
             let idle = lastActivity &+ idleTimeout
             deadline = min(deadline ?? idle, idle)
+        }
+        for exchange in exchanges.values where exchange.isWaitingForBody {
+            deadline = min(deadline ?? exchange.bodyDeadline, exchange.bodyDeadline)
         }
         guard let deadline, deadline != timerDeadline else { return }
         timer?.cancel()
@@ -274,13 +289,18 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             if !machine.isClosed { close() }
             return
         }
+        // A request body that stopped coming: its handler answers 408 (as HTTP/1.1's does).
+        for exchange in exchanges.values where exchange.isWaitingForBody && now >= exchange.bodyDeadline {
+            exchange.bodyTimedOut = true
+            exchange.wake()
+        }
         perform(machine.timerFired(now: now))
     }
 
     // MARK: Serving a stream
 
     private func serve(_ id: UInt32, head: HTTP2RequestHead, exchange: Exchange) async {
-        while !exchange.bodyComplete && !exchange.reset && !exchange.tooLarge {
+        while exchange.isWaitingForBody && !exchange.reset {
             await withCheckedContinuation { exchange.waiter = $0 }
         }
         if exchange.reset { return }
@@ -288,6 +308,8 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         let method = HTTPMethod(rawValue: head.method) ?? .GET
         if exchange.tooLarge {
             response = HTTPError(.payloadTooLarge, detail: "Request body too large").response
+        } else if exchange.bodyTimedOut {
+            response = HTTPError(.requestTimeout, detail: "Request body timeout").response
         } else {
             let body = exchange.body.isEmpty ? HTTPRequestBody.absent : HTTPRequestBody(bytes: exchange.body)
             let request = HTTPServerRequest(
@@ -297,12 +319,23 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             } catch let error as any HTTPResponseError {
                 response = error.response
             } catch {
+                // The handler's own failure: the client gets an answer, the log the reason.
+                configuration.errorLog("handler failed: \(error) (\(method.rawValue) request over HTTP/2)")
                 response = HTTPError(.internalServerError, detail: "Internal Server Error").response
             }
             exchange.body = []
         }
         guard !exchange.reset, !isClosed else { return }
         await send(response, on: id, method: method, exchange: exchange)
+        if !exchange.bodyComplete && !exchange.reset {
+            // Answered before the whole request body (413, 408): once the answer is framed,
+            // the rest of the body is refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which
+            // also frees the stream's place among the concurrent ones.
+            while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
+                await withCheckedContinuation { exchange.waiter = $0 }
+            }
+            if !exchange.reset, !isClosed { perform(machine.cancelStream(streamID: id, code: .noError)) }
+        }
         exchanges[id] = nil
         armTimer()
     }
@@ -372,6 +405,9 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             } catch {
                 // A failed writer, or a body that does not match its content-length: the
                 // client learns that the response is incomplete from the reset.
+                if !exchange.reset, !isClosed {
+                    configuration.errorLog("\(error) (\(method.rawValue) response over HTTP/2); stream reset")
+                }
                 perform(machine.cancelStream(streamID: id, code: .internalError))
                 return
             }

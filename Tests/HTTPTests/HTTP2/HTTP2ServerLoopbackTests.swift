@@ -11,6 +11,7 @@ import Testing
 final class HTTP2ServerLoopbackTests {
     let server: HTTPServer
     static let bigBody = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    static let maxBody = 150_000
     static let repository = "/" + #filePath.split(separator: "/").dropLast(4).joined(separator: "/")
 
     init() async throws {
@@ -34,7 +35,10 @@ final class HTTP2ServerLoopbackTests {
             })
         }
         var configuration = HTTPServerConfiguration(port: 0)
-        configuration.http2 = HTTP2ServerConfiguration()
+        configuration.bodyReadTimeout = .seconds(1)
+        var http2 = HTTP2ServerConfiguration()
+        http2.maxRequestBodySize = Self.maxBody
+        configuration.http2 = http2
         server = HTTPServer(configuration: configuration, group: group, responder: router)
         try await server.start()
         let server = server
@@ -82,17 +86,22 @@ final class HTTP2ServerLoopbackTests {
     }
 
     /// The conformance cases of tests/http2_conformance.py: multiplexing, PING, a malformed
-    /// request reset while the connection goes on, flow control both ways, and the attacks
-    /// (rapid reset, CONTINUATION flood, SETTINGS and PING floods, window overflow, HPACK bomb).
+    /// request reset while the connection goes on, flow control both ways, a request body that
+    /// stops coming (408) or runs past the limit (413), each answered before the body ended and
+    /// then reset with NO_ERROR, and the attacks (rapid reset, CONTINUATION flood, SETTINGS and
+    /// PING floods, window overflow, HPACK bomb).
     @Test func pythonH2ConformanceCases() throws {
         let result = try ChildProcess.run(
             "/usr/bin/python3",
             [
                 "\(Self.repository)/tests/http2_conformance.py", "127.0.0.1", String(server.localPort),
-                "--get", "/hello", "--echo", "/echo", "--big", "/stream",
+                "--get", "/hello", "--echo", "/echo", "--big", "/stream", "--body-timeout", "1",
+                "--max-body", String(Self.maxBody),
             ])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok   case_rapid_reset"), "\(result.output)")
         #expect(result.output.contains("ok   case_small_window"), "\(result.output)")
+        #expect(result.output.contains("ok   case_body_timeout"), "\(result.output)")
+        #expect(result.output.contains("ok   case_body_too_large"), "\(result.output)")
     }
 }
