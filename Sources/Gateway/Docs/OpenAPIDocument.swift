@@ -653,9 +653,12 @@ public enum OpenAPIDocument {
               },
               "UpdateUser": {
                 "operationId": "updateUser",
-                "description": "Change the user just created.",
+                "description": "Rename the user just created (a new name needs no current password).",
                 "parameters": {
                   "user_id": "$response.body#/id"
+                },
+                "requestBody": {
+                  "name": "Alice Liddell"
                 }
               },
               "DeleteUser": {
