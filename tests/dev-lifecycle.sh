@@ -189,7 +189,7 @@ if dev up && healthy; then
     served=0
     for port in "${PORT[MOVIE_SERVICE_PORT]}" $((PORT[MOVIE_SERVICE_PORT] + 10)); do
         count=$(curl -fsS "http://127.0.0.1:$port/metrics" |
-            awk '/^marquee_http_requests_total\{/ && /method="GET"/ && index($0, "route=\"/api/movies/{movie_id:int}\"") { n += $NF }
+            awk '/^marquee_http_requests_total\{/ && /method="GET"/ && index($0, "route=\"/api/movies/{movie_id:id}\"") { n += $NF }
                 END { print n + 0 }')
         ((count > 0)) && served=$((served + 1))
     done
