@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fault suite: the real executables (release build), two instances of each service behind
-# the gateway, a throw-away (but durable) PostgreSQL cluster and Redis on free ports, and a write load
+# Fault suite: deploy/dev's stack (release build) on a data folder and free ports of its own,
+# with INSTANCES=2 (two instances of each service behind the gateway), and a write load
 # (tests/fault-load.py: create a movie, add it to a watchlist; plus cached reads) through
 # the gateway while, one phase at a time:
 #   PostgreSQL kill -9 and restart   503 naming the database, writes back soon after it accepts
@@ -14,7 +14,7 @@
 #   each service SIGSTOP 5 s         nothing fails but 503/504 naming a service or the database,
 #                                    nothing waits past the stop + 2 s
 #   a 10,000-connection burst        every client answered 2xx (loadtest/burst.py)
-#   a rolling restart of each service, one instance at a time under load: nothing fails
+#   deploy/dev restart of each service (one instance at a time) under load: nothing fails
 # Afterwards every acknowledged write is read back through the API (paging through the lists).
 # A check that fails prints why and the suite goes on; it exits 1 if any failed. Bounded: each
 # phase stops by itself, the whole run takes a few minutes.
@@ -48,19 +48,64 @@ if [[ "$HARD" == unlimited ]] || ((HARD >= 20000)); then ulimit -n 20000; else u
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-faults.XXXXXX")
 chmod 0755 "$WORK"
-declare -A PIDS=()
+DATA=$WORK/data
 declare -a STOPPED_PIDS=()
 PASSED=0
 FAILED=0
 RESULTS=()
 
+# base_port: a free port whose instance-2 port (+10, deploy/dev's step) is free too.
+base_port() {
+    local port i
+    for ((i = 0; i < 50; i++)); do
+        port=$(free_port)
+        if ((port + 10 <= 65535)) && ! port_is_listening $((port + 10)); then
+            printf '%s\n' "$port"
+            return 0
+        fi
+    done
+    die "no free pair of ports (PORT, PORT+10)"
+}
+
+# The stack is deploy/dev's, on a data folder and ports of its own, two instances of each
+# service (instance 1 is deploy/dev's NAME, instance 2 NAME-2, on the service's port + 10).
+# Its PostgreSQL is a development cluster: durable commits (a --throwaway cluster's
+# synchronous_commit=off acknowledges commits that a kill -9 then loses, and the suite counts
+# acknowledged writes).
+GATEWAY_PORT=$(free_port)
+declare -A PORT=()
+DEV_ENV=(
+    "MARQUEE_DATA_DIR=$DATA" "MARQUEE_BIN_DIR=$BIN" "SKIP_BUILD=1" "SKIP_PACKAGES=1" "INSTANCES=2"
+    "GATEWAY_PORT=$GATEWAY_PORT" "GATEWAY_TLS_PORT=$(free_port)" "PG_PORT=$(free_port)" "REDIS_PORT=$(free_port)"
+    "RATE_LIMIT_RPS=0" "MAX_CONNECTIONS=15000" "ACCESS_LOG=false" "HEALTH_CHECK_INTERVAL=1s" "LOG_LEVEL=warning"
+)
+for service in user-service movie-service watchlist-service; do
+    base=$(base_port)
+    PORT[$service-1]=$base
+    PORT[$service-2]=$((base + 10))
+    variable=${service%-service}
+    DEV_ENV+=("${variable^^}_SERVICE_PORT=$base")
+done
+PG_PORT=$(printf '%s\n' "${DEV_ENV[@]}" | sed -n 's/^PG_PORT=//p')
+REDIS_PORT=$(printf '%s\n' "${DEV_ENV[@]}" | sed -n 's/^REDIS_PORT=//p')
+INSTANCES="1 2"
+
+# dev ARGS...: deploy/dev on the suite's stack (its output in the work folder's dev.log).
+dev() {
+    printf '\n$ deploy/dev %s\n' "$*" >>"$WORK/dev.log"
+    env "${DEV_ENV[@]}" "$ROOT/deploy/dev" "$@" >>"$WORK/dev.log" 2>&1
+}
+
+# unit NAME: deploy/dev's name of instance NAME (movie-service-1 → movie-service).
+unit() { printf '%s\n' "${1%-1}"; }
+# pid_of NAME: the pid deploy/dev recorded for instance NAME.
+pid_of() { read_pidfile "$DATA/run/$(unit "$1").pid"; }
+
 cleanup() {
     set +e
     for pid in "${STOPPED_PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; done
     [[ -f "$WORK/stop" ]] || touch "$WORK/stop"
-    for name in "${!PIDS[@]}"; do stop_pid "${PIDS[$name]}" "$name" 5 >/dev/null 2>&1; done
-    [[ -d "$WORK/redis" ]] && "$LIB/redis-server" stop "$WORK/redis" >/dev/null 2>&1
-    [[ -d "$WORK/pg" ]] && "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null 2>&1
+    dev down
     if [[ -n "${KEEP_WORK-}" ]]; then info "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -70,52 +115,6 @@ fail() { FAILED=$((FAILED + 1)); RESULTS+=("FAIL $1"); printf '  FAIL %s\n' "$1"
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 
-# ---------------------------------------------------------------------------- the system
-
-# A durable cluster (not --throwaway, whose synchronous_commit=off acknowledges commits that
-# a kill -9 then loses): the suite counts acknowledged writes.
-PG_PORT=$(free_port)
-"$LIB/pg-cluster" init "$WORK/pg" "$PG_PORT" >/dev/null
-"$LIB/pg-cluster" start "$WORK/pg" "$PG_PORT" >/dev/null
-"$LIB/pg-cluster" create-service-dbs "$WORK/pg" "$PG_PORT" >/dev/null
-REDIS_PORT=$(free_port)
-"$LIB/redis-server" start "$WORK/redis" "$REDIS_PORT" >/dev/null
-
-declare -A PORT=()
-INSTANCES="1 2"
-for service in user-service movie-service watchlist-service; do
-    for i in $INSTANCES; do PORT[$service-$i]=$(free_port); done
-done
-GATEWAY_PORT=$(free_port)
-mkdir -p "$WORK/logs"
-urls() { local service=$1; printf 'http://127.0.0.1:%s,http://127.0.0.1:%s' "${PORT[$service-1]}" "${PORT[$service-2]}"; }
-
-COMMON_ENV=(
-    "HOST=127.0.0.1" "AUTH_SECRET=$(openssl rand -hex 32)" "AUTH_REQUIRED=false"
-    "REDIS_URL=redis://127.0.0.1:$REDIS_PORT" "LOG_LEVEL=warning"
-)
-
-# start NAME: starts one process (gateway, or SERVICE-N) in the background.
-start() {
-    local name=$1 program=${1%-[0-9]}
-    local -a env=("${COMMON_ENV[@]}")
-    case $name in
-    user-service-*) env+=("LOOPS=1" "PORT=${PORT[$name]}" "DATABASE_URL=postgresql://user:user_pass@127.0.0.1:$PG_PORT/userdb"
-        "WATCHLIST_SERVICE_URL=http://127.0.0.1:${PORT[watchlist-service-1]}") ;;
-    movie-service-*) env+=("LOOPS=1" "PORT=${PORT[$name]}" "DATABASE_URL=postgresql://movie:movie_pass@127.0.0.1:$PG_PORT/moviedb") ;;
-    # The watchlist service reaches the other services through the gateway, which balances
-    # over their instances (it takes one URL per service).
-    watchlist-service-*) env+=("LOOPS=1" "PORT=${PORT[$name]}" "DATABASE_URL=postgresql://watchlist:watchlist_pass@127.0.0.1:$PG_PORT/watchlistdb"
-        "USER_SERVICE_URL=http://127.0.0.1:$GATEWAY_PORT" "MOVIE_SERVICE_URL=http://127.0.0.1:$GATEWAY_PORT") ;;
-    gateway) program=gateway
-        env+=("LOOPS=2" "PORT=$GATEWAY_PORT" "RATE_LIMIT_RPS=0" "MAX_CONNECTIONS=15000" "ACCESS_LOG=false"
-            "HEALTH_CHECK_INTERVAL=1s" "USER_SERVICE_URL=$(urls user-service)"
-            "MOVIE_SERVICE_URL=$(urls movie-service)" "WATCHLIST_SERVICE_URL=$(urls watchlist-service)") ;;
-    esac
-    env "${env[@]}" "$BIN/$program" </dev/null >>"$WORK/logs/$name.log" 2>&1 &
-    PIDS[$name]=$!
-}
-
 # wait_healthy NAME [SECONDS]: its /health answers 200.
 wait_healthy() {
     local name=$1 port
@@ -123,18 +122,12 @@ wait_healthy() {
     "${LOAD[@]}" wait-health --port "$port" --path "$([[ $name == gateway ]] && echo / || echo /health)" --timeout "${2:-30}" >/dev/null
 }
 
-ALL_PROCESSES=()
-for service in user-service movie-service watchlist-service; do
-    for i in $INSTANCES; do ALL_PROCESSES+=("$service-$i"); done
-done
-for name in "${ALL_PROCESSES[@]}"; do start "$name"; done
-start gateway
-for name in "${ALL_PROCESSES[@]}" gateway; do
-    if ! wait_healthy "$name" 60; then
-        tail -n 20 "$WORK/logs/$name.log" >&2
-        die "$name did not become healthy"
-    fi
-done
+# ---------------------------------------------------------------------------- the system
+
+if ! dev up; then
+    tail -n 40 "$WORK/dev.log" >&2
+    die "deploy/dev up failed"
+fi
 BASE=http://127.0.0.1:$GATEWAY_PORT
 info "system up: gateway $BASE, 2 instances of each service, PostgreSQL :$PG_PORT, Redis :$REDIS_PORT"
 
@@ -193,7 +186,7 @@ check() {
 
 pg_pids() {
     local postmaster
-    postmaster=$(head -n 1 "$WORK/pg/data/postmaster.pid")
+    postmaster=$(head -n 1 "$DATA/pg/data/postmaster.pid")
     printf '%s\n' "$postmaster"
     ps -o pid= --ppid "$postmaster" | tr -d ' '
 }
@@ -216,7 +209,7 @@ T_FAULT=$(now)
 mapfile -t PG_PIDS < <(pg_pids)
 kill -KILL "${PG_PIDS[@]}"
 sleep 5
-"$LIB/pg-cluster" start "$WORK/pg" "$PG_PORT" >/dev/null 2>&1 &
+dev up &
 START_PID=$!
 T_ACCEPT=$(wait_accepting 60) || die "PostgreSQL did not come back"
 wait "$START_PID" || true
@@ -235,10 +228,11 @@ STOPPED_PIDS=("${PG_PIDS[@]}")
 kill -STOP "${PG_PIDS[@]}"
 sleep 1
 T_TERM=$(now)
-kill -TERM "${PIDS[movie-service-2]}"
+DRAIN_PID=$(pid_of movie-service-2)
+kill -TERM "$DRAIN_PID"
 DRAINED=""
 for ((i = 0; i < 150; i++)); do
-    if ! pid_alive "${PIDS[movie-service-2]}"; then DRAINED=$(now); break; fi
+    if ! pid_alive "$DRAIN_PID"; then DRAINED=$(now); break; fi
     sleep 0.1
 done
 REMAINING=$(python3 -c "import sys,time; print(max(0.0, 5 - (time.time() - float(sys.argv[1]))))" "$T_FAULT")
@@ -255,10 +249,9 @@ if [[ -n "$DRAINED" ]]; then
         fail "movie-service SIGTERM while PostgreSQL hangs: exited after ${DRAIN_TIME}s (bound 10 s)"
 else
     fail "movie-service SIGTERM while PostgreSQL hangs: still running 15 s later"
-    kill -KILL "${PIDS[movie-service-2]}" 2>/dev/null || true
+    kill -KILL "$DRAIN_PID" 2>/dev/null || true
 fi
-start movie-service-2
-wait_healthy movie-service-2 30 || fail "movie-service-2 did not come back after its drain"
+dev up || fail "deploy/dev up did not bring movie-service-2 back after its drain"
 sleep 2
 load_stop
 # After SIGCONT the pool reconnects (its connections to the frozen server were closed):
@@ -270,9 +263,9 @@ check "every request answered within 1.5 s: 201, or 503/504 naming the database"
 
 phase "Redis kill -9, restarted after 5 s, under writes"
 load_start redis-kill
-kill -KILL "$(cat "$WORK/redis/redis.pid")"
+kill -KILL "$(cat "$DATA/redis/redis.pid")"
 sleep 5
-"$LIB/redis-server" start "$WORK/redis" "$REDIS_PORT" >/dev/null
+dev up || fail "deploy/dev up did not bring Redis back"
 sleep 2
 load_stop
 check "nothing failed" --max-latency 1.5
@@ -287,19 +280,19 @@ wrk_rps() {
     fi
     awk '/Requests\/sec/ { print $2 }' <<<"$out"
 }
-"$LIB/redis-server" stop "$WORK/redis" >/dev/null
+"$LIB/redis-server" stop "$DATA/redis" >/dev/null
 for i in $INSTANCES; do
     "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value down --timeout 10 >/dev/null || true
 done
 NO_CACHE_RPS=$(wrk_rps 4)
-"$LIB/redis-server" start "$WORK/redis" "$REDIS_PORT" >/dev/null
+dev up || fail "deploy/dev up did not start Redis again"
 for i in $INSTANCES; do
     "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value ok --timeout 20 >/dev/null ||
         fail "movie-service-$i: cache not ok after Redis started"
 done
 wrk_rps 2 >/dev/null # fills the cache again
 CACHED_RPS=$(wrk_rps 3)
-REDIS_PID=$(cat "$WORK/redis/redis.pid")
+REDIS_PID=$(cat "$DATA/redis/redis.pid")
 STOPPED_PIDS=("$REDIS_PID")
 kill -STOP "$REDIS_PID"
 sleep 1
@@ -344,10 +337,9 @@ for service in movie-service watchlist-service user-service; do
     phase "$service-1 kill -9 under writes (instance 2 stays), restarted after 5 s"
     load_start "$service-kill"
     T_KILL=$(now)
-    kill -KILL "${PIDS[$service-1]}"
+    kill -KILL "$(pid_of "$service-1")"
     sleep 5
-    start "$service-1"
-    wait_healthy "$service-1" 30 || fail "$service-1 did not come back"
+    dev up || fail "deploy/dev up did not bring $service-1 back"
     sleep 1
     load_stop
     check "no failure but a 502 for a request sent to the killed instance before the gateway could see it" --in-flight-502-at "$T_KILL" --max-latency 3 \
@@ -355,11 +347,11 @@ for service in movie-service watchlist-service user-service; do
 
     phase "$service-1 SIGSTOP for 5 s under writes"
     load_start "$service-stop"
-    STOPPED_PIDS=("${PIDS[$service-1]}")
+    STOPPED_PIDS=("$(pid_of "$service-1")")
     T_FAULT=$(now)
-    kill -STOP "${PIDS[$service-1]}"
+    kill -STOP "${STOPPED_PIDS[0]}"
     sleep 5
-    kill -CONT "${PIDS[$service-1]}"
+    kill -CONT "${STOPPED_PIDS[0]}"
     T_CONT=$(now)
     STOPPED_PIDS=()
     sleep 2
@@ -380,17 +372,13 @@ else
 fi
 sed 's/^/    /' "$WORK/burst.txt" | head -n 12
 
-phase "rolling restart of every service under writes (SIGTERM, drain, start, ready; one instance at a time)"
+phase "deploy/dev restart of every service under writes (one instance at a time: SIGTERM, drain, start, ready)"
 load_start rolling
 T_FAULT=$(now)
 for service in user-service movie-service watchlist-service; do
-    for i in $INSTANCES; do
-        T0=$(now)
-        stop_pid "${PIDS[$service-$i]}" "$service-$i" 15
-        start "$service-$i"
-        wait_healthy "$service-$i" 30 || fail "$service-$i did not come back in the rolling restart"
-        printf '    %s-%s restarted in %ss\n' "$service" "$i" "$(elapsed "$T0" "$(now)")"
-    done
+    T0=$(now)
+    dev restart "$service" || fail "deploy/dev restart $service failed"
+    printf '    %s: both instances restarted in %ss\n' "$service" "$(elapsed "$T0" "$(now)")"
 done
 load_stop
 check "no request failed during the rolling restart" --fault-from "$T_FAULT"
