@@ -32,6 +32,9 @@ public final class Gateway: Sendable {
     /// Idempotent requests sent again to another instance because the first closed the
     /// connection before any response byte.
     public let instanceRetries = Atomic<Int>(0)
+    /// Requests (of any method) sent again because the instance answered 408: it had not
+    /// read them (see ``proxy(_:to:target:_:)``).
+    public let unreadRetries = Atomic<Int>(0)
     /// Requests answered 503 because the queue for an upstream connection was full or its
     /// deadline passed.
     public let busyRejections = Atomic<Int>(0)

@@ -45,6 +45,42 @@ import Testing
         await closing.stop()
     }
 
+    /// An instance that answers 408 (a draining one: it read nothing of the request, see
+    /// HTTPConnectionStateMachine.EndAction): every request, a POST too, is sent to the
+    /// other instance; with no other, it is tried again and then answered 503 + Retry-After.
+    @Test func requestsAnswered408AreSentAgainWhateverTheirMethod() async throws {
+        let notReading = try await AnswerlessUpstream.start(answer: Self.drainAnswer)
+        let healthy = try await HoldingUpstream.start(name: "b")
+        let gateway = try await OneLoopGateway.start(movies: [notReading.url, healthy.url]) {
+            $0.ejectAfterFailures = 1000
+        }
+        for method in [HTTPMethod.POST, .GET, .POST, .DELETE, .POST, .PUT] {
+            let response = try await gateway.client.execute(
+                HTTPClientRequest(method: method, origin: gateway.origin, target: "/api/movies", body: Array("{}".utf8)))
+            #expect(response.status == .ok, "\(method.rawValue)")
+            #expect(text(response.body).contains(#""instance":"b""#))
+        }
+        let sentTwice = gateway.server.gateway.unreadRetries.load(ordering: .relaxed)
+        #expect(notReading.received.load(ordering: .relaxed) >= 2, "round-robin sent some to the 408 instance")
+        #expect(sentTwice == notReading.received.load(ordering: .relaxed))
+        #expect(healthy.served.load(ordering: .relaxed) == 6, "each request handled once")
+        await gateway.stop()
+        await healthy.stop()
+
+        let alone = try await OneLoopGateway.start(movies: [notReading.url])
+        let before = notReading.received.load(ordering: .relaxed)
+        let post = try await alone.client.execute(
+            HTTPClientRequest(method: .POST, origin: alone.origin, target: "/api/movies", body: Array("{}".utf8)))
+        #expect(post.status.code == 503)
+        #expect(post.headers["Retry-After"] == "1")
+        #expect(notReading.received.load(ordering: .relaxed) - before == 3, "three tries in all")
+        await alone.stop()
+        await notReading.stop()
+    }
+
+    static let drainAnswer = Array(
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}".utf8)
+
     @Test func retryCanBeTurnedOff() async throws {
         let closing = try await AnswerlessUpstream.start()
         let healthy = try await HoldingUpstream.start(name: "b")
@@ -66,14 +102,15 @@ import Testing
     }
 
     /// A rolling restart: each instance in turn drains (SIGTERM's path) and comes back on
-    /// its port, under a steady load of reads and idempotent writes.
+    /// its port, under a steady load of reads, idempotent writes and POSTs (a POST that
+    /// meets a drained connection is met by a 408 and sent to the other instance).
     @Test func rollingRestartUnderLoadLosesNoRequest() async throws {
         var a = try await HoldingUpstream.start(name: "a")
         var b = try await HoldingUpstream.start(name: "b")
         let portA = a.server.localPort
         let portB = b.server.localPort
         let gateway = try await OneLoopGateway.start(movies: [a.url, b.url])
-        let load = LoadUnderTest(gateway: gateway, workers: 16)
+        let load = LoadUnderTest(gateway: gateway, workers: 16, posts: true)
         let running = Task { await load.run() }
         try await Task.sleep(for: .milliseconds(300))
         await a.stop()
@@ -113,11 +150,14 @@ import Testing
     }
 }
 
-/// Workers that send GETs and PUTs (each held 20 ms upstream) through a gateway over
+/// Workers that send GETs (each held 20 ms upstream), PUTs and maybe POSTs through a gateway over
 /// keep-alive connections until stopped, counting every answer that is not a 200.
 final class LoadUnderTest: Sendable {
     let gateway: OneLoopGateway
     let workers: Int
+    /// Whether a third of the requests are POSTs (never sent twice after a close without
+    /// answer, so only where instances drain rather than die).
+    let posts: Bool
     private let stopped = Atomic<Bool>(false)
 
     struct Result: Sendable, CustomStringConvertible {
@@ -126,9 +166,10 @@ final class LoadUnderTest: Sendable {
         var description: String { "succeeded \(succeeded), failures \(failures)" }
     }
 
-    init(gateway: OneLoopGateway, workers: Int) {
+    init(gateway: OneLoopGateway, workers: Int, posts: Bool = false) {
         self.gateway = gateway
         self.workers = workers
+        self.posts = posts
     }
 
     func stop() { stopped.store(true, ordering: .relaxed) }
@@ -153,9 +194,11 @@ final class LoadUnderTest: Sendable {
         while !stopped.load(ordering: .relaxed) {
             count += 1
             let request =
-                count % 3 == 0
-                ? HTTPClientRequest(method: .PUT, origin: gateway.origin, target: "/api/movies/\(worker)", body: Array("{}".utf8))
-                : HTTPClientRequest(method: .GET, origin: gateway.origin, target: "/api/movies/hold/20")
+                switch count % 3 {
+                case 0: HTTPClientRequest(method: .PUT, origin: gateway.origin, target: "/api/movies/\(worker)", body: Array("{}".utf8))
+                case 1 where posts: HTTPClientRequest(method: .POST, origin: gateway.origin, target: "/api/movies", body: Array("{}".utf8))
+                default: HTTPClientRequest(method: .GET, origin: gateway.origin, target: "/api/movies/hold/20")
+                }
             do {
                 let response = try await gateway.client.execute(request, timeout: .seconds(20))
                 if response.status == .ok {
@@ -172,7 +215,7 @@ final class LoadUnderTest: Sendable {
 }
 
 /// An instance that reads each request and closes the connection without a word (a
-/// process that dies as it receives it).
+/// process that dies as it receives it), or with `answer` only (a 408: one that drains).
 final class AnswerlessUpstream: Sendable {
     let listener: TCPListener
     let received = Atomic<Int>(0)
@@ -185,7 +228,7 @@ final class AnswerlessUpstream: Sendable {
         self.task = task
     }
 
-    static func start() async throws -> AnswerlessUpstream {
+    static func start(answer: [UInt8]? = nil) async throws -> AnswerlessUpstream {
         let loop = try EventLoopGroupHolder.shared().loops[0]
         let listener = try await Task(executorPreference: loop) {
             try TCPListener(address: SocketAddress(numericHost: "127.0.0.1", port: 0)!, on: loop, reusePort: false)
@@ -200,6 +243,7 @@ final class AnswerlessUpstream: Sendable {
                         socket.readDeadline = monotonicNanoseconds() &+ 5_000_000_000
                         let count = (try? await socket.read(into: buffer)) ?? 0
                         if count > 0 { counter.upstream?.received.add(1, ordering: .relaxed) }
+                        if count > 0, let answer { try? await socket.write(answer) }
                         socket.close()
                     }
                 }

@@ -221,6 +221,28 @@ struct ClientTests {
         await server.stop()
     }
 
+    /// A draining server answers a request it did not read with 408 and closes (see
+    /// HTTPConnectionStateMachine.EndAction): on a reused connection the client sends the
+    /// request again on a fresh one, a POST too, since the server never read it.
+    @Test func aPOSTAnswered408OnAReusedConnectionIsSentAgainOnce() async throws {
+        let server = try await ClientTestServer.start(on: serverLoop) { head, _, index in
+            index == 1
+                ? .raw(ClientTestServer.response(status: 408, body: "{}", headers: [("Connection", "close")]), thenClose: true)
+                : .raw(ClientTestServer.response(body: head.target), thenClose: false)
+        }
+        let client = Self.client()
+        try await Task(executorPreference: clientLoop) {
+            _ = try await client.get(server.url("/warm-up"))
+            let post = try await client.post(server.url("/movies"), json: Array("{}".utf8))
+            #expect(post.status.code == 200)
+            #expect(post.body == Array("/movies".utf8))
+        }.value
+        #expect(server.accepts.load(ordering: .relaxed) == 2)
+        #expect(server.requests.load(ordering: .relaxed) == 3)
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func chunkedResponsesAreDecodedAndKeepTheConnection() async throws {
         let chunked = Array(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n".utf8)

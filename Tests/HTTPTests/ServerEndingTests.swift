@@ -47,6 +47,10 @@ struct ServerEndingTests {
         }
     }
 
+    final class HandledCount: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     final class ErrorLog: Sendable {
         let lines = Mutex<[String]>([])
     }
@@ -137,8 +141,76 @@ struct ServerEndingTests {
         }.value
         let text = String(decoding: sent, as: UTF8.self)
         #expect(text.hasPrefix("HTTP/1.1 200"))
-        #expect(sent.suffix(body.count) == body[...], "sent \(sent.count) bytes")
+        // The whole body, then the drain's 408 (no next request was read).
+        let headEnd = try #require(Self.headLength(sent))
+        #expect(sent.count > headEnd + body.count)
+        #expect(sent[headEnd..<(headEnd + body.count)] == body[...], "sent \(sent.count) bytes")
+        #expect(String(decoding: sent[(headEnd + body.count)...], as: UTF8.self).hasPrefix("HTTP/1.1 408"))
         #expect(stream.isClosed)
+    }
+
+    /// A keep-alive connection idle when the drain comes ends with a 408 and `Connection:
+    /// close`, never a bare close: a client whose request crossed the close can tell that
+    /// it was not read. A request sent as the drain begins is either answered (and was
+    /// handled) or met by that 408 (and was not handled), never left without an answer.
+    @Test func drainEndsAnIdleConnectionWithA408() async throws {
+        for round in 0..<10 {
+            let handled = HandledCount()
+            let server = try await Server { router in
+                router.get("/hello") { _ in .json(.ok, Array("{}".utf8)) }
+                router.post("/count") { request in
+                    _ = try await request.body.collect(upTo: 1024)
+                    handled.value.add(1, ordering: .relaxed)
+                    return .json(.ok, Array("{}".utf8))
+                }
+            }
+            let sendsAsTheDrainBegins = round > 0
+            let answer = try await Self.withConnection(port: server.port) { socket -> String in
+                try await socket.write(Array("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+                let first = try await Self.readResponse(socket)
+                #expect(first.hasPrefix("HTTP/1.1 200"))
+                server.server.shutdown()
+                if sendsAsTheDrainBegins {
+                    let post = "POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"
+                    try? await socket.write(Array(post.utf8))
+                }
+                return String(decoding: await Self.readAll(socket).bytes, as: UTF8.self)
+            }
+            await server.run.value
+            if answer.hasPrefix("HTTP/1.1 200") {
+                #expect(sendsAsTheDrainBegins && handled.value.load(ordering: .relaxed) == 1, "\(answer)")
+            } else {
+                #expect(answer.hasPrefix("HTTP/1.1 408"), "round \(round): \(answer)")
+                #expect(handled.value.load(ordering: .relaxed) == 0, "a request met by the 408 was not handled")
+            }
+            #expect(answer.contains("Connection: close"), "\(answer)")
+        }
+    }
+
+    /// Reads one response whose body is `Content-Length` long.
+    static func readResponse(_ socket: TCPSocket) async throws -> String {
+        socket.readDeadline = monotonicNanoseconds() &+ 5_000_000_000
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { buffer.deallocate() }
+        var bytes: [UInt8] = []
+        while true {
+            if let headLength = headLength(bytes) {
+                let head = String(decoding: bytes[..<headLength], as: UTF8.self).lowercased()
+                let field = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                let length = field.flatMap { Int($0.dropFirst("content-length:".count).filter { $0 != " " }) } ?? 0
+                if bytes.count >= headLength + length { return String(decoding: bytes, as: UTF8.self) }
+            }
+            let count = try await socket.read(into: buffer)
+            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// The length of the head at the start of `bytes` (its blank line included), once whole.
+    static func headLength(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for end in 4...bytes.count where bytes[(end - 4)..<end].elementsEqual([13, 10, 13, 10]) { return end }
+        return nil
     }
 
     static let oneLoop = try! EventLoopGroup(loopCount: 1, affinity: .none)

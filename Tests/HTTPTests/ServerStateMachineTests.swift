@@ -51,6 +51,28 @@ struct ServerStateMachineTests {
         #expect(stalled.timedOut() == .sendRequestTimeoutAndClose)
     }
 
+    /// A draining server ends an idle connection with a 408 (it read nothing of a next
+    /// request), whether its wait ends by the drain or by a deadline; a client's own close,
+    /// or an idle timeout outside a drain, ends it silently.
+    @Test func drainEndsAnIdleConnectionWith408() {
+        var drained = HTTPConnectionStateMachine()
+        _ = drained.drainRequested()
+        #expect(drained.inputEnded() == .sendRequestTimeoutAndClose)
+        #expect(drained.state == .closed)
+
+        var waiting = HTTPConnectionStateMachine()
+        _ = waiting.drainRequested()
+        #expect(waiting.timedOut() == .sendRequestTimeoutAndClose)
+
+        var clientClosed = HTTPConnectionStateMachine()
+        #expect(clientClosed.inputEnded() == .close)
+
+        var partial = HTTPConnectionStateMachine()
+        partial.bytesReceived()
+        _ = partial.drainRequested()
+        #expect(partial.inputEnded() == .close, "a cut request is not answered")
+    }
+
     @Test func drainClosesIdleAtOnceAndBusyAfterTheResponse() {
         var idle = HTTPConnectionStateMachine()
         let closeNow = idle.drainRequested()

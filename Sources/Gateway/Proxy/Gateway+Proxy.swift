@@ -18,10 +18,14 @@ extension Gateway {
     /// - a connection that cannot be made, or a full queue: nothing was sent, any method;
     /// - an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose connection closed or
     ///   reset before any response byte (an instance that stopped or restarted under it,
-    ///   or a pooled connection it had closed). Its body, if any, is read whole first (up to
-    ///   `collectLimit`) so that it can be sent again.
-    /// Nothing else is retried: a POST that may have reached the service never is, nor a
-    /// request that timed out (the instance may still be working on it).
+    ///   or a pooled connection it had closed);
+    /// - any request answered 408: the instance says it did not read it (a draining
+    ///   instance ends its idle connections so, RFC 9110 §15.5.9), so even a POST is safe
+    ///   to send again.
+    /// A body of at most `collectLimit` bytes is read whole first, so that it can be sent
+    /// again. Nothing else is retried: a POST whose connection closed without an answer may
+    /// have done its work (the instance died after reading it) and is never sent twice,
+    /// nor is a request that timed out (the instance may still be working on it).
     @inline(__always)  // into handle, so into the responder's witness: one async frame per request fewer
     func proxy(
         _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
@@ -48,10 +52,9 @@ extension Gateway {
         request.head.headers = HTTPHeaders()
         let head = HeaderHygiene.upstreamRequestHead(
             clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID, framing: framing)
-        let idempotent = request.method.isIdempotent
-        // A small body of an idempotent request is kept, so that the request can be replayed.
+        // A small body is kept, so that the request can be sent again.
         var keptBody: [UInt8]?
-        if idempotent && configuration.retryIdempotent, case .length(let length) = framing, length <= Self.collectLimit {
+        if case .length(let length) = framing, length <= Self.collectLimit {
             do {
                 keptBody = try await readBody(of: request, length: length)
             } catch let error as any HTTPResponseError {
@@ -62,7 +65,10 @@ extension Gateway {
                 throw error
             }
         }
-        let replayable = idempotent && (framing == .none || keptBody != nil)
+        // The whole request can be sent again (after a 408); when idempotent, also after a
+        // close without answer.
+        let resendable = framing == .none || keptBody != nil
+        let replayable = request.method.isIdempotent && resendable
         let otherInstances = upstream.origins.count > 1
 
         var excluded: Int?
@@ -98,6 +104,23 @@ extension Gateway {
                 }
                 try await connection.finishRequest()
                 let responseHead = try await connection.readResponseHead()
+                if responseHead.status.code == 408 && resendable {
+                    // Not read by the instance (it is draining, or the request reached it too
+                    // slowly): sent again, to another instance when there is one.
+                    connection.close()
+                    connection.release()
+                    upstream.finish(index, outcome: .neutral)
+                    if attempt < Self.maxAttempts {
+                        if otherInstances { excluded = index }
+                        unreadRetries.add(1, ordering: .relaxed)
+                        continue
+                    }
+                    return errorResponse(
+                        HTTPError(
+                            .serviceUnavailable, detail: "\(upstream.service.displayName) unavailable, retry later",
+                            headers: ["Retry-After": "1"]),
+                        context)
+                }
                 return try await respond(
                     with: responseHead, from: connection, upstream: upstream, index: index,
                     upstreamTime: logClock() &- sent, request: request, context)

@@ -128,6 +128,14 @@ public final class HTTPClient: Sendable {
             do {
                 try await connection.sendRequest(head, body: request.body)
                 let responseHead = try await connection.readResponseHead(deadline: deadline)
+                if responseHead.status.code == 408 && connection.isReused && !retried {
+                    // The server ended this pooled connection without reading the request
+                    // (a drain, RFC 9110 §15.5.9): any method may be sent again, once.
+                    connection.close()
+                    connection.release()
+                    retried = true
+                    continue
+                }
                 let body = try await connection.collectBody(maxSize: configuration.maxResponseBodySize, deadline: deadline)
                 connection.release()
                 return HTTPClientResponse(head: responseHead, body: body)

@@ -13,10 +13,18 @@ struct HTTPConnectionStateMachine: Sendable {
         case closed
     }
 
-    enum TimeoutAction: Sendable, Equatable {
-        /// Close without a word: the client sent nothing (idle keep-alive connection).
+    /// How a connection ends when its wait for a request ends (a read deadline, or the end
+    /// of the input).
+    enum EndAction: Sendable, Equatable {
+        /// Close without a word: the client sent nothing (idle keep-alive connection), or
+        /// it closed.
         case close
-        /// Answer 408 and close: the client started a request and stalled (slowloris).
+        /// Answer 408 and close. Either the client started a request and stalled
+        /// (slowloris), or the server is draining and ends a connection on which it has read
+        /// nothing of a next request: the 408 tells a client whose request crossed the close
+        /// that it was never read, so it may send it again, whatever its method (RFC 9110
+        /// §15.5.9), where a bare close could not be told from a server that died after
+        /// reading it.
         case sendRequestTimeoutAndClose
     }
 
@@ -61,16 +69,25 @@ struct HTTPConnectionStateMachine: Sendable {
     }
 
     /// A read deadline passed.
-    mutating func timedOut() -> TimeoutAction {
-        let wasIdle = state == .idle
+    mutating func timedOut() -> EndAction {
+        let silent = state == .idle && !isDraining
         state = .closed
-        return wasIdle ? .close : .sendRequestTimeoutAndClose
+        return silent ? .close : .sendRequestTimeoutAndClose
+    }
+
+    /// The input ended while waiting for a request: the client closed, or the drain ended
+    /// the wait of an idle connection (``drainRequested()``).
+    mutating func inputEnded() -> EndAction {
+        let drainedWhileIdle = state == .idle && isDraining
+        state = .closed
+        return drainedWhileIdle ? .sendRequestTimeoutAndClose : .close
     }
 
     /// The server began a graceful shutdown. Returns true when the connection is idle: its
     /// wait for a request should end now (it stays idle, so that a request already on its
-    /// way is still read and answered, as the last); otherwise the current request
-    /// finishes first and the connection closes after its response.
+    /// way is still read and answered, as the last; if none is there, the connection ends
+    /// with a 408, see ``inputEnded()``); otherwise the current request finishes first and
+    /// the connection closes after its response.
     mutating func drainRequested() -> Bool {
         isDraining = true
         return state == .idle

@@ -106,7 +106,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// An idle connection's wait for a request is ended by ending the stream's reading (not
     /// by closing it): the connection then ends as it does when the client closes, so a
     /// response still on its way out is sent whole, and a request that had already arrived
-    /// is answered (with `Connection: close`). A connection that has not answered anything
+    /// is answered (with `Connection: close`). If none had, a 408 with `Connection: close`
+    /// says so before the lingering close: a request the client sent as the connection
+    /// closed was not read, and may be sent again elsewhere. A connection that has not answered anything
     /// yet was opened for a request that may still be on its way: it waits for it (for the
     /// header timeout at most) and answers it, as the last.
     func drain() {
@@ -250,13 +252,17 @@ final class HTTPServerConnection: @unchecked Sendable {
                     if count == 0 {
                         // The client has sent all it will (or a drain ended the reading);
                         // what it asked for still goes out, as the connection ends.
-                        machine.closed()
+                        if machine.inputEnded() == .sendRequestTimeoutAndClose {
+                            sendErrorAndClose(Self.notReadForShutdown)
+                        }
                         return nil
                     }
                     machine.bytesReceived()
                 } catch let error as IOError where error.code == .timedOut {
+                    let idle = machine.state == .idle
                     if machine.timedOut() == .sendRequestTimeoutAndClose {
-                        sendErrorAndClose(HTTPError(.requestTimeout, detail: "Request header timeout"))
+                        sendErrorAndClose(
+                            idle ? Self.notReadForShutdown : HTTPError(.requestTimeout, detail: "Request header timeout"))
                     }
                     return nil
                 } catch is ReadBuffer.BufferFull {
@@ -351,6 +357,11 @@ final class HTTPServerConnection: @unchecked Sendable {
             return false
         }
     }
+
+    /// The answer of a draining server on a connection where it read nothing of a next
+    /// request (see ``HTTPConnectionStateMachine/EndAction``).
+    private static let notReadForShutdown = HTTPError(
+        .requestTimeout, detail: "Server shutting down: no request read on this connection")
 
     // MARK: Writing
 
