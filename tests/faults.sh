@@ -274,6 +274,15 @@ sleep 2
 load_stop
 check "nothing failed, nothing waited more than 3 s" --max-latency 3
 
+# cache_is VALUE SECONDS: both movie instances' health says "cache": VALUE within SECONDS.
+cache_is() {
+    local i status=0
+    for i in $INSTANCES; do
+        "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value "$1" --timeout "$2" >/dev/null || status=1
+    done
+    return "$status"
+}
+
 phase "Redis SIGSTOP: throughput from PostgreSQL with the breaker open, against no cache at all"
 # wrk_rps SECONDS: cached-id reads through the gateway; prints requests/s, fails on a non-2xx.
 wrk_rps() {
@@ -285,15 +294,10 @@ wrk_rps() {
     awk '/Requests\/sec/ { print $2 }' <<<"$out"
 }
 "$LIB/redis-server" stop "$DATA/redis" >/dev/null
-for i in $INSTANCES; do
-    "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value down --timeout 10 >/dev/null || true
-done
+cache_is down 10 || true
 NO_CACHE_RPS=$(wrk_rps 4)
 dev up || fail "deploy/dev up did not start Redis again"
-for i in $INSTANCES; do
-    "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value ok --timeout 20 >/dev/null ||
-        fail "movie-service-$i: cache not ok after Redis started"
-done
+cache_is ok 20 || fail "a movie instance's cache is not ok 20 s after Redis started"
 wrk_rps 2 >/dev/null # fills the cache again
 CACHED_RPS=$(wrk_rps 3)
 REDIS_PID=$(cat "$DATA/redis/redis.pid")
@@ -303,9 +307,7 @@ sleep 1
 HUNG_RPS=$(wrk_rps 4)
 kill -CONT "$REDIS_PID"
 STOPPED_PIDS=()
-for i in $INSTANCES; do
-    "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value ok --timeout 10 >/dev/null || true
-done
+cache_is ok 10 || true
 RATIO=$(python3 -c "import sys; print('%.2f' % (float(sys.argv[2] or 0) / max(float(sys.argv[1] or 0), 1)))" "$NO_CACHE_RPS" "$HUNG_RPS")
 printf '    reads/s through the gateway: cache %s, no cache (Redis stopped) %s, Redis hung %s: %s of no-cache\n' \
     "$CACHED_RPS" "$NO_CACHE_RPS" "$HUNG_RPS" "$RATIO"
@@ -320,21 +322,13 @@ load_start redis-stop
 STOPPED_PIDS=("$REDIS_PID")
 T_FAULT=$(now)
 kill -STOP "$REDIS_PID"
-DOWN_OK=1
-for i in $INSTANCES; do
-    "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value down --timeout 3 >/dev/null || DOWN_OK=0
-done
-((DOWN_OK)) && pass "health says \"cache\": \"down\" on both movie instances within 3 s of the hang" ||
+cache_is down 3 && pass "health says \"cache\": \"down\" on both movie instances within 3 s of the hang" ||
     fail "health does not say \"cache\": \"down\" within 3 s of the hang"
 REMAINING=$(python3 -c "import sys,time; print(max(0.0, 5 - (time.time() - float(sys.argv[1]))))" "$T_FAULT")
 sleep "$REMAINING"
 kill -CONT "$REDIS_PID"
 STOPPED_PIDS=()
-RECOVERED=1
-for i in $INSTANCES; do
-    "${LOAD[@]}" wait-health --port "${PORT[movie-service-$i]}" --field cache --value ok --timeout 10 >/dev/null || RECOVERED=0
-done
-((RECOVERED)) && pass "the cache is back (\"ok\") on both instances by itself after SIGCONT" ||
+cache_is ok 10 && pass "the cache is back (\"ok\") on both instances by itself after SIGCONT" ||
     fail "the cache did not come back by itself within 10 s of SIGCONT"
 load_stop
 check "no write failed while Redis hung, none waited more than 3 s" --max-latency 3
