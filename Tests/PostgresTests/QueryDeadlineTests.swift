@@ -96,6 +96,33 @@ import Testing
         for _ in 0..<3 { #expect(try await pool.query(sql, [.int(1)])[0].decode(Int.self, column: 0) == 1) }
     }
 
+    /// A cancel stops whatever the backend runs when it arrives. Here it arrives late (the
+    /// postmaster, which takes cancel requests, is stopped; the backends run on): the
+    /// abandoned statement has finished by then, and a query given to the connection
+    /// meanwhile would be the one stopped. The connection takes no new work until its
+    /// cancel is delivered.
+    @Test func aLateCancelNeverStopsALaterQuery() async throws {
+        let server = try TestServers.privatePostgres()
+        defer { server.shutdown() }
+        let url = try server.createDatabase(named: "late_cancel")
+        let pool = try makePool(url: url, max: 1, queryTimeout: .seconds(2))
+        defer { Task { await pool.shutdown() } }
+        #expect(try await pool.query("SELECT 1")[0].decode(Int.self, column: 0) == 1)
+
+        let postmaster = try server.postmasterPID()
+        kill(postmaster, SIGSTOP)
+        defer { kill(postmaster, SIGCONT) }
+        let error = await #expect(throws: PostgresError.self) { _ = try await pool.query("SELECT pg_sleep(2.3)") }
+        #expect(error?.code == .queryTimeout)
+        // The abandoned statement ends on the server 0.3 s after its deadline; its cancel waits.
+        try await Task.sleep(for: .seconds(1))
+        let later = Task { try await pool.query("SELECT pg_sleep(0.5), 5")[0].decode(Int.self, column: 1) }
+        try await Task.sleep(for: .milliseconds(100))
+        kill(postmaster, SIGCONT)
+        let answer = await later.result
+        #expect((try? answer.get()) == 5, "\(answer)")
+    }
+
     /// A frozen server (SIGSTOP of the postmaster and its backends: no answer, no reset).
     @Test func aHungServerNeverHoldsACallerPastItsDeadline() async throws {
         let server = try TestServers.privatePostgres()

@@ -22,8 +22,10 @@ import Glibc
 /// request's; when one passes, its caller gets `.queryTimeout` at once, the request stays
 /// in place (abandoned) so that its late results are matched and dropped, and the server is
 /// sent a cancel request (libpq 15's `PQcancel`, which blocks: it runs on
-/// ``cancelPool``). A connection with abandoned requests is *stalled*: the pool gives it no
-/// new work until they are answered, and closes it when the oldest stays unanswered for
+/// ``cancelPool``). A connection with abandoned requests, or whose cancel has not reached
+/// the server yet, is *stalled*: the pool gives it no new work until they are answered and
+/// the cancel is delivered (a cancel stops whatever the backend runs when it arrives, so a
+/// late one would stop a later query), and closes it when the oldest stays unanswered for
 /// another query timeout (a server that answers nothing, not even the cancel).
 final class PostgresConnection: @unchecked Sendable {
     typealias Continuation = UnsafeContinuation<[PostgresStatementResult], any Error>
@@ -77,8 +79,9 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     var inFlightCount: Int { machine.inFlightCount }
-    /// Some request in flight passed its deadline and has not been answered by the server.
-    var isStalled: Bool { machine.abandonedCount > 0 }
+    /// Some request in flight passed its deadline and has not been answered by the server,
+    /// or the cancel sent for one has not been delivered yet.
+    var isStalled: Bool { machine.abandonedCount > 0 || isCancelling }
     var isReady: Bool { machine.state == .ready }
 
     // MARK: Connecting
@@ -423,7 +426,11 @@ final class PostgresConnection: @unchecked Sendable {
         let request = CancelRequest(cancel)
         Self.cancelPool.submit { [self] in
             request.send()
-            loop.execute { [self] in isCancelling = false }
+            loop.execute { [self] in
+                isCancelling = false
+                // The connection may take work again.
+                onRequestCompleted?(self)
+            }
         }
     }
 

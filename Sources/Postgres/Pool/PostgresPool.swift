@@ -310,8 +310,8 @@ public final class PostgresPool: @unchecked Sendable {
     }
 
     private func idleConnection0() -> PostgresConnection? {
-        connections.first { !$0.isLeased && $0.inFlightCount == 0 && $0.isReserved }
-            ?? connections.first { !$0.isLeased && $0.inFlightCount == 0 && !$0.isReserved }
+        connections.first { !$0.isLeased && $0.inFlightCount == 0 && !$0.isStalled && $0.isReserved }
+            ?? connections.first { !$0.isLeased && $0.inFlightCount == 0 && !$0.isStalled && !$0.isReserved }
     }
 
     /// Hands capacity to waiters, oldest first, until the oldest cannot be served.
