@@ -46,11 +46,22 @@ public struct HPACKEncoder: Sendable {
     }
 
     /// Appends one field of the block begun with ``beginBlock(into:)``.
-    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+    /// - Parameter indexing: false for a value that changes with every block (a date, a
+    ///   request id): it is sent as a literal without indexing (RFC 7541 §6.2.2), so that it
+    ///   neither churns the dynamic table, evicting fields that do repeat, nor costs a look-up.
+    public mutating func append(
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, indexing: Bool = true, into out: inout [UInt8]
+    ) {
         nameScratch.removeAll(keepingCapacity: true)
         for byte in name { nameScratch.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) }
         let lowerName = nameScratch
-        lowerName.withUnsafeBytes { name in appendLowercased(name: name, value: value, into: &out) }
+        lowerName.withUnsafeBytes { name in
+            if indexing {
+                appendLowercased(name: name, value: value, into: &out)
+            } else {
+                appendUnindexed(name: name, value: value, into: &out)
+            }
+        }
     }
 
     public mutating func append(name: String, value: String, into out: inout [UInt8]) {
@@ -87,6 +98,16 @@ public struct HPACKEncoder: Sendable {
         if nameIndex == 0 { HPACKPrimitives.appendString(name, huffman: huffmanCoding, into: &out) }
         HPACKPrimitives.appendString(value, huffman: huffmanCoding, into: &out)
         if !sensitive { table.insert(HPACKHeaderField(name: Array(name), value: Array(value))) }
+    }
+
+    /// A literal without indexing, its name from the static table when it is there.
+    private mutating func appendUnindexed(
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]
+    ) {
+        let nameIndex = HPACKStaticTable.find(name: name, value: value)?.index ?? 0
+        HPACKPrimitives.appendInteger(nameIndex, prefixBits: 4, flags: Self.isSensitive(name) ? 0x10 : 0, into: &out)
+        if nameIndex == 0 { HPACKPrimitives.appendString(name, huffman: huffmanCoding, into: &out) }
+        HPACKPrimitives.appendString(value, huffman: huffmanCoding, into: &out)
     }
 
     /// Fields whose values are secrets or per-user: kept out of any compression context.

@@ -88,8 +88,10 @@ enum HPACKStaticTable {
     /// lowest whose name is `name`.
     static func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> (index: Int, fullMatch: Bool)? {
         var nameIndex: Int?
-        for (offset, entry) in entries.enumerated() where entry.name.elementsEqual(name) {
-            if entry.value.elementsEqual(value) { return (offset + 1, true) }
+        // Lengths first: most entries differ in length, and a length costs no byte comparison.
+        for (offset, entry) in entries.enumerated()
+        where entry.name.count == name.count && entry.name.elementsEqual(name) {
+            if entry.value.count == value.count && entry.value.elementsEqual(value) { return (offset + 1, true) }
             if nameIndex == nil { nameIndex = offset + 1 }
         }
         return nameIndex.map { ($0, false) }

@@ -8,11 +8,11 @@ extension HTTP2ServerConnectionStateMachine {
         fields: (inout HTTP2FieldBlockWriter) -> Void
     ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
         guard var stream = streams[id], !stream.responseStarted, !isClosed else { return (false, takeActions()) }
-        var writer = HTTP2FieldBlockWriter(encoder: encoder)
+        var writer = HTTP2FieldBlockWriter(taking: &encoder)
         writer.encoder.beginBlock(into: &writer.block)
         writer.addStatus(status)
         fields(&writer)
-        encoder = writer.encoder
+        writer.giveBack(to: &encoder)
         HTTP2FrameEncoder.headers(
             streamID: id, block: writer.block[...], endStream: endStream, maxFrameSize: Int(peerSettings.maxFrameSize),
             into: &output)
@@ -47,10 +47,10 @@ extension HTTP2ServerConnectionStateMachine {
         guard var stream = streams[id], stream.responseStarted, !stream.pendingEnd, !isClosed else {
             return (false, takeActions())
         }
-        var writer = HTTP2FieldBlockWriter(encoder: encoder)
+        var writer = HTTP2FieldBlockWriter(taking: &encoder)
         writer.encoder.beginBlock(into: &writer.block)
         fields(&writer)
-        encoder = writer.encoder
+        writer.giveBack(to: &encoder)
         stream.pendingTrailers = writer.block
         stream.pendingEnd = true
         if !sendQueue.contains(id) { sendQueue.append(id) }
@@ -174,9 +174,20 @@ public struct HTTP2FieldBlockWriter: Sendable {
     var encoder: HPACKEncoder
     var block: [UInt8] = []
 
-    init(encoder: HPACKEncoder) {
-        self.encoder = encoder
+    /// Takes the connection's encoder for one block, leaving an empty one in its place: a copy
+    /// would share the dynamic table, and the block's first insertion would then copy it whole.
+    init(taking encoder: inout HPACKEncoder) {
+        self.encoder = Self.placeholder
+        swap(&self.encoder, &encoder)
     }
+
+    /// Returns the encoder taken by ``init(taking:)``.
+    mutating func giveBack(to encoder: inout HPACKEncoder) {
+        swap(&self.encoder, &encoder)
+    }
+
+    /// Stands in for the connection's encoder while a block is written; never used to encode.
+    private static let placeholder = HPACKEncoder()
 
     mutating func addStatus(_ status: Int) {
         let digits = String(status)
@@ -185,7 +196,19 @@ public struct HTTP2FieldBlockWriter: Sendable {
 
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard !Self.isConnectionSpecific(name) else { return }
-        encoder.append(name: name, value: value, into: &block)
+        encoder.append(name: name, value: value, indexing: !Self.changesWithEveryResponse(name), into: &block)
+    }
+
+    /// Fields whose values differ from one response to the next: indexing them would only
+    /// push the fields that do repeat (content type, server, cache verdicts) out of the table.
+    static func changesWithEveryResponse(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 4: HTTPASCII.equalsIgnoringCase(name, lowercase: "date") || HTTPASCII.equalsIgnoringCase(name, lowercase: "etag")
+        case 12: HTTPASCII.equalsIgnoringCase(name, lowercase: "x-request-id")
+        case 13: HTTPASCII.equalsIgnoringCase(name, lowercase: "last-modified")
+        case 14: HTTPASCII.equalsIgnoringCase(name, lowercase: "content-length")
+        default: false
+        }
     }
 
     public mutating func add(name: String, value: String) {

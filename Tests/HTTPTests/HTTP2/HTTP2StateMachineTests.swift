@@ -55,6 +55,31 @@ struct HTTP2StateMachineTests {
         #expect(client.machine.activeStreamCount == 0)
     }
 
+    /// Response fields that repeat become one index each; those that change with every
+    /// response (date, request id, length) are literals that stay out of the dynamic table.
+    @Test func repeatedResponseFieldsAreIndexedAndPerResponseOnesAreNot() throws {
+        var client = HTTP2TestClient()
+        var blocks: [[HPACKHeaderField]] = []
+        for (stream, id) in [(UInt32(1), "a1"), (3, "b2"), (5, "c3")] {
+            client.send(client.headers(stream: stream, HTTP2TestClient.get()))
+            _ = client.machine.sendResponseHead(streamID: stream, status: 200, endStream: true, now: client.now) {
+                $0.add(name: "content-type", value: "application/json")
+                $0.add(name: "X-Request-ID", value: "request-\(id)")
+                $0.add(name: "date", value: "Mon, 07 Dec 2026 12:00:0\(stream) GMT")
+                $0.add(name: "content-length", value: "\(stream)")
+            }
+            client.record([])
+            blocks += try client.decodedHeaders(in: client.takeFrames()).map(\.fields)
+        }
+        #expect(blocks.count == 3)
+        #expect(blocks[2] == fields([
+            (":status", "200"), ("content-type", "application/json"), ("x-request-id", "request-c3"),
+            ("date", "Mon, 07 Dec 2026 12:00:05 GMT"), ("content-length", "5"),
+        ]))
+        // Only content-type entered the table the client mirrors.
+        #expect(client.decoder.dynamicTableCount == 1)
+    }
+
     @Test func aPostBodyArrivesInPiecesAndOpensTheWindowWhenRead() {
         var client = HTTP2TestClient()
         client.send(client.headers(stream: 1, HTTP2TestClient.post(length: 40_000), endStream: false))
