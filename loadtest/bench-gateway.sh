@@ -20,63 +20,23 @@ rounds=${3:-3}
 for tool in wrk nginx openssl python3 bc; do
     command -v "$tool" >/dev/null || { echo "bench-gateway: '$tool' is missing (apt-get install wrk nginx-light openssl python3 bc)" >&2; exit 1; }
 done
-swift build -c release --static-swift-stdlib --product bench-server >/dev/null
-swift build -c release --static-swift-stdlib --product gateway >/dev/null
 
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
 bench_workspace gateway
-wait_port() {
-    for _ in $(seq 1 50); do
-        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "bench-gateway: nothing listens on $1" >&2
-    exit 1
-}
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-    -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-
-upstream_port=$(free_port)
-.build/release/bench-server --port "$upstream_port" --loops 2 --affinity "${AFFINITY:-auto}" >"$work/upstream.log" 2>&1 &
-pids+=($!)
-wait_port "$upstream_port"
-
-gateway_port=$(free_port)
-gateway_tls_port=$(free_port)
-env PORT="$gateway_port" TLS_PORT="$gateway_tls_port" LOOPS=2 LOOP_AFFINITY="${AFFINITY:-auto}" \
-    MOVIE_SERVICE_URL="http://127.0.0.1:$upstream_port" \
-    TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" \
-    ACCESS_LOG=false RATE_LIMIT_RPS=0 HEALTH_CHECK_INTERVAL=0 \
-    .build/release/gateway >"$work/gateway.log" 2>&1 &
-pids+=($!)
-gateway_pid=$!
-wait_port "$gateway_port"
+start_proxied_upstream
 
 nginx_port=$(free_port)
 nginx_tls_port=$(free_port)
 start_nginx <<CONF
-    upstream movie_service {
-        server 127.0.0.1:$upstream_port;
-        keepalive 128;
-        keepalive_requests 1000000;
-    }
+$(nginx_movie_upstream)
     server {
         listen 127.0.0.1:$nginx_port reuseport;
         listen 127.0.0.1:$nginx_tls_port ssl reuseport;
         ssl_certificate $work/cert.pem;
         ssl_certificate_key $work/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
-        location /api/movies {
-            proxy_pass http://movie_service;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$remote_addr;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_buffering on;
-        }
+$(nginx_proxy_location)
     }
 CONF
 wait_port "$nginx_port"
@@ -127,4 +87,4 @@ for scheme in http https; do
         "$(echo "$g_total / $rounds" | bc -l)" "$(echo "$n_total / $rounds" | bc -l)" "$(echo "$g_total / $n_total" | bc -l)" \
         "$(round_summary "$ratios" "$p99_wins")" "$(echo "$g_p99_total / $rounds" | bc -l)" "$(echo "$n_p99_total / $rounds" | bc -l)"
 done
-echo "gateway RSS: now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status"), peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status")"
+gateway_rss_line

@@ -107,3 +107,72 @@ round_summary() {
     printf 'per round: median ratio %.2f, at least as fast in %d of %d, p99 no higher in %d of %d' \
         "$median" "$ahead" "${#values[@]}" "$2" "${#values[@]}"
 }
+
+# wait_port PORT: waits (5 s at most) until something listens on 127.0.0.1:PORT, else exits.
+wait_port() {
+    for _ in $(seq 1 50); do
+        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "bench: nothing listens on $1" >&2
+    exit 1
+}
+
+# start_proxied_upstream: the release builds of bench-server and the gateway, a self-signed certificate for localhost in $work/cert.pem and
+# key.pem, bench-server (2 loops) on $upstream_port, and our gateway (LOOPS=2) in front of it
+# on $gateway_port and, with TLS, $gateway_tls_port, with the features nginx has off switched
+# off too (access log, rate limit, health probes); $gateway_pid is the gateway's. Both are
+# added to pids. AFFINITY=off floats their loops.
+start_proxied_upstream() {
+    swift build -c release --static-swift-stdlib --product bench-server >/dev/null
+    swift build -c release --static-swift-stdlib --product gateway >/dev/null
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    upstream_port=$(free_port)
+    .build/release/bench-server --port "$upstream_port" --loops 2 --affinity "${AFFINITY:-auto}" >"$work/upstream.log" 2>&1 &
+    pids+=($!)
+    wait_port "$upstream_port"
+    gateway_port=$(free_port)
+    gateway_tls_port=$(free_port)
+    env PORT="$gateway_port" TLS_PORT="$gateway_tls_port" LOOPS=2 LOOP_AFFINITY="${AFFINITY:-auto}" \
+        MOVIE_SERVICE_URL="http://127.0.0.1:$upstream_port" \
+        TLS_CERT="$work/cert.pem" TLS_KEY="$work/key.pem" \
+        ACCESS_LOG=false RATE_LIMIT_RPS=0 HEALTH_CHECK_INTERVAL=0 \
+        .build/release/gateway >"$work/gateway.log" 2>&1 &
+    pids+=($!)
+    gateway_pid=$!
+    wait_port "$gateway_port"
+}
+
+# nginx_movie_upstream: the `upstream` block of that nginx, a keep-alive pool to bench-server.
+nginx_movie_upstream() {
+    cat <<CONF
+    upstream movie_service {
+        server 127.0.0.1:$upstream_port;
+        keepalive 128;
+        keepalive_requests 1000000;
+    }
+CONF
+}
+
+# nginx_proxy_location: the `location` block of the nginx that stands where our gateway does,
+# configured as well as it can be: the upstream pool `movie_service`, HTTP/1.1 keep-alive to
+# it, the same forwarded fields, no buffering of small bodies beyond nginx's default.
+nginx_proxy_location() {
+    cat <<CONF
+        location /api/movies {
+            proxy_pass http://movie_service;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffering on;
+        }
+CONF
+}
+
+# gateway_rss_line: the gateway's RSS now and at its peak (VmHWM).
+gateway_rss_line() {
+    echo "gateway RSS: now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status"), peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$gateway_pid/status")"
+}
