@@ -11,6 +11,7 @@ venv (PyYAML, jsonschema, pyelftools) and prints one line per check.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -250,6 +251,17 @@ def check_compose() -> int:
                        f"{name}: ADMIN_EMAILS was replaced by the role column")
     uenv = env_map((services.get("user-service") or {}).get("environment"))
     report.require(bool(uenv.get("LOGIN_TRUSTED_PROXIES")), "user-service: LOGIN_TRUSTED_PROXIES must name the gateway")
+    gateway_networks = gateway.get("networks") if isinstance(gateway.get("networks"), dict) else {}
+    gateway_address = str((gateway_networks.get("backend") or {}).get("ipv4_address", ""))
+    backend_ipam = (networks.get("backend") or {}).get("ipam") or {}
+    subnets = [str(c.get("subnet", "")) for c in backend_ipam.get("config") or []]
+    report.require(uenv.get("LOGIN_TRUSTED_PROXIES") == gateway_address,
+                   "user-service: LOGIN_TRUSTED_PROXIES must be the gateway's fixed backend address")
+    try:
+        inside = any(ipaddress.ip_address(gateway_address) in ipaddress.ip_network(s) for s in subnets)
+    except ValueError:
+        inside = False
+    report.require(inside, f"gateway: backend address '{gateway_address}' must lie in the backend subnet {subnets}")
     report.require(bool(uenv.get("WATCHLIST_SERVICE_URL")), "user-service: WATCHLIST_SERVICE_URL (the deletion relay)")
     report.require(bool(env_map((services.get("movie-service") or {}).get("environment")).get("USER_SERVICE_URL")),
                    "movie-service: USER_SERVICE_URL (admin tokens are confirmed there)")
