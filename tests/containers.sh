@@ -29,11 +29,11 @@ fi
 START=$SECONDS
 # One run at a time on a machine (a second waits): then any project marquee-ci-* present is
 # what a killed run left.
-exec {lock}>/run/lock/marquee-containers-test.lock
-if ! flock -n "$lock"; then
-    info "another tests/containers.sh runs on this machine: waiting for it"
-    flock "$lock"
-fi
+# Commands that start containers run with the lock's descriptor closed ({lock}>&-): a
+# container's conmon would otherwise inherit it and hold the lock for as long as it runs.
+LOCK_FILE=/run/lock/marquee-containers-test.lock
+exec {lock}>"$LOCK_FILE"
+take_lock "$lock" "$LOCK_FILE" tests/containers.sh
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-containers.XXXXXX")
 SRC=$WORK/marquee
 PROJECT=marquee-ci-$$
@@ -148,7 +148,7 @@ export BACKEND_SUBNET GATEWAY_BACKEND_ADDRESS
 info "containers ${C}user-db ... ${C}gateway, backend subnet $BACKEND_SUBNET"
 
 UP=1
-"$SRC/deploy/dev" containers up
+"$SRC/deploy/dev" containers up {lock}>&-
 
 ENV_FILE=$SRC/.data/containers/compose.env
 CACERT=$SRC/.data/containers/certs/cert.pem
@@ -300,7 +300,7 @@ call GET "/api/movies/${MOVIE1:-0}"
     fail "with movie-service stopped: status $STATUS" "$BODY"
 call GET /api/health/users
 expect "the other services still answer" 200
-"$ENGINE" start "${C}movie-service" >/dev/null
+"$ENGINE" start "${C}movie-service" >/dev/null {lock}>&-
 deadline=$((SECONDS + 90))
 while :; do
     call GET "/api/movies/${MOVIE1:-0}"
