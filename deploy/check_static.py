@@ -254,14 +254,20 @@ def check_compose() -> int:
     gateway_networks = gateway.get("networks") if isinstance(gateway.get("networks"), dict) else {}
     gateway_address = str((gateway_networks.get("backend") or {}).get("ipv4_address", ""))
     backend_ipam = (networks.get("backend") or {}).get("ipam") or {}
-    subnets = [str(c.get("subnet", "")) for c in backend_ipam.get("config") or []]
+    pools = [(str(c.get("subnet", "")), str(c.get("ip_range", ""))) for c in backend_ipam.get("config") or []]
     report.require(uenv.get("LOGIN_TRUSTED_PROXIES") == gateway_address,
                    "user-service: LOGIN_TRUSTED_PROXIES must be the gateway's fixed backend address")
     try:
-        inside = any(ipaddress.ip_address(gateway_address) in ipaddress.ip_network(s) for s in subnets)
+        # Inside the subnet, above the range other containers get their addresses from (podman
+        # counts on from a network's last address up to the range's end, never past it).
+        address = ipaddress.ip_address(gateway_address)
+        placed = any(address in ipaddress.ip_network(subnet) and ip_range
+                     and ipaddress.ip_network(ip_range).subnet_of(ipaddress.ip_network(subnet))
+                     and address > ipaddress.ip_network(ip_range).broadcast_address for subnet, ip_range in pools)
     except ValueError:
-        inside = False
-    report.require(inside, f"gateway: backend address '{gateway_address}' must lie in the backend subnet {subnets}")
+        placed = False
+    report.require(placed, f"gateway: backend address '{gateway_address}' must lie in the backend subnet, "
+                           f"above its ip_range (inside the subnet): {pools}")
     report.require(bool(uenv.get("WATCHLIST_SERVICE_URL")), "user-service: WATCHLIST_SERVICE_URL (the deletion relay)")
     report.require(bool(env_map((services.get("movie-service") or {}).get("environment")).get("USER_SERVICE_URL")),
                    "movie-service: USER_SERVICE_URL (admin tokens are confirmed there)")

@@ -143,8 +143,9 @@ if command -v "$ENGINE" >/dev/null 2>&1; then
 else
     BACKEND_SUBNET=172.28.1.0/24  # no engine yet: `up` installs it, and no network exists
 fi
-GATEWAY_BACKEND_ADDRESS=${BACKEND_SUBNET%.0/24}.10
-export BACKEND_SUBNET GATEWAY_BACKEND_ADDRESS
+GATEWAY_BACKEND_ADDRESS=${BACKEND_SUBNET%.0/24}.254
+BACKEND_IP_RANGE=${BACKEND_SUBNET%.0/24}.0/25
+export BACKEND_SUBNET BACKEND_IP_RANGE GATEWAY_BACKEND_ADDRESS
 info "containers ${C}user-db ... ${C}gateway, backend subnet $BACKEND_SUBNET"
 
 UP=1
