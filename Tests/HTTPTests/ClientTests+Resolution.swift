@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTP
 import Reactor
 import Synchronization
@@ -14,7 +17,7 @@ final class MovingName: Sendable {
     func move(to address: SocketAddress) { self.address.withLock { $0 = address } }
 
     /// For ``HTTPClient/Configuration/resolve``.
-    var resolve: @Sendable (String, Int) async throws -> [SocketAddress] {
+    var resolve: @Sendable (String, Int) throws -> [SocketAddress] {
         { [self] _, _ in
             lookups.add(1, ordering: .relaxed)
             return [address.withLock { $0 }]
@@ -102,6 +105,35 @@ extension ClientTests {
         }.value
         #expect(failure?.code == .connectFailed && failure?.requestMayHaveBeenSent == false)
         #expect(name.lookups.load(ordering: .relaxed) == 2)
+        await client.shutdown()
+    }
+
+    /// A lookup that hangs (a DNS server dropping queries: the resolver retries for 5 s a
+    /// try) ends the call at the connect timeout, not when the lookup gives up.
+    @Test func aHangingLookupEndsAtTheConnectTimeout() async throws {
+        let released = Atomic<Bool>(false)
+        let client = Self.client {
+            $0.connectTimeout = .milliseconds(200)
+            $0.resolve = { _, _ in
+                // Holds its pool thread until the test lets go (10 s at most).
+                for _ in 0..<10_000 where !released.load(ordering: .relaxed) { usleep(1000) }
+                throw IOError(.addressResolution, operation: "getaddrinfo(movie-service.test)", errno: 0)
+            }
+        }
+        let started = monotonicNanoseconds()
+        let failure = try await Task(executorPreference: clientLoop) { () -> HTTPClientError? in
+            do {
+                _ = try await client.get(Self.movedURL)
+                return nil
+            } catch let error as HTTPClientError {
+                return error
+            }
+        }.value
+        let elapsed = monotonicNanoseconds() - started
+        released.store(true, ordering: .relaxed)
+        #expect(failure?.code == .connectTimeout && failure?.requestMayHaveBeenSent == false)
+        // The configured 200 ms, not the lookup's 10 s; loose above for loaded CI machines.
+        #expect(elapsed >= 180_000_000 && elapsed < 5_000_000_000)
         await client.shutdown()
     }
 }

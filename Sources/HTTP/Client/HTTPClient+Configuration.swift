@@ -32,11 +32,13 @@ extension HTTPClient {
         /// as a closure). Called on the socket's loop with the origin's host (for SNI and
         /// verification). Without it `https` origins fail with `.unsupportedScheme`.
         public var makeTransport: (@Sendable (TCPSocket, String) async throws -> any ByteStream)?
-        /// Turns an origin's host and port into addresses to connect to. Default: numeric
-        /// hosts as they are, names through `getaddrinfo` (``SocketAddress/resolve(host:port:)``).
-        /// A pool keeps the answer per origin and asks again when a connect to it fails.
-        public var resolve: @Sendable (_ host: String, _ port: Int) async throws -> [SocketAddress] = {
-            try await SocketAddress.resolve(host: $0, port: $1)
+        /// Turns a host name and port into addresses to connect to. Called on a thread of the
+        /// blocking pool, so it may block (DNS); the pool waits for it until the connect's
+        /// deadline. Numeric hosts and `localhost` never reach it. Default: `getaddrinfo`
+        /// (``SocketAddress/resolveBlocking(host:port:)``). A pool keeps the answer per origin
+        /// and asks again when a connect to it fails.
+        public var resolve: @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress] = {
+            try SocketAddress.resolveBlocking(host: $0, port: $1)
         }
 
         public init() {}

@@ -156,20 +156,14 @@ final class HTTPConnectionPool: @unchecked Sendable {
                 // address, and the old one refuses or, more often, never answers. Ask again
                 // and try the new addresses once; the same answer means the server is down.
                 entry.addresses = nil
-                guard let fresh = try? await configuration.resolve(origin.host, origin.port),
-                    !fresh.isEmpty, fresh != cached
-                else { throw error }
                 connectDeadline = attemptDeadline(deadline)
+                guard let fresh = try? await resolve(origin, until: connectDeadline), !fresh.isEmpty, fresh != cached
+                else { throw error }
                 socket = try await connectSocket(fresh, until: connectDeadline)
                 entry.addresses = fresh
             }
         } else {
-            let addresses: [SocketAddress]
-            do {
-                addresses = try await configuration.resolve(origin.host, origin.port)
-            } catch {
-                throw HTTPClientError(.connectFailed, requestMayHaveBeenSent: false, underlying: error)
-            }
+            let addresses = try await resolve(origin, until: connectDeadline)
             entry.addresses = addresses
             do {
                 socket = try await connectSocket(addresses, until: connectDeadline)
