@@ -32,8 +32,8 @@ extension HTTPClient {
         /// as a closure). Called on the socket's loop with the origin's host (for SNI and
         /// verification). Without it `https` origins fail with `.unsupportedScheme`.
         public var makeTransport: (@Sendable (TCPSocket, String) async throws -> any ByteStream)?
-        /// Turns a host name and port into addresses to connect to. Called on a thread of the
-        /// blocking pool, so it may block (DNS); the pool waits for it until the connect's
+        /// Turns a host name and port into addresses to connect to. Called on a thread of its
+        /// own (the clients' lookup pool), so it may block (DNS); the pool waits for it until the connect's
         /// deadline. Numeric hosts and `localhost` never reach it. Default: `getaddrinfo`
         /// (``SocketAddress/resolveBlocking(host:port:)``). A pool keeps the answer per origin
         /// and asks again when a connect to it fails.

@@ -2,9 +2,15 @@ import Reactor
 import Synchronization
 
 extension HTTPConnectionPool {
+    /// Threads for the clients' lookups alone: a lookup whose queries go unanswered holds its
+    /// thread until the resolver gives up (seconds), and on the shared blocking pool two such
+    /// lookups (a service's own database and Redis at start) would hold up every other
+    /// lookup, and scrypt, behind them.
+    static let lookupPool = BlockingPool(threadCount: 4)
+
     /// The addresses of `origin`'s host, awaited until `deadline` at the latest.
     ///
-    /// A name goes to ``HTTPClient/Configuration/resolve`` on the blocking pool; a lookup that
+    /// A name goes to ``HTTPClient/Configuration/resolve`` on ``lookupPool``; a lookup that
     /// hangs in the resolver's retries (5 s a try by default, and a container's DNS server can
     /// drop queries while it reloads) keeps that thread, but the caller stops waiting at its
     /// deadline with `.connectTimeout`. Numeric hosts and `localhost` need no lookup. Loop-only.
@@ -25,7 +31,7 @@ extension HTTPConnectionPool {
                     after: .nanoseconds(Int64(deadline > now ? deadline - now : 0)),
                     { lookup.finish(.failure(HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false))) },
                     loopStopped: { lookup.finish(.failure(HTTPClientError(.shutdown, requestMayHaveBeenSent: false))) })
-                BlockingPool.shared.submit {
+                Self.lookupPool.submit {
                     do {
                         lookup.finish(.success(try resolve(host, port)))
                     } catch {
