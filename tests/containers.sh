@@ -195,6 +195,16 @@ for path in users movies watchlist; do
     call GET "/api/health/$path"
     expect "health of $path" 200 '.status == "healthy"'
 done
+# The image's own copy of Swagger UI (its build stage installs it from PyPI): /docs works offline.
+call GET /openapi.json
+expect "GET /openapi.json: the OpenAPI 3.1 document" 200 '.openapi == "3.1.0"'
+call GET /docs
+[[ "$STATUS" == 200 && "$(header Content-Type)" == text/html* ]] && pass "GET /docs: the Swagger UI page" ||
+    fail "GET /docs: status $STATUS, $(header Content-Type)" "$BODY"
+call GET /docs/swagger-ui-bundle.js
+[[ "$STATUS" == 200 && "$(header Content-Type)" == text/javascript* ]] &&
+    pass "GET /docs/swagger-ui-bundle.js: Swagger UI's files are in the image" ||
+    fail "GET /docs/swagger-ui-bundle.js: status $STATUS, $(header Content-Type)"
 http_status=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://localhost:$MARQUEE_HTTP_PORT/health" || true)
 [[ "$http_status" == 200 ]] && pass "plain HTTP on the published port answers /health" || fail "http /health: $http_status"
 tls=$(openssl s_client -connect "localhost:$MARQUEE_HTTPS_PORT" -servername localhost -CAfile "$CACERT" \
