@@ -15,6 +15,9 @@
 #                     applied on top, so that a change can be tried before it is committed
 #   NEWCOMER_KEEP=1   keep the clone (printed) instead of deleting it
 set -euo pipefail
+# The whole script is one block, parsed before it runs: editing the file during a run (it takes
+# minutes) cannot change what the running copy does.
+{
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export MARQUEE_LOG_TAG=newcomer
 # shellcheck source-path=SCRIPTDIR/.. source=deploy/lib/common
@@ -29,6 +32,8 @@ chmod 0755 "$WORK"
 CLONE=$WORK/marquee
 STACK_UP=0
 # Bounds of the steps that could wait without end (the stage's own bound comes after these).
+# `timeout --foreground` stays in the caller's process group, so that the stage's bound (which
+# signals the group) reaches the command too; the EXIT trap then runs `deploy/dev down`.
 UP_TIMEOUT=2700
 LOAD_TIMEOUT=300
 
@@ -38,15 +43,16 @@ fail() {
     exit 1
 }
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     local rc=$?
     set +e
     if ((STACK_UP)); then
         if ((rc)); then
             printf '\nnewcomer: the stack'"'"'s logs at the failure:\n' >&2
-            (cd "$CLONE" && timeout 60 deploy/dev logs -n) >&2
+            (cd "$CLONE" && timeout --foreground 60 deploy/dev logs -n) >&2
         fi
-        (cd "$CLONE" && timeout 120 deploy/dev down) >/dev/null 2>&1
+        (cd "$CLONE" && timeout --foreground 120 deploy/dev down) >/dev/null 2>&1
     fi
     if [[ "${NEWCOMER_KEEP:-0}" == 1 ]]; then
         info "kept $WORK"
@@ -134,7 +140,7 @@ up_line=$(readme_blocks "Two commands" | grep -m1 -E '^deploy/dev up( |$)' || tr
 up_line=${up_line%%#*}
 info "running: $up_line"
 STACK_UP=1
-as_newcomer "timeout $UP_TIMEOUT $up_line" || fail "'$up_line' failed in a fresh clone"
+as_newcomer "timeout --foreground $UP_TIMEOUT $up_line" || fail "'$up_line' failed in a fresh clone"
 
 # ------------------------------------------------------------------------- the README's workflow
 
@@ -217,7 +223,7 @@ load=$(readme_blocks "Load testing" | grep -v '^#--end-of-block--$' | with_our_p
 load=$(sed -E "s#^(\\S*loadtest run )#\\1--json $WORK/load.json #" <<<"$load")
 printf '%s\n' "$load"
 rc=0
-as_newcomer "set -e; $(sed -E "s#^(\\S*loadtest) #timeout $LOAD_TIMEOUT \\1 #" <<<"$load")" >"$WORK/load.txt" 2>&1 || rc=$?
+as_newcomer "set -e; $(sed -E "s#^(\\S*loadtest) #timeout --foreground $LOAD_TIMEOUT \\1 #" <<<"$load")" >"$WORK/load.txt" 2>&1 || rc=$?
 tail -n 40 "$WORK/load.txt"
 [[ -s "$WORK/load.json" ]] || fail "the README's load test failed (exit $rc) before its report"
 codes=$(jq -c '.total.statusCodes' "$WORK/load.json")
@@ -251,3 +257,5 @@ for proc in /proc/[0-9]*; do
 done
 [[ -z "$left" ]] || fail "after deploy/dev down, still running:$left"
 info "nothing of the stack listens or runs"
+}
+exit
