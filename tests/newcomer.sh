@@ -2,12 +2,13 @@
 # A newcomer's first steps, as the README gives them, in a fresh clone of the commit under test.
 # Every command comes out of the clone's README and runs as written, with only the port numbers
 # changed (free ports, so a developer's running stack is never touched): the first command of
-# "Two commands" (`deploy/dev up`); the curl workflow of "The API at a glance" and its HTTPS line,
-# each answer checked; `deploy/dev status` from the commands table; the "Load testing" block
-# (seed, then a 20 s cached read load from loopback) with no 429 and no error; `deploy/dev down`;
-# then nothing of the stack listens and nothing of it runs. A README that drifts from the
-# product fails here. The clone builds from scratch, as a newcomer's does; that every target
-# (not only what `up` runs) builds with the same flags is the "release build" stage's check.
+# "Two commands" (`deploy/dev up`); the curl workflow of "The API at a glance" and the README's
+# inline curl examples (HTTPS, HTTP/2), each answer checked; `deploy/dev status` from the
+# commands table; the "Load testing" block (seed, then a 20 s cached read load from loopback)
+# with no 429 and no error; `deploy/dev down`; then nothing of the stack listens and nothing of
+# it runs. A README that drifts from the product fails here. The clone builds from scratch, as
+# a newcomer's does; that every target (not only what `up` runs) builds with the same flags is
+# the "release build" stage's check.
 # Prints the time of each step and its own.
 #
 # Usage: tests/newcomer.sh
@@ -34,7 +35,7 @@ STACK_UP=0
 # Bounds of the steps that could wait without end (the stage's own bound comes after these).
 # `timeout --foreground` stays in the caller's process group, so that the stage's bound (which
 # signals the group) reaches the command too; the EXIT trap then runs `deploy/dev down`.
-UP_TIMEOUT=2700
+UP_TIMEOUT=1800
 LOAD_TIMEOUT=300
 
 step() { printf '\n--- %s (at %ss)\n' "$*" $((SECONDS - START)); }
@@ -197,10 +198,18 @@ command curl -fsS --max-time 10 "$GATEWAY/api/watchlist/user/1" |
     jq -e '.[0].movie.title == "Inception"' >/dev/null ||
     fail "after the workflow, user 1's watchlist does not show Inception"
 
-# The HTTPS line under the endpoint table (the certificate `up` made, the TLS port).
-title="HTTPS" command=$(readme_command '^curl --cacert ' "the HTTPS example" | with_our_ports)
-run_step
-jq -e '.title == "Inception"' "$ANSWER" >/dev/null || fail "over HTTPS, movie 1 is not Inception: $(head -c 200 "$ANSWER")"
+# The README's inline curl examples (HTTPS with the certificate `up` made, HTTP/2 without TLS):
+# each answers 200, and movie 1 is the workflow's.
+# shellcheck disable=SC2016 # backticks, not an expansion
+examples=$(grep -oE '`curl [^`]+`' "$README" | tr -d '`' | with_our_ports)
+[[ "$examples" == *"--cacert "* ]] || fail "the README no longer shows how to reach the gateway over HTTPS with curl"
+while IFS= read -r command; do
+    title="inline example: $command"
+    run_step
+    if [[ "$title" == */api/movies/1 ]]; then
+        jq -e '.title == "Inception"' "$ANSWER" >/dev/null || fail "$title: movie 1 is not Inception: $(head -c 200 "$ANSWER")"
+    fi
+done <<<"$examples"
 
 step "deploy/dev status (the README's commands table)"
 status_line=$(readme_command '^deploy/dev status$' "deploy/dev status in its commands table")
