@@ -121,7 +121,7 @@ readme_blocks() {
 }
 
 # readme_command PATTERN WHAT: the first `...` span of the README matching the extended regular
-# expression PATTERN (the commands table, an inline example), without its backticks.
+# expression PATTERN (a command of the commands table), without its backticks.
 readme_command() {
     local found
     # shellcheck disable=SC2016 # backticks, not an expansion
