@@ -15,14 +15,21 @@ public struct Seeder: Sendable {
         public var concurrency: Int
         public var zipf: Double
         public var seed: UInt64
+        /// How long one item may be refused with 503 or 429 (each retried after its
+        /// `Retry-After`) before it counts as failed.
+        public var retryDeadline: Duration
 
-        public init(movies: Int, users: Int, perUser: Int, concurrency: Int = 16, zipf: Double = 1.0, seed: UInt64 = 0x5EED) {
+        public init(
+            movies: Int, users: Int, perUser: Int, concurrency: Int = 16, zipf: Double = 1.0, seed: UInt64 = 0x5EED,
+            retryDeadline: Duration = .seconds(120)
+        ) {
             self.movies = movies
             self.users = users
             self.perUser = perUser
             self.concurrency = max(1, concurrency)
             self.zipf = zipf
             self.seed = seed
+            self.retryDeadline = retryDeadline
         }
     }
 
@@ -135,21 +142,28 @@ public struct Seeder: Sendable {
         _ jobs: [Int], phase: String, on loops: [EventLoop], tally: Tally,
         progress: @escaping @Sendable (Progress) -> Void, request: @escaping @Sendable (Int) -> LoadRequest
     ) async throws {
+        let retryDeadline = plan.retryDeadline
         try await forEach(jobs, phase: phase, on: loops, tally: tally, progress: progress) { number, executor in
-            var result = await executor.send(request(number))
+            // The response head for its Retry-After, the body for a failure's description.
+            var request = request(number)
+            request.collectBody = true
+            var result = await executor.send(request)
             // The user service bounds its password hashing (503) and the gateway its request
-            // rate (429), both with Retry-After: wait as told (at most 2 s) and try again.
-            var retries = 0
-            while result.status == 503 || result.status == 429, retries < 30 {
-                retries += 1
+            // rate (429), both with Retry-After: wait as told (at most 2 s) and try again, until
+            // the item's deadline. Sign-ups admitted a few at a time leave the others refused
+            // for many rounds in a row, so the bound is a time, not a number of tries.
+            let deadline = ContinuousClock.now.advanced(by: retryDeadline)
+            while result.status == 503 || result.status == 429 {
                 let seconds = result.head?.headers["retry-after"].flatMap(Double.init) ?? 1
-                try? await Task.sleep(for: .milliseconds(Int(min(max(seconds, 0.05), 2) * 1000)))
-                result = await executor.send(request(number))
+                let wait = Duration.milliseconds(Int(min(max(seconds, 0.05), 2) * 1000))
+                guard ContinuousClock.now.advanced(by: wait) < deadline else { break }
+                try? await Task.sleep(for: wait)
+                result = await executor.send(request)
             }
             switch result.status {
             case 200, 201: return .created
             case 409: return .existed
-            default: return .failed(Self.describe(result, "\(request(number).method) \(request(number).path)"))
+            default: return .failed(Self.describe(result, "\(request.method) \(request.path)"))
             }
         }
     }
