@@ -11,8 +11,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Event-loop threads to spread the connections over (default: the number of cores).")
     var loops: Int = EventLoopGroup.coreCount
 
-    @Option(help: "Per-request timeout (connect, then the whole response), e.g. 5s.")
-    var timeout: String = "5s"
+    @Option(help: "Per-request timeout (connect, then the whole response), e.g. 5s (default: 5s for run; 30s for seed, whose sign-ups wait for password hashing).")
+    var timeout: String?
 
     @Option(name: .customLong("header"), help: "Extra header for every request, 'Name: value' (repeatable), e.g. an Authorization bearer token.")
     var headers: [String] = []
@@ -28,7 +28,8 @@ struct CommonOptions: ParsableArguments {
 
     /// The target `url` names: HTTP/1.1 connections, or with `http2` the streams of one
     /// HTTP/2 connection per loop (h2c with prior knowledge, or TLS with ALPN `h2`).
-    func target(http2: Bool = false) throws -> (TargetURL, any LoadTarget) {
+    /// `defaultTimeout` applies when `--timeout` is not given.
+    func target(http2: Bool = false, defaultTimeout: String = "5s") throws -> (TargetURL, any LoadTarget) {
         let url = try TargetURL(url)
         var extra = HTTPHeaders()
         for header in headers {
@@ -39,7 +40,7 @@ struct CommonOptions: ParsableArguments {
             let value = header[header.index(after: colon)...].trimmingCharacters(in: " ")
             extra.add(name: name, value: value)
         }
-        let timeout = try DurationText.parse(timeout, option: "timeout")
+        let timeout = try DurationText.parse(timeout ?? defaultTimeout, option: "timeout")
         if http2 {
             let transport = url.isTLS ? try Transports.tlsForHTTP2(verify: !insecure, caFile: cacert) : Transports.plain
             return (url, HTTP2Target(url: url, transport: transport, timeout: timeout, extraHeaders: extra))

@@ -26,7 +26,9 @@ struct SeedCommand: AsyncParsableCommand {
     var zipf: Double = 1.0
 
     func run() async throws {
-        let (url, target) = try common.target()
+        // A sign-up waits for its password hash, which a busy machine makes slow: seeding is not
+        // a measurement, so it waits longer than a run does.
+        let (url, target) = try common.target(defaultTimeout: "30s")
         let group = try EventLoopGroup(loopCount: max(1, common.loops))
         defer { group.shutdown() }
         let plan = Seeder.Plan(
