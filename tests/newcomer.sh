@@ -3,7 +3,7 @@
 # Every command comes out of the clone's README and runs as written, with only the port numbers
 # changed (free ports, so a developer's running stack is never touched): the first command of
 # "Two commands" (`deploy/dev up`); the curl workflow of "The API at a glance" and the README's
-# inline curl examples (HTTPS, HTTP/2), each answer checked; `deploy/dev status` from the
+# inline curl examples (HTTPS, HTTP/2, OpenAPI), each answer checked; `deploy/dev status` from the
 # commands table; the "Load testing" block (seed, then a 20 s cached read load from loopback)
 # with no 429 and no error; `deploy/dev down`; then nothing of the stack listens and nothing of
 # it runs. A README that drifts from the product fails here. The clone builds from scratch, as
@@ -198,17 +198,24 @@ command curl -fsS --max-time 10 "$GATEWAY/api/watchlist/user/1" |
     jq -e '.[0].movie.title == "Inception"' >/dev/null ||
     fail "after the workflow, user 1's watchlist does not show Inception"
 
-# The README's inline curl examples (HTTPS with the certificate `up` made, HTTP/2 without TLS):
-# each answers 200, and movie 1 is the workflow's.
+# The README's inline curl examples (HTTPS with the certificate `up` made, HTTP/2 without TLS,
+# the OpenAPI document through jq), each run as written, with curl given a deadline and made to
+# fail on an error status: each must succeed and print something without "detail"; movie 1 must
+# be the workflow's.
 # shellcheck disable=SC2016 # backticks, not an expansion
 examples=$(grep -oE '`curl [^`]+`' "$README" | tr -d '`' | with_our_ports)
 [[ "$examples" == *"--cacert "* ]] || fail "the README no longer shows how to reach the gateway over HTTPS with curl"
-while IFS= read -r command; do
-    title="inline example: $command"
-    run_step
-    if [[ "$title" == */api/movies/1 ]]; then
-        jq -e '.title == "Inception"' "$ANSWER" >/dev/null || fail "$title: movie 1 is not Inception: $(head -c 200 "$ANSWER")"
+while IFS= read -r example; do
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    output=$(as_newcomer 'set -o pipefail; curl() { command curl --max-time 10 --fail-with-body "$@"; }; '"$example" 2>"$WORK/example.err") ||
+        fail "the README's example failed: $example
+$(head -c 400 <<<"$output") $(tail -c 400 "$WORK/example.err")"
+    if [[ -z "$output" || "$output" == *'"detail"'* ]] ||
+        { [[ "$example" == */api/movies/1 ]] && [[ "$output" != *'"title":"Inception"'* ]]; }; then
+        fail "the README's example printed what it should not: $example
+$(head -c 400 <<<"$output")"
     fi
+    printf '  ok   %s -> %s\n' "$example" "$(tr -d '\n' <<<"$output" | head -c 80)"
 done <<<"$examples"
 
 step "deploy/dev status (the README's commands table)"
