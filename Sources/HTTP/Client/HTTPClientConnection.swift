@@ -74,7 +74,6 @@ public final class HTTPClientConnection: @unchecked Sendable {
         // The head must fit: the parser decides a head within these many bytes.
         let headRoom = configuration.responseLimits.maxRequestLineLength + configuration.responseLimits.maxHeaderBytes + 4
         buffer = .allocate(byteCount: max(configuration.readBufferSize, headRoom), alignment: 16)
-        outgoing.reserveCapacity(1024)
     }
 
     deinit {
@@ -100,6 +99,8 @@ public final class HTTPClientConnection: @unchecked Sendable {
     public func sendHead(_ head: HTTPRequestHead) throws(HTTPClientError) {
         try beginRequest { state throws(HTTPClientConnectionState.Misuse) in try state.requestHeadSent(head) }
         parser.expectResponse(toRequestMethod: head.method)
+        // From the loop's pool: the socket gives it back once sent (see LoopBufferPool).
+        if outgoing.capacity == 0 { outgoing = loop.bufferPool.takeArray() }
         head.write(into: &outgoing)
     }
 

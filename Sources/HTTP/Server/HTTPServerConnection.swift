@@ -94,8 +94,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         self.dateCache = dateCache
         self.parser = HTTPRequestParser(limits: configuration.parserLimits)
         let limits = configuration.parserLimits
-        self.buffer = ReadBuffer(maxCapacity: limits.maxRequestLineLength + limits.maxHeaderBytes + 4096)
-        output.reserveCapacity(4096)
+        self.buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: limits.maxRequestLineLength + limits.maxHeaderBytes + 4096)
     }
 
     /// True while the connection waits for a request and has none of it yet.
@@ -248,6 +247,13 @@ final class HTTPServerConnection: @unchecked Sendable {
                     stream.readDeadline = loop.now &+ (machine.isDraining ? headerReadTimeout : idleTimeout)
                 }
                 do {
+                    if buffer.unreadCount == 0, let socket, socket.isKnownDrained {
+                        // Nothing to parse and nothing to read yet: wait holding no buffer
+                        // (an idle keep-alive connection costs its socket and little else).
+                        loop.bufferPool.recycle(&output)
+                        buffer.release()
+                        try await socket.waitUntilReadable()
+                    }
                     let count = try await buffer.readMore(from: stream, socket: socket)
                     if count == 0 {
                         // The client has sent all it will (or a drain ended the reading);
@@ -419,6 +425,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 machine.responseForcesClose()
             }
         }
+        if output.capacity == 0 { output = loop.bufferPool.takeArray() }
         let date = dateCache.currentField()
         let length =
             HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount

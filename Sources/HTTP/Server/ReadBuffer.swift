@@ -2,31 +2,39 @@ import Reactor
 
 /// A connection's receive buffer: bytes read from the stream and not yet consumed.
 ///
-/// One allocation per connection, grown (up to `maxCapacity`) only when a single head
-/// does not fit. Loop-bound, like its connection.
+/// Its memory comes from the loop's ``LoopBufferPool`` when bytes are about to be read and
+/// goes back (``release()``) when everything read has been consumed and the connection is
+/// about to wait, so that an idle keep-alive connection holds none. It grows (up to
+/// `maxCapacity`) only when a single head does not fit. Loop-bound, like its connection.
 final class ReadBuffer {
-    private var storage: UnsafeMutableRawBufferPointer
+    /// nil while released.
+    private var storage: UnsafeMutableRawBufferPointer?
     private var readIndex = 0
     private var writeIndex = 0
+    private let pool: LoopBufferPool
     let maxCapacity: Int
 
-    init(initialCapacity: Int = 16 * 1024, maxCapacity: Int) {
-        storage = .allocate(byteCount: initialCapacity, alignment: 8)
-        self.maxCapacity = max(initialCapacity, maxCapacity)
+    init(pool: LoopBufferPool, maxCapacity: Int) {
+        self.pool = pool
+        self.maxCapacity = max(LoopBufferPool.receiveBufferSize, maxCapacity)
     }
 
-    deinit { storage.deallocate() }
+    // The pool frees it instead of keeping it when this runs off the loop.
+    deinit { if let storage { pool.recycle(storage) } }
 
     /// Bytes read and not yet consumed.
     var unreadCount: Int { writeIndex - readIndex }
 
+
     /// Calls `body` with the unread bytes; the pointer is valid only inside `body`.
     func withUnread<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        body(UnsafeRawBufferPointer(rebasing: storage[readIndex..<writeIndex]))
+        guard let storage else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(rebasing: storage[readIndex..<writeIndex]))
     }
 
     /// Copies `count` unread bytes starting `offset` bytes into the unread region.
     func copy(offset: Int, count: Int) -> ArraySlice<UInt8> {
+        guard let storage else { preconditionFailure("copy from a released buffer") }
         let start = readIndex + offset
         return ArraySlice(UnsafeRawBufferPointer(rebasing: storage[start..<start + count]))
     }
@@ -40,7 +48,14 @@ final class ReadBuffer {
         }
     }
 
-    /// Reads once from `stream` into free space, making room first.
+    /// Gives the memory back to the loop's pool when nothing unread is in it. Loop-only.
+    func release() {
+        guard unreadCount == 0, let storage else { return }
+        pool.recycle(storage)
+        self.storage = nil
+    }
+
+    /// Reads once from `stream` into free space, taking memory from the pool or making room first.
     ///
     /// - Parameter socket: `stream` itself when it is a plain TCP socket, read directly (see
     ///   `TCPSocket.read(into:from:socket:)`).
@@ -48,6 +63,7 @@ final class ReadBuffer {
     /// - Throws: ``IOError``, or `BufferFull` when the unread bytes already fill `maxCapacity`.
     @inline(__always)  // one async frame fewer per read
     func readMore(from stream: any ByteStream, socket: TCPSocket?) async throws -> Int {
+        var storage = self.storage ?? pool.takeReceiveBuffer()
         if writeIndex == storage.count {
             if readIndex > 0 {
                 // Move the unread tail to the front instead of growing.
@@ -60,13 +76,14 @@ final class ReadBuffer {
                 let grown = UnsafeMutableRawBufferPointer.allocate(
                     byteCount: min(storage.count * 2, maxCapacity), alignment: 8)
                 grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[0..<writeIndex]))
-                storage.deallocate()
+                pool.recycle(storage)
                 storage = grown
             }
         }
+        self.storage = storage
         let free = UnsafeMutableRawBufferPointer(rebasing: storage[writeIndex...])
-        // `free` points into `storage`, which this buffer keeps alive and does not move
-        // while the read is suspended (one read at a time per connection).
+        // `free` points into `storage`, which this buffer keeps alive and does not move or
+        // release while the read is suspended (one read at a time per connection).
         let count = try await TCPSocket.read(into: free, from: stream, socket: socket)
         writeIndex += count
         return count

@@ -43,6 +43,8 @@ public final class EventLoop: @unchecked Sendable {
     /// The loop's identity as a `SerialExecutor`, for loop-bound actors; see
     /// `EventLoop+Executor.swift` for why it is a separate object.
     let serialExecutor = LoopSerialExecutor()
+    /// Byte buffers for the loop's connections (loop-only: see ``LoopBufferPool``).
+    public let bufferPool = LoopBufferPool()
 
     enum Job {
         /// A task job enqueued through the loop as a `TaskExecutor` (nonisolated code of
@@ -75,6 +77,7 @@ public final class EventLoop: @unchecked Sendable {
         if fd < 0 { throw IOError.system("eventfd", errno: CLinux_errno()) }
         wakeFD = fd
         serialExecutor.loop = self
+        bufferPool.loop = self
         _ = try selector.register(fd: wakeFD, interest: .read) { [wakeFD] _ in
             var value: UInt64 = 0
             _ = Glibc.read(wakeFD, &value, 8)  // resets the counter; the jobs are drained below

@@ -271,13 +271,14 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
                 // The connection is broken: what was not sent is lost, as it would be in the
                 // kernel's buffer; a waiting reader learns it now, anyone else on their next call.
                 deferredError = error
-                deferred.removeAll(keepingCapacity: true)
+                loop.bufferPool.recycle(&deferred)
                 resume(&readWaiter, with: error)
                 return
             }
         }
         if sent == deferred.count {
-            deferred.removeAll(keepingCapacity: true)
+            // Sent: the memory goes back to the loop, so that an idle connection holds none.
+            loop.bufferPool.recycle(&deferred)
         } else {
             deferred.removeSubrange(0..<sent)
         }
