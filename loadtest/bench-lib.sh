@@ -48,6 +48,18 @@ measure_alternating() {
     echo "$a $b"
 }
 
+# system_under_test NAME: sets $gateway (GATEWAY_URL, default http://127.0.0.1:8080) and
+# $loadtest (built when missing), and stops unless the running system is healthy there.
+system_under_test() {
+    gateway=${GATEWAY_URL:-http://127.0.0.1:8080}
+    loadtest=.build/release/loadtest
+    [[ -x "$loadtest" ]] || swift build -c release --static-swift-stdlib --product loadtest >/dev/null
+    curl -fsS -m 2 "$gateway/api/health/movies" >/dev/null || {
+        echo "$1: nothing healthy at $gateway; run 'RATE_LIMIT_RPS=0 deploy/dev up' first" >&2
+        exit 1
+    }
+}
+
 # warm_up URL...: a short discarded wrk run against each target, so that no target's first
 # measured round pays for cold caches, connection set-up or a CPU still clocking up.
 warm_up() {
@@ -74,6 +86,7 @@ bench_cleanup() {
 # request cap, config in $work/nginx) with the lines on stdin inside its `http { }`; adds its
 # pid to pids. NGINX_CPU_AFFINITY=auto pins its workers one per CPU (`worker_cpu_affinity
 # auto`), for comparing with our pinned loops; by default they float, as nginx ships.
+# NGINX_WORKER_CONNECTIONS: each worker's connection limit (4096; the idle benchmark raises it).
 start_nginx() {
     local block
     block=$(cat)
@@ -84,7 +97,8 @@ ${NGINX_CPU_AFFINITY:+worker_cpu_affinity $NGINX_CPU_AFFINITY;}
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log crit;
-events { worker_connections 4096; }
+worker_rlimit_nofile $(( ${NGINX_WORKER_CONNECTIONS:-4096} + 1024 ));
+events { worker_connections ${NGINX_WORKER_CONNECTIONS:-4096}; }
 http {
     access_log off;
     keepalive_requests 1000000;

@@ -12,13 +12,7 @@ cd "$(dirname "$0")/.."
 source loadtest/bench-lib.sh
 duration=${1:-15}
 connections=${2:-64}
-gateway=${GATEWAY_URL:-http://127.0.0.1:8080}
-loadtest=.build/release/loadtest
-[[ -x "$loadtest" ]] || swift build -c release --static-swift-stdlib --product loadtest >/dev/null
-curl -fsS -m 2 "$gateway/api/health/movies" >/dev/null || {
-    echo "bench-system: nothing healthy at $gateway; run 'RATE_LIMIT_RPS=0 deploy/dev up' first" >&2
-    exit 1
-}
+system_under_test bench-system
 
 bench_workspace system
 

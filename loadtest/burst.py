@@ -62,6 +62,16 @@ def response_complete(buffer):
     return status if len(body) >= length else None
 
 
+def get_request(url_text, agent):
+    """(host, port, bytes of a GET with Host and User-Agent) for an http:// URL; exits otherwise."""
+    url = urlsplit(url_text)
+    if url.scheme != "http":
+        sys.exit(f"{agent}: only http:// URLs")
+    host, port = url.hostname, url.port or 80
+    target = (url.path or "/") + (("?" + url.query) if url.query else "")
+    return host, port, f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {agent}\r\n\r\n".encode()
+
+
 def percentile(sorted_values, fraction):
     if not sorted_values:
         return float("nan")
@@ -76,12 +86,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     arguments = parser.parse_args()
 
-    url = urlsplit(arguments.url)
-    if url.scheme != "http":
-        sys.exit("burst.py: only http:// URLs")
-    host, port = url.hostname, url.port or 80
-    target = (url.path or "/") + (("?" + url.query) if url.query else "")
-    request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: burst\r\n\r\n".encode()
+    host, port, request = get_request(arguments.url, "burst")
 
     poller = select.epoll()
     clients = {}

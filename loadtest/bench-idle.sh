@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# What an idle keep-alive connection costs, in resident memory: N clients each make one request
+# and stay connected, silent; the server's RSS before and after, divided by N. Three servers in
+# one run, each started fresh: our gateway (its own `GET /`), bench-server (our runtime's HTTP
+# server with the smallest route, as a service's server layer) and nginx (2 workers,
+# `return 200`; master and workers summed). Then, with the connections still held, wrk against
+# the gateway's `GET /` for the p99 of active requests beside them (and without them first).
+#
+# Usage: loadtest/bench-idle.sh [connections...]   (default 10000; e.g. 10000 100000)
+# Past 25,000 the clients spread over 127.0.0.2, .3, ... (loopback answers on all of 127/8).
+# Raises the descriptor limit to N + 1000 for itself and the servers (past the hard limit only
+# with CAP_SYS_RESOURCE). GATEWAY_BIN, BENCH_SERVER_BIN: other builds to measure (default .build/release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=loadtest/bench-lib.sh
+source loadtest/bench-lib.sh
+counts=("$@")
+((${#counts[@]})) || counts=(10000)
+largest=$(printf '%s\n' "${counts[@]}" | sort -n | tail -n 1)
+fd_limit=$((largest + 1000))
+if ! ulimit -n "$fd_limit" 2>/dev/null; then
+    echo "bench-idle: cannot raise the descriptor limit to $fd_limit (hard limit $(ulimit -Hn); raising it needs CAP_SYS_RESOURCE)" >&2
+    exit 1
+fi
+gateway_bin=${GATEWAY_BIN:-.build/release/gateway}
+bench_server_bin=${BENCH_SERVER_BIN:-.build/release/bench-server}
+[[ -x $gateway_bin && -x $bench_server_bin ]] ||
+    swift build -c release --static-swift-stdlib --product gateway --product bench-server >/dev/null
+
+bench_workspace idle
+machine_line
+printf 'uptime:%s\n' "$(uptime)"
+wait_port() {
+    for _ in $(seq 1 100); do
+        curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$1/${2:-}" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "bench-idle: nothing answers on $1" >&2
+    exit 1
+}
+stop() { # PID: stops one server we started, waits for it
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+p99() { # URL: wrk -t2 -c64 for 5 s: its p99 and req/s
+    wrk -t2 -c64 -d5s --latency "$1" | awk '/Requests\/sec/ {r=$2} $1 == "99%" {p=$2} END {print "p99 " p ", " r " req/s"}'
+}
+
+for count in "${counts[@]}"; do
+    printf '\n== %s idle connections\n' "$count"
+
+    port=$(free_port)
+    env PORT="$port" LOOPS=2 MAX_CONNECTIONS=$((count + 1000)) ACCESS_LOG=false RATE_LIMIT_RPS=0 \
+        HEALTH_CHECK_INTERVAL=0 KEEPALIVE_TIMEOUT=600s "$gateway_bin" >"$work/gateway.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_port "$port"
+    alone=$(p99 "http://127.0.0.1:$port/")
+    # The idle connections are held 12 s after the measurement: the active requests run then.
+    python3 loadtest/idle-rss.py --url "http://127.0.0.1:$port/" --pids "$pid" --clients "$count" --hold 12 \
+        >"$work/idle.out" &
+    holder=$!
+    while [[ ! -s $work/idle.out ]] && kill -0 "$holder" 2>/dev/null; do sleep 0.5; done
+    beside=$(p99 "http://127.0.0.1:$port/")
+    wait "$holder" || true
+    printf 'gateway: %s\n' "$(cat "$work/idle.out")"
+    printf 'gateway GET /, wrk -t2 -c64 5 s: alone %s; beside the idle connections %s\n' "$alone" "$beside"
+    stop "$pid"
+
+    port=$(free_port)
+    "$bench_server_bin" --port "$port" --loops 2 >"$work/bench-server.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_port "$port" plaintext
+    printf 'bench-server: '
+    python3 loadtest/idle-rss.py --url "http://127.0.0.1:$port/plaintext" --pids "$pid" --clients "$count" || true
+    stop "$pid"
+
+    port=$(free_port)
+    NGINX_WORKER_CONNECTIONS=$((count + 1000)) start_nginx <<CONF
+    server {
+        listen 127.0.0.1:$port reuseport;
+        keepalive_timeout 600s;
+        location / { return 200 'ok'; }
+    }
+CONF
+    wait_port "$port"
+    master=$(cat "$work/nginx/nginx.pid")
+    printf 'nginx: '
+    python3 loadtest/idle-rss.py --url "http://127.0.0.1:$port/" --pids "$master,$(pgrep -d, -P "$master")" \
+        --clients "$count" || true
+    stop "$master"
+done
