@@ -19,8 +19,10 @@ final class ReadBuffer {
         self.maxCapacity = max(LoopBufferPool.receiveBufferSize, maxCapacity)
     }
 
-    // The pool frees it instead of keeping it when this runs off the loop.
-    deinit { if let storage { pool.recycle(storage) } }
+    // Freed, not pooled: a connection may outlive its loop at shutdown, and the pool's check
+    // of the loop would then read a loop that is gone. (The pool's count of lent buffers
+    // does not see this one come back: it counts only what idle connections give back.)
+    deinit { storage?.deallocate() }
 
     /// Bytes read and not yet consumed.
     var unreadCount: Int { writeIndex - readIndex }

@@ -20,7 +20,7 @@ public final class LoopBufferPool: @unchecked Sendable {
     // Lock rule: none; only the owning loop's thread touches these.
     private var receiveBuffers: [UnsafeMutableRawBufferPointer] = []
     private var arrays: [[UInt8]] = []
-    /// Receive buffers taken and not given back.
+    /// Receive buffers taken and not given back (one freed with its connection is not seen).
     public private(set) var receiveBuffersLent = 0
     /// Arrays taken minus arrays given back (an array from elsewhere given back counts too,
     /// so this is exact where every array comes from the pool).
