@@ -28,7 +28,7 @@ DECOY=""
 
 declare -A PORT=()
 for name in GATEWAY_PORT GATEWAY_TLS_PORT USER_SERVICE_PORT MOVIE_SERVICE_PORT WATCHLIST_SERVICE_PORT PG_PORT REDIS_PORT; do
-    PORT[$name]=$(free_port)
+    PORT[$name]=$(free_port_except "${PORT[@]}")
     export "$name=${PORT[$name]}"
 done
 GATEWAY=http://127.0.0.1:${PORT[GATEWAY_PORT]}

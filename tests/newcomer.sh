@@ -97,7 +97,7 @@ declare -A PORT=() DEFAULT=(
 )
 ports_sed=""
 for name in "${!DEFAULT[@]}"; do
-    PORT[$name]=$(free_port)
+    PORT[$name]=$(free_port_except "${PORT[@]}")
     export "$name=${PORT[$name]}"
     ports_sed+="s#(localhost|127\\.0\\.0\\.1):${DEFAULT[$name]}([^0-9]|\$)#127.0.0.1:${PORT[$name]}\\2#g;"
 done
