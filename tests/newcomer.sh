@@ -44,7 +44,7 @@ fail() {
     exit 1
 }
 
-# shellcheck disable=SC2317 # run by the EXIT trap
+# shellcheck disable=SC2317,SC2329 # run by the EXIT trap
 cleanup() {
     local rc=$?
     set +e
