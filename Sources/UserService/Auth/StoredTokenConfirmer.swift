@@ -12,13 +12,14 @@ struct StoredTokenConfirmer: TokenConfirmer {
     }
 
     /// The caller's record when the token is current, nil when it was revoked.
-    /// - Throws: ``ServiceError`` 503 when the database cannot answer.
+    /// - Throws: ``ServiceError`` as ``UserService/mapError`` answers the database's failure
+    ///   (503 when it cannot answer, 504 when the query ran out of time).
     func currentUser(of caller: AuthContext) async throws(ServiceError) -> User? {
         let user: User?
         do {
             user = try await store.find(id: caller.userID)
         } catch {
-            throw ServiceError.serviceUnavailable("Database unavailable")
+            throw UserService.mapError(error) as? ServiceError ?? ServiceError.serviceUnavailable("Database unavailable")
         }
         guard let user, user.tokenVersion == caller.tokenVersion else { return nil }
         return user

@@ -213,13 +213,16 @@ public final class UserService: Sendable {
         relayTask.withLock { $0 = task }
     }
 
-    /// Database trouble is a 503 naming the database, never a 500 with its text.
+    /// Database trouble as the client should see it, as the other services answer it: 503
+    /// `Database unavailable` when it cannot be reached, 504 `Database timeout` when a
+    /// statement ran out of time (our deadline or PostgreSQL's `statement_timeout`, whichever
+    /// fired first); never a 500 with its text.
     static let mapError: ServiceResponder.ErrorMapper = { error in
         guard let error = error as? PostgresError else { return nil }
         switch error.code {
-        case .connectionFailed, .connectionClosed, .poolExhausted, .poolTimeout, .queryCanceled, .shutdown:
+        case .connectionFailed, .connectionClosed, .poolExhausted, .poolTimeout, .shutdown:
             return ServiceError.serviceUnavailable("Database unavailable")
-        case .queryTimeout:
+        case .queryCanceled, .queryTimeout:
             return ServiceError.gatewayTimeout("Database timeout")
         default:
             return nil
