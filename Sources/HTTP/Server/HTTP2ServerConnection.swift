@@ -365,7 +365,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
 
     private func send(_ response: HTTPServerResponse, on id: UInt32, method: HTTPMethod, exchange: Exchange) async {
         let code = response.status.code
-        let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
+        let bodyAllowed = !response.status.forbidsBody
         let sendsBody = bodyAllowed && method != .HEAD
         var contentLength: Int?
         var bytes: [UInt8] = []

@@ -397,8 +397,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             keepAlive = false
             machine.responseForcesClose()
         }
-        let code = response.status.code
-        let bodyAllowed = !(100..<200).contains(code) && code != 204 && code != 304
+        let bodyAllowed = !response.status.forbidsBody
         let sendsBody = bodyAllowed && method != .HEAD
 
         var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
