@@ -134,4 +134,36 @@ extension ClientTests {
         #expect(elapsed >= 180_000_000 && elapsed < 5_000_000_000)
         await client.shutdown()
     }
+
+    /// Lookups queued behind hung ones (the lookup pool has 4 threads) whose callers have
+    /// stopped waiting are never started: once the resolver answers again, the threads go
+    /// to lookups someone waits for, not to a backlog of abandoned ones.
+    @Test func lookupsWhoseCallersGaveUpAreNotStarted() async throws {
+        let released = Atomic<Bool>(false)
+        let lookups = Atomic<Int>(0)
+        let client = Self.client {
+            $0.connectTimeout = .milliseconds(200)
+            $0.resolve = { _, _ in
+                lookups.add(1, ordering: .relaxed)
+                // Holds its pool thread until the test lets go (10 s at most).
+                for _ in 0..<10_000 where !released.load(ordering: .relaxed) { usleep(1000) }
+                throw IOError(.addressResolution, operation: "getaddrinfo(movie-service.test)", errno: 0)
+            }
+        }
+        // Twelve callers at once: four lookups take the pool's threads and hang, eight queue.
+        let failures = await withTaskGroup(of: HTTPClientError.Code?.self) { group in
+            for _ in 0..<12 {
+                group.addTask { [self] in
+                    if case .failure(let failure) = await getMovedURL(client) { failure.code } else { nil }
+                }
+            }
+            return await group.reduce(into: [HTTPClientError.Code?]()) { $0.append($1) }
+        }
+        #expect(failures.allSatisfy { $0 == .connectTimeout })
+        released.store(true, ordering: .relaxed)
+        // Room for the queued eight to run, had they not been dropped.
+        for _ in 0..<100 { usleep(5_000) }
+        #expect(lookups.load(ordering: .relaxed) == 4)
+        await client.shutdown()
+    }
 }

@@ -13,7 +13,8 @@ extension HTTPConnectionPool {
     /// A name goes to ``HTTPClient/Configuration/resolve`` on ``lookupPool``; a lookup that
     /// hangs in the resolver's retries (5 s a try by default, and a container's DNS server can
     /// drop queries while it reloads) keeps that thread, but the caller stops waiting at its
-    /// deadline with `.connectTimeout`. Numeric hosts and `localhost` need no lookup. Loop-only.
+    /// deadline with `.connectTimeout`, and a lookup still queued by then is never started.
+    /// Numeric hosts and `localhost` need no lookup. Loop-only.
     func resolve(_ origin: HTTPOrigin, until deadline: UInt64) async throws(HTTPClientError) -> [SocketAddress] {
         loop.preconditionInLoop()
         if let numeric = SocketAddress(numericHost: origin.host, port: origin.port) { return [numeric] }
@@ -32,6 +33,9 @@ extension HTTPConnectionPool {
                     { lookup.finish(.failure(HTTPClientError(.connectTimeout, requestMayHaveBeenSent: false))) },
                     loopStopped: { lookup.finish(.failure(HTTPClientError(.shutdown, requestMayHaveBeenSent: false))) })
                 Self.lookupPool.submit {
+                    // A lookup queued behind hung ones whose caller has stopped waiting is
+                    // skipped: it would only hold a thread for an answer nobody reads.
+                    guard lookup.isAwaited else { return }
                     do {
                         lookup.finish(.success(try resolve(host, port)))
                     } catch {
@@ -53,6 +57,9 @@ extension HTTPConnectionPool {
         let continuation = Mutex<UnsafeContinuation<[SocketAddress], any Error>?>(nil)
         /// The deadline's timer. Loop-only.
         var timer: TimerHandle?
+
+        /// Whether the caller still waits (neither answered nor past its deadline).
+        var isAwaited: Bool { continuation.withLock { $0 != nil } }
 
         func finish(_ result: Result<[SocketAddress], HTTPClientError>) {
             guard let continuation = continuation.withLock({ $0.take() }) else { return }
