@@ -232,6 +232,11 @@ call POST /api/movies "$INCEPTION"
 expect "a movie write without a token" 401
 call POST /api/movies "$INCEPTION" -H "Authorization: Bearer $ALICE_TOKEN"
 expect "a movie write by a user who is no admin" 403
+# log_lines CONTAINER TEXT: the container's last log lines with TEXT (the cause of what a check
+# retried), printed for the CI log.
+log_lines() {
+    "$ENGINE" logs --tail 400 "$1" 2>&1 | grep -F "$2" | tail -n 5 | sed "s/^/       $1: /" >&2 || true
+}
 # admin_write JSON: POST /api/movies as the admin. The movie service confirms the token with the
 # user service; a 503 "User service unavailable" (seen on podman 4.3 for up to ~20 s after a
 # stack started: aardvark-dns drops lookups while containers start, and the movie service's
@@ -246,6 +251,7 @@ admin_write() {
         sleep 1
     done
     ADMIN_WRITE_RETRIES=${tries[*]:-}
+    ((${#tries[@]} == 0)) || log_lines "${C}movie-service" 'token confirmation failed'
 }
 admin_write "$INCEPTION"
 expect "2. create Inception (admin)${ADMIN_WRITE_RETRIES:+ (after $ADMIN_WRITE_RETRIES)}" 201 '.title == "Inception"'
@@ -351,6 +357,7 @@ while :; do
     sleep 1
 done
 expect "the watchlist with movie info again (answers before: ${answers[*]:-none})" 200 'length == 2'
+((${#answers[@]} == 0)) || log_lines "${C}watchlist-service" 'upstream call failed'
 
 # ---------------------------------------------------------------------------- teardown
 

@@ -11,9 +11,11 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
     public let origin: HTTPOrigin
     public let pathPrefix: String
     public let timeout: Duration
+    /// Where a failed confirmation says why (the client only sees 503 "User service unavailable").
+    public let logger: Logger?
 
     /// - Returns: nil when `userServiceURL` is not an `http(s)://host[:port][/path]` URL.
-    public init?(client: HTTPClient, userServiceURL: String, timeout: Duration = .seconds(3)) {
+    public init?(client: HTTPClient, userServiceURL: String, timeout: Duration = .seconds(3), logger: Logger? = nil) {
         guard let (origin, target) = HTTPOrigin.split(url: userServiceURL), !target.contains("?") else { return nil }
         var prefix = target
         while prefix.hasSuffix("/") { prefix.removeLast() }
@@ -21,6 +23,7 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
         self.origin = origin
         self.pathPrefix = prefix
         self.timeout = timeout
+        self.logger = logger
     }
 
     static let unavailable = ServiceError.serviceUnavailable("User service unavailable")
@@ -33,18 +36,26 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
         do {
             response = try await client.execute(request, timeout: timeout)
         } catch {
-            throw Self.unavailable
+            throw failed(because: String(describing: error))
         }
         switch response.status.code {
         case 200:
             guard let user = try? JSONParser.parse(response.body), user["id"]?.intValue == caller.userID,
                 let role = user["role"]?.stringValue.flatMap(UserRole.init(rawValue:))
-            else { throw Self.unavailable }
+            else { throw failed(because: "200 without this user's id and role") }
             return role
         case 401:
             return nil
         default:
-            throw Self.unavailable
+            throw failed(because: "status \(response.status.code)")
         }
+    }
+
+    /// Logs why a confirmation failed and returns the error the caller answers with.
+    private func failed(because cause: String) -> ServiceError {
+        logger?.warning(
+            "token confirmation failed",
+            ["upstream": .string(origin.host), "cause": .string(cause)])
+        return Self.unavailable
     }
 }

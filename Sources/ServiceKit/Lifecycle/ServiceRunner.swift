@@ -127,7 +127,8 @@ public enum ServiceRunner {
         // user service itself confirms from its database and sets its own authenticator.
         let confirmerClient = declared.contains("USER_SERVICE_URL") ? HTTPClient(group: group) : nil
         let confirmer = confirmerClient.flatMap { client in
-            RemoteTokenConfirmer(client: client, userServiceURL: configuration.string("USER_SERVICE_URL") ?? "")
+            RemoteTokenConfirmer(
+                client: client, userServiceURL: configuration.string("USER_SERVICE_URL") ?? "", logger: logger)
         }
         let authenticator = Authenticator(
             secret: secret, required: declared.contains("AUTH_REQUIRED") ? configuration.bool("AUTH_REQUIRED") : false,
