@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Reactor"], swiftSettings: swiftSettings),
         .target(name: "TLS", dependencies: ["Reactor", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["Reactor", "CLibPQ"], swiftSettings: swiftSettings),
-        .target(name: "Redis", dependencies: ["Reactor", "CHiredis"], swiftSettings: swiftSettings),
+        .target(name: "Redis", dependencies: ["Reactor", "CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
 
         // MARK: The services and the gateway.

@@ -1,50 +1,32 @@
+import COpenSSL
+
 /// SHA-1, only to name Lua scripts the way Redis does (`EVALSHA`): not for security.
 ///
-/// Written here so that the Redis module needs no crypto library; a script is hashed once per call
-/// of ``RedisCommandSender/evalCached(script:keys:args:)`` (short texts: microseconds). Public
-/// so that callers that pipeline `EVALSHA` themselves (the movie cache) name scripts the same way.
+/// Computed by OpenSSL's libcrypto, which the process links already (TLS, tokens); a script is
+/// hashed once per call of ``RedisCommandSender/evalCached(script:keys:args:)`` (short texts).
+/// Public so that callers that pipeline `EVALSHA` themselves (the movie cache) name scripts the
+/// same way.
 public enum SHA1 {
+    /// The message's SHA-1 digest as 40 lowercase hexadecimal digits, as `SCRIPT LOAD` answers.
     public static func hexDigest(_ message: [UInt8]) -> String {
-        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (
-            0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0
-        )
-        var data = message
-        let bitLength = UInt64(message.count) &* 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) {
-            data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
-        }
-        var w = [UInt32](repeating: 0, count: 80)
-        for chunk in stride(from: 0, to: data.count, by: 64) {
-            for i in 0..<16 {
-                let j = chunk + i * 4
-                w[i] =
-                    UInt32(data[j]) << 24 | UInt32(data[j + 1]) << 16 | UInt32(data[j + 2]) << 8 | UInt32(data[j + 3])
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        // Both buffers live for the call; `EVP_Digest` reads `message.count` bytes and writes at
+        // most EVP_MAX_MD_SIZE. A one-shot digest of a built-in algorithm fails only when
+        // memory does.
+        let ok = message.withUnsafeBytes { input in
+            digest.withUnsafeMutableBufferPointer { output in
+                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha1(), nil)
             }
-            for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
-            var (a, b, c, d, e) = h
-            for i in 0..<80 {
-                let f: UInt32
-                let k: UInt32
-                switch i {
-                case 0..<20: (f, k) = ((b & c) | (~b & d), 0x5A82_7999)
-                case 20..<40: (f, k) = (b ^ c ^ d, 0x6ED9_EBA1)
-                case 40..<60: (f, k) = ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC)
-                default: (f, k) = (b ^ c ^ d, 0xCA62_C1D6)
-                }
-                let temp = rotl(a, 5) &+ f &+ e &+ k &+ w[i]
-                (e, d, c, b, a) = (d, c, rotl(b, 30), a, temp)
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
         }
-        let digits: [Character] = Array("0123456789abcdef")
-        var out = ""
-        for word in [h.0, h.1, h.2, h.3, h.4] {
-            for shift in stride(from: 28, through: 0, by: -4) { out.append(digits[Int((word >> UInt32(shift)) & 0xF)]) }
+        precondition(ok == 1 && length == 20, "OpenSSL could not compute a SHA-1 digest")
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(40)
+        for byte in digest.prefix(20) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
         }
-        return out
+        return String(decoding: hex, as: UTF8.self)
     }
-
-    private static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x << n) | (x >> (32 - n)) }
 }
