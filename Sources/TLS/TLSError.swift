@@ -112,8 +112,8 @@ enum OpenSSLErrorQueue {
     ///
     /// Peeks first: the queue is almost always empty, and `ERR_clear_error` resets all 16
     /// slots of the thread's queue whether or not they hold anything. It runs before every
-    /// `SSL_read` and `SSL_write` (three times per proxied HTTPS request), where the full
-    /// clear was about 3% of the gateway's instructions.
+    /// `SSL_read` and `SSL_write`, several times per request, so the usual empty case must
+    /// cost one look.
     static func clear() {
         if ERR_peek_error() != 0 { ERR_clear_error() }
     }

@@ -75,8 +75,8 @@ public struct RouteTable: Sendable {
     /// Routes on the bytes of `path`; `upstreamTarget` is asked only when proxying.
     ///
     /// One pass over the path's contiguous UTF-8, byte comparisons only, the service
-    /// prefixes included: this runs for every request (through Substring's generic views
-    /// it showed up in profiles at ~3%).
+    /// prefixes included: this runs for every request, and Substring's generic views would
+    /// cost a call per character.
     private func route(path: Substring, upstreamTarget: () -> String) -> Decision {
         // A service prefix is only noted inside the view: the upstream target is a String
         // the caller makes, and it need not be made while the path's bytes are borrowed.

@@ -9,9 +9,9 @@ import Glibc
 /// One upstream service's instances and their health, shared by every loop.
 ///
 /// Why shared and locked rather than per loop: an ejection learnt on one loop should
-/// spare the others at once, and the lock is held for a few comparisons (uncontended
-/// cost ~20 ns, next to a proxied request's ~20 µs). Connection pools, which are the hot
-/// state, stay per loop in the ``HTTPClient``. May be called from any thread.
+/// spare the others at once, and the lock is held for a few comparisons, a small part of
+/// a proxied request. Connection pools, which are the hot state, stay per loop in the
+/// ``HTTPClient``. May be called from any thread.
 public final class UpstreamGroup: Sendable {
     public let service: UpstreamService
     public let origins: [HTTPOrigin]

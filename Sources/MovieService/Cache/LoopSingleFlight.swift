@@ -4,8 +4,8 @@ import Reactor
 /// list page at one catalogue token) on one loop share one database query.
 ///
 /// Per loop rather than per process because a request never leaves its loop: sharing a
-/// load across loops would cost a cross-thread hop (15–90 µs) per waiter, more than the
-/// query it saves on a hot key. Each loop's table is touched only on that loop.
+/// load across loops would cost a cross-thread hop per waiter, more than the query it
+/// saves on a hot key. Each loop's table is touched only on that loop.
 final class LoopSingleFlight<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
     typealias Outcome = Result<Value, any Error>
 

@@ -34,10 +34,11 @@ public final class TimerHandle {
 struct TimerQueue {
     private var heap: [TimerHandle] = []
     private var nextSequence: UInt64 = 0
-    /// Heap size at which cancelled entries are swept out. Lazy deletion alone lets a busy
-    /// server pile up cancelled timers until their deadlines: at 30k requests/s with a 30 s
-    /// response timeout, a million dead entries (the gateway's RSS grew ~5 MB/s). Sweeping
-    /// when the heap doubles keeps it near the live count, at amortised O(1) per timer.
+    /// Heap size at which cancelled entries are swept out. Lazy deletion alone keeps every
+    /// cancelled timer until its deadline: a server that sets and cancels a timeout per
+    /// request would hold one dead entry for every request of the last timeout period.
+    /// Sweeping when the heap doubles keeps it near the live count, at amortised O(1) per
+    /// timer.
     private var compactAt = 1024
 
     var isEmpty: Bool { heap.isEmpty }

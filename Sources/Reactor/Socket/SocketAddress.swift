@@ -60,8 +60,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// The host part as text ("127.0.0.1", "::1").
     ///
-    /// IPv4 is formatted here rather than by `inet_ntop`, whose `sprintf` showed up in the
-    /// gateway's profile (the client address goes into every forwarded request).
+    /// IPv4 is formatted here rather than by `inet_ntop`, which goes through `sprintf`: the
+    /// client address goes into every forwarded request.
     public var host: String {
         switch storage {
         case .v4(let host, _):

@@ -203,8 +203,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     ///
     /// Why: an `async` call through the `ByteStream` existential returns through a hop back to
     /// the caller's executor (`swift_task_switch`, which looks up the task's executor
-    /// preference under a lock), about 250 instructions per read; a call to the concrete
-    /// socket does not.
+    /// preference under a lock) on every read; a call to the concrete socket does not.
     @inlinable @inline(__always)
     public static func read(
         into buffer: UnsafeMutableRawBufferPointer, from stream: any ByteStream, socket: TCPSocket?
