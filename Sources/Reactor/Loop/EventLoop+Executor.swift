@@ -1,18 +1,17 @@
-/// The loop as a Swift executor: actors whose `unownedExecutor` is the loop and tasks
-/// created with `Task(executorPreference: loop)` run their jobs on the loop's thread.
+/// The loop as a Swift `TaskExecutor`: tasks created with `Task(executorPreference: loop)`
+/// (or inside `withTaskExecutorPreference(loop)`) run their nonisolated code on the loop's
+/// thread.
 ///
-/// The runtime calls one `enqueue` for both roles, and a job must be run differently in
-/// each: an actor's job isolated to the actor's serial executor, a task's nonisolated job
-/// on the task executor alone. Running the latter "isolated to the loop" (as we once did)
-/// makes every hop back to the generic executor after an `await` look like a change of
-/// executor that cannot be taken inline, so the runtime enqueued the task a second time:
-/// two jobs, a status record and two executor look-ups per socket wake-up. So the serial
-/// executor identity is a separate object, ``LoopSerialExecutor``, whose jobs run isolated;
-/// the loop itself, as a `TaskExecutor`, runs its jobs on the task executor.
+/// The loop is deliberately not a `SerialExecutor` itself. The runtime hands both kinds of
+/// job to `enqueue`, and each must run differently: an actor's job isolated to the actor's
+/// serial executor, a task's nonisolated job on the task executor alone. A nonisolated job
+/// run "isolated to the loop" would see every hop back to the generic executor after an
+/// `await` as a change of executor that cannot be taken inline, and the runtime would
+/// enqueue the task a second time. So the serial-executor identity is a separate object,
+/// ``LoopSerialExecutor``, whose jobs run isolated.
 ///
-/// Rule: bind actors with `loop.asUnownedSerialExecutor()` (never
-/// `UnownedSerialExecutor(ordinary: loop)`, which would lose the isolation).
-extension EventLoop: SerialExecutor, TaskExecutor {
+/// Rule: bind a loop-bound actor with `loop.asUnownedSerialExecutor()`.
+extension EventLoop: TaskExecutor {
     /// Called by the Swift runtime from any thread, for jobs of tasks that prefer this loop.
     /// A job enqueued from the loop itself (the usual case: a continuation resumed by an
     /// epoll handler) costs no wake-up.
@@ -20,16 +19,14 @@ extension EventLoop: SerialExecutor, TaskExecutor {
         enqueue(.task(UnownedJob(job)))
     }
 
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: serialExecutor)
-    }
-
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }
 
-    public func checkIsolated() {
-        preconditionInLoop()
+    /// The serial executor of actors bound to this loop (their `unownedExecutor`): their
+    /// jobs run on the loop's thread, isolated to ``LoopSerialExecutor``.
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: serialExecutor)
     }
 }
 

@@ -6,8 +6,9 @@ import Glibc
 #endif
 
 /// One event-loop thread: an epoll instance, an eventfd for wake-ups from other threads,
-/// a timer queue and a job queue. It is a Swift `SerialExecutor` and `TaskExecutor`
-/// (see `EventLoop+Executor.swift`), so tasks and actors run their code on its thread.
+/// a timer queue and a job queue. It is a Swift `TaskExecutor` and lends loop-bound actors
+/// a `SerialExecutor` (see `EventLoop+Executor.swift`), so tasks and actors run their code
+/// on its thread.
 ///
 /// Methods whose names end in `0` and those documented "loop-only" must be called on the
 /// loop's own thread; everything else may be called from any thread.
