@@ -81,7 +81,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
         if !isClosed {
             // Dropped without release()/close() (a cancelled caller): sockets close on their loop.
             let transport = self.transport
-            if transport.loop.inLoop { transport.close() } else { transport.loop.execute { transport.close() } }
+            transport.loop.executeNowOrSoon { transport.close() }
         }
     }
 

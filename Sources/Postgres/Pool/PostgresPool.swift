@@ -149,8 +149,8 @@ public final class PostgresPool: @unchecked Sendable {
     /// Fails waiters, closes every connection (their requests fail) and stops reconnecting.
     public func shutdown() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            onLoop { pool in
-                pool.shutdown0()
+            loop.executeNowOrSoon { [self] in
+                shutdown0()
                 continuation.resume()
             }
         }
@@ -166,11 +166,11 @@ public final class PostgresPool: @unchecked Sendable {
 
     public func statistics() async -> Statistics {
         await withUnsafeContinuation { continuation in
-            onLoop { pool in
+            loop.executeNowOrSoon { [self] in
                 continuation.resume(
                     returning: Statistics(
-                        ready: pool.connections.count, connecting: pool.connectingCount, waiting: pool.waiters.count,
-                        isDown: pool.outage != nil))
+                        ready: connections.count, connecting: connectingCount, waiting: waiters.count,
+                        isDown: outage != nil))
             }
         }
     }
@@ -180,39 +180,29 @@ public final class PostgresPool: @unchecked Sendable {
     func execute(_ statements: [PostgresStatement]) async throws -> [PostgresStatementResult] {
         let request = try PreparedRequest(statements)
         return try await withUnsafeThrowingContinuation { continuation in
-            onLoop { pool in pool.submit0(request, deadline: pool.loop.now &+ pool.queryTimeoutNanoseconds, continuation) }
+            loop.executeNowOrSoon { [self] in submit0(request, deadline: loop.now &+ queryTimeoutNanoseconds, continuation) }
         }
     }
 
     func lease() async throws -> PostgresConnection {
         try await withUnsafeThrowingContinuation { continuation in
-            onLoop { pool in pool.lease0(continuation) }
+            loop.executeNowOrSoon { [self] in lease0(continuation) }
         }
     }
 
     func release(_ connection: PostgresConnection) {
-        onLoop { pool in
+        loop.executeNowOrSoon { [self] in
             connection.isLeased = false
-            pool.serveWaiters0()
+            serveWaiters0()
         }
     }
 
     /// Closes a leased connection whose transaction cannot be ended by a statement.
     func discard(_ connection: PostgresConnection) {
-        onLoop { pool in
+        loop.executeNowOrSoon { [self] in
             connection.isLeased = false
             connection.close0()
-            pool.serveWaiters0()
-        }
-    }
-
-    /// Runs `body` on the loop: now when already there, else after a hop.
-    @inline(__always)
-    private func onLoop(_ body: @escaping @Sendable (PostgresPool) -> Void) {
-        if loop.inLoop {
-            body(self)
-        } else {
-            loop.execute { body(self) }
+            serveWaiters0()
         }
     }
 

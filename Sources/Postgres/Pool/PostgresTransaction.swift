@@ -21,6 +21,7 @@ public struct PostgresTransaction: Sendable {
         let connection = self.connection
         let timeout = UInt64(queryTimeout.nanoseconds)
         return try await withUnsafeThrowingContinuation { continuation in
+            // Not `executeNowOrSoon`: on the loop, the usual case, this makes no closure.
             if connection.loop.inLoop {
                 connection.submit0(request, deadline: connection.loop.now &+ timeout, continuation)
             } else {

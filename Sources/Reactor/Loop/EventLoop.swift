@@ -126,6 +126,18 @@ public final class EventLoop: @unchecked Sendable {
         enqueue(.closure(body))
     }
 
+    /// Runs `body` on the loop's thread: at once when called there, else as a job, soon.
+    /// May be called from any thread. The closure is made either way, so a hot path that is
+    /// almost always on the loop calls its loop-only function directly instead.
+    @inlinable @inline(__always)
+    public func executeNowOrSoon(_ body: @escaping @Sendable () -> Void) {
+        if inLoop {
+            body()
+        } else {
+            execute(body)
+        }
+    }
+
     /// Like ``execute(_:)`` for a closure that is not `Sendable`; loop-only.
     public func execute0(_ body: @escaping () -> Void) {
         preconditionInLoop()

@@ -62,16 +62,16 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
 
     /// Starts connecting (and reconnecting whenever the connection drops). Any thread.
     public func start() {
-        onLoop { $0.run($0.state.startRequested()) }
+        loop.executeNowOrSoon { [self] in run(state.startRequested()) }
     }
 
     /// Closes the connection for good: pending commands fail with `connectionClosed`. Any thread.
     public func close() {
-        onLoop { connection in
-            _ = connection.state.closeRequested()
-            connection.connectedFlag.store(false, ordering: .relaxed)
-            connection.connectTimer?.cancel()
-            if let context = connection.context {
+        loop.executeNowOrSoon { [self] in
+            _ = state.closeRequested()
+            connectedFlag.store(false, ordering: .relaxed)
+            connectTimer?.cancel()
+            if let context {
                 // Answers every pending callback with NULL, runs cleanup; never reconnects (closed).
                 redisAsyncFree(context)
             }
@@ -95,6 +95,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     /// - Throws: ``RedisError``: `.server` for an error reply, `.timedOut`, `.connectionClosed`, `.notConnected`.
     public func send(_ command: [[UInt8]]) async throws -> RedisValue {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RedisValue, any Error>) in
+            // Not `executeNowOrSoon`: on the loop, the usual case, this makes no closure.
             if loop.inLoop {
                 enqueue0(command, .continuation(continuation))
             } else {
@@ -108,7 +109,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     public func send(
         _ command: [[UInt8]], completion: @escaping @Sendable (Result<RedisValue, RedisError>) -> Void
     ) {
-        onLoop { connection in connection.enqueue0(command, .callback(completion)) }
+        loop.executeNowOrSoon { [self] in enqueue0(command, .callback(completion)) }
     }
 
     /// Sends several commands back to back (one write when possible) and waits for all replies.
@@ -117,6 +118,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         if commands.isEmpty { return [] }
         return await withUnsafeContinuation {
             (continuation: UnsafeContinuation<[Result<RedisValue, RedisError>], Never>) in
+            // Not `executeNowOrSoon`: on the loop, the usual case, this makes no closure.
             if loop.inLoop {
                 pipeline0(commands, continuation)
             } else {
@@ -394,8 +396,8 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     /// Any thread.
     public func _testOnly_keepAlive() async -> (enabled: Bool, idleSeconds: Int32)? {
         await withUnsafeContinuation { continuation in
-            onLoop { connection in
-                guard let context = connection.context, context.pointee.c.fd >= 0 else {
+            loop.executeNowOrSoon { [self] in
+                guard let context, context.pointee.c.fd >= 0 else {
                     continuation.resume(returning: nil)
                     return
                 }
@@ -425,14 +427,6 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
     }
 
-    /// Runs `body` on the loop: at once when already there, else as a job.
-    private func onLoop(_ body: @escaping @Sendable (RedisConnection) -> Void) {
-        if loop.inLoop {
-            body(self)
-        } else {
-            loop.execute { body(self) }
-        }
-    }
 }
 
 /// Gathers a pipeline's results and resumes its caller once all have arrived. Loop-only.
