@@ -3,9 +3,9 @@ import Testing
 @testable import Redis
 
 /// The pure parts, without sockets: state machine, pending queue, URL, SHA-1.
-@Suite(.timeLimit(.minutes(5))) struct ConnectionStateMachineTests {
-    func machine() -> ConnectionStateMachine {
-        ConnectionStateMachine(initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1))
+@Suite(.timeLimit(.minutes(5))) struct RedisConnectionStateMachineTests {
+    func machine() -> RedisConnectionStateMachine {
+        RedisConnectionStateMachine(initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1))
     }
 
     @Test func firstConnectAcceptsCommandsThenLossFailsFast() {

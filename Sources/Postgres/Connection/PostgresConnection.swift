@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// One libpq connection driven by its loop's epoll: the I/O shell around
-/// ``ConnectionStateMachine``.
+/// ``PostgresConnectionStateMachine``.
 ///
 /// Loop-bound: every method ending in `0` runs on `loop`'s thread only, which is what makes
 /// the `@unchecked Sendable` sound (the pool hops to the loop before touching it).
@@ -35,7 +35,7 @@ final class PostgresConnection: @unchecked Sendable {
     // MARK: Loop-only state.
     private var connection: OpaquePointer?
     private var registration: IORegistration?
-    private var machine = ConnectionStateMachine<PendingRequest, PostgresStatementResult>()
+    private var machine = PostgresConnectionStateMachine<PendingRequest, PostgresStatementResult>()
     /// Statements prepared on this connection: SQL text → server-side name. The server
     /// then parses and plans a hot query once per connection, not once per call (what
     /// `pgbench -M prepared` does). Bounded; statements past the bound go unnamed.
@@ -315,7 +315,7 @@ final class PostgresConnection: @unchecked Sendable {
             }
             consecutiveNulls = 0
             let status = PQresultStatus(result)
-            let action: ConnectionStateMachine<PendingRequest, PostgresStatementResult>.ResultAction
+            let action: PostgresConnectionStateMachine<PendingRequest, PostgresStatementResult>.ResultAction
             switch status {
             case PGRES_PIPELINE_SYNC:
                 PQclear(result)

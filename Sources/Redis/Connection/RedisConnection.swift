@@ -40,7 +40,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     }
 
     // MARK: Loop-only state.
-    private var state: ConnectionStateMachine
+    private var state: RedisConnectionStateMachine
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var adapter: RedisEventAdapter?
     private var pending = PendingCommandQueue<Completion>()
@@ -52,7 +52,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     public init(configuration: RedisConfiguration, on loop: EventLoop) {
         self.loop = loop
         self.configuration = configuration
-        self.state = ConnectionStateMachine(
+        self.state = RedisConnectionStateMachine(
             initialBackoff: configuration.initialBackoff, maximumBackoff: configuration.maximumBackoff)
         self.timeoutNanoseconds = configuration.commandTimeout.nanoseconds
     }
@@ -269,7 +269,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
 
     // MARK: Connecting
 
-    private func run(_ action: ConnectionStateMachine.Action) {
+    private func run(_ action: RedisConnectionStateMachine.Action) {
         switch action {
         case .none:
             break

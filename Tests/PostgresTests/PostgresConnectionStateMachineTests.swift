@@ -4,8 +4,8 @@ import Testing
 
 /// The pipelined connection's protocol logic, walked through libpq's event sequences
 /// without a socket.
-@Suite(.timeLimit(.minutes(5))) struct ConnectionStateMachineTests {
-    typealias Machine = ConnectionStateMachine<String, Int>
+@Suite(.timeLimit(.minutes(5))) struct PostgresConnectionStateMachineTests {
+    typealias Machine = PostgresConnectionStateMachine<String, Int>
 
     func readyMachine() -> Machine {
         var machine = Machine()

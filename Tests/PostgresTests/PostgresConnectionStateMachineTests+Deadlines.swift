@@ -4,7 +4,7 @@ import Testing
 
 /// Abandoned requests (their deadline passed) keep their place in the pipeline: their late
 /// results are matched and dropped, and the requests behind them get their own.
-extension ConnectionStateMachineTests {
+extension PostgresConnectionStateMachineTests {
     /// Feeds one statement's result, NULL and sync.
     func answer(_ machine: inout Machine, _ value: Int) -> Machine.ResultAction {
         _ = machine.resultReceived(value)

@@ -15,7 +15,7 @@ import Reactor
 /// requests behind it get their own.
 ///
 /// Generic over the request (the shell's continuation) and the per-statement result.
-struct ConnectionStateMachine<Request, StatementResult> {
+struct PostgresConnectionStateMachine<Request, StatementResult> {
     enum State: Equatable {
         case initial
         case connecting

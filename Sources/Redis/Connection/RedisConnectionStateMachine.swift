@@ -2,7 +2,7 @@
 ///
 /// The I/O shell (``RedisConnection``) does `let action = state.event(); run(action)`, so
 /// every transition, and the backoff schedule, is testable in plain unit tests.
-struct ConnectionStateMachine: Sendable {
+struct RedisConnectionStateMachine: Sendable {
     enum State: Equatable, Sendable {
         /// Created, not started.
         case idle
