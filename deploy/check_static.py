@@ -251,23 +251,34 @@ def check_compose() -> int:
                        f"{name}: ADMIN_EMAILS was replaced by the role column")
     uenv = env_map((services.get("user-service") or {}).get("environment"))
     report.require(bool(uenv.get("LOGIN_TRUSTED_PROXIES")), "user-service: LOGIN_TRUSTED_PROXIES must name the gateway")
-    gateway_networks = gateway.get("networks") if isinstance(gateway.get("networks"), dict) else {}
-    gateway_address = str((gateway_networks.get("backend") or {}).get("ipv4_address", ""))
+    # Fixed backend addresses for every container, and the services find each other through
+    # extra_hosts (/etc/hosts), not the engine's DNS server (podman 4.3's leaves a restarted
+    # container's name unanswered for ~30 s).
     backend_ipam = (networks.get("backend") or {}).get("ipam") or {}
-    pools = [(str(c.get("subnet", "")), str(c.get("ip_range", ""))) for c in backend_ipam.get("config") or []]
-    report.require(uenv.get("LOGIN_TRUSTED_PROXIES") == gateway_address,
+    subnets = [str(c.get("subnet", "")) for c in backend_ipam.get("config") or []]
+    addresses: dict[str, str] = {}
+    for name, svc in services.items():
+        nets = svc.get("networks")
+        if isinstance(nets, list) and "backend" in nets or isinstance(nets, dict) and "backend" in nets:
+            backend = (nets.get("backend") or {}) if isinstance(nets, dict) else {}
+            address = str(backend.get("ipv4_address", ""))
+            try:
+                placed = any(ipaddress.ip_address(address) in ipaddress.ip_network(net) for net in subnets)
+            except ValueError:
+                placed = False
+            report.require(placed, f"{name}: needs a fixed backend ipv4_address inside the backend subnet {subnets}")
+            addresses[name] = address
+    report.require(len(set(addresses.values())) == len(addresses), f"backend addresses must differ: {addresses}")
+    report.require(uenv.get("LOGIN_TRUSTED_PROXIES") == addresses.get("gateway"),
                    "user-service: LOGIN_TRUSTED_PROXIES must be the gateway's fixed backend address")
-    try:
-        # Inside the subnet, above the range other containers get their addresses from (podman
-        # counts on from a network's last address up to the range's end, never past it).
-        address = ipaddress.ip_address(gateway_address)
-        placed = any(address in ipaddress.ip_network(subnet) and ip_range
-                     and ipaddress.ip_network(ip_range).subnet_of(ipaddress.ip_network(subnet))
-                     and address > ipaddress.ip_network(ip_range).broadcast_address for subnet, ip_range in pools)
-    except ValueError:
-        placed = False
-    report.require(placed, f"gateway: backend address '{gateway_address}' must lie in the backend subnet, "
-                           f"above its ip_range (inside the subnet): {pools}")
+    peers = {name: address for name, address in addresses.items() if name != "gateway"}
+    for name in list(SERVICES) + ["gateway"]:
+        hosts = {}
+        for entry in (services.get(name) or {}).get("extra_hosts") or []:
+            host, _, address = str(entry).partition(":")
+            hosts[host] = address
+        report.require(hosts == peers, f"{name}: extra_hosts must map every backend peer to its fixed address "
+                                       f"(found {hosts}, expected {peers})")
     report.require(bool(uenv.get("WATCHLIST_SERVICE_URL")), "user-service: WATCHLIST_SERVICE_URL (the deletion relay)")
     report.require(bool(env_map((services.get("movie-service") or {}).get("environment")).get("USER_SERVICE_URL")),
                    "movie-service: USER_SERVICE_URL (admin tokens are confirmed there)")
