@@ -10,6 +10,9 @@ let swiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+/// swift-log's `Logger`, named by the targets that log.
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "Marquee",
     platforms: [.macOS(.v15)],
@@ -28,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         // The load generator's command line (subcommands, --help).
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The logging API every module logs through; our JSON lines are its handler (Telemetry).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: System libraries: a module map and a shim header each.
@@ -38,30 +43,32 @@ let package = Package(
 
         // MARK: The runtime.
         .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
-        .target(name: "HTTP", dependencies: ["Reactor"], swiftSettings: swiftSettings),
+        .target(name: "HTTP", dependencies: ["Reactor", logging], swiftSettings: swiftSettings),
         .target(name: "TLS", dependencies: ["Reactor", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["Reactor", "CLibPQ"], swiftSettings: swiftSettings),
         .target(name: "Redis", dependencies: ["Reactor", "CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // The processes' log handler (JSON lines), shared by the services and the gateway.
+        .target(name: "Telemetry", dependencies: ["HTTP", logging], swiftSettings: swiftSettings),
 
         // MARK: The services and the gateway.
         .target(
             name: "ServiceKit",
-            dependencies: ["HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL"],
+            dependencies: ["HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging],
             swiftSettings: swiftSettings
         ),
-        .target(name: "UserService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
-        .target(name: "MovieService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
-        .target(name: "WatchlistService", dependencies: ["ServiceKit"], swiftSettings: swiftSettings),
+        .target(name: "UserService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
+        .target(name: "MovieService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
+        .target(name: "WatchlistService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
         .target(
-            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken"],
+            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", logging],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.
             resources: [.embedInCode("Docs/docs.html"), .embedInCode("Docs/docs.js")],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Thin executables.
-        .executableTarget(name: "RunGateway", dependencies: ["Gateway"], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunGateway", dependencies: ["Gateway", "Telemetry", logging], swiftSettings: swiftSettings),
         .executableTarget(name: "RunUserService", dependencies: ["UserService"], swiftSettings: swiftSettings),
         .executableTarget(name: "RunMovieService", dependencies: ["MovieService"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -88,7 +95,7 @@ let package = Package(
         // MARK: Test support and tests.
         .target(name: "MarqueeTesting", dependencies: ["Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "MarqueeTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "MarqueeTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "MarqueeTesting", "Telemetry", logging], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "HTTP", "MarqueeTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "MarqueeTesting"], swiftSettings: swiftSettings
@@ -96,11 +103,14 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis", "MarqueeTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "UserService", "MovieService", "WatchlistService", "Gateway", "MarqueeTesting"],
+            dependencies: [
+                "ServiceKit", "UserService", "MovieService", "WatchlistService", "Gateway", "MarqueeTesting", "Telemetry",
+                logging,
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "GatewayTests", dependencies: ["Gateway", "HTTP", "TLS", "MarqueeTesting"],
+            name: "GatewayTests", dependencies: ["Gateway", "HTTP", "TLS", "MarqueeTesting", "Telemetry", logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(

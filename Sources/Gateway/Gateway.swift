@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Reactor
 import Synchronization
 
@@ -19,6 +20,8 @@ public final class Gateway: Sendable {
     let requestIDs = RequestIDGenerator()
     let tokens: BearerTokenVerifier
     let accessLog: AccessLog
+    /// The gateway's own lines (instances ejected and re-admitted).
+    let logger: Logger
     private let loopStates: [LoopState]
     let rootBody: [UInt8]
     /// `/openapi.json` and `/docs`.
@@ -43,11 +46,12 @@ public final class Gateway: Sendable {
 
     /// - Parameters:
     ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).
-    ///   - accessLogFD: where access-log lines go (stdout).
+    ///   - logger: where the access log and the gateway's own lines go (the process's).
     public init(
         configuration: GatewayConfiguration, group: EventLoopGroup, tokens: BearerTokenVerifier? = nil,
-        accessLogFD: Int32 = 1
+        logger: Logger = Logger(label: "gateway")
     ) {
+        self.logger = logger
         self.configuration = configuration
         redirectPort = Atomic(configuration.tlsPort)
         var clientConfiguration = HTTPClient.Configuration()
@@ -62,7 +66,8 @@ public final class Gateway: Sendable {
         var upstreams: [UpstreamService: UpstreamGroup] = [:]
         for service in UpstreamService.allCases {
             let instances = configuration.upstreams[service] ?? [UpstreamURL(service.defaultURL)!]
-            upstreams[service] = UpstreamGroup(service: service, instances: instances, configuration: configuration)
+            upstreams[service] = UpstreamGroup(
+                service: service, instances: instances, configuration: configuration, logger: logger)
         }
         self.upstreams = upstreams
         let groups = UpstreamService.allCases.sorted { $0.ordinal < $1.ordinal }.compactMap { upstreams[$0] }
@@ -77,7 +82,7 @@ public final class Gateway: Sendable {
         } else {
             self.tokens = .refuseAll
         }
-        accessLog = AccessLog(fd: accessLogFD, isEnabled: configuration.accessLog)
+        accessLog = AccessLog(logger: logger, isEnabled: configuration.accessLog)
         loopStates = group.loops.map { _ in
             LoopState(limiter: RateLimiter(rate: configuration.rateLimitRPS, burst: configuration.rateLimitBurst))
         }
@@ -112,7 +117,6 @@ public final class Gateway: Sendable {
         let client: String
         let scheme: String
         let start: UInt64
-        let time: Double
         let method: HTTPMethod
         let path: Substring
     }
@@ -128,7 +132,6 @@ public final class Gateway: Sendable {
             client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),
-            time: accessLog.isEnabled ? AccessLog.wallClock() : 0,
             method: request.method,
             path: path)
         if path == "/health" && (request.method == .GET || request.method == .HEAD) {
@@ -228,9 +231,8 @@ public final class Gateway: Sendable {
         let now = monotonicNanoseconds()
         accessLog.write(
             AccessLogRecord(
-                time: context.time, requestID: context.requestID, client: context.client,
-                method: context.method.rawValue, path: String(context.path), status: status, bytes: bytes,
-                upstream: upstream, upstreamTime: upstreamTime.map { Double($0) / 1e9 },
+                requestID: context.requestID, client: context.client, method: context.method, path: context.path,
+                status: status, bytes: bytes, upstream: upstream, upstreamTime: upstreamTime.map { Double($0) / 1e9 },
                 totalTime: Double(now &- context.start) / 1e9))
     }
 }

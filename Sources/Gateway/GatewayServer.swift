@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Reactor
 import TLS
 
@@ -22,10 +23,10 @@ public final class GatewayServer: Sendable {
     /// - Throws: ``TLSError`` when the certificate or key cannot be loaded.
     public init(
         configuration: GatewayConfiguration, group: EventLoopGroup, tokens: BearerTokenVerifier? = nil,
-        accessLogFD: Int32 = 1
+        logger: Logger = Logger(label: "gateway")
     ) throws {
         self.configuration = configuration
-        gateway = Gateway(configuration: configuration, group: group, tokens: tokens, accessLogFD: accessLogFD)
+        gateway = Gateway(configuration: configuration, group: group, tokens: tokens, logger: logger)
         var server = HTTPServerConfiguration(host: configuration.host, port: configuration.port)
         // The gateway enforces the body limit itself, so that its 413 carries the request id.
         server.parserLimits = HTTPParserLimits(maxHeaderBytes: configuration.maxHeaderBytes, maxBodySize: nil)
@@ -37,6 +38,7 @@ public final class GatewayServer: Sendable {
         // marquee` without a version, replacing an upstream's, and forbids MIME sniffing.
         server.serverName = "marquee"
         server.fixedFields = ["X-Content-Type-Options": "nosniff"]
+        server.logger = logger
         if configuration.http2 {
             var http2 = HTTP2ServerConfiguration()
             http2.maxConcurrentStreams = configuration.http2MaxConcurrentStreams

@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Postgres
 import Reactor
 import Redis
@@ -92,7 +93,7 @@ public final class MovieService: Sendable {
         self.options = options
         self.group = group
         self.metrics = metrics ?? Metrics(service: Self.name, loopCount: group.loops.count)
-        self.logger = logger ?? Logger(service: Self.name)
+        self.logger = logger ?? Logger(label: Self.name)
         self.authenticator = authenticator
         database = PostgresClient(
             configuration: postgresConfiguration, group: group, minConnections: options.databasePoolMin,
@@ -138,7 +139,7 @@ public final class MovieService: Sendable {
                 try await catalog.repository.migrate()
                 return
             } catch let error as PostgresError where error.code == .connectionFailed && ContinuousClock.now < deadline {
-                logger.warning("database not reachable yet; retrying", ["error": .string("\(error)")])
+                logger.warning("database not reachable yet; retrying", error: error)
                 try await Task.sleep(for: .seconds(1))
             }
         }

@@ -2,8 +2,10 @@
 // the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT.
 import Dispatch
 import Gateway
+import Logging
 import Reactor
 import Synchronization
+import Telemetry
 
 #if canImport(Glibc)
 import Glibc
@@ -13,19 +15,6 @@ func say(_ message: String, fd: Int32 = 2) {
     var line = Array(message.utf8)
     line.append(UInt8(ascii: "\n"))
     line.withUnsafeBytes { raw in _ = write(fd, raw.baseAddress, raw.count) }
-}
-
-func logLine(_ level: String, _ message: String) {
-    var escaped = ""
-    for character in message {
-        switch character {
-        case "\"": escaped += "\\\""
-        case "\\": escaped += "\\\\"
-        case "\n": escaped += "\\n"
-        default: escaped.append(character)
-        }
-    }
-    say(#"{"level":"\#(level)","msg":"\#(escaped)"}"#)
 }
 
 let configuration: GatewayConfiguration
@@ -46,6 +35,7 @@ do {
 // kills the process instead of draining it. So: a synchronous main that blocks the
 // signals, then the gateway in a task on loop 0, and the main thread waits for it.
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
+let logger = JSONLogHandler.bootstrap(service: "gateway", level: configuration.logLevel)
 let group = try EventLoopGroup(loopCount: configuration.loops, affinity: configuration.loopAffinity)
 let finished = DispatchSemaphore(value: 0)
 let exitStatus = Atomic<Int32>(0)
@@ -53,26 +43,26 @@ let exitStatus = Atomic<Int32>(0)
 Task(executorPreference: group.loops[0]) {
     let server: GatewayServer
     do {
-        server = try GatewayServer(configuration: configuration, group: group)
+        server = try GatewayServer(configuration: configuration, group: group, logger: logger)
         try await server.start()
     } catch {
-        say("gateway: cannot start: \(error)")
+        logger.critical("cannot start", error: error)
         exitStatus.store(1, ordering: .relaxed)
         finished.signal()
         return
     }
     if let reason = server.gateway.docsUnavailableReason {
-        logLine("warning", reason + "; /openapi.json is served, /docs answers 503")
+        logger.warning("\(reason); /openapi.json is served, /docs answers 503")
     }
     if configuration.authSecret == nil {
-        logLine("warning", "AUTH_SECRET is not set: requests with a bearer token are refused (401)")
+        logger.warning("AUTH_SECRET is not set: requests with a bearer token are refused (401)")
     }
     var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
     if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
     let placement = server.steersConnectionsByCPU
         ? "pinned to CPUs \(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? ""), connections steered by CPU"
         : "floating, connections spread by hash"
-    logLine("info", listening + " with \(configuration.loops) loops (\(placement))")
+    logger.info("\(listening) with \(configuration.loops) loops (\(placement))")
 
     let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
     await withDiscardingTaskGroup { tasks in
@@ -80,20 +70,21 @@ Task(executorPreference: group.loops[0]) {
             for await signal in signals {
                 if signal == SIGHUP {
                     do {
-                        logLine("info", try await server.reloadCertificates())
+                        let outcome = try await server.reloadCertificates()
+                        logger.info("\(outcome)")
                     } catch {
-                        logLine("error", "TLS reload failed, the old certificate stays: \(error)")
+                        logger.error("TLS reload failed, the old certificate stays", error: error)
                     }
                     continue
                 }
-                logLine("info", "shutting down: draining requests in flight")
+                logger.info("shutting down: draining requests in flight")
                 server.shutdown()
                 return
             }
         }
         await server.run()
     }
-    logLine("info", "gateway stopped")
+    logger.info("gateway stopped")
     finished.signal()
 }
 finished.wait()

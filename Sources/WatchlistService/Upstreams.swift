@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Reactor
 import ServiceKit
 
@@ -177,16 +178,13 @@ struct Upstreams: Sendable {
             default: .badResponse
             }
         metrics.record(endpoint.metric, outcome, startedAt: start)
-        if logger.isEnabled(.warning) {
-            logger.log(
-                .warning, "upstream call failed",
-                [
-                    ("request_id", .string(request.headers["X-Request-ID"] ?? "")),
-                    ("upstream", .string(endpoint.metric.label)), ("outcome", .string(outcome.label)),
-                    ("cause", .string(failure.underlying.map { String(describing: $0) } ?? "")),
-                    ("duration_ms", .double(Double((monotonicNanoseconds() &- start) / 1000) / 1000)),
-                ])
-        }
+        logger.warning(
+            "upstream call failed",
+            metadata: [
+                "upstream": .string(endpoint.metric.label), "outcome": .string(outcome.label),
+                "cause": .string(failure.underlying.map { String(describing: $0) } ?? ""),
+                "duration_ms": .stringConvertible(Double((monotonicNanoseconds() &- start) / 1000) / 1000),
+            ])
         throw failure
     }
 

@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Postgres
 import Reactor
 import ServiceKit
@@ -130,11 +131,11 @@ public enum WatchlistService {
             do {
                 let applied = try await PostgresMigrator(client: database).migrate(WatchlistSchema.migrations)
                 if !applied.isEmpty {
-                    logger.log(.info, "migrated", [("versions", .array(applied.map { .int(Int64($0)) }))])
+                    logger.info("migrated", metadata: ["versions": .array(applied.map { .stringConvertible($0) })])
                 }
                 return
             } catch let error as PostgresError where error.code == .connectionFailed && ContinuousClock.now < giveUp {
-                logger.warning("database unreachable, retrying", ["error": .string(error.description)])
+                logger.warning("database unreachable, retrying", error: error)
                 try await Task.sleep(for: .milliseconds(500))
             }
         }

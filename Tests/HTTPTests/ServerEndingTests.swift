@@ -1,6 +1,8 @@
+import Logging
 import MarqueeTesting
 import Reactor
 import Synchronization
+import Telemetry
 import Testing
 
 @testable import HTTP
@@ -19,9 +21,9 @@ struct ServerEndingTests {
     final class Server: Sendable {
         let server: HTTPServer
         let run: Task<Void, Never>
-        private let errors: ErrorLog
+        private let errors: LogCapture
         var port: Int { server.localPort }
-        var loggedErrors: [String] { errors.lines.withLock { $0 } }
+        var loggedErrors: [String] { errors.captured }
 
         init(
             group: EventLoopGroup? = nil, configure: (inout HTTPServerConfiguration) -> Void = { _ in },
@@ -31,9 +33,9 @@ struct ServerEndingTests {
             routes(&router)
             var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
             configure(&configuration)
-            let errors = ErrorLog()
+            let errors = LogCapture()
             self.errors = errors
-            configuration.errorLog = { message in errors.lines.withLock { $0.append(message) } }
+            configuration.logger = Logger(service: "server-ending-tests", sink: errors.sink)
             let server = HTTPServer(
                 configuration: configuration, group: try group ?? EventLoopGroupHolder.shared(), responder: router)
             try await server.start()
@@ -49,10 +51,6 @@ struct ServerEndingTests {
 
     final class HandledCount: Sendable {
         let value = Atomic<Int>(0)
-    }
-
-    final class ErrorLog: Sendable {
-        let lines = Mutex<[String]>([])
     }
 
     /// Connects a raw socket on loop 0 and runs `body` there.

@@ -1,8 +1,10 @@
 import HTTP
+import Logging
 import MarqueeTesting
 import MovieService
 import Reactor
 import ServiceKit
+import Telemetry
 
 /// A movie service started in-process for a test, called without sockets through its
 /// responder (ServiceKit's middleware included: request ids, /health, /metrics).

@@ -1,11 +1,13 @@
 import AuthToken
 import Gateway
 import HTTP
+import Logging
 import MarqueeTesting
 import MovieService
 import Reactor
 import ServiceKit
 import Synchronization
+import Telemetry
 import Testing
 import UserService
 import WatchlistService

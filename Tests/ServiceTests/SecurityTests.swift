@@ -1,12 +1,14 @@
 import AuthToken
 import Gateway
 import HTTP
+import Logging
 import MarqueeTesting
 import Postgres
 import Reactor
 import Redis
 import ServiceKit
 import Synchronization
+import Telemetry
 import Testing
 import UserService
 

@@ -1,7 +1,9 @@
 import HTTP
+import Logging
 import MarqueeTesting
 import Reactor
 import Synchronization
+import Telemetry
 import Testing
 
 @testable import ServiceKit

@@ -1,7 +1,9 @@
 import AuthToken
 import HTTP
+import Logging
 import Reactor
 import Synchronization
+import Telemetry
 import Testing
 
 @testable import ServiceKit

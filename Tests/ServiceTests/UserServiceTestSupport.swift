@@ -1,9 +1,11 @@
 import AuthToken
 import HTTP
+import Logging
 import MarqueeTesting
 import Reactor
 import ServiceKit
 import Synchronization
+import Telemetry
 import Testing
 
 @testable import UserService

@@ -1,7 +1,9 @@
 import HTTP
+import Logging
 import MarqueeTesting
 import Reactor
 import ServiceKit
+import Telemetry
 import Testing
 
 @testable import UserService

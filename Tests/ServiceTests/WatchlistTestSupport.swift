@@ -1,8 +1,10 @@
 import HTTP
+import Logging
 import MarqueeTesting
 import Reactor
 import ServiceKit
 import Synchronization
+import Telemetry
 import Testing
 import WatchlistService
 

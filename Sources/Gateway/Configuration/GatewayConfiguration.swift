@@ -1,5 +1,7 @@
 import AuthToken
+import Logging
 import Reactor
+import Telemetry
 
 #if canImport(Glibc)
 import Glibc
@@ -80,6 +82,9 @@ public struct GatewayConfiguration: Sendable {
     /// `Strict-Transport-Security: max-age=…` on HTTPS responses when > 0.
     public var hstsMaxAge = 0
     public var accessLog = true
+    /// `LOG_LEVEL`: the least severe level the gateway's own lines are written at (the
+    /// access log is `info`).
+    public var logLevel = Logger.Level.info
     /// `HTTP2`: serve HTTP/2 too: `h2` by ALPN on HTTPS, h2c with prior knowledge on HTTP.
     public var http2 = true
     /// `HTTP2_MAX_STREAMS`: SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection.
@@ -131,6 +136,7 @@ public struct GatewayConfiguration: Sendable {
         ("HTTP_MODE", "serve", "plain HTTP: serve, redirect (308 to HTTPS but /health) or health-only"),
         ("HSTS", "0", "Strict-Transport-Security max-age in seconds on HTTPS (0: none)"),
         ("ACCESS_LOG", "true", "one JSON line per request on stdout"),
+        ("LOG_LEVEL", "info", "least severe log level written: trace, debug, info, notice, warning, error, critical"),
         ("HTTP2", "true", "serve HTTP/2 as well: h2 by ALPN on HTTPS, h2c with prior knowledge on HTTP"),
         ("HTTP2_MAX_STREAMS", "128", "concurrent streams per HTTP/2 connection"),
         ("DOCS_ASSETS_DIR", defaultDocsAssetsDirectory, "Swagger UI's files for /docs (read at start)"),
@@ -239,6 +245,13 @@ public struct GatewayConfiguration: Sendable {
         }
         config.hstsMaxAge = try source.int("HSTS", default: config.hstsMaxAge)
         config.accessLog = try source.bool("ACCESS_LOG", default: config.accessLog)
+        if let text = source.string("LOG_LEVEL") {
+            guard let level = Logger.Level(setting: text) else {
+                throw GatewayError(
+                    .invalidSetting, "LOG_LEVEL must be trace, debug, info, notice, warning, error or critical")
+            }
+            config.logLevel = level
+        }
         config.http2 = try source.bool("HTTP2", default: config.http2)
         config.http2MaxConcurrentStreams = try source.int(
             "HTTP2_MAX_STREAMS", default: config.http2MaxConcurrentStreams, range: 1...10_000)

@@ -1,10 +1,7 @@
 import HTTP
+import Logging
 import Reactor
 import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One upstream service's instances and their health, shared by every loop.
 ///
@@ -19,10 +16,16 @@ public final class UpstreamGroup: Sendable {
     public let labels: [String]
     /// Lock rule: held only inside the methods below, never across an await.
     private let balancer: Mutex<UpstreamBalancer>
+    /// Where ejections and re-admissions are reported.
+    let logger: Logger
 
-    public init(service: UpstreamService, instances: [UpstreamURL], configuration: GatewayConfiguration) {
+    public init(
+        service: UpstreamService, instances: [UpstreamURL], configuration: GatewayConfiguration,
+        logger: Logger = Logger(label: "gateway")
+    ) {
         precondition(!instances.isEmpty, "\(service) has no instance")
         self.service = service
+        self.logger = logger
         origins = instances.map { HTTPOrigin(scheme: "http", host: $0.host, port: $0.port) }
         labels = instances.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
         let policy: UpstreamBalancer.Policy = configuration.balancing == .leastLoaded ? .leastLoaded : .roundRobin
@@ -60,7 +63,7 @@ public final class UpstreamGroup: Sendable {
             case .neutral: return false
             }
         }
-        if ejected { Self.log("\(service.rawValue) instance \(labels[index]) ejected after failures") }
+        if ejected { report("ejected after failures", index) }
     }
 
     /// Records the active probe's verdict for instance `index`.
@@ -72,10 +75,7 @@ public final class UpstreamGroup: Sendable {
             return (before, changed)
         }
         if changed {
-            Self.log(
-                wasEjected && healthy
-                    ? "\(service.rawValue) instance \(labels[index]) re-admitted by health probe"
-                    : "\(service.rawValue) instance \(labels[index]) ejected by health probe")
+            report(wasEjected && healthy ? "re-admitted by health probe" : "ejected by health probe", index)
         }
     }
 
@@ -85,15 +85,10 @@ public final class UpstreamGroup: Sendable {
         return balancer.withLock { $0.isAdmitted(index, now: now) }
     }
 
-    /// One line on stderr (the operator's log; stdout is the access log).
-    static func log(_ message: String) {
-        let line = Array(#"{"level":"info","msg":"#.utf8) + jsonString(message) + Array("}\n".utf8)
-        line.withUnsafeBytes { raw in _ = write(2, raw.baseAddress, raw.count) }
-    }
-
-    private static func jsonString(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        JSONText.appendString(text, to: &out)
-        return out
+    /// One line about instance `index`:
+    /// `{…,"msg":"instance ejected after failures","instance":"127.0.0.1:8002","upstream_service":"movies"}`.
+    private func report(_ what: String, _ index: Int) {
+        logger.info(
+            "instance \(what)", metadata: ["upstream_service": .string(service.rawValue), "instance": .string(labels[index])])
     }
 }

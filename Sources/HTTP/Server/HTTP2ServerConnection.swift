@@ -1,3 +1,4 @@
+import Logging
 import Reactor
 
 /// Serves one HTTP/2 connection (RFC 9113) on its loop: the I/O shell around
@@ -320,7 +321,8 @@ final class HTTP2ServerConnection: @unchecked Sendable {
                 response = error.response
             } catch {
                 // The handler's own failure: the client gets an answer, the log the reason.
-                configuration.errorLog("handler failed: \(error) (\(method.rawValue) request over HTTP/2)")
+                configuration.logger.error(
+                    "handler failed", error: error, metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
                 response = HTTPError(.internalServerError, detail: "Internal Server Error").response
             }
             exchange.body = []
@@ -406,7 +408,9 @@ final class HTTP2ServerConnection: @unchecked Sendable {
                 // A failed writer, or a body that does not match its content-length: the
                 // client learns that the response is incomplete from the reset.
                 if !exchange.reset, !isClosed {
-                    configuration.errorLog("\(error) (\(method.rawValue) response over HTTP/2); stream reset")
+                    configuration.logger.error(
+                        "response body failed; stream reset", error: error,
+                        metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
                 }
                 perform(machine.cancelStream(streamID: id, code: .internalError))
                 return

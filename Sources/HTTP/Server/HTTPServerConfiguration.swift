@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Logging
 
 /// How an ``HTTPServer`` listens and what it tolerates.
 public struct HTTPServerConfiguration: Sendable {
@@ -25,8 +23,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// client still sends before it closes (a lingering close, as nginx's `lingering_time`).
     public var lingeringTimeout: Duration = .seconds(2)
     /// Where the server reports what it cannot tell a client: a handler that failed, a
-    /// streamed body that did not match its `Content-Length`. Default: a JSON line on stderr.
-    public var errorLog: @Sendable (String) -> Void = HTTPServerConfiguration.standardErrorLog
+    /// streamed body that did not match its `Content-Length`. Default: the process's
+    /// bootstrapped handler, labelled `marquee.http`.
+    public var logger = Logger(label: "marquee.http")
     /// The `Server` header, or nil for none.
     public var serverName: String? = "marquee"
     /// Fields written on every response of this server, after `Server` and made once
@@ -39,26 +38,5 @@ public struct HTTPServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host
         self.port = port
-    }
-
-    /// Writes `{"level":"error","msg":...}` and a newline to stderr, in one write.
-    public static let standardErrorLog: @Sendable (String) -> Void = { message in
-        var line = Array(#"{"level":"error","msg":""#.utf8)
-        for byte in message.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                line.append(UInt8(ascii: "\\"))
-                line.append(byte)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                line.append(contentsOf: Array("\\u00".utf8))
-                line.append(hex[Int(byte >> 4)])
-                line.append(hex[Int(byte & 0x0F)])
-            default:
-                line.append(byte)
-            }
-        }
-        line.append(contentsOf: Array("\"}\n".utf8))
-        line.withUnsafeBytes { raw in _ = Glibc.write(2, raw.baseAddress, raw.count) }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Reactor
 
 #if canImport(Glibc)
@@ -171,7 +172,8 @@ final class HTTPServerConnection: @unchecked Sendable {
                 return
             } catch {
                 // The handler's own failure (its own I/O included): the client gets an answer.
-                configuration.errorLog("handler failed: \(error) (\(method.rawValue) request)")
+                configuration.logger.error(
+                    "handler failed", error: error, metadata: ["method": .string(method.rawValue), "protocol": "HTTP/1.1"])
                 response = HTTPError(.internalServerError, detail: "Internal Server Error").response
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
@@ -186,7 +188,9 @@ final class HTTPServerConnection: @unchecked Sendable {
             } catch let error as HTTPBodyLengthError {
                 // The head promised another length: the client cannot tell where this body
                 // ends, so the connection cannot carry another response.
-                configuration.errorLog("\(error) (\(method.rawValue) response); connection closed")
+                configuration.logger.error(
+                    "response body failed; connection closed", error: error,
+                    metadata: ["method": .string(method.rawValue), "protocol": "HTTP/1.1"])
                 machine.closed()
                 ending = .abort
                 return

@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 
 /// Confirms a token with the user service: `GET {USER_SERVICE_URL}/api/auth/me` with the
 /// caller's own `Authorization`, which the user service answers from its database (200 with
@@ -54,8 +55,7 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
     /// Logs why a confirmation failed and returns the error the caller answers with.
     private func failed(because cause: String) -> ServiceError {
         logger?.warning(
-            "token confirmation failed",
-            ["upstream": .string(origin.host), "cause": .string(cause)])
+            "token confirmation failed", metadata: ["upstream": .string(origin.host), "cause": .string(cause)])
         return Self.unavailable
     }
 }

@@ -56,7 +56,7 @@ public struct Setting: Sendable {
         "LOOP_AFFINITY", kind: .choice(["auto", "off"]), default: "auto",
         help: "auto: with one loop per core, pin each loop to its core and accept each connection on the loop of the core that receives it; off: never pin.")
     public static let logLevel = Setting(
-        "LOG_LEVEL", kind: .choice(["debug", "info", "warning", "error"]), default: "info",
+        "LOG_LEVEL", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info",
         help: "Least severe log level written (access logs are info).")
     public static func databaseURL(default url: String) -> Setting {
         Setting("DATABASE_URL", kind: .url(schemes: ["postgres", "postgresql"]), default: url, secret: true,

@@ -1,3 +1,5 @@
+import Logging
+
 /// What ServiceKit knows about the request being handled: its id and, once the router
 /// matched, its route pattern. Reachable from handlers through ``current`` (to pass the id
 /// on to other services) and filled in by ``ServiceRouter``'s wrappers.
@@ -11,4 +13,11 @@ public final class RequestContext: @unchecked Sendable {
     init(requestID: String) { self.requestID = requestID }
 
     @TaskLocal public static var current: RequestContext?
+
+    /// Adds the current request's `request_id` to every line logged while it is handled
+    /// (the services' bootstrap installs it).
+    public static let metadataProvider = Logger.MetadataProvider {
+        guard let context = RequestContext.current else { return [:] }
+        return ["request_id": .string(context.requestID)]
+    }
 }

@@ -1,5 +1,7 @@
 import HTTP
+import Logging
 import Reactor
+import Telemetry
 
 /// The middleware every service runs behind: request ids, `/health` (readiness: the
 /// dependencies), `/health/live` (liveness: the process), `/metrics`, error
@@ -11,10 +13,10 @@ import Reactor
 /// anything else is a 500 `{"detail":"Internal Server Error"}` whose cause is logged (by
 /// type and description, which Marquee errors keep free of SQL and secrets).
 ///
-/// The access log line: `{"ts","level","service","request_id","method","route","path",
-/// "status","duration_ms","client"}`. `path` has no query string, and no body, header
-/// value or token is ever logged. Duration runs until the handler returns the response
-/// (for streamed bodies, not until the last byte is written).
+/// The access log line: `{"ts","level","service","msg":"request","request_id","method",
+/// "route","path","status","duration_ms","client"}` (level `error` for a 5xx). `path` has no
+/// query string, and no body, header value or token is ever logged. Duration runs until
+/// the handler returns the response (for streamed bodies, not until the last byte is written).
 public struct ServiceResponder: HTTPResponder {
     public typealias ErrorMapper = @Sendable (any Error) -> (any HTTPResponseError)?
 
@@ -77,18 +79,14 @@ public struct ServiceResponder: HTTPResponder {
         let seconds = Double(monotonicNanoseconds() &- start) / 1e9
         let route = context.route ?? "unmatched"
         metrics.requests.record(method: request.method, route: route, status: response.status.code, seconds: seconds)
-        if logger.isEnabled(.info) {
-            var line = logger.beginLine(response.status.code >= 500 ? .error : .info)
-            line.field("request_id", requestID)
-            line.field("method", request.method.rawValue)
-            line.field("route", route)
-            line.field("path", String(path))
-            line.field("status", response.status.code)
-            line.key("duration_ms")
-            line.value((seconds * 1e6).rounded() / 1e3)
-            if let client = request.remoteAddress { line.field("client", client.description) }
-            logger.endLine(&line)
-        }
+        logger.log(
+            level: response.status.code >= 500 ? .error : .info, "request",
+            metadata: [
+                "access": .stringConvertible(
+                    ServiceAccessRecord(
+                        requestID: requestID, method: request.method, route: route, path: path,
+                        status: response.status.code, seconds: seconds, client: request.remoteAddress?.description))
+            ])
         return response
     }
 
@@ -96,10 +94,43 @@ public struct ServiceResponder: HTTPResponder {
     func errorResponse(for error: any Error, requestID: String) -> HTTPServerResponse {
         if let error = error as? any HTTPResponseError { return error.response }
         if let mapped = errorMapper?(error) { return mapped.response }
-        logger.error("unhandled error", [
-            "request_id": .string(requestID), "error_type": .string(String(describing: type(of: error))),
-            "error": .string(String(describing: error)),
-        ])
+        logger.error(
+            "unhandled error", error: error,
+            metadata: ["request_id": .string(requestID), "error_type": .string(String(describing: type(of: error)))])
         return ServiceError.internalError.response
+    }
+}
+
+/// One line of a service's access log, written by ``JSONLogHandler`` as its own fields.
+final class ServiceAccessRecord: JSONLogFields {
+    let requestID: String
+    let method: HTTPMethod
+    let route: String
+    let path: Substring
+    let status: Int
+    let seconds: Double
+    let client: String?
+
+    init(
+        requestID: String, method: HTTPMethod, route: String, path: Substring, status: Int, seconds: Double,
+        client: String?
+    ) {
+        self.requestID = requestID
+        self.method = method
+        self.route = route
+        self.path = path
+        self.status = status
+        self.seconds = seconds
+        self.client = client
+    }
+
+    func writeFields(into line: inout JSONLogLine) {
+        line.field("request_id", requestID)
+        line.field("method", method.rawValue)
+        line.field("route", route)
+        line.field("path", path)
+        line.field("status", status)
+        line.field("duration_ms", milli: seconds * 1e3)
+        if let client { line.field("client", client) }
     }
 }

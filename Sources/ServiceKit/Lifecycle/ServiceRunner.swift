@@ -1,7 +1,9 @@
 import AuthToken
 import HTTP
+import Logging
 import Reactor
 import Synchronization
+import Telemetry
 
 #if canImport(Glibc)
 import Glibc
@@ -65,8 +67,9 @@ public enum ServiceRunner {
         }
         let configuration = ServiceConfiguration.load(service: name, settings: settings)
         let level = configuration.settings.contains { $0.name == "LOG_LEVEL" }
-            ? configuration.string("LOG_LEVEL").flatMap(Logger.Level.init(name:)) ?? .info : .info
-        let logger = Logger(service: name, level: level)
+            ? configuration.string("LOG_LEVEL").flatMap(Logger.Level.init(setting:)) ?? .info : .info
+        let logger = JSONLogHandler.bootstrap(
+            service: name, level: level, metadataProvider: RequestContext.metadataProvider)
         let loops = configuration.settings.contains { $0.name == "LOOPS" }
             ? configuration.int("LOOPS") ?? EventLoopGroup.coreCount : EventLoopGroup.coreCount
         let affinity = configuration.settings.contains { $0.name == "LOOP_AFFINITY" }
@@ -75,7 +78,7 @@ public enum ServiceRunner {
         do {
             group = try EventLoopGroup(loopCount: loops, affinity: affinity)
         } catch {
-            logger.error("cannot start event loops", ["error": .string("\(error)")])
+            logger.error("cannot start event loops", error: error)
             exit(1)
         }
         // The bridge from synchronous main to the async service: one task on loop 0,
@@ -120,7 +123,7 @@ public enum ServiceRunner {
         let declared = Set(configuration.settings.map(\.name))
         let secret = declared.contains("AUTH_SECRET") ? configuration.string("AUTH_SECRET") : nil
         if let secret, !secret.isEmpty, let problem = AuthSecretPolicy.problem(with: secret) {
-            logger.error(problem)
+            logger.error("\(problem)")
             return 2
         }
         // Admin claims are confirmed with the user service (see RemoteTokenConfirmer); the
@@ -145,7 +148,7 @@ public enum ServiceRunner {
         do {
             definition = try await make(context)
         } catch {
-            logger.error("service set-up failed", ["error": .string("\(error)")])
+            logger.error("service set-up failed", error: error)
             await confirmerClient?.shutdown()
             return 1
         }
@@ -154,24 +157,27 @@ public enum ServiceRunner {
             healthChecks: definition.healthChecks, errorMapper: definition.errorMapper)
         let host = declared.contains("HOST") ? configuration.string("HOST") ?? "127.0.0.1" : "127.0.0.1"
         let port = declared.contains("PORT") ? configuration.int("PORT") ?? 0 : 0
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: host, port: port), group: group,
-                                responder: responder)
+        var serverConfiguration = HTTPServerConfiguration(host: host, port: port)
+        serverConfiguration.logger = logger
+        let server = HTTPServer(configuration: serverConfiguration, group: group, responder: responder)
         do {
             try await server.start()
         } catch {
-            logger.error("cannot listen", ["host": .string(host), "port": .int(Int64(port)), "error": .string("\(error)")])
+            logger.error("cannot listen", error: error, metadata: ["host": .string(host), "port": .stringConvertible(port)])
             await runHooks(definition.shutdownHooks, logger: logger)
             await confirmerClient?.shutdown()
             return 1
         }
-        var fields: [(String, JSONValue)] = [("host", .string(host)), ("port", .int(Int64(server.localPort))),
-                                              ("loops", .int(Int64(group.loops.count))),
-                                              ("loop_cpus", .string(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? "floating")),
-                                              ("steered_by_cpu", .bool(server.steersConnectionsByCPU))]
+        var fields: Logger.Metadata = [
+            "host": .string(host), "port": .stringConvertible(server.localPort),
+            "loops": .stringConvertible(group.loops.count),
+            "loop_cpus": .string(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? "floating"),
+            "steered_by_cpu": .stringConvertible(server.steersConnectionsByCPU),
+        ]
         for (key, value) in configuration.redactedDescription where key != "HOST" && key != "PORT" && key != "LOOPS" && key != "LOOP_AFFINITY" {
-            fields.append((key.lowercased(), .string(value)))
+            fields[key.lowercased()] = .string(value)
         }
-        logger.log(.info, "started", fields)
+        logger.info("started", metadata: fields)
         started(server.localPort)
 
         let stream = stopRequests ?? SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
@@ -182,7 +188,7 @@ public enum ServiceRunner {
                 for await signal in stream {
                     received += 1
                     if received == 1 {
-                        logger.info("shutting down", ["signal": .int(Int64(signal))])
+                        logger.info("shutting down", metadata: ["signal": .stringConvertible(signal)])
                         server.shutdown()
                     } else {
                         logger.warning("second signal: exiting without waiting for the drain")
@@ -210,17 +216,6 @@ public enum ServiceRunner {
 
     static func runHooks(_ hooks: [@Sendable () async -> Void], logger: Logger) async {
         for hook in hooks.reversed() { await hook() }
-    }
-}
-
-extension Logger {
-    /// `log` with fields built at run time.
-    public func log(_ level: Level, _ message: String, _ fields: [(String, JSONValue)]) {
-        guard isEnabled(level) else { return }
-        var json = beginLine(level)
-        json.field("msg", message)
-        for (key, value) in fields { json.field(key, value) }
-        endLine(&json)
     }
 }
 

@@ -1,3 +1,4 @@
+import Logging
 import ServiceKit
 
 /// The first admin, created at start from `ADMIN_BOOTSTRAP_EMAIL` and
@@ -49,7 +50,7 @@ public struct AdminBootstrap: Sendable {
         let hash = try await hashing.hash(password)
         do {
             let user = try await store.createAdmin(name: "Administrator", email: email, passwordHash: hash)
-            logger.info("bootstrap admin created", ["user_id": .int(user.id)])
+            logger.info("bootstrap admin created", metadata: ["user_id": .stringConvertible(user.id)])
             return .created(user.id)
         } catch let error as ServiceError where error.code == .conflict {
             return try await store.adminExists() ? .adminExists : .emailTaken

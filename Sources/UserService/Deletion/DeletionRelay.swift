@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Reactor
 import ServiceKit
 import Synchronization
@@ -94,7 +95,7 @@ public final class DeletionRelay: @unchecked Sendable {
                 batch = try await store.pendingDeletions(limit: configuration.batchSize)
             } catch {
                 failures += 1
-                logger.warning("deletion relay: cannot read the outbox", ["error": .string("\(error)")])
+                logger.warning("deletion relay: cannot read the outbox", error: error)
                 await wait(configuration.backoff.delay(afterFailures: failures, random: .random(in: 0...1)),
                            wakeOnNudge: false)
                 continue
@@ -116,17 +117,19 @@ public final class DeletionRelay: @unchecked Sendable {
                     } catch {
                         // Delivered but not marked: it will be delivered again, which the
                         // contract allows. Back off until the database is back.
-                        logger.warning("deletion relay: cannot mark a delivery", ["error": .string("\(error)")])
+                        logger.warning("deletion relay: cannot mark a delivery", error: error)
                         anyFailed = true
                     }
                 case .refused(let reason), .unreachable(let reason):
                     failedAttempts.add(1, ordering: .relaxed)
                     anyFailed = true
                     try? await store.recordFailedAttempt(item.id, reason: reason)
-                    logger.warning("deletion relay: delivery failed, will retry", [
-                        "user_id": .int(item.userID), "attempts": .int(Int64(item.attempts + 1)),
-                        "error": .string(reason),
-                    ])
+                    logger.warning(
+                        "deletion relay: delivery failed, will retry",
+                        metadata: [
+                            "user_id": .stringConvertible(item.userID), "attempts": .stringConvertible(item.attempts + 1),
+                            "error": .string(reason),
+                        ])
                 }
                 // Unreachable: the rest of the batch would fail the same way.
                 if case .unreachable = outcome { break }
@@ -158,9 +161,9 @@ public final class DeletionRelay: @unchecked Sendable {
             let response = try await client.execute(request, timeout: configuration.requestTimeout)
             let code = response.status.code
             if (200..<300).contains(code) {
-                logger.info("deletion relay: watchlist entries removed", [
-                    "user_id": .int(item.userID), "status": .int(Int64(code)),
-                ])
+                logger.info(
+                    "deletion relay: watchlist entries removed",
+                    metadata: ["user_id": .stringConvertible(item.userID), "status": .stringConvertible(code)])
                 return .delivered
             }
             return .refused("watchlist service answered \(code)")

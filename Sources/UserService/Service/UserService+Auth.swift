@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import ServiceKit
 
 extension UserService {
@@ -17,7 +18,7 @@ extension UserService {
         let client = clientAddress.resolve(request)
         if let wait = throttler.attempt(email: input.email, client: client) {
             counters.loginThrottled.increment()
-            logger.warning("login throttled", clientField(client))
+            logger.warning("login throttled", metadata: clientField(client))
             throw ServiceError.tooManyRequests(
                 retryAfter: LoginThrottler.retryAfterSeconds(wait),
                 detail: "Too many failed login attempts, try again later")
@@ -38,7 +39,7 @@ extension UserService {
         }
         guard matches, let (user, storedHash) = found else {
             counters.loginFailed.increment()
-            logger.info("login failed", clientField(client))
+            logger.info("login failed", metadata: clientField(client))
             throw Self.invalidCredentials
         }
         throttler.succeeded(email: input.email, client: client)
@@ -60,7 +61,7 @@ extension UserService {
             body.field("expires_in", configuration.tokenTTL)
             body.field("user", user)
         }
-        logger.info("login succeeded", ["user_id": .int(user.id)])
+        logger.info("login succeeded", metadata: ["user_id": .stringConvertible(user.id)])
         // RFC 6749 §5.1: responses carrying tokens are not cached.
         return .json(.ok, json.bytes, headers: ["Cache-Control": "no-store", "Pragma": "no-cache"])
     }
@@ -75,7 +76,7 @@ extension UserService {
         return .json(.ok, user.jsonBytes)
     }
 
-    private func clientField(_ client: String?) -> KeyValuePairs<String, JSONValue> {
-        ["client": client.map(JSONValue.string) ?? .null]
+    private func clientField(_ client: String?) -> Logger.Metadata {
+        client.map { ["client": .string($0)] } ?? [:]
     }
 }

@@ -30,7 +30,7 @@ extension UserService {
         if try await store.emailTaken(input.email) { throw UserStore.duplicateEmail }
         let hash = try await hashing.hash(input.password)
         let user = try await store.create(name: input.name, email: input.email, passwordHash: hash)
-        logger.info("user created", ["user_id": .int(user.id)])
+        logger.info("user created", metadata: ["user_id": .stringConvertible(user.id)])
         return .json(.created, user.jsonBytes, headers: ["Location": "/api/users/\(user.id)"])
     }
 
@@ -78,7 +78,9 @@ extension UserService {
             let user = try await store.update(
                 id: id, name: update.name, email: update.email, passwordHash: hash, expectedHash: verifiedHash)
         else { throw ServiceError.notFound("User") }
-        logger.info("user updated", ["user_id": .int(user.id), "revoked_tokens": .bool(update.changesCredentials)])
+        logger.info(
+            "user updated",
+            metadata: ["user_id": .stringConvertible(user.id), "revoked_tokens": .stringConvertible(update.changesCredentials)])
         return .json(.ok, user.jsonBytes)
     }
 
@@ -105,7 +107,7 @@ extension UserService {
             throw error
         }
         guard matches else {
-            logger.info("current password check failed", ["user_id": .int(id)])
+            logger.info("current password check failed", metadata: ["user_id": .stringConvertible(id)])
             throw ServiceError.forbidden("Current password is incorrect")
         }
         throttler.succeeded(email: user.email, client: client)
@@ -119,7 +121,7 @@ extension UserService {
         if let caller = try authorizeSelf(request, id) { try await requireCurrent(caller) }
         guard try await store.delete(id: id) else { throw ServiceError.notFound("User") }
         relay.nudge()
-        logger.info("user deleted", ["user_id": .int(id)])
+        logger.info("user deleted", metadata: ["user_id": .stringConvertible(id)])
         return HTTPServerResponse(status: .noContent)
     }
 

@@ -1,5 +1,6 @@
 import AuthToken
 import HTTP
+import Logging
 import Postgres
 import Reactor
 import ServiceKit
@@ -184,7 +185,7 @@ public final class UserService: Sendable {
                 _ = try await database.query("SELECT 1")
                 return true
             } catch {
-                logger.warning("health: database check failed", ["error": .string("\(error)")])
+                logger.warning("health: database check failed", error: error)
                 return false
             }
         }
@@ -239,7 +240,7 @@ public final class UserService: Sendable {
             do {
                 let applied = try await PostgresMigrator(client: database).migrate(UserMigrations.all)
                 if !applied.isEmpty {
-                    logger.info("migrated userdb", ["versions": .string(applied.map(String.init).joined(separator: ","))])
+                    logger.info("migrated userdb", metadata: ["versions": .string(applied.map(String.init).joined(separator: ","))])
                 }
                 return
             } catch let error as PostgresError
@@ -250,7 +251,7 @@ public final class UserService: Sendable {
                 guard clock.now.advanced(by: delay) < deadline else {
                     throw UserServiceError(.setUp, "database unreachable", underlying: error)
                 }
-                logger.warning("database not reachable yet, retrying", ["error": .string("\(error)")])
+                logger.warning("database not reachable yet, retrying", error: error)
                 try await Task.sleep(for: delay)
             } catch {
                 throw UserServiceError(.setUp, "migrations failed", underlying: error)
