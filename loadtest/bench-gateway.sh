@@ -17,12 +17,9 @@ duration=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
 
-for tool in wrk nginx openssl python3 bc; do
-    command -v "$tool" >/dev/null || { echo "bench-gateway: '$tool' is missing (apt-get install wrk nginx-light openssl python3 bc)" >&2; exit 1; }
-done
-
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+require_tools wrk nginx openssl python3 bc
 bench_workspace gateway
 start_proxied_upstream
 

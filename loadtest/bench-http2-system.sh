@@ -15,9 +15,6 @@ duration=${1:-15}
 users=${2:-64}
 loops=${3:-1}
 
-for tool in nginx curl jq openssl; do
-    command -v "$tool" >/dev/null || { echo "bench-http2-system: '$tool' is missing" >&2; exit 1; }
-done
 # shellcheck source=deploy/lib/common
 source "$LIB/common"
 # shellcheck source=deploy/lib/packages
@@ -28,6 +25,7 @@ source "$ROOT/tests/lib/stack"
 STACK_ENV=(RATE_LIMIT_RPS=0 ACCESS_LOG=false)
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+require_tools nginx curl jq openssl
 
 build_release
 nginx_pid=""

@@ -15,15 +15,9 @@ duration=${1:-8}
 rounds=${2:-3}
 streams=${3:-10}
 
-for tool in h2load nginx openssl python3 bc curl; do
-    command -v "$tool" >/dev/null || {
-        echo "bench-http2: '$tool' is missing (apt-get install nghttp2-client nginx-light openssl python3 bc curl)" >&2
-        exit 1
-    }
-done
-
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+require_tools h2load nginx openssl python3 bc curl
 bench_workspace http2
 start_proxied_upstream
 

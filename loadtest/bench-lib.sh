@@ -5,6 +5,28 @@
 # shellcheck source=deploy/lib/packages
 source "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib/packages"  # free_port
 
+# require_tools TOOL...: installs the Debian package of each missing TOOL (deploy/lib/packages),
+# then fails with the tool's name if it is still missing.
+require_tools() {
+    local tool package
+    local -a packages=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null && continue
+        case $tool in
+        nginx) package=nginx-light ;;
+        h2load | nghttp) package=nghttp2-client ;;
+        redis-benchmark | redis-cli) package=redis-tools ;;
+        pgbench) package=postgresql-client-15 ;;
+        *) package=$tool ;;
+        esac
+        packages+=("$package")
+    done
+    ((${#packages[@]} == 0)) || ensure_packages "${packages[@]}" || return 1
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { printf '%s: %s is missing\n' "$(basename "$0")" "$tool" >&2; return 1; }
+    done
+}
+
 # machine_line: cores, CPU model, memory, OS, kernel and load average, for the results.
 machine_line() {
     printf 'machine: %s cores (%s), %s, %s, %s; load average %s\n' "$(nproc)" \

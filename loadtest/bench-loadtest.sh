@@ -10,7 +10,7 @@ source loadtest/bench-lib.sh
 duration=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
-command -v wrk >/dev/null || { echo "bench-loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+require_tools wrk
 swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 swift build -c release --static-swift-stdlib --product loadtest >/dev/null
 

@@ -19,7 +19,7 @@ duration=${2:-10}
 loops=${LOOPS:-2}
 value_size=100
 
-command -v redis-benchmark >/dev/null || { echo "bench-redis: redis-benchmark not found (apt-get install redis-tools)" >&2; exit 1; }
+require_tools redis-benchmark
 
 if [[ -z "${SKIP_BUILD-}" ]]; then
     (cd "$root" && swift build -c release --static-swift-stdlib --product redis-bench 2>&1 | grep -v "prohibited flag" | tail -n 3)

@@ -10,13 +10,10 @@ duration=${1:-10}
 connections=${2:-64}
 rounds=${3:-3}
 
-for tool in wrk nginx; do
-    command -v "$tool" >/dev/null || { echo "bench-runtime: '$tool' is missing (apt-get install wrk nginx-light)" >&2; exit 1; }
-done
-swift build -c release --static-swift-stdlib --product bench-server >/dev/null
-
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
+require_tools wrk nginx
+swift build -c release --static-swift-stdlib --product bench-server >/dev/null
 bench_workspace runtime
 
 ours_port=$(free_port)
