@@ -245,6 +245,76 @@ import Testing
         _ = await UserServiceClient(stronger).login(email: "a@example.org", password: "same-password")
     }
 
+    /// A password or email change whose current-password check was refused for capacity
+    /// (503) was not decided: it must not count as a failed check, or a busy minute would
+    /// turn a user's sixth attempt into a 429 lockout (the refund in `verifyCurrentPassword`).
+    @Test func aChangeRefusedForCapacityIsNotAFailedPasswordCheck() async throws {
+        let pool = BlockingPool(threadCount: 1)
+        defer { pool.shutdown() }
+        let service = try await UserServiceTestSupport.start(database: "us_change_refund") { configuration in
+            configuration.hashingMaxPending = 1
+            configuration.hashingPool = pool
+        }
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        let id = await client.createUser(email: "patient@example.org")
+        let token = await client.login(email: "patient@example.org")
+        // The queue's only place: a check waiting behind the pool's held thread.
+        let gate = BlockingPoolGate(limit: .seconds(60))
+        gate.close(pool)
+        let holder = Task { try await service.hashing.verify("secret123", against: "not-a-hash") }
+        #expect(await eventually { service.hashing.pending == 1 })
+
+        var statuses: [Int] = []
+        for _ in 0..<25 {
+            let change = await client.send(
+                .PUT, "/api/users/\(id)", json: #"{"password":"changed123","current_password":"secret123"}"#, token: token)
+            statuses.append(Int(change.status.code))
+        }
+        let stillHeld = !gate.hasLetGo
+        gate.release()
+        _ = try await holder.value
+        #expect(stillHeld, "the queue stayed full throughout")
+        #expect(statuses.allSatisfy { $0 == 503 }, "\(statuses)")
+        let change = await client.send(
+            .PUT, "/api/users/\(id)", json: #"{"password":"changed123","current_password":"secret123"}"#, token: token)
+        #expect(change.status.code == 200, "\(change.bodyText)")
+    }
+
+    /// A sign-up whose caller is cancelled (its client went away) while its hash waits for a
+    /// thread hashes nothing and gives its place in the queue back at once.
+    @Test func aSignUpCancelledWhileItsHashWaitsCostsNothing() async throws {
+        let pool = BlockingPool(threadCount: 1)
+        defer { pool.shutdown() }
+        let service = try await UserServiceTestSupport.start(database: "us_cancelled") { configuration in
+            configuration.hashingPool = pool
+            configuration.hashingMaxPending = 8  // sign-ups may hold half: 4
+        }
+        defer { Task { await service.shutdown() } }
+        let client = UserServiceClient(service)
+        let before = service.hashing.computations
+        let gate = BlockingPoolGate(limit: .seconds(60))
+        gate.close(pool)
+        let signUps = (0..<4).map { i in
+            Task { await client.send(.POST, "/api/users", json: #"{"name":"C","email":"c\#(i)@example.org","password":"secret123"}"#) }
+        }
+        #expect(await eventually { service.hashing.pending == 4 }, "four hashes wait for the held thread")
+        for signUp in signUps { signUp.cancel() }
+        #expect(await eventually { service.hashing.pending == 0 }, "the cancelled hashes gave their places back")
+        let freedWhileHeld = !gate.hasLetGo
+        gate.release()
+        #expect(freedWhileHeld)
+        for signUp in signUps {
+            let answer = await signUp.value
+            #expect(answer.status.code == 499, "nobody reads it, and it is no 5xx: \(answer.bodyText)")
+        }
+        // The pool has passed the dropped jobs once a later one has run.
+        _ = await client.createUser(email: "after@example.org")
+        #expect(service.hashing.computations - before == 1, "only the last sign-up hashed")
+        let list = await client.send(.GET, "/api/users")
+        #expect(!list.bodyText.contains("c0@example.org"), "no cancelled sign-up was stored")
+    }
+
     /// scrypt at N = 2^15 takes tens of milliseconds: if it ran on the loop, a ticker on
     /// that loop would stall for that long. It never stalls for more than a fraction of it.
     @Test func hashingRunsOffTheLoops() async throws {

@@ -40,12 +40,34 @@ public final class BlockingPool: @unchecked Sendable {
     }
 
     /// Runs `body` on a pool thread and returns its result to the awaiting task.
+    ///
+    /// A task cancelled before a thread takes its job gets `CancellationError` at once and
+    /// the job is dropped: work for a caller that has gone (a client that disconnected while
+    /// its password hash waited) costs no CPU. A job that has started runs to its end and
+    /// its result is returned, cancelled or not: the pool cannot interrupt `body`.
+    /// - Throws: `CancellationError`, or what `body` throws.
     public func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws -> T {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
-            submit {
-                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        try Task.checkCancellation()
+        let job = CancellableJob<T>()
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
+                guard job.attach(continuation) else { return continuation.resume(throwing: CancellationError()) }
+                submit {
+                    guard let continuation = job.start() else { return }  // cancelled while queued
+                    do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+                }
             }
+        } onCancel: {
+            job.cancel()?.resume(throwing: CancellationError())
         }
+    }
+
+    /// Jobs queued and not yet taken by a thread (dropped jobs included until a thread
+    /// passes them).
+    public var queuedJobs: Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return queue.count
     }
 
     /// Queues `job` for a pool thread. Any thread.
@@ -72,6 +94,55 @@ public final class BlockingPool: @unchecked Sendable {
             pthread_mutex_unlock(&mutex)
             guard let job else { return }
             job()
+        }
+    }
+}
+
+/// Who resumes a ``BlockingPool/run(_:)`` caller: the thread that starts its job, or the
+/// cancellation handler if it comes first; never both (the continuation leaves the state
+/// exactly once, under the lock).
+private final class CancellableJob<T: Sendable>: Sendable {
+    private enum State {
+        case created
+        case waiting(UnsafeContinuation<T, any Error>)
+        case started
+        case cancelled
+    }
+
+    private let state = Mutex<State>(.created)
+
+    /// Stores the caller's continuation; false if the task was cancelled first.
+    func attach(_ continuation: UnsafeContinuation<T, any Error>) -> Bool {
+        state.withLock { state in
+            guard case .created = state else { return false }
+            state = .waiting(continuation)
+            return true
+        }
+    }
+
+    /// On a pool thread: the continuation to resume with the result, or nil when the caller
+    /// was cancelled meanwhile (the job is then dropped).
+    func start() -> UnsafeContinuation<T, any Error>? {
+        state.withLock { state in
+            guard case .waiting(let continuation) = state else { return nil }
+            state = .started
+            return continuation
+        }
+    }
+
+    /// The continuation to resume with `CancellationError` if the job has not started.
+    func cancel() -> UnsafeContinuation<T, any Error>? {
+        state.withLock { state in
+            switch state {
+            case .created:
+                state = .cancelled
+                return nil
+            case .waiting(let continuation):
+                state = .cancelled
+                return continuation
+            case .started, .cancelled:
+                return nil
+            }
         }
     }
 }

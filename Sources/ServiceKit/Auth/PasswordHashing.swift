@@ -10,9 +10,10 @@ import Synchronization
 /// queued behind the others (a flood of sign-ups would otherwise make every login wait for
 /// all of them, and hold their memory). New hashes (sign-ups, password changes) may fill
 /// only half of it: the other half is kept for verifications, so that a sign-up flood
-/// delays a login by at most half a queue and never makes it a 503. A computation that
-/// started runs to its end: scrypt cannot be interrupted, which is why the queue in front
-/// of it must stay short.
+/// delays a login by at most half a queue and never makes it a 503. A computation whose
+/// caller is cancelled (its client went away) before a pool thread takes it is dropped and
+/// frees its place at once; one that started runs to its end: scrypt cannot be interrupted,
+/// which is why the queue in front of it must stay short.
 public struct PasswordHashing: Sendable {
     public let hasher: PasswordHasher
     public let pool: BlockingPool
@@ -36,8 +37,11 @@ public struct PasswordHashing: Sendable {
         state = State()
     }
 
-    /// scrypt computations started (hashes, verifications, dummy verifications).
+    /// scrypt computations started on a pool thread (hashes, verifications, dummy
+    /// verifications); a dropped one (its caller cancelled while it waited) is not counted.
     public var computations: Int { state.computations.load(ordering: .relaxed) }
+    /// Computations running or queued now.
+    public var pending: Int { state.pending.load(ordering: .relaxed) }
     /// Computations refused because ``maxPending`` were already pending.
     public var refused: Int { state.refused.load(ordering: .relaxed) }
 
@@ -48,8 +52,8 @@ public struct PasswordHashing: Sendable {
 
     public func hash(_ password: String) async throws -> String {
         let hasher = self.hasher
-        return try await admitted(limit: max(1, maxPending / 2)) {
-            try await pool.run { () throws(AuthTokenError) -> String in try hasher.hash(password) }
+        return try await compute(limit: max(1, maxPending / 2)) { () throws(AuthTokenError) -> String in
+            try hasher.hash(password)
         }
     }
 
@@ -57,23 +61,26 @@ public struct PasswordHashing: Sendable {
     /// so that a corrupt row reads as a wrong password rather than a 500.
     public func verify(_ password: String, against stored: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await admitted(limit: maxPending) {
-            try await pool.run { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
-        }
+        return try await compute(limit: maxPending) { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
     }
 
     /// The work of a verification, for unknown emails (see ``PasswordHasher/verifyDummy(_:)``).
     public func verifyDummy(_ password: String) async throws -> Bool {
         let hasher = self.hasher
-        return try await admitted(limit: maxPending) { try await pool.run { () -> Bool in hasher.verifyDummy(password) } }
+        return try await compute(limit: maxPending) { () -> Bool in hasher.verifyDummy(password) }
     }
 
     public func needsRehash(_ stored: String) -> Bool { hasher.needsRehash(stored) }
 
-    /// Runs `work` if fewer than `limit` computations are pending, else throws ``busy``.
-    /// A refused call never counts as pending, even for an instant (a compare-and-exchange
-    /// rather than add-then-check), so a burst of refusals cannot crowd out an admissible call.
-    private func admitted<T>(limit: Int, _ work: () async throws -> T) async throws -> T {
+    /// Runs `work` on the pool if fewer than `limit` computations are pending, else throws
+    /// ``busy``. A refused call never counts as pending, even for an instant (a
+    /// compare-and-exchange rather than add-then-check), so a burst of refusals cannot crowd
+    /// out an admissible call.
+    /// - Throws: ``busy``, `CancellationError` (the caller was cancelled before the work
+    ///   started), or what `work` throws.
+    private func compute<T: Sendable, E: Error>(
+        limit: Int, _ work: @escaping @Sendable () throws(E) -> T
+    ) async throws -> T {
         var pending = state.pending.load(ordering: .relaxed)
         while true {
             guard pending < limit else {
@@ -86,7 +93,10 @@ public struct PasswordHashing: Sendable {
             pending = current
         }
         defer { state.pending.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
-        state.computations.wrappingAdd(1, ordering: .relaxed)
-        return try await work()
+        let state = self.state
+        return try await pool.run { () throws(E) -> T in
+            state.computations.wrappingAdd(1, ordering: .relaxed)
+            return try work()
+        }
     }
 }

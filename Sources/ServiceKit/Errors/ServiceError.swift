@@ -24,6 +24,8 @@ public struct ServiceError: HTTPResponseError, Sendable, CustomStringConvertible
         public static let unsupportedMediaType = Code(415, "unsupported media type")
         public static let validation = Code(422, "validation")
         public static let tooManyRequests = Code(429, "too many requests")
+        /// nginx's 499: the client went away before its answer (never sent; logs and metrics).
+        public static let clientClosedRequest = Code(499, "client closed request")
         public static let internalError = Code(500, "internal error")
         public static let badGateway = Code(502, "bad gateway")
         public static let serviceUnavailable = Code(503, "service unavailable")
@@ -103,6 +105,10 @@ public struct ServiceError: HTTPResponseError, Sendable, CustomStringConvertible
     public static func validation(_ issues: [ValidationIssue]) -> ServiceError {
         ServiceError(.validation, detail: "Validation failed", issues: issues)
     }
+
+    /// 499: what a handler cancelled because its client went away answers. Nobody reads
+    /// it; it keeps such requests out of the 5xx counts and the error log.
+    public static let clientClosedRequest = ServiceError(.clientClosedRequest, detail: "Client Closed Request")
 
     /// 500 with a generic detail: what unknown errors become.
     public static let internalError = ServiceError(.internalError, detail: "Internal Server Error")

@@ -11,7 +11,8 @@ import Telemetry
 /// server: ``HTTPResponseError``s become their response, the service's ``errorMapper``
 /// may translate driver errors (a lost database → 503 `Database unavailable`), and
 /// anything else is a 500 `{"detail":"Internal Server Error"}` whose cause is logged (by
-/// type and description, which Marquee errors keep free of SQL and secrets).
+/// type and description, which Marquee errors keep free of SQL and secrets), except a
+/// cancelled handler's `CancellationError` (its client went away): 499, logged as info.
 ///
 /// The access log line: `{"ts","level","service","msg":"request","request_id","method",
 /// "route","path","status","duration_ms","client"}` (level `error` for a 5xx). `path` has no
@@ -93,6 +94,8 @@ public struct ServiceResponder: HTTPResponder {
     /// The response for an error a handler threw.
     func errorResponse(for error: any Error, requestID: String) -> HTTPServerResponse {
         if let error = error as? any HTTPResponseError { return error.response }
+        // The server cancels a handler whose client went away: not a fault of ours.
+        if error is CancellationError, Task.isCancelled { return ServiceError.clientClosedRequest.response }
         if let mapped = errorMapper?(error) { return mapped.response }
         logger.error(
             "unhandled error", error: error,

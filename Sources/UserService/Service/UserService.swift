@@ -65,7 +65,8 @@ public final class UserService: Sendable {
         self.metrics = metrics
         self.database = database
         store = UserStore(client: database)
-        hashing = PasswordHashing(hasher: configuration.hasher, maxPending: configuration.hashingMaxPending)
+        hashing = PasswordHashing(
+            hasher: configuration.hasher, pool: configuration.hashingPool, maxPending: configuration.hashingMaxPending)
         tokens = StoredTokenConfirmer(store: store)
         authenticator = Authenticator(secret: secret, required: configuration.authRequired, confirmer: tokens)
         signer = TokenSigner(secret: secret)

@@ -1,4 +1,5 @@
 import AuthToken
+import Reactor
 import ServiceKit
 
 extension UserService {
@@ -24,6 +25,9 @@ extension UserService {
         /// Password hash computations running or queued at most (`HASH_MAX_PENDING`); nil:
         /// four per blocking-pool thread. Beyond it sign-ups and logins get 503 + `Retry-After`.
         public var hashingMaxPending: Int?
+        /// The threads that run scrypt: the process's shared blocking pool unless a test
+        /// gives the service its own.
+        public var hashingPool: BlockingPool = .shared
         /// Sign-ups and logins per second per client address (`AUTH_RATE_LIMIT`, `AUTH_RATE_BURST`).
         public var authRate: ClientRateLimiter.Policy = .standard
         /// Peers whose `X-Real-IP`/`X-Forwarded-For` are believed (the gateway).
