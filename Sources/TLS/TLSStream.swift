@@ -300,6 +300,12 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
 
     public var isPeerClosed: Bool { receivedEndOfStream || socket.isPeerClosed }
 
+    /// The socket's: a peer that goes away closes TCP, close_notify or not.
+    public var onPeerClosed: (() -> Void)? {
+        get { socket.onPeerClosed }
+        set { socket.onPeerClosed = newValue }
+    }
+
     public func finishSends() async throws {
         try await sendUnsent()
         try await socket.finishSends()

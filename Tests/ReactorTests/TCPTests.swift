@@ -135,6 +135,27 @@ struct TCPTests {
         return received
     }
 
+    /// The HTTP server learns that a client went away while its handler runs, when nothing
+    /// reads the socket: data that arrives is not a close; the close is reported once.
+    @Test func aPeerThatClosesIsReportedWhileNobodyReads() async throws {
+        let loop = Self.group.loops[0]
+        let (server, client) = try await Self.connectedPair(on: loop)
+        let reports = try await Task(executorPreference: loop) { () -> [Int] in
+            var calls = 0
+            server.onPeerClosed = { calls += 1 }
+            try await client.write(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+            try await loop.sleep(for: .milliseconds(100))
+            let afterData = calls
+            client.close()
+            for _ in 0..<500 where calls == 0 { try await loop.sleep(for: .milliseconds(10)) }
+            let afterClose = calls
+            try await loop.sleep(for: .milliseconds(100))
+            server.close()
+            return [afterData, afterClose, calls, server.isPeerClosed ? 1 : 0]
+        }.value
+        #expect(reports == [0, 1, 1, 1], "data, close, later, isPeerClosed: \(reports)")
+    }
+
     @Test func endOfRoundSendWaitsForTheRoundThenArrives() async throws {
         let loop = Self.group.loops[0]
         let (server, client) = try await Self.connectedPair(on: loop)

@@ -37,6 +37,11 @@ public protocol ByteStream: AnyObject, Sendable {
     /// reported it even while nobody was reading: a pool does not lend out such a connection.
     var isPeerClosed: Bool { get }
 
+    /// Called on the loop when ``isPeerClosed`` becomes true, as epoll reports it, even while
+    /// nobody reads: the HTTP server stops the work of a client that has gone this way. At
+    /// most once; cleared by ``close()``. A transport that cannot tell never calls it.
+    var onPeerClosed: (() -> Void)? { get set }
+
     /// Monotonic deadline (ns, see ``monotonicNanoseconds()``) for reads; nil = none.
     var readDeadline: UInt64? { get set }
     /// Monotonic deadline for writes; nil = none.
@@ -82,4 +87,9 @@ extension ByteStream {
     public func finishSends() async throws {}
 
     public var isPeerClosed: Bool { false }
+
+    public var onPeerClosed: (() -> Void)? {
+        get { nil }
+        set {}
+    }
 }

@@ -26,6 +26,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// Set once epoll reported the peer's FIN (or an error): from then on a short read no
     /// longer means "drained", since the end of stream will not raise another edge.
     private var peerClosed = false
+    public var onPeerClosed: (() -> Void)?
     private var readWaiter: UnsafeContinuation<Void, any Error>?
     private var writeWaiter: UnsafeContinuation<Void, any Error>?
     /// Bytes taken by ``sendAtEndOfRound(_:)`` and not yet in the kernel.
@@ -335,6 +336,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         // half-closed after its request) is not dropped for being deferred.
         sendDeferred()
         isClosed = true
+        onPeerClosed = nil  // it may hold the stream's owner
         if let registration { loop.deregister0(registration) }
         registration = nil
         Glibc.close(fd)
@@ -353,6 +355,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
             resume(&writeWaiter, with: IOError(.loopStopped, operation: "write"))
             return
         }
+        let newlyPeerClosed = readiness.isPeerClosed && !peerClosed
         if readiness.isPeerClosed { peerClosed = true }
         if readiness.isReadable {
             mayRead = true
@@ -366,6 +369,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
                 sendDeferred()
             }
         }
+        // Last, with the socket's state up to date: the observer may act on it.
+        if newlyPeerClosed, let onPeerClosed { onPeerClosed() }
     }
 
     private func resume(_ waiter: inout UnsafeContinuation<Void, any Error>?, with error: IOError?) {
