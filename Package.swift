@@ -1,12 +1,16 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 // Marquee: a movie watchlist backend on its own epoll reactor (see README.md and DESIGN.md).
 import PackageDescription
 
-/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) and
-/// optimisation in release builds without the exclusivity checks on hot paths.
+/// Settings every Swift target shares, on top of the Swift 6 language mode (strict concurrency):
+/// `any` spelled out for existentials and nonisolated async functions run on their caller's
+/// executor (DESIGN.md, "Concurrency mode"); Swift 6 turns on neither by itself.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+    // Release builds skip the runtime's exclusivity checks: on the request path their calls are a
+    // large share of the instructions (loadtest/RESULTS.md, "Exclusivity checks"). unsafeFlags
+    // keep other packages from depending on this one; Marquee is an application, none does.
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
@@ -15,7 +19,6 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "Marquee",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "gateway", targets: ["RunGateway"]),
         .executable(name: "user-service", targets: ["RunUserService"]),
