@@ -5,7 +5,11 @@
 # It complements the wrk benchmarks, it does not replace them: it counts user-space
 # instructions only (no kernel time, cache misses or branch mispredictions).
 #
-# Usage: loadtest/count-instructions.sh [gateway|gateway-tls|bench-server] [requests]
+# Usage: loadtest/count-instructions.sh [gateway|gateway-tls|bench-server|movie-read] [requests]
+#   gateway, gateway-tls  GET /api/movies/1 through the gateway to bench-server (HTTP or HTTPS)
+#   bench-server          GET /plaintext
+#   movie-read            the movie service's cached GET /api/movies/{id} (a Redis hit), on a
+#                         throw-away PostgreSQL and Redis, access log on as deployed
 #   BINARY=path   count another build of the same executable (an A/B against main, say)
 #   PROFILE=path  keep the callgrind profile there (for callgrind_annotate --inclusive=yes, say)
 # Serves `requests` keep-alive requests (default 3000) from one client over 8 connections,
@@ -24,13 +28,24 @@ done
 case "$mode" in
 gateway | gateway-tls) product=gateway ;;
 bench-server) product=bench-server ;;
-*) echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server)" >&2; exit 2 ;;
+movie-read) product=movie-service ;;
+*) echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server, movie-read)" >&2; exit 2 ;;
 esac
-swift build -c release --static-swift-stdlib --product bench-server >/dev/null
-[[ $product == gateway ]] && swift build -c release --static-swift-stdlib --product gateway >/dev/null
+[[ $product == movie-service ]] || swift build -c release --static-swift-stdlib --product bench-server >/dev/null
+[[ $product == bench-server ]] || swift build -c release --static-swift-stdlib --product "$product" >/dev/null
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
 bench_workspace instructions
+LIB=deploy/lib
+if [[ $product == movie-service ]]; then
+    chmod 0755 "$work"  # the postgres user (as root, pg-cluster runs the server as postgres) reads it
+    stop_stores() {
+        "$LIB/pg-cluster" stop "$work/pg" >/dev/null 2>&1 || true
+        "$LIB/redis-server" stop "$work/redis" >/dev/null 2>&1 || true
+        bench_cleanup
+    }
+    trap stop_stores EXIT
+fi
 # Valgrind 3.19 (Debian 12) cannot read the DWARF 5 debug info Swift emits: count a copy
 # without it (the symbol table stays, so functions keep their names).
 objcopy --strip-debug "${BINARY:-.build/release/$product}" "$work/$product"
@@ -46,7 +61,7 @@ def connect():
         return http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl._create_unverified_context())
     return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 connections = [connect() for _ in range(8)]
-def send(total):
+def send(total, counted):
     for index in range(total):
         connection = connections[index % len(connections)]
         connection.request("GET", path)
@@ -54,10 +69,12 @@ def send(total):
         response.read()
         if response.status != 200:
             sys.exit(f"request {index}: status {response.status}")
-send(warmup)
+        if counted and response.getheader("X-Cache") == "MISS":
+            sys.exit(f"request {index}: a cache miss among the counted requests")
+send(warmup, False)
 print("ready", flush=True)
 sys.stdin.readline()
-send(count)
+send(count, True)
 PY
 
 # under_callgrind [NAME=VALUE...] BINARY [ARGUMENT...]: starts BINARY under callgrind, with
@@ -85,6 +102,19 @@ if [[ $product == gateway ]]; then
     ready_url="http://127.0.0.1:$port/health"
     path=/api/movies/1
     if [[ $mode == gateway-tls ]]; then port=$tls_port; scheme=https; fi
+elif [[ $product == movie-service ]]; then
+    pg_port=$(free_port)
+    "$LIB/pg-cluster" init "$work/pg" "$pg_port" --throwaway >/dev/null
+    "$LIB/pg-cluster" start "$work/pg" "$pg_port" --throwaway >/dev/null
+    "$LIB/pg-cluster" create-service-dbs "$work/pg" "$pg_port" >/dev/null
+    redis_port=$(free_port)
+    "$LIB/redis-server" start "$work/redis" "$redis_port" >/dev/null
+    # HOST stays unset (its default is 127.0.0.1): valgrind names its control pipes after
+    # $HOST, and callgrind_control, which does not see it, would not find them.
+    under_callgrind PORT="$port" LOOPS=2 AUTH_REQUIRED=false \
+        DATABASE_URL="postgresql://movie:movie_pass@127.0.0.1:$pg_port/moviedb" REDIS_URL="redis://127.0.0.1:$redis_port" \
+        "$work/$product"
+    ready_url="http://127.0.0.1:$port/health"
 else
     under_callgrind "$work/$product" --port "$port" --loops 2
     ready_url="http://127.0.0.1:$port/plaintext"
@@ -94,6 +124,13 @@ for _ in $(seq 1 150); do
     curl -fs -o /dev/null "$ready_url" && break
     sleep 0.2
 done
+if [[ $product == movie-service ]]; then
+    # One movie to read; the warm-up's first read fills the cache, the counted ones hit it.
+    path=$(curl -fsS -o /dev/null -w '%header{location}' -H 'Content-Type: application/json' \
+        -d '{"title": "Counted", "director": "Someone", "genre": "Drama", "year": 2001}' \
+        "http://127.0.0.1:$port/api/movies")
+    [[ $path == /api/movies/* ]] || { echo "count-instructions: could not create the movie to read" >&2; exit 1; }
+fi
 coproc client { python3 "$work/client.py" "$port" 500 "$requests" "$scheme" "$path"; }
 read -r ready <&"${client[0]}"
 [[ $ready == ready ]] || { echo "count-instructions: the client did not warm up" >&2; exit 1; }
@@ -109,7 +146,7 @@ echo "$mode ($(basename "${BINARY:-.build/release/$product}")): $((total / reque
 echo "most executed (instructions per request, own code of each function):"
 callgrind_annotate --inclusive=no --threshold=100 --auto=no "$profile" | awk -v n="$requests" '
     /PROGRAM TOTALS/ {started = 1; next}
-    started && /^ *[0-9,]+ \(/ && !/clone|start_thread|EventLoopGroup/ {
+    started && shown < 15 && /^ *[0-9,]+ \(/ && !/clone|start_thread|EventLoopGroup/ {
         count = $1; gsub(",", "", count); name = $0; sub(/^.*%\)  +/, "", name); sub(/ \[.*$/, "", name)
-        printf "%8d  %s\n", count / n, substr(name, 1, 110); if (++shown == 15) exit
+        printf "%8d  %s\n", count / n, substr(name, 1, 110); shown++
     }'
