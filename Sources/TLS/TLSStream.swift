@@ -23,7 +23,7 @@ import Glibc
 /// end of the loop's round (``sendAtEndOfRound(_:)``), and a full socket makes the writer
 /// wait in ``TCPSocket/write(_:)``.
 ///
-/// Loop-bound like every ``ByteStream``: call it only from tasks on ``loop``. One read and
+/// Loop-bound (``LoopBound``) like every ``ByteStream``: call it only from tasks on ``loop``. One read and
 /// one write may be in flight at once (the HTTP server reads the next request while it
 /// writes a response); OpenSSL's state is only touched between suspensions, on one thread.
 public final class TLSStream: ByteStream, @unchecked Sendable {
@@ -240,6 +240,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     // MARK: Reading and writing
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        assertOnLoop()
         guard buffer.count > 0 else { return 0 }
         if receivedEndOfStream && !isClosed { return 0 }
         // When OpenSSL holds no bytes and its last read of the socket came back short, an
@@ -265,11 +266,13 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        assertOnLoop()
         try await encrypt(bytes)
         try await sendUnsent()
     }
 
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
+        assertOnLoop()
         // Only when the socket can take the ciphertext at once: once encrypted, the bytes
         // cannot be handed back.
         guard !bytes.isEmpty, !isClosed, !isBroken, unsent.isEmpty, socket.canSendAtEndOfRound else { return false }
@@ -307,6 +310,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     public func finishSends() async throws {
+        assertOnLoop()
         try await sendUnsent()
         try await socket.finishSends()
     }
@@ -355,6 +359,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     // MARK: Closing
 
     public func close() {
+        assertOnLoop()
         guard !isClosed else { return }
         isClosed = true
         // What OpenSSL wrote last (an alert that ends a failed handshake) gets the socket's
@@ -367,6 +372,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// Sends close_notify (waiting at most a second for room in the socket buffer), then
     /// closes. The peer's close_notify is not awaited: HTTP/1.1 has nothing more to say.
     public func closeGracefully() async {
+        assertOnLoop()
         guard !isClosed else { return }
         await sendCloseNotify()
         close()
@@ -375,6 +381,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// close_notify, then the socket's lingering close (half-close, drop what the peer still
     /// sends until it closes or `deadline`).
     public func closeLingering(until deadline: UInt64) async {
+        assertOnLoop()
         guard !isClosed else { return }
         await sendCloseNotify()
         // From here the socket is read raw and its bytes dropped: TLS has said goodbye.
@@ -383,6 +390,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     public func endReading() {
+        assertOnLoop()
         socket.endReading()
     }
 

@@ -16,9 +16,9 @@ import Reactor
 /// Body bytes are read into a fixed buffer of `readBufferSize` bytes and handed out as
 /// they arrive: a large body passes with bounded memory, at the pace of its consumer.
 ///
-/// Loop-bound: call everything from a task running on ``loop``. `@unchecked Sendable` so
-/// that it can be handed to a child task on the same loop.
-public final class HTTPClientConnection: @unchecked Sendable {
+/// Loop-bound (``LoopBound``): call everything from a task running on ``loop``.
+/// `@unchecked Sendable` so that it can be handed to a child task on the same loop.
+public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
     public let origin: HTTPOrigin
     /// The byte stream underneath (a `TCPSocket`, or what `makeTransport` made of one).
     public let transport: any ByteStream
@@ -97,6 +97,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// ``sendBody(_:)`` becomes a chunk), `Content-Length: n` (exactly n bytes), or none.
     /// `Host` and framing fields are the caller's job (``HTTPClientRequest/wireHead`` does it).
     public func sendHead(_ head: HTTPRequestHead) throws(HTTPClientError) {
+        assertOnLoop()
         try beginRequest { state throws(HTTPClientConnectionState.Misuse) in try state.requestHeadSent(head) }
         parser.expectResponse(toRequestMethod: head.method)
         // From the loop's pool: the socket gives it back once sent (see LoopBufferPool).
@@ -112,6 +113,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     public func sendEncodedRequest(
         _ bytes: ArraySlice<UInt8>, method: HTTPMethod, keepAlive: Bool = true
     ) async throws(HTTPClientError) {
+        assertOnLoop()
         try beginRequest { state throws(HTTPClientConnectionState.Misuse) in
             try state.encodedRequestSent(keepAlive: keepAlive)
         }
@@ -131,6 +133,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// kernel, waiting while the server does not take them: a slow upstream slows the caller
     /// down (backpressure), and nothing is held back (a streamed body is not delayed).
     public func sendBody(_ bytes: ArraySlice<UInt8>) async throws(HTTPClientError) {
+        assertOnLoop()
         guard !bytes.isEmpty else { return }
         let chunked: Bool
         do { chunked = try state.bodyBytesSent(bytes.count) } catch { throw misuse(error) }
@@ -157,6 +160,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// Ends the request body (the chunked terminator when chunked) and writes what is buffered.
     /// - Throws: `.invalidRequest` when fewer bytes than `Content-Length` were sent.
     public func finishRequest() async throws(HTTPClientError) {
+        assertOnLoop()
         let terminate: Bool
         do { terminate = try state.requestFinished() } catch { throw misuse(error) }
         if terminate { outgoing.append(contentsOf: ChunkedEncoding.terminator) }
@@ -212,6 +216,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     ///   ``HTTPClientError/isStaleConnection`` when the connection was reused and nothing
     ///   came back); `.invalidResponse`.
     public func readResponseHead(deadline: UInt64? = nil) async throws(HTTPClientError) -> HTTPResponseHead {
+        assertOnLoop()
         if case .sendingBody = state.state { try await finishRequest() }
         guard state.mayReadHead else {
             throw misuse(HTTPClientConnectionState.Misuse(reason: "reading a head while \(state.state)"))
@@ -250,6 +255,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// - Parameter deadline: give up then (monotonic ns) if sooner than `ioTimeout`.
     @inline(__always)  // into collectBody's loop (twice per small body): no async frame per call
     public func nextBodyBytes(deadline: UInt64? = nil) async throws(HTTPClientError) -> UnsafeRawBufferPointer? {
+        assertOnLoop()
         switch state.state {
         case .readingBody: break
         case .idle, .mustClose: return nil  // the body already ended (or failed and threw)
@@ -364,7 +370,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
     /// and closes it otherwise (a body not read to its end, `Connection: close`, HTTP/1.0,
     /// an error). Call exactly once per lease; the connection must not be used afterwards.
     public func release() {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard isLeased else { return }
         isLeased = false
         let reusable = isReusable
@@ -377,6 +383,7 @@ public final class HTTPClientConnection: @unchecked Sendable {
 
     /// Closes the connection at once (it is not returned to the pool until ``release()``).
     public func close() {
+        assertOnLoop()
         guard !isClosed else { return }
         isClosed = true
         state.failed()

@@ -8,8 +8,8 @@ import Glibc
 /// One libpq connection driven by its loop's epoll: the I/O shell around
 /// ``PostgresConnectionStateMachine``.
 ///
-/// Loop-bound: every method ending in `0` runs on `loop`'s thread only, which is what makes
-/// the `@unchecked Sendable` sound (the pool hops to the loop before touching it).
+/// Loop-bound (``LoopBound``): every method ending in `0` runs on `loop`'s thread only, which
+/// is what makes the `@unchecked Sendable` sound (the pool hops to the loop before touching it).
 ///
 /// The connection is always in libpq's pipeline mode, so many callers' queries share its
 /// round trips: each request is written at once (`PQpipelineSync` flushes) and results are
@@ -27,7 +27,7 @@ import Glibc
 /// the cancel is delivered (a cancel stops whatever the backend runs when it arrives, so a
 /// late one would stop a later query), and closes it when the oldest stays unanswered for
 /// another query timeout (a server that answers nothing, not even the cancel).
-final class PostgresConnection: @unchecked Sendable {
+final class PostgresConnection: LoopBound, @unchecked Sendable {
     typealias Continuation = UnsafeContinuation<[PostgresStatementResult], any Error>
 
     let loop: EventLoop
@@ -91,7 +91,7 @@ final class PostgresConnection: @unchecked Sendable {
         _ configuration: PostgresConfiguration, hostAddress: String? = nil,
         completion: @escaping (Result<Void, PostgresError>) -> Void
     ) {
-        loop.preconditionInLoop()
+        assertOnLoop()
         connectCompletion = completion
         queryTimeout = configuration.queryTimeout
         stallLimitNanoseconds = UInt64(max(0, configuration.queryTimeout.nanoseconds))
@@ -201,7 +201,7 @@ final class PostgresConnection: @unchecked Sendable {
     /// or throws `.connectionClosed` when the connection breaks first, `.queryTimeout` when
     /// `deadline` (monotonic nanoseconds) passes first.
     func submit0(_ request: PreparedRequest, deadline: UInt64, _ continuation: Continuation) {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard let connection, machine.state == .ready else {
             continuation.resume(throwing: PostgresError(.connectionClosed, message: "the connection is closed"))
             return
@@ -438,6 +438,7 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// Closes the connection; requests in flight fail with `.connectionClosed`. Idempotent.
     func close0() {
+        assertOnLoop()
         closeAfterError0("the connection was closed by the pool")
     }
 

@@ -2,12 +2,9 @@
 /// TLS session over one. The HTTP server and client speak to this, not to sockets, so
 /// that TLS is a transport and nothing more.
 ///
-/// Loop-bound: call every method from a task running on ``loop`` (a task created with
-/// `Task(executorPreference: loop)` or inside `withTaskExecutorPreference(loop)`).
-public protocol ByteStream: AnyObject, Sendable {
-    /// The loop whose thread owns the stream.
-    var loop: EventLoop { get }
-
+/// Loop-bound (``LoopBound``): call every method from a task running on ``loop`` (a task
+/// created with `Task(executorPreference: loop)` or inside `withTaskExecutorPreference(loop)`).
+public protocol ByteStream: LoopBound, Sendable {
     /// Reads up to `buffer.count` bytes, waiting for at least one; returns 0 at end of stream.
     ///
     /// `buffer` is caller-owned memory that must stay valid until the call returns.

@@ -11,14 +11,14 @@ import Glibc
 /// task until epoll says otherwise. So a request costs no `epoll_ctl` at all, and a read
 /// is tried first without waiting, which saves a loop iteration whenever data is there.
 ///
-/// Loop-bound (see ``ByteStream``). `@unchecked Sendable` so that it can be handed to a
-/// task on its loop; all state is touched only on the loop's thread.
+/// Loop-bound (``LoopBound``): `@unchecked Sendable` so that it can be handed to a task on
+/// its loop; all state is touched only on the loop's thread.
 public final class TCPSocket: ByteStream, @unchecked Sendable {
     public let loop: EventLoop
     public let fd: Int32
     public let remoteAddress: SocketAddress?
-    public var readDeadline: UInt64?
-    public var writeDeadline: UInt64?
+    public var readDeadline: UInt64? { didSet { assertOnLoop() } }
+    public var writeDeadline: UInt64? { didSet { assertOnLoop() } }
 
     private var registration: IORegistration?
     private var mayRead = true
@@ -180,6 +180,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     // otherwise each read costs a second async frame.
     @inline(__always)
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        assertOnLoop()
         while true {
             if isClosed { throw IOError(.closed, operation: "read") }
             if let deferredError { throw deferredError }
@@ -214,6 +215,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        assertOnLoop()
         if let deferredError { throw deferredError }
         if !deferred.isEmpty {
             // What the end of the round could not send goes first.
@@ -237,6 +239,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     public func sendAtEndOfRound(_ bytes: inout [UInt8]) -> Bool {
+        assertOnLoop()
         guard canSendAtEndOfRound, !bytes.isEmpty else { return false }
         swap(&deferred, &bytes)
         if !deferredSendScheduled {
@@ -309,16 +312,19 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
 
     /// Half-closes the connection: the peer reads end of stream, we can still read.
     public func shutdownWrite() {
+        assertOnLoop()
         if !isClosed { Glibc.shutdown(fd, Int32(SHUT_WR)) }
     }
 
     /// Ends reading with `shutdown(SHUT_RD)`: bytes already received are still read, then
     /// end of stream. The kernel wakes a waiting read (a state change raises an epoll edge).
     public func endReading() {
+        assertOnLoop()
         if !isClosed { Glibc.shutdown(fd, Int32(SHUT_RD)) }
     }
 
     public func closeLingering(until deadline: UInt64) async {
+        assertOnLoop()
         guard !isClosed else { return }
         shutdownWrite()
         readDeadline = deadline
@@ -331,6 +337,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     public func close() {
+        assertOnLoop()
         guard !isClosed else { return }
         // Deferred bytes get one try: a response written just before a close (a client that
         // half-closed after its request) is not dropped for being deferred.
@@ -417,6 +424,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// its next readiness edge. Call it in the same synchronous stretch as that read. A FIN
     /// that came with the data raises no further edge, so then nothing is recorded.
     public func noteReadDrained() {
+        assertOnLoop()
         if !peerClosed { mayRead = false }
     }
 
@@ -431,12 +439,14 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// read on the descriptor returned EAGAIN, or while ``isKnownDrained``, in the same
     /// synchronous stretch, so that no edge can be missed.
     public func waitUntilReadable() async throws {
+        assertOnLoop()
         try await wait(isRead: true)
     }
 
     /// Waits for the next readiness event for writing (or the write deadline); see
     /// ``waitUntilReadable()`` for the rule.
     public func waitUntilWritable() async throws {
+        assertOnLoop()
         try await wait(isRead: false)
     }
 
@@ -456,7 +466,6 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// that bookkeeping was ~4 % of the gateway's CPU (perf, 2026-11-25).
     @inline(__always)  // into waitUntilReadable/Writable: one async frame fewer per wait
     private func wait(isRead: Bool) async throws {
-        loop.preconditionInLoop()
         let deadline = isRead ? readDeadline : writeDeadline
         // The loop's cached clock: a deadline passed since the loop woke is caught by the timer.
         if let deadline, deadline <= loop.now {

@@ -21,13 +21,14 @@ import Glibc
 /// long is hung or unreachable, and a fresh connection is the only way to learn which.
 /// TCP keepalive is on, for a peer that disappears while nothing is in flight.
 ///
-/// Public methods may be called from any thread; called from a task running on ``loop``
-/// (the usual case, see ``RedisClient``) a command costs no thread hop at all.
-/// Everything else is loop-only state, touched only on ``loop``'s thread.
+/// Loop-bound (``LoopBound``): public methods may be called from any thread and move to
+/// ``loop`` before they touch anything; called from a task running on ``loop`` (the usual
+/// case, see ``RedisClient``) a command costs no thread hop at all. Everything else is
+/// loop-only state, touched only on ``loop``'s thread.
 ///
 /// Once started, a connection keeps itself alive (its hiredis context and its reconnect timer
 /// hold it) until ``close()``: call it when done (``RedisClient`` does on deinit).
-public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
+public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisConfiguration
     /// Mirrors `state.isConnected` for readers on other threads (health checks).
@@ -139,7 +140,7 @@ public final class RedisConnection: RedisCommandSender, @unchecked Sendable {
     /// Hands one command to hiredis, or fails it at once when the connection is down. Loop-only.
     /// - Parameter isSetup: AUTH/SELECT of a new context, sent while it still connects.
     func enqueue0(_ command: [[UInt8]], _ completion: Completion, isSetup: Bool = false) {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard isSetup || state.acceptsCommands, let context, !command.isEmpty else {
             finish(completion, .failure(RedisError(command.isEmpty ? .protocolError : .notConnected)))
             return
