@@ -5,6 +5,7 @@
 #
 #   loadtest/bench-login.sh                 # SCRYPT_LOG_N 15 16 17, 40 flooders, 20 s each
 #   LOG_NS="15 17" FLOODERS=40 DURATION=20 PROFILES=bounded SKIP_BUILD=1 loadtest/bench-login.sh
+#   FLOODS="none new abandoned" LOG_NS=15 PROFILES=bounded loadtest/bench-login.sh   # clients that give up
 #
 # Profiles: "bounded" is the service's defaults but SCRYPT_LOG_N; "unbounded" lifts the
 # hashing queue's bound and the per-client rate limit (HASH_MAX_PENDING=10000,

@@ -4,8 +4,10 @@
 One user logs in again and again (one request at a time, at most one every
 --login-interval, from its own client address) while --flooders threads send sign-ups as
 fast as they are answered: either all reusing one existing email (--flood duplicate: the
-issue-18 probe) or each a new email (--flood new: every one costs a password hash);
---flood none measures the logins alone. It prints the logins' count, statuses and latency
+issue-18 probe) or each a new email (--flood new: every one costs a password hash), or each
+a new email from a client that gives up (--flood abandoned: no answer within --abandon-after,
+the client closes its connection and sends the next on a new one); --flood none measures the
+logins alone. It prints the logins' count, statuses and latency
 percentiles, and the flood's statuses and rate.
 
     loadtest/login-flood.py --url http://127.0.0.1:8001 --flood duplicate --flooders 40 --duration 20
@@ -42,19 +44,21 @@ def post(connection, path, body, headers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True, help="user service (or gateway) base URL, http only")
-    parser.add_argument("--flood", choices=["none", "duplicate", "new"], default="duplicate")
+    parser.add_argument("--flood", choices=["none", "duplicate", "new", "abandoned"], default="duplicate")
     parser.add_argument("--flooders", type=int, default=40)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=30, help="per request, seconds")
     parser.add_argument("--login-interval", type=float, default=0.25, help="seconds between logins' starts")
+    parser.add_argument("--abandon-after", type=float, default=0.05,
+                        help="--flood abandoned: seconds a sign-up waits for its answer before its client hangs up")
     args = parser.parse_args()
     if args.flood == "none":
         args.flooders = 0
     target = urlsplit(args.url)
     host, port = target.hostname, target.port or 80
 
-    def connect():
-        return http.client.HTTPConnection(host, port, timeout=args.timeout)
+    def connect(timeout=None):
+        return http.client.HTTPConnection(host, port, timeout=timeout or args.timeout)
 
     run = f"{int(time.time())}"
     # The two accounts: the one that logs in, and the one the duplicate flood reuses.
@@ -73,7 +77,8 @@ def main():
     lock = threading.Lock()
 
     def flooder(number):
-        connection = connect()
+        abandoning = args.flood == "abandoned"
+        connection = connect(args.abandon_after if abandoning else None)
         sent = 0
         while time.monotonic() < stop:
             email = f"taken-{run}@example.com" if args.flood == "duplicate" else f"new-{run}-{number}-{sent}@example.com"
@@ -81,10 +86,14 @@ def main():
             try:
                 status = post(connection, "/api/users", {"name": "Flood", "email": email, "password": "secret123"},
                               {"X-Forwarded-For": f"203.0.113.{number % 250 + 1}"})
+            except TimeoutError if abandoning else ():
+                status = "abandoned"
+                connection.close()
+                connection = connect(args.abandon_after)
             except (OSError, http.client.HTTPException):
                 status = "error"
                 connection.close()
-                connection = connect()
+                connection = connect(args.abandon_after if abandoning else None)
             with lock:
                 flood_statuses[status] += 1
         connection.close()
