@@ -60,9 +60,9 @@ let package = Package(
             dependencies: ["HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging],
             swiftSettings: swiftSettings
         ),
-        .target(name: "UserService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
+        .target(name: "UserService", dependencies: ["ServiceKit", "Telemetry", logging], swiftSettings: swiftSettings),
         .target(name: "MovieService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
-        .target(name: "WatchlistService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
+        .target(name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging], swiftSettings: swiftSettings),
         .target(
             name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", logging],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.

@@ -296,6 +296,51 @@ expect "movies recover" 200 '.id == 1'
 call POST /api/watchlist '{"user_id": 1, "movie_id": 2}'
 expect "watchlist adds recover" 201
 
+# ---------------------------------------------------------------------------- one trace, four processes
+
+printf '\n== one grep of a trace id follows a request across the processes (W3C traceparent)\n'
+# traced_services TRACE_ID: the processes whose log has a line of that trace, from one grep.
+traced_services() {
+    grep -h "\"trace_id\":\"$1\"" "$WORK"/logs/*.log | jq -r .service 2>/dev/null | sort -u | tr '\n' ' '
+}
+all_four="gateway movie-service user-service watchlist-service "
+call POST /api/movies '{"title": "Tenet", "director": "Christopher Nolan", "year": 2020, "genre": "Sci-Fi", "rating": 7.3}'
+expect "a movie to trace" 201
+traced_movie=$(jq -r .id <<<"$BODY")
+# A client's valid traceparent is continued: the gateway, the watchlist service and the two
+# services it checks with all log that trace id.
+trace_id=$(openssl rand -hex 16)
+call POST /api/watchlist "{\"user_id\": 1, \"movie_id\": $traced_movie}" -H "traceparent: 00-$trace_id-$(openssl rand -hex 8)-01"
+expect "add to a watchlist with a traceparent" 201
+traced=$(traced_services "$trace_id")
+[[ "$traced" == "$all_four" ]] && pass "the client's trace id is in the logs of: $traced" ||
+    fail "trace $trace_id logged by '$traced', expected '$all_four'"
+# An invalid one is not trusted: the gateway starts a trace of its own, which the services continue.
+call GET "/api/watchlist/user/1/movie/$traced_movie" '' -H "traceparent: 00-$trace_id-zz-01" -H "X-Request-ID: e2e-bad-trace"
+expect "a watchlist check with an invalid traceparent" 200 '.in_watchlist == true'
+started=$(grep -h '"request_id":"e2e-bad-trace"' "$WORK/logs/gateway.log" | jq -r .trace_id | head -n 1)
+[[ "$started" =~ ^[0-9a-f]{32}$ && "$started" != "$trace_id" ]] &&
+    pass "an invalid traceparent is replaced by a new trace ($started)" ||
+    fail "the gateway's trace for an invalid traceparent: '$started'"
+[[ "$(traced_services "$started")" == "gateway watchlist-service " ]] &&
+    pass "... which the watchlist service continues" || fail "trace $started logged by '$(traced_services "$started")'"
+# The user service's deletion relay continues the deleting request's trace, however late.
+call POST /api/users '{"name": "Traced", "email": "traced@example.com", "password": "pass123"}'
+expect "a user to delete" 201
+traced_user=$(jq -r .id <<<"$BODY")
+call POST /api/watchlist "{\"user_id\": $traced_user, \"movie_id\": $traced_movie}"
+expect "... with a watchlist entry" 201
+delete_trace=$(openssl rand -hex 16)
+call DELETE "/api/users/$traced_user" '' -H "traceparent: 00-$delete_trace-$(openssl rand -hex 8)-00"
+expect "delete that user with a traceparent" 204
+deadline=$((SECONDS + 20))
+until grep -q "\"trace_id\":\"$delete_trace\".*/internal/users/$traced_user/watchlist" "$WORK/logs/watchlist-service.log" ||
+    ((SECONDS >= deadline)); do sleep 0.2; done
+traced=$(traced_services "$delete_trace")
+[[ "$traced" == "gateway user-service watchlist-service " ]] &&
+    pass "the deletion relay's call to the watchlist service carries the deleting request's trace" ||
+    fail "trace $delete_trace logged by '$traced', expected gateway, user-service and watchlist-service"
+
 # ---------------------------------------------------------------------------- shutdown
 
 printf '\n== shutdown\n'

@@ -2,6 +2,7 @@ import HTTP
 import Logging
 import Reactor
 import Synchronization
+import Telemetry
 
 /// The gateway's request handling, shared by its listeners: protection (rate limit,
 /// body limit), the gateway's own answers, routing, and proxying (in `Gateway+Proxy`).
@@ -114,6 +115,12 @@ public final class Gateway: Sendable {
     /// Everything a request's handling carries along, for its response and its log line.
     struct Context {
         let requestID: String
+        /// The gateway's span: a child of the client's valid `traceparent`, or a new trace.
+        let trace: TraceContext
+        /// Whether the client's `traceparent` was valid (its `tracestate` is forwarded then).
+        let traceContinued: Bool
+        /// Whether the client sent a `traceparent` at all (valid or not: ours replaces it).
+        let hasClientTraceparent: Bool
         let client: String
         let scheme: String
         let start: UInt64
@@ -127,8 +134,18 @@ public final class Gateway: Sendable {
     {
         let clientID = request.headers[.xRequestID]
         let path = request.path
+        // A client's valid `traceparent` is continued; an invalid one is replaced by a new trace.
+        var hasClientTraceparent = false
+        let parent = request.headers.withFirstValue(.traceparent) { value -> TraceContext? in
+            guard let value else { return nil }
+            hasClientTraceparent = true
+            return TraceContext(traceparent: value)
+        }
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
+            trace: parent?.child() ?? .start(),
+            traceContinued: parent != nil,
+            hasClientTraceparent: hasClientTraceparent,
             client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),
@@ -231,7 +248,7 @@ public final class Gateway: Sendable {
         let now = monotonicNanoseconds()
         accessLog.write(
             AccessLogRecord(
-                requestID: context.requestID, client: context.client, method: context.method, path: context.path,
+                requestID: context.requestID, trace: context.trace, client: context.client, method: context.method, path: context.path,
                 status: status, bytes: bytes, upstream: upstream, upstreamTime: upstreamTime.map { Double($0) / 1e9 },
                 totalTime: Double(now &- context.start) / 1e9))
     }

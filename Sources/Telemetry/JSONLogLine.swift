@@ -21,6 +21,8 @@ public struct JSONLogLine {
 
     mutating func append(_ byte: UInt8) { bytes.append(byte) }
 
+    mutating func appendBytes(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+
     /// Text that is JSON already (a number's description).
     mutating func json(_ text: String) { bytes.append(contentsOf: text.utf8) }
 

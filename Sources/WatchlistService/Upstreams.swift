@@ -2,14 +2,15 @@ import HTTP
 import Logging
 import Reactor
 import ServiceKit
+import Telemetry
 
 /// The watchlist service's calls to the user and movie services.
 ///
 /// Straight to the services (not through the gateway), over the process's ``HTTPClient``,
 /// whose per-loop keep-alive pools keep a request's calls on its own loop. Every call:
-/// - passes the request's `X-Request-ID` on (and, to the user service, the caller's
-///   `Authorization`, since with `AUTH_REQUIRED=true` a user record is readable only by
-///   its owner — who is, by then, the caller);
+/// - passes the request's `X-Request-ID` and this service's span (`traceparent`) on (and,
+///   to the user service, the caller's `Authorization`, since with `AUTH_REQUIRED=true` a
+///   user record is readable only by its owner — who is, by then, the caller);
 /// - is bounded: the client's connect timeout (1 s), its response timeout
 ///   (`UPSTREAM_TIMEOUT`, 2 s by default), and an overall limit of the two together, so
 ///   that a dead or stalled upstream costs a request at most ``callTimeout``;
@@ -52,6 +53,7 @@ struct Upstreams: Sendable {
             headers.add(name: "Authorization", value: authorization)
         }
         headers.add(name: "Accept", value: "application/json")
+        RequestContext.current?.trace.add(to: &headers)
         return headers
     }
 

@@ -1,4 +1,5 @@
 import HTTP
+import Telemetry
 import Testing
 
 @testable import Gateway
@@ -19,9 +20,10 @@ import Testing
             "te", "upgrade", "trailer", "keep-alive", "connection", "proxy-connection", "transfer-encoding",
             "proxy-authenticate", "proxy-authorization", "content-length", "expect", "x-user-id", "x-request-id",
             "x-real-ip", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "date",
-            "server", "strict-transport-security", "accept",
+            "server", "strict-transport-security", "accept", "traceparent", "tracestate",
         ]
-        let responseOnly: [HeaderHygiene.FieldKind] = [.host, .date, .server, .hsts, .other]
+        // `traceparent` is edited but left out of the filter: the caller says when it is there.
+        let responseOnly: [HeaderHygiene.FieldKind] = [.host, .date, .server, .hsts, .other, .traceparent]
         let listed = HeaderHygiene.FieldKind.requestEditedNames.map { $0.description.lowercased() }
         for name in classified {
             let kind = name.withContiguousUTF8 { HeaderHygiene.FieldKind.classify(UnsafeRawBufferPointer($0)) }
@@ -58,6 +60,26 @@ import Testing
         #expect(out.headers["host"] == "example.com")
         #expect(out.target == "/api/movies/1")
         #expect(out.version == .http1_1)
+    }
+
+    /// The client's `traceparent` never reaches a service: the gateway's span replaces it;
+    /// its `tracestate` goes on only when its `traceparent` was valid (the trace continues).
+    @Test func traceparentIsTheGatewaysAndTracestateNeedsAValidParent() {
+        let incoming = head([
+            ("Host", "example.com"), ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("tracestate", "vendor=opaque"),
+        ])
+        let ours = TraceContext(traceIDHigh: 0x4bf9_2f35_77b3_4da6, traceIDLow: 0xa3ce_929d_0e0e_4736, spanID: 7, flags: 1)
+        let continued = HeaderHygiene.upstreamRequestHead(
+            incoming, target: "/x", peer: untrusted, requestID: "r", userID: nil, trace: ours, keepsTraceState: true,
+            hasClientTraceparent: true)
+        #expect(continued.headers.values("traceparent") == ["00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000007-01"])
+        #expect(continued.headers.values("tracestate") == ["vendor=opaque"])
+        let restarted = HeaderHygiene.upstreamRequestHead(
+            incoming, target: "/x", peer: untrusted, requestID: "r", userID: nil, trace: ours, keepsTraceState: false,
+            hasClientTraceparent: true)
+        #expect(restarted.headers.values("traceparent").count == 1)
+        #expect(!restarted.headers.contains(name: "tracestate"))
     }
 
     @Test func forwardedFieldsAreReplacedForUntrustedPeers() {

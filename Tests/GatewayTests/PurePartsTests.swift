@@ -194,6 +194,9 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(5))) struct AccessLogTests {
+    static let trace = TraceContext(
+        traceIDHigh: 0x4bf9_2f35_77b3_4da6, traceIDLow: 0xa3ce_929d_0e0e_4736, spanID: 0x00f0_67aa_0ba9_02b7, flags: 1)
+
     /// The line as ``JSONLogHandler`` writes it, `ts` aside.
     static func line(_ record: AccessLogRecord) -> String {
         let capture = LogCapture()
@@ -205,17 +208,17 @@ import Testing
 
     @Test func lineFormat() {
         let record = AccessLogRecord(
-            requestID: "abc", client: "127.0.0.1", method: .GET, path: "/api/movies/1", status: 200, bytes: 187,
+            requestID: "abc", trace: Self.trace, client: "127.0.0.1", method: .GET, path: "/api/movies/1", status: 200, bytes: 187,
             upstream: "127.0.0.1:8002", upstreamTime: 0.0012345, totalTime: 0.002)
         #expect(
             Self.line(record)
-                == #"{"ts":"T","level":"info","service":"gateway","msg":"request","request_id":"abc","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,"bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001235,"total_time":0.002000}"#
+                == #"{"ts":"T","level":"info","service":"gateway","msg":"request","request_id":"abc","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,"bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001235,"total_time":0.002000}"#
                 + "\n")
     }
 
     @Test func gatewayAnswersHaveNullUpstreamAndEscapedPaths() {
         let record = AccessLogRecord(
-            requestID: "r", client: "::1", method: .GET, path: "/a\"b", status: 404, bytes: 0, upstream: nil,
+            requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/a\"b", status: 404, bytes: 0, upstream: nil,
             upstreamTime: nil, totalTime: 1.5)
         let line = Self.line(record)
         #expect(line.contains(#""path":"/a\"b""#))
@@ -226,7 +229,7 @@ import Testing
         let capture = LogCapture()
         AccessLog(logger: Logger(service: "gateway", sink: capture.sink), isEnabled: false).write(
             AccessLogRecord(
-                requestID: "r", client: "::1", method: .GET, path: "/", status: 200, bytes: 0, upstream: nil,
+                requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/", status: 200, bytes: 0, upstream: nil,
                 upstreamTime: nil, totalTime: 0))
         #expect(capture.captured.isEmpty)
     }

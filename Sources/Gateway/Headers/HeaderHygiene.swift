@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import HTTP
+import Telemetry
 
 /// What the gateway changes in the heads it forwards, as pure functions (tested without
 /// sockets).
@@ -9,7 +10,8 @@ import HTTP
 /// Requests: hop-by-hop fields and those named in `Connection` go (RFC 9110 §7.6.1), but
 /// never our `X-Request-ID`; framing is re-stated from what the strict parser accepted;
 /// `X-Forwarded-For/-Proto/-Host` are the gateway's (a client's `Forwarded`/`X-Real-IP` dropped) unless
-/// the peer is a trusted proxy; `X-User-ID` comes only from a verified token. Responses:
+/// the peer is a trusted proxy; `X-User-ID` comes only from a verified token; `traceparent`
+/// is the gateway's span (a client's `tracestate` kept only with a valid `traceparent`). Responses:
 /// hop-by-hop fields go; framing, `Date` and `Server` are the gateway server's own.
 public enum HeaderHygiene {
     /// Fields that describe one connection, never forwarded: Connection, Keep-Alive,
@@ -62,9 +64,16 @@ public enum HeaderHygiene {
     ///   - peer: who sent it.
     ///   - requestID: this request's id (the client's, if valid, or a new one).
     ///   - userID: the verified token's subject, or nil when there is no valid token.
+    ///   - trace: the gateway's span, sent as the upstream's parent (`traceparent`); nil
+    ///     sends none (and drops the client's).
+    ///   - keepsTraceState: whether the client's `traceparent` was valid (its `tracestate`
+    ///     goes on only then: a state without its trace means nothing).
+    ///   - hasClientTraceparent: whether the client sent a `traceparent` (the caller looked
+    ///     it up already; it is not in the names filter, see ``FieldKind/requestEditedNames``).
     ///   - framing: the body's framing when the caller has it already (else read from `head`).
     public static func upstreamRequestHead(
         _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?,
+        trace: TraceContext? = nil, keepsTraceState: Bool = false, hasClientTraceparent: Bool = false,
         framing: BodyFraming? = nil
     ) -> HTTPRequestHead {
         var headers = head.headers
@@ -76,10 +85,10 @@ public enum HeaderHygiene {
         var clientProto: String?
         var clientHost: String?
         // Room for the fields added below, so that the edit reallocates at most once.
-        headers.reserveCapacity(5)
+        headers.reserveCapacity(6)
         // Most requests hold none of the fields removed below: then the walk classifying
         // each line is skipped.
-        if headers.mayContainAny(of: FieldKind.editedInRequests) {
+        if hasClientTraceparent || headers.mayContainAny(of: FieldKind.editedInRequests) {
             headers.removeAll { name, value in
                 let kind = FieldKind.classify(name)
                 if kind == .hopByHop || (!named.isEmpty && named.contains { HTTPHeaders.name(name, is: $0) }) {
@@ -92,6 +101,10 @@ public enum HeaderHygiene {
                     return true
                 case .forwarded:
                     return !peer.isTrusted
+                case .traceparent:
+                    return true  // replaced by the gateway's span below
+                case .tracestate:
+                    return !keepsTraceState
                 case .forwardedFor:
                     if peer.isTrusted { clientForwardedFor.append(String(decoding: value, as: UTF8.self)) }
                     return true
@@ -130,6 +143,7 @@ public enum HeaderHygiene {
         }
         headers.add(.xRequestID, value: requestID)
         if let userID { headers.add(.xUserID, value: userID) }
+        trace?.add(to: &headers)
         return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
     }
 
@@ -184,7 +198,7 @@ extension HeaderHygiene {
     /// every field of every request and response.
     enum FieldKind: Equatable {
         case hopByHop, contentLength, expect, userID, requestID, realIP, forwarded
-        case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, other
+        case forwardedFor, forwardedProto, forwardedHost, host, date, server, hsts, traceparent, tracestate, other
 
         /// The names `classify` calls ``hopByHop``: both sides remove them.
         static let hopByHopNames: [HTTPFieldName] = [
@@ -193,12 +207,15 @@ extension HeaderHygiene {
         ].map { HTTPFieldName($0) }
 
         /// Every name `classify` gives a kind that a request loses or has replaced: all but
-        /// `host` and `other` (and the response-only `date`, `server`, `hsts`). Kept next to
-        /// `classify`; HeaderHygieneTests checks the two agree.
+        /// `host` and `other` (and the response-only `date`, `server`, `hsts`), and but
+        /// `traceparent`, which shares its filter bit with `Authorization` (so every request
+        /// with a token would walk its fields): the gateway looks it up anyway to continue the
+        /// trace and says when it is there. Kept next to `classify`; HeaderHygieneTests checks
+        /// the two agree.
         static let requestEditedNames: [HTTPFieldName] =
             hopByHopNames + [
                 .contentLength, .expect, .xUserID, .xRequestID, HTTPFieldName("X-Real-IP"), HTTPFieldName("Forwarded"),
-                .xForwardedFor, .xForwardedProto, .xForwardedHost,
+                .xForwardedFor, .xForwardedProto, .xForwardedHost, .tracestate,
             ]
 
         /// ``requestEditedNames`` as a filter.
@@ -232,7 +249,10 @@ extension HeaderHygiene {
             case 9:
                 return matches("x-user-id") ? .userID : matches("forwarded") ? .forwarded
                     : matches("x-real-ip") ? .realIP : .other
-            case 10: return matches("keep-alive") || matches("connection") ? .hopByHop : .other
+            case 10:
+                return matches("keep-alive") || matches("connection") ? .hopByHop
+                    : matches("tracestate") ? .tracestate : .other
+            case 11: return matches("traceparent") ? .traceparent : .other
             case 12: return matches("x-request-id") ? .requestID : .other
             case 14: return matches("content-length") ? .contentLength : .other
             case 15: return matches("x-forwarded-for") ? .forwardedFor : .other

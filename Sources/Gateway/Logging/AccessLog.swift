@@ -5,13 +5,15 @@ import Telemetry
 /// One request as the access log records it, written by ``JSONLogHandler`` as the line's
 /// own fields:
 /// `{"ts":"2026-11-25T16:22:47.123Z","level":"info","service":"gateway","msg":"request",
-/// "request_id":"…","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,
+/// "request_id":"…","trace_id":"…","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,
 /// "bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001000,"total_time":0.002000}`.
 /// `ts` is when the line is written (the response is done).
 ///
 /// A class: a metadata value holds it by reference, where a struct this size would be boxed.
 public final class AccessLogRecord: JSONLogFields {
     public let requestID: String
+    /// The gateway's span of the request's trace (its trace id is logged).
+    public let trace: TraceContext
     public let client: String
     public let method: HTTPMethod
     /// The path without its query (queries may carry personal data).
@@ -27,10 +29,11 @@ public final class AccessLogRecord: JSONLogFields {
     public let totalTime: Double
 
     public init(
-        requestID: String, client: String, method: HTTPMethod, path: Substring, status: Int, bytes: Int,
+        requestID: String, trace: TraceContext, client: String, method: HTTPMethod, path: Substring, status: Int, bytes: Int,
         upstream: String?, upstreamTime: Double?, totalTime: Double
     ) {
         self.requestID = requestID
+        self.trace = trace
         self.client = client
         self.method = method
         self.path = path
@@ -43,6 +46,7 @@ public final class AccessLogRecord: JSONLogFields {
 
     public func writeFields(into line: inout JSONLogLine) {
         line.field("request_id", requestID)
+        line.field("trace_id", traceID: trace)
         line.field("client", client)
         line.field("method", method.rawValue)
         line.field("path", path)

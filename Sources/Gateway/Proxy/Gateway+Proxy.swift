@@ -51,7 +51,9 @@ extension Gateway {
         let clientHead = request.head
         request.head.headers = HTTPHeaders()
         let head = HeaderHygiene.upstreamRequestHead(
-            clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID, framing: framing)
+            clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID,
+            trace: context.trace, keepsTraceState: context.traceContinued,
+            hasClientTraceparent: context.hasClientTraceparent, framing: framing)
         // A small body is kept, so that the request can be sent again.
         var keptBody: [UInt8]?
         if case .length(let length) = framing, length <= Self.collectLimit {

@@ -49,6 +49,10 @@ extension HTTPFieldName {
     public static let host = HTTPFieldName("Host")
     public static let location = HTTPFieldName("Location")
     public static let strictTransportSecurity = HTTPFieldName("Strict-Transport-Security")
+    /// W3C Trace Context: the caller's trace and span (`00-<trace-id>-<parent-id>-<flags>`).
+    public static let traceparent = HTTPFieldName("traceparent")
+    /// W3C Trace Context: vendors' trace state, forwarded with a valid `traceparent` only.
+    public static let tracestate = HTTPFieldName("tracestate")
     public static let transferEncoding = HTTPFieldName("Transfer-Encoding")
     public static let xForwardedFor = HTTPFieldName("X-Forwarded-For")
     public static let xForwardedHost = HTTPFieldName("X-Forwarded-Host")

@@ -132,6 +132,14 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         withFirstValue(named: name.bytes, filterBit: name.filterBit) { $0.map(HTTPASCII.string) }
     }
 
+    /// Calls `body` with the bytes of the first value of the field `name`, or with nil; the
+    /// buffer is valid only during the call (a hot path's read without a `String`).
+    public func withFirstValue<Result>(
+        _ name: HTTPFieldName, _ body: (UnsafeRawBufferPointer?) throws -> Result
+    ) rethrows -> Result {
+        try withFirstValue(named: name.bytes, filterBit: name.filterBit, body)
+    }
+
     /// Calls `body` with the first value of the field `name` (case ignored), or with nil.
     func withFirstValue<Result>(
         named name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> Result
@@ -254,6 +262,12 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// checked here, as ``add(name:value:)`` checks it.
     public mutating func add(_ name: HTTPFieldName, value: String) {
         value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends a field line under a checked name, its value given as bytes (checked as
+    /// ``add(name:value:)`` checks it): a value written into scratch needs no `String`.
+    public mutating func add(_ name: HTTPFieldName, valueBytes value: UnsafeRawBufferPointer) {
+        appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: value)
     }
 
     /// Appends a field `name` whose value is a copy of the first field `source`'s, as bytes

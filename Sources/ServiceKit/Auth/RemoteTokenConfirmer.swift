@@ -1,5 +1,6 @@
 import HTTP
 import Logging
+import Telemetry
 
 /// Confirms a token with the user service: `GET {USER_SERVICE_URL}/api/auth/me` with the
 /// caller's own `Authorization`, which the user service answers from its database (200 with
@@ -30,9 +31,12 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
     static let unavailable = ServiceError.serviceUnavailable("User service unavailable")
 
     public func currentRole(of caller: AuthContext, authorization: String) async throws(ServiceError) -> UserRole? {
-        let request = HTTPClientRequest(
-            method: .GET, origin: origin, target: pathPrefix + "/api/auth/me",
-            headers: ["Authorization": authorization, "Accept": "application/json"])
+        var headers: HTTPHeaders = ["Authorization": authorization, "Accept": "application/json"]
+        if let context = RequestContext.current {
+            headers.add(.xRequestID, value: context.requestID)
+            context.trace.add(to: &headers)
+        }
+        let request = HTTPClientRequest(method: .GET, origin: origin, target: pathPrefix + "/api/auth/me", headers: headers)
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: timeout)

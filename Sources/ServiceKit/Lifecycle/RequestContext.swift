@@ -1,23 +1,31 @@
 import Logging
+import Telemetry
 
-/// What ServiceKit knows about the request being handled: its id and, once the router
-/// matched, its route pattern. Reachable from handlers through ``current`` (to pass the id
-/// on to other services) and filled in by ``ServiceRouter``'s wrappers.
+/// What ServiceKit knows about the request being handled: its id, this service's span of
+/// its trace and, once the router matched, its route pattern. Reachable from handlers
+/// through ``current`` (to pass the id and the trace on to other services) and filled in by
+/// ``ServiceRouter``'s wrappers.
 ///
 /// A class bound in a task-local for the request's task: only that task touches it.
 public final class RequestContext: @unchecked Sendable {
     public let requestID: String
+    /// This service's span: a child of the caller's `traceparent`, or a new trace. Outgoing
+    /// calls send it as their parent (``TraceContext/add(to:)``).
+    public let trace: TraceContext
     /// The matched pattern (`/api/movies/{id:int}`), nil until a route matched.
     public internal(set) var route: String?
 
-    init(requestID: String) { self.requestID = requestID }
+    init(requestID: String, trace: TraceContext) {
+        self.requestID = requestID
+        self.trace = trace
+    }
 
     @TaskLocal public static var current: RequestContext?
 
-    /// Adds the current request's `request_id` to every line logged while it is handled
-    /// (the services' bootstrap installs it).
+    /// Adds the current request's `request_id` and `trace_id` to every line logged while it
+    /// is handled (the services' bootstrap installs it).
     public static let metadataProvider = Logger.MetadataProvider {
         guard let context = RequestContext.current else { return [:] }
-        return ["request_id": .string(context.requestID)]
+        return ["request_id": .string(context.requestID), "trace_id": .string(context.trace.traceID)]
     }
 }

@@ -14,8 +14,8 @@ import Telemetry
 /// type and description, which Marquee errors keep free of SQL and secrets), except a
 /// cancelled handler's `CancellationError` (its client went away): 499, logged as info.
 ///
-/// The access log line: `{"ts","level","service","msg":"request","request_id","method",
-/// "route","path","status","duration_ms","client"}` (level `error` for a 5xx). `path` has no
+/// The access log line: `{"ts","level","service","msg":"request","request_id","trace_id",
+/// "method","route","path","status","duration_ms","client"}` (level `error` for a 5xx). `path` has no
 /// query string, and no body, header value or token is ever logged. Duration runs until
 /// the handler returns the response (for streamed bodies, not until the last byte is written).
 public struct ServiceResponder: HTTPResponder {
@@ -47,7 +47,7 @@ public struct ServiceResponder: HTTPResponder {
         // Handlers and outgoing calls read the id where they read every other header.
         request.head.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
 
-        let context = RequestContext(requestID: requestID)
+        let context = RequestContext(requestID: requestID, trace: TraceContext.continuing(request.headers).context)
         var response: HTTPServerResponse
         let path = request.path
         if (path == "/health" || path == "/health/") && (request.method == .GET || request.method == .HEAD) {
@@ -85,7 +85,7 @@ public struct ServiceResponder: HTTPResponder {
             metadata: [
                 "access": .stringConvertible(
                     ServiceAccessRecord(
-                        requestID: requestID, method: request.method, route: route, path: path,
+                        requestID: requestID, trace: context.trace, method: request.method, route: route, path: path,
                         status: response.status.code, seconds: seconds, client: request.remoteAddress?.description))
             ])
         return response
@@ -107,6 +107,7 @@ public struct ServiceResponder: HTTPResponder {
 /// One line of a service's access log, written by ``JSONLogHandler`` as its own fields.
 final class ServiceAccessRecord: JSONLogFields {
     let requestID: String
+    let trace: TraceContext
     let method: HTTPMethod
     let route: String
     let path: Substring
@@ -115,10 +116,11 @@ final class ServiceAccessRecord: JSONLogFields {
     let client: String?
 
     init(
-        requestID: String, method: HTTPMethod, route: String, path: Substring, status: Int, seconds: Double,
+        requestID: String, trace: TraceContext, method: HTTPMethod, route: String, path: Substring, status: Int, seconds: Double,
         client: String?
     ) {
         self.requestID = requestID
+        self.trace = trace
         self.method = method
         self.route = route
         self.path = path
@@ -129,6 +131,7 @@ final class ServiceAccessRecord: JSONLogFields {
 
     func writeFields(into line: inout JSONLogLine) {
         line.field("request_id", requestID)
+        line.field("trace_id", traceID: trace)
         line.field("method", method.rawValue)
         line.field("route", route)
         line.field("path", path)

@@ -3,6 +3,7 @@ import Logging
 import Reactor
 import ServiceKit
 import Synchronization
+import Telemetry
 
 /// Delivers the `user_deletions` outbox to the watchlist service, so that a deleted user's
 /// watchlist entries are removed even when the watchlist service is down at the moment of
@@ -155,15 +156,22 @@ public final class DeletionRelay: @unchecked Sendable {
     /// One delivery attempt.
     func deliver(_ item: UserStore.PendingDeletion) async -> Outcome {
         let url = "\(configuration.watchlistServiceURL)/internal/users/\(item.userID)/watchlist"
+        // The delivery is a span of the deleting request's trace (stored with the row), or of
+        // a trace of its own for a row queued without one.
+        let trace = item.traceparent.flatMap(TraceContext.init(traceparent:))?.child() ?? TraceContext.start()
         do {
-            let request = try HTTPClientRequest(
-                method: .DELETE, url: url, headers: ["X-Request-ID": "user-deletion-\(item.id)"])
+            var headers: HTTPHeaders = ["X-Request-ID": "user-deletion-\(item.id)"]
+            trace.add(to: &headers)
+            let request = try HTTPClientRequest(method: .DELETE, url: url, headers: headers)
             let response = try await client.execute(request, timeout: configuration.requestTimeout)
             let code = response.status.code
             if (200..<300).contains(code) {
                 logger.info(
                     "deletion relay: watchlist entries removed",
-                    metadata: ["user_id": .stringConvertible(item.userID), "status": .stringConvertible(code)])
+                    metadata: [
+                        "user_id": .stringConvertible(item.userID), "status": .stringConvertible(code),
+                        "trace_id": .string(trace.traceID),
+                    ])
                 return .delivered
             }
             return .refused("watchlist service answered \(code)")

@@ -1,5 +1,6 @@
 import HTTP
 import ServiceKit
+import Telemetry
 
 extension UserService {
     /// The service's routes (ServiceKit's responder adds `/health` and `/metrics`).
@@ -119,7 +120,9 @@ extension UserService {
     func deleteUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         let id = try userID(request)
         if let caller = try authorizeSelf(request, id) { try await requireCurrent(caller) }
-        guard try await store.delete(id: id) else { throw ServiceError.notFound("User") }
+        guard try await store.delete(id: id, traceparent: RequestContext.current?.trace.traceparent) else {
+            throw ServiceError.notFound("User")
+        }
         relay.nudge()
         logger.info("user deleted", metadata: ["user_id": .stringConvertible(id)])
         return HTTPServerResponse(status: .noContent)

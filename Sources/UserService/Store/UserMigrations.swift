@@ -47,5 +47,10 @@ public enum UserMigrations {
             """,
             "CREATE INDEX users_admins ON users (id) WHERE role = 'admin'",
         ]),
+        Migration(version: 4, name: "user_deletions trace", statements: [
+            // The deleting request's span (W3C traceparent), so that the relay's delivery,
+            // however late, continues that request's trace.
+            "ALTER TABLE user_deletions ADD COLUMN traceparent text NULL",
+        ]),
     ]
 }

@@ -157,13 +157,15 @@ public struct UserStore: Sendable {
 
     /// Deletes the user and, in the same transaction, queues the deletion for the
     /// watchlist service (the outbox, see ``DeletionRelay``): either both happen or neither.
+    /// - Parameter traceparent: the deleting request's span, which the delivery continues.
     /// - Returns: false when there was no such user (nothing written).
-    public func delete(id: Int64) async throws -> Bool {
+    public func delete(id: Int64, traceparent: String? = nil) async throws -> Bool {
         try await client.withTransaction { transaction in
             let deleted = try await transaction.query("DELETE FROM users WHERE id = $1::int8", [.int(Int(id))])
             guard deleted.rowsAffected == 1 else { return false }
             _ = try await transaction.query(
-                "INSERT INTO user_deletions (user_id) VALUES ($1::int8)", [.int(Int(id))])
+                "INSERT INTO user_deletions (user_id, traceparent) VALUES ($1::int8, $2)",
+                [.int(Int(id)), traceparent.map { .text($0) } ?? .null])
             return true
         }
     }
@@ -175,6 +177,8 @@ public struct UserStore: Sendable {
         public var id: Int64
         public var userID: Int64
         public var attempts: Int
+        /// The deleting request's span (`traceparent`), when it had one.
+        public var traceparent: String? = nil
     }
 
     /// Undelivered deletions, fewest attempts first, then oldest: rows the watchlist service
@@ -182,13 +186,14 @@ public struct UserStore: Sendable {
     public func pendingDeletions(limit: Int) async throws -> [PendingDeletion] {
         let rows = try await client.query(
             """
-            SELECT id, user_id, attempts FROM user_deletions WHERE delivered_at IS NULL
+            SELECT id, user_id, attempts, traceparent FROM user_deletions WHERE delivered_at IS NULL
             ORDER BY attempts, id LIMIT $1::int8
             """, [.int(limit)])
         return try rows.map { row in
             PendingDeletion(
                 id: try row.decode(Int64.self, column: 0), userID: try row.decode(Int64.self, column: 1),
-                attempts: Int(try row.decode(Int32.self, column: 2)))
+                attempts: Int(try row.decode(Int32.self, column: 2)),
+                traceparent: try row.decode(String?.self, column: 3))
         }
     }
 
