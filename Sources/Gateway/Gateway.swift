@@ -126,6 +126,7 @@ public final class Gateway: Sendable {
         let start: UInt64
         let method: HTTPMethod
         let path: Substring
+        let version: HTTPVersion
     }
 
     @inline(__always)
@@ -150,7 +151,8 @@ public final class Gateway: Sendable {
             scheme: scheme,
             start: logClock(),
             method: request.method,
-            path: path)
+            path: path,
+            version: request.head.version)
         if path == "/health" && (request.method == .GET || request.method == .HEAD) {
             return ownResponse(.json(.ok, Array(#"{"status":"ok","service":"api-gateway"}"#.utf8)), context)
         }
@@ -248,9 +250,9 @@ public final class Gateway: Sendable {
         let now = monotonicNanoseconds()
         accessLog.write(
             AccessLogRecord(
-                requestID: context.requestID, trace: context.trace, client: context.client, method: context.method, path: context.path,
-                status: status, bytes: bytes, upstream: upstream, upstreamTime: upstreamTime.map { Double($0) / 1e9 },
-                totalTime: Double(now &- context.start) / 1e9))
+                requestID: context.requestID, trace: context.trace, client: context.client, method: context.method,
+                path: context.path, version: context.version, status: status, bytes: bytes, upstream: upstream,
+                upstreamTime: upstreamTime.map { Double($0) / 1e9 }, totalTime: Double(now &- context.start) / 1e9))
     }
 }
 

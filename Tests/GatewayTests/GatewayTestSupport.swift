@@ -1,5 +1,6 @@
 import Gateway
 import HTTP
+import Logging
 import MarqueeTesting
 import Reactor
 import Synchronization
@@ -158,7 +159,7 @@ final class GatewayUnderTest: Sendable {
 
     static func start(
         movies: [UpstreamURL], users: [UpstreamURL]? = nil, watchlist: [UpstreamURL]? = nil,
-        tokens: BearerTokenVerifier? = GatewayUnderTest.testTokens,
+        tokens: BearerTokenVerifier? = GatewayUnderTest.testTokens, logger: Logger = Logger(label: "gateway"),
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayUnderTest {
         let group = try EventLoopGroupHolder.shared()
@@ -174,7 +175,7 @@ final class GatewayUnderTest: Sendable {
         configuration.shutdownTimeout = .milliseconds(500)
         configuration.upstreams = [.movies: movies, .users: users ?? movies, .watchlist: watchlist ?? movies]
         configure(&configuration)
-        let server = try GatewayServer(configuration: configuration, group: group, tokens: tokens)
+        let server = try GatewayServer(configuration: configuration, group: group, tokens: tokens, logger: logger)
         try await server.start()
         let runTask = Task { await server.run() }
         var clientConfiguration = HTTPClient.Configuration()

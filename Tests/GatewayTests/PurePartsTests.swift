@@ -208,20 +208,22 @@ import Testing
 
     @Test func lineFormat() {
         let record = AccessLogRecord(
-            requestID: "abc", trace: Self.trace, client: "127.0.0.1", method: .GET, path: "/api/movies/1", status: 200, bytes: 187,
-            upstream: "127.0.0.1:8002", upstreamTime: 0.0012345, totalTime: 0.002)
+            requestID: "abc", trace: Self.trace, client: "127.0.0.1", method: .GET, path: "/api/movies/1",
+            version: .http1_1, status: 200, bytes: 187, upstream: "127.0.0.1:8002", upstreamTime: 0.0012345,
+            totalTime: 0.002)
         #expect(
             Self.line(record)
-                == #"{"ts":"T","level":"info","service":"gateway","msg":"request","request_id":"abc","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,"bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001235,"total_time":0.002000}"#
+                == #"{"ts":"T","level":"info","service":"gateway","msg":"request","request_id":"abc","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","client":"127.0.0.1","method":"GET","path":"/api/movies/1","protocol":"HTTP/1.1","status":200,"bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001235,"total_time":0.002000}"#
                 + "\n")
     }
 
     @Test func gatewayAnswersHaveNullUpstreamAndEscapedPaths() {
         let record = AccessLogRecord(
-            requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/a\"b", status: 404, bytes: 0, upstream: nil,
-            upstreamTime: nil, totalTime: 1.5)
+            requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/a\"b",
+            version: HTTPVersion(major: 2, minor: 0), status: 404, bytes: 0, upstream: nil, upstreamTime: nil,
+            totalTime: 1.5)
         let line = Self.line(record)
-        #expect(line.contains(#""path":"/a\"b""#))
+        #expect(line.contains(#""path":"/a\"b","protocol":"HTTP/2.0""#))
         #expect(line.contains(#""upstream":null,"upstream_time":null,"total_time":1.500000}"#))
     }
 
@@ -229,8 +231,8 @@ import Testing
         let capture = LogCapture()
         AccessLog(logger: Logger(service: "gateway", sink: capture.sink), isEnabled: false).write(
             AccessLogRecord(
-                requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/", status: 200, bytes: 0, upstream: nil,
-                upstreamTime: nil, totalTime: 0))
+                requestID: "r", trace: Self.trace, client: "::1", method: .GET, path: "/", version: .http1_1,
+                status: 200, bytes: 0, upstream: nil, upstreamTime: nil, totalTime: 0))
         #expect(capture.captured.isEmpty)
     }
 }

@@ -5,9 +5,12 @@ import Telemetry
 /// One request as the access log records it, written by ``JSONLogHandler`` as the line's
 /// own fields:
 /// `{"ts":"2026-11-25T16:22:47.123Z","level":"info","service":"gateway","msg":"request",
-/// "request_id":"…","trace_id":"…","client":"127.0.0.1","method":"GET","path":"/api/movies/1","status":200,
-/// "bytes":187,"upstream":"127.0.0.1:8002","upstream_time":0.001000,"total_time":0.002000}`.
-/// `ts` is when the line is written (the response is done).
+/// "request_id":"…","trace_id":"…","client":"127.0.0.1","method":"GET","path":"/api/movies/1",
+/// "protocol":"HTTP/2.0","status":200,"bytes":187,"upstream":"127.0.0.1:8002",
+/// "upstream_time":0.001000,"total_time":0.002000}`.
+/// `ts` is when the line is written (the response is done); `protocol` is the version the
+/// client spoke (`HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`, as nginx's `$server_protocol`), h2 and
+/// h2c alike, whatever the upstream spoke.
 ///
 /// A class: a metadata value holds it by reference, where a struct this size would be boxed.
 public final class AccessLogRecord: JSONLogFields {
@@ -18,6 +21,8 @@ public final class AccessLogRecord: JSONLogFields {
     public let method: HTTPMethod
     /// The path without its query (queries may carry personal data).
     public let path: Substring
+    /// The HTTP version the client's request came in on.
+    public let version: HTTPVersion
     public let status: Int
     /// Response body bytes sent to the client.
     public let bytes: Int
@@ -29,14 +34,15 @@ public final class AccessLogRecord: JSONLogFields {
     public let totalTime: Double
 
     public init(
-        requestID: String, trace: TraceContext, client: String, method: HTTPMethod, path: Substring, status: Int, bytes: Int,
-        upstream: String?, upstreamTime: Double?, totalTime: Double
+        requestID: String, trace: TraceContext, client: String, method: HTTPMethod, path: Substring,
+        version: HTTPVersion, status: Int, bytes: Int, upstream: String?, upstreamTime: Double?, totalTime: Double
     ) {
         self.requestID = requestID
         self.trace = trace
         self.client = client
         self.method = method
         self.path = path
+        self.version = version
         self.status = status
         self.bytes = bytes
         self.upstream = upstream
@@ -50,6 +56,7 @@ public final class AccessLogRecord: JSONLogFields {
         line.field("client", client)
         line.field("method", method.rawValue)
         line.field("path", path)
+        line.field("protocol", version.description)
         line.field("status", status)
         line.field("bytes", bytes)
         line.field("upstream", upstream)
