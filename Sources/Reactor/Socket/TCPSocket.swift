@@ -462,8 +462,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// shutdown do anyway.
     ///
     /// Why: `withTaskCancellationHandler` adds and removes a task status record under the
-    /// task's status lock on every wait; every wait on the request path has a deadline, and
-    /// that bookkeeping was ~4 % of the gateway's CPU (perf, 2026-11-25).
+    /// task's status lock on every wait, and every wait on the request path has a deadline
+    /// (the cost is in DESIGN.md, "Socket waits and cancellation").
     @inline(__always)  // into waitUntilReadable/Writable: one async frame fewer per wait
     private func wait(isRead: Bool) async throws {
         let deadline = isRead ? readDeadline : writeDeadline
@@ -506,10 +506,10 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     // `_unsafeInheritExecutor_withUnsafeThrowingContinuation` rather than the public
     // `withUnsafeThrowingContinuation(isolation:)`: the latter hops to `isolation` on entry,
     // and this function, nonisolated(nonsending), is already there. Each hop is a
-    // `swift_task_switch`, which looks up the task's executor preference under a lock
-    // (~250 instructions); this wait runs once or twice per request. The hop back after the
-    // wait stays. If a toolchain drops the underscored function, the public one is a
-    // drop-in replacement.
+    // `swift_task_switch`, which looks up the task's executor preference under a lock; this
+    // wait runs once or twice per request (DESIGN.md, "Socket waits and cancellation", has
+    // the cost). The hop back after the wait stays. If a toolchain drops the underscored
+    // function, the public one is a drop-in replacement.
     @inline(never)
     private func suspend(isRead: Bool) async throws {
         try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
