@@ -273,7 +273,7 @@ def answered_early(args, sock, conn, stream, status):
     seen = pump(sock, conn, ended([stream]))
     got = responses(seen).get(stream, {})
     assert got.get("headers", {}).get(b":status") == status, got
-    assert b'"detail"' in got.get("body", b""), got
+    assert got.get("body"), got  # an answer with a body (its wording is the server's error renderer's)
     seen += pump(sock, conn, lambda s: any(isinstance(e, h2.events.StreamReset) and e.stream_id == stream
                                            for e in seen + s))
     resets = [e for e in seen if isinstance(e, h2.events.StreamReset) and e.stream_id == stream]

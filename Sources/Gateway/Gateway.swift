@@ -162,32 +162,32 @@ public final class Gateway: Sendable {
         case .redirect:
             return ownResponse(redirect(request), context)
         case .healthOnly:
-            return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
+            return errorResponse(APIError(.notFound, detail: "Not Found"), context)
         }
         if let retryAfter = admit(context.client, on: request.loop) {
             return errorResponse(
-                HTTPError(.tooManyRequests, detail: "Too many requests", headers: ["Retry-After": String(retryAfter)]),
+                APIError(.tooManyRequests, detail: "Too many requests", headers: ["Retry-After": String(retryAfter)]),
                 context)
         }
         switch routes.route(target: request.head.target, path: path) {
         case .root:
             guard request.method == .GET || request.method == .HEAD else {
                 return errorResponse(
-                    HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
+                    APIError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
             }
             return ownResponse(.json(.ok, rootBody), context)
         case .gatewayHealth:
             return errorResponse(
-                HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
+                APIError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]), context)
         case .openAPIDocument:
             return ownResponse(docs.documentResponse(method: request.method, ifNoneMatch: request.headers["If-None-Match"]), context)
         case .docs(let file):
             return ownResponse(
                 docs.pageResponse(asset: file, method: request.method, ifNoneMatch: request.headers["If-None-Match"]), context)
         case .notFound:
-            return errorResponse(HTTPError(.notFound, detail: "Not Found"), context)
+            return errorResponse(APIError(.notFound, detail: "Not Found"), context)
         case .badTarget:
-            return errorResponse(HTTPError(.badRequest, detail: "Invalid request target"), context)
+            return errorResponse(APIError(.badRequest, detail: "Invalid request target"), context)
         case .proxy(let service, let target):
             return try await proxy(consume request, to: group(for: service), target: target, context)
         }
@@ -217,7 +217,7 @@ public final class Gateway: Sendable {
         let tlsPort = redirectPort.load(ordering: .relaxed)
         let port = tlsPort == 443 ? "" : ":\(tlsPort)"
         let target = request.head.target.hasPrefix("/") ? request.head.target : String(request.path)
-        var response = HTTPError(.permanentRedirect, detail: "Use HTTPS").response
+        var response = APIError(.permanentRedirect, detail: "Use HTTPS").response
         response.headers.add(.location, value: "https://\(host)\(port)\(target)")
         return response
     }
@@ -235,7 +235,7 @@ public final class Gateway: Sendable {
         return response
     }
 
-    func errorResponse(_ error: HTTPError, _ context: Context) -> HTTPServerResponse {
+    func errorResponse(_ error: APIError, _ context: Context) -> HTTPServerResponse {
         ownResponse(error.response, context)
     }
 

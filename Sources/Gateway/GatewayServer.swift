@@ -39,6 +39,8 @@ public final class GatewayServer: Sendable {
         server.serverName = "marquee"
         server.fixedFields = ["X-Content-Type-Options": "nosniff"]
         server.logger = logger
+        // The server's own answers (a malformed request, a header timeout) in the API's shape.
+        server.errorRenderer = APIErrorRenderer()
         if configuration.http2 {
             var http2 = HTTP2ServerConfiguration()
             http2.maxConcurrentStreams = configuration.http2MaxConcurrentStreams

@@ -1,5 +1,3 @@
-import HTTP
-
 #if canImport(Glibc)
 import Glibc
 #endif

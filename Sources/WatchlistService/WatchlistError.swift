@@ -16,7 +16,7 @@ import ServiceKit
 /// - ``Code/credentialsRefused`` → 401 `"Invalid authentication credentials"`: the user
 ///   service refused the caller's own token, which the check forwarded (revoked since it
 ///   was issued: a password or email change, a deletion). The caller's problem, not a 502.
-public struct WatchlistError: HTTPResponseError, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct WatchlistError: JSONResponseError, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case unavailable, timedOut, badResponse, credentialsRefused, invalidConfiguration

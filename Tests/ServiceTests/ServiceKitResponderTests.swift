@@ -152,6 +152,28 @@ enum ServiceKitTestLoops {
         #expect(page.headers["X-Total-Count"] == "7")
     }
 
+    /// The HTTP layer's own answers, worded by ServiceKit: byte for byte what API.md's
+    /// clients have always been sent (FastAPI's key order included).
+    @Test func httpLayerErrorsAreWordedInFastAPIsShape() {
+        func text(_ error: HTTPServerError) -> String {
+            let response = FastAPIErrorRenderer().response(for: error)
+            #expect(response.headers["Content-Type"] == "application/json")
+            return String(decoding: response.bodyBytes, as: UTF8.self)
+        }
+        #expect(text(.notFound) == #"{"detail":"Not Found"}"#)
+        #expect(text(HTTPServerError(.bodyTooLarge(limit: 1024))) == #"{"detail":"Request body too large (limit 1024 bytes)"}"#)
+        #expect(text(HTTPServerError(.headerTimeout)) == #"{"detail":"Request header timeout"}"#)
+        let notAnInteger = PathParameterIssue(name: "movie_id", input: "abc", kind: .notAnInteger)
+        #expect(text(HTTPServerError(.invalidPathParameter(notAnInteger))) == #"{"detail":[{"loc":["path","movie_id"],"msg":"Input should be a valid integer, unable to parse string as an integer","type":"int_parsing","input":"abc"}]}"#)
+        let notPositive = PathParameterIssue(name: "user_id", input: "0", kind: .notPositive)
+        #expect(text(HTTPServerError(.invalidPathParameter(notPositive))) == #"{"detail":[{"loc":["path","user_id"],"msg":"Input should be greater than 0","type":"greater_than","input":"0","ctx":{"gt":0}}]}"#)
+        let missing = PathParameterIssue(name: "id", input: "", kind: .missing)
+        #expect(text(HTTPServerError(.invalidPathParameter(missing))) == #"{"detail":[{"loc":["path","id"],"msg":"Field required","type":"missing"}]}"#)
+        let notAllowed = FastAPIErrorRenderer().response(for: HTTPServerError(.methodNotAllowed(allowed: [.GET, .HEAD, .GET])))
+        #expect(notAllowed.headers["Allow"] == "GET, HEAD")
+        #expect(notAllowed.status == .methodNotAllowed)
+    }
+
     @Test func authRulesFollowAPIMD() async {
         let signer = TokenSigner(secret: "s3cret")
         let user7 = "Bearer " + signer.sign(userID: 7, email: "ann@example.com", lifetime: 600)

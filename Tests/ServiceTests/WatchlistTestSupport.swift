@@ -51,15 +51,15 @@ final class WatchlistFakeUpstream: Sendable {
             let (exists, refused) = try await fake.record("GET /api/users", request) { state in
                 (state.users.contains(id), authorization.map { state.revoked.contains($0) } ?? false)
             }
-            if refused { throw HTTPError(.unauthorized, detail: "Token revoked") }
-            guard exists else { throw HTTPError(.notFound, detail: "User not found") }
+            if refused { throw ServiceError.unauthorized("Token revoked") }
+            guard exists else { throw ServiceError.notFound("User") }
             return .json(.ok, JSONValue.object(JSONObject(["id": .int(id), "name": .string("Test")])).jsonBytes)
         }
         router.get("/api/movies/{id:int}") { request in
             let fake = try #require(box.withLock { $0 })
             let id = Int64(try request.parameters.int("id"))
             let movie = try await fake.record("GET /api/movies", request) { $0.movies[id] }
-            guard let movie else { throw HTTPError(.notFound, detail: "Movie not found") }
+            guard let movie else { throw ServiceError.notFound("Movie") }
             return .json(.ok, JSONValue.object(movie).jsonBytes)
         }
         router.post("/api/movies/batch") { request in
@@ -74,6 +74,7 @@ final class WatchlistFakeUpstream: Sendable {
         }
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.drainTimeout = .milliseconds(50)
+        configuration.errorRenderer = FastAPIErrorRenderer()
         let server = HTTPServer(configuration: configuration, group: group, responder: router)
         try await server.start()
         let fake = WatchlistFakeUpstream(server: server)

@@ -96,13 +96,13 @@ struct APIDocs: Sendable {
     /// The answer to `GET`/`HEAD /docs` (`asset` empty) or `/docs/<asset>`.
     func pageResponse(asset: String, method: HTTPMethod, ifNoneMatch: String?) -> HTTPServerResponse {
         guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
-        if let unavailable { return HTTPError(.serviceUnavailable, detail: unavailable).response }
-        guard let file = pages[asset] else { return HTTPError(.notFound, detail: "Not Found").response }
+        if let unavailable { return APIError(.serviceUnavailable, detail: unavailable).response }
+        guard let file = pages[asset] else { return APIError(.notFound, detail: "Not Found").response }
         return response(file, ifNoneMatch: ifNoneMatch, isPage: asset.isEmpty)
     }
 
     static var methodNotAllowed: HTTPServerResponse {
-        HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]).response
+        APIError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]).response
     }
 
     private func response(_ file: File, ifNoneMatch: String?, isPage: Bool) -> HTTPServerResponse {

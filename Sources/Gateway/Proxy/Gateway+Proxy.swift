@@ -36,7 +36,7 @@ extension Gateway {
         case .valid(let subject): userID = subject
         case .invalid:
             return errorResponse(
-                HTTPError(.unauthorized, detail: "Invalid or expired token", headers: ["WWW-Authenticate": "Bearer"]),
+                APIError(.unauthorized, detail: "Invalid or expired token", headers: ["WWW-Authenticate": "Bearer"]),
                 context)
         }
         let framing = HeaderHygiene.framing(of: request.headers)
@@ -59,9 +59,10 @@ extension Gateway {
         if case .length(let length) = framing, length <= Self.collectLimit {
             do {
                 keptBody = try await readBody(of: request, length: length)
-            } catch let error as any HTTPResponseError {
-                let httpError = HTTPError(error.status, detail: Self.detail(of: error), headers: error.headers)
-                return errorResponse(httpError, context)
+            } catch let error as HTTPServerError {
+                return errorResponse(APIError(error), context)
+            } catch let error as APIError {
+                return errorResponse(error, context)
             } catch {
                 log(context, status: 499, bytes: 0, upstream: nil, upstreamTime: nil)
                 throw error
@@ -118,7 +119,7 @@ extension Gateway {
                         continue
                     }
                     return errorResponse(
-                        HTTPError(
+                        APIError(
                             .serviceUnavailable, detail: "\(upstream.service.displayName) unavailable, retry later",
                             headers: ["Retry-After": "1"]),
                         context)
@@ -149,13 +150,18 @@ extension Gateway {
                 }
                 upstream.finish(index, outcome: error.code == .cancelled ? .neutral : .failure)
                 return upstreamError(error, upstream, context)
-            } catch let error as any HTTPResponseError {
-                // The client's body: over the limit, malformed or too slow.
+            } catch let error as HTTPServerError {
+                // The client's body: malformed or too slow.
                 connection.close()
                 connection.release()
                 upstream.finish(index, outcome: .neutral)
-                let httpError = HTTPError(error.status, detail: Self.detail(of: error), headers: error.headers)
-                return errorResponse(httpError, context)
+                return errorResponse(APIError(error), context)
+            } catch let error as APIError {
+                // The client's body: over the gateway's limit.
+                connection.close()
+                connection.release()
+                upstream.finish(index, outcome: .neutral)
+                return errorResponse(error, context)
             } catch {
                 // The client went away while sending its body.
                 connection.close()
@@ -172,7 +178,7 @@ extension Gateway {
     func busyResponse(_ upstream: UpstreamGroup, _ context: Context) -> HTTPServerResponse {
         busyRejections.add(1, ordering: .relaxed)
         return errorResponse(
-            HTTPError(
+            APIError(
                 .serviceUnavailable, detail: "\(upstream.service.displayName) busy, retry later",
                 headers: ["Retry-After": "1"]),
             context)
@@ -189,8 +195,8 @@ extension Gateway {
         return body
     }
 
-    private var tooLarge: HTTPError {
-        HTTPError(.payloadTooLarge, detail: "Request body too large (limit \(configuration.maxBodySize) bytes)")
+    private var tooLarge: APIError {
+        APIError(.payloadTooLarge, detail: "Request body too large (limit \(configuration.maxBodySize) bytes)")
     }
 
     /// Streams the client's body upstream, piece by piece: each piece is written before
@@ -270,13 +276,8 @@ extension Gateway {
         }
         let httpError =
             timedOut
-            ? HTTPError(.gatewayTimeout, detail: "\(name) timed out")
-            : HTTPError(.badGateway, detail: "\(name) unavailable")
+            ? APIError(.gatewayTimeout, detail: "\(name) timed out")
+            : APIError(.badGateway, detail: "\(name) unavailable")
         return errorResponse(httpError, context)
-    }
-
-    static func detail(of error: any HTTPResponseError) -> String {
-        if let error = error as? HTTPError { return error.detail }
-        return error.status.reasonPhrase
     }
 }

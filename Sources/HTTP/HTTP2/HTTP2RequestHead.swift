@@ -17,8 +17,8 @@ public struct HTTP2RequestHead: Hashable, Sendable {
 public enum HTTP2RequestHeadError: Error, Hashable, Sendable {
     /// Malformed (RFC 9113 §8.1.1): a stream error of type PROTOCOL_ERROR.
     case malformed(String)
-    /// Well-formed but not served here: answered with `status` and `detail`.
-    case unsupported(status: Int, detail: String)
+    /// Well-formed but not served here: answered with this error.
+    case unsupported(HTTPServerError)
 }
 
 extension HTTP2RequestHead {
@@ -82,10 +82,10 @@ extension HTTP2RequestHead {
             regular.append(field)
         }
         guard let method else { throw .malformed("missing :method") }
-        if method == "CONNECT" { throw .unsupported(status: 501, detail: "CONNECT is not supported") }
+        if method == "CONNECT" { throw .unsupported(HTTPServerError(.methodNotImplemented(method))) }
         guard let scheme, let path else { throw .malformed("missing :scheme or :path") }
         guard scheme == "http" || scheme == "https" else {
-            throw .unsupported(status: 400, detail: "Unsupported scheme")
+            throw .unsupported(HTTPServerError(.unsupportedScheme))
         }
         if path.utf8.first != UInt8(ascii: "/") {
             guard path == "*" && method == "OPTIONS" else { throw .malformed(":path not origin-form") }

@@ -121,7 +121,7 @@ extension HTTP2ServerConnectionStateMachine {
             remoteClosed: block.endStream, sendWindow: Int(peerSettings.initialWindowSize),
             receiveWindow: configuration.initialStreamWindowSize)
         if tooLarge {
-            respondWithError(streamID: id, status: 431, detail: "Request header fields too large", now: now)
+            respondWithError(streamID: id, HTTPServerError(.headerListTooLarge), now: now)
             return
         }
         let head: HTTP2RequestHead
@@ -131,8 +131,8 @@ extension HTTP2ServerConnectionStateMachine {
             switch error {
             case .malformed(let reason):
                 fail(.stream(id, .protocolError, reason), now: now)
-            case .unsupported(let status, let detail):
-                respondWithError(streamID: id, status: status, detail: detail, now: now)
+            case .unsupported(let error):
+                respondWithError(streamID: id, error, now: now)
             }
             return
         }

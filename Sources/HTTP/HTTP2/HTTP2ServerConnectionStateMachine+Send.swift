@@ -147,17 +147,17 @@ extension HTTP2ServerConnectionStateMachine {
         }
     }
 
-    /// Answers `streamID` with a small JSON error (`{"detail": ...}`) and ends it; a request
-    /// body still coming is then refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
-    /// - Parameter detail: our own text, with nothing to escape (no quote, backslash or control).
-    mutating func respondWithError(streamID id: UInt32, status: Int, detail: String, now: UInt64) {
-        let body = Array(#"{"detail":""#.utf8) + Array(detail.utf8) + Array(#""}"#.utf8)
-        let length = String(body.count)
-        let head = sendResponseHead(streamID: id, status: status, endStream: false, now: now) { fields in
-            fields.add(name: "content-type", value: "application/json")
+    /// Answers `streamID` with `error`, worded by the connection's ``HTTPErrorRenderer``, and
+    /// ends it; a request body still coming is then refused with RST_STREAM(NO_ERROR)
+    /// (RFC 9113 §8.1).
+    mutating func respondWithError(streamID id: UInt32, _ error: HTTPServerError, now: UInt64) {
+        let body = errorRenderer.render(error)
+        let length = String(body.bytes.count)
+        let head = sendResponseHead(streamID: id, status: error.status.code, endStream: false, now: now) { fields in
+            fields.add(name: "content-type", value: body.contentType)
             fields.add(name: "content-length", value: length)
         }
-        let data = sendData(streamID: id, body[...], endStream: true, now: now)
+        let data = sendData(streamID: id, body.bytes[...], endStream: true, now: now)
         // Both hand over (and so take) the actions collected so far, which may hold requests
         // of frames read earlier in the same ``received(_:now:)``: they go back, in order.
         actions = head.actions + data.actions

@@ -50,6 +50,8 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
     }
 
     public let configuration: HTTP2ServerConfiguration
+    /// Words the answers the machine gives by itself (431, an unsupported method or scheme).
+    let errorRenderer: any HTTPErrorRenderer
     var phase = Phase.awaitingPreface
     var streams: [UInt32: Stream] = [:]
     /// Streams with queued response data, in the order they queued it.
@@ -78,8 +80,12 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
     /// Bytes to send, in order; the shell takes them with ``takeOutput()``.
     public internal(set) var output: [UInt8] = []
 
-    public init(configuration: HTTP2ServerConfiguration = HTTP2ServerConfiguration()) {
+    public init(
+        configuration: HTTP2ServerConfiguration = HTTP2ServerConfiguration(),
+        errorRenderer: any HTTPErrorRenderer = PlainTextErrorRenderer()
+    ) {
         self.configuration = configuration
+        self.errorRenderer = errorRenderer
         self.decoder = HPACKDecoder(
             maxTableSize: configuration.headerTableSize, maxHeaderListSize: configuration.maxHeaderListSize)
         self.frameDecoder = HTTP2FrameDecoder(maxFrameSize: configuration.maxFrameSize)

@@ -12,42 +12,46 @@ public struct PathParameters: Sendable {
     }
 
     /// Parameter `name` as an integer. Routes declared with `{name:int}` guarantee it parses;
-    /// for others this throws a 422 in FastAPI's shape.
-    public func int(_ name: String) throws -> Int {
+    /// for others this throws a 422 (``HTTPServerError/Reason/invalidPathParameter(_:)``).
+    public func int(_ name: String) throws(HTTPServerError) -> Int {
         guard let raw = self[name] else {
-            throw RouteParameterError(name: name, input: "", kind: .missing)
+            throw HTTPServerError(.invalidPathParameter(PathParameterIssue(name: name, input: "", kind: .missing)))
         }
-        guard let value = Int(raw) else { throw RouteParameterError(name: name, input: String(raw), kind: .notAnInteger) }
+        guard let value = Int(raw) else {
+            throw HTTPServerError(.invalidPathParameter(PathParameterIssue(name: name, input: String(raw), kind: .notAnInteger)))
+        }
         return value
     }
 }
 
-/// A path parameter that does not have its declared type: 422 with FastAPI's body
-/// `{"detail": [{"loc": ["path", name], "msg": ..., "type": "int_parsing", "input": ...}]}`
-/// (`greater_than` with `"ctx": {"gt": 0}` for an id that is not positive).
-public struct RouteParameterError: HTTPResponseError {
-    public enum Kind: Sendable { case missing, notAnInteger, notPositive }
+/// A path parameter that does not have its declared type: which one, what the client sent,
+/// and what is wrong with it.
+public struct PathParameterIssue: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// The route has no such parameter.
+        case missing
+        /// Declared `{name:int}` or `{name:id}`, and not an integer.
+        case notAnInteger
+        /// Declared `{name:id}`, and an integer that is not positive.
+        case notPositive
+    }
+
     public let name: String
     public let input: String
     public let kind: Kind
 
-    public var status: HTTPStatus { .unprocessableEntity }
+    public init(name: String, input: String, kind: Kind) {
+        self.name = name
+        self.input = input
+        self.kind = kind
+    }
 
-    public var jsonBody: [UInt8] {
-        var out = Array(#"{"detail":[{"loc":["path","#.utf8)
-        JSONText.appendString(name, to: &out)
+    /// What is wrong, in the words pydantic uses.
+    public var message: String {
         switch kind {
-        case .missing:
-            out.append(contentsOf: Array(#"],"msg":"Field required","type":"missing"}]}"#.utf8))
-        case .notAnInteger:
-            out.append(contentsOf: Array(#"],"msg":"Input should be a valid integer, unable to parse string as an integer","type":"int_parsing","input":"#.utf8))
-            JSONText.appendString(input, to: &out)
-            out.append(contentsOf: Array("}]}".utf8))
-        case .notPositive:
-            out.append(contentsOf: Array(#"],"msg":"Input should be greater than 0","type":"greater_than","input":"#.utf8))
-            JSONText.appendString(input, to: &out)
-            out.append(contentsOf: Array(#","ctx":{"gt":0}}]}"#.utf8))
+        case .missing: return "Field required"
+        case .notAnInteger: return "Input should be a valid integer, unable to parse string as an integer"
+        case .notPositive: return "Input should be greater than 0"
         }
-        return out
     }
 }

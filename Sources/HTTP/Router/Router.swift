@@ -2,10 +2,11 @@
 ///
 /// Patterns are literal segments and `{name}`, `{name:int}` or `{name:id}` parameters
 /// (`id`: a positive integer, what PostgreSQL assigns): `/api/movies/{movie_id:id}`. A path
-/// that matches no pattern is a JSON 404; one that matches only for other methods is a 405
+/// that matches no pattern is a 404; one that matches only for other methods is a 405
 /// with `Allow`, even when a parameterised route would take it but for its type
 /// (`PUT /api/movies/batch` beside `PUT /api/movies/{movie_id:id}`); a parameter of the wrong
-/// type is otherwise a 422 in FastAPI's shape. A trailing slash is ignored. Routes are
+/// type is otherwise a 422. Each is thrown as an ``HTTPServerError``, for the server's (or
+/// the caller's) ``HTTPErrorRenderer`` to word. A trailing slash is ignored. Routes are
 /// added at start-up, then the router is read-only and shared by every loop.
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPServerRequest) async throws -> HTTPServerResponse
@@ -40,8 +41,8 @@ public struct Router: HTTPResponder {
     }
 
     private var routes: [Route] = []
-    /// Answer for unknown paths; the gateway and services both want `{"detail":"Not Found"}`.
-    public var notFound: Handler = { _ in throw HTTPError(.notFound, detail: "Not Found") }
+    /// Answer for unknown paths: ``HTTPServerError/notFound`` unless replaced.
+    public var notFound: Handler = { _ in throw HTTPServerError.notFound }
 
     public init() {}
 
@@ -79,15 +80,15 @@ public struct Router: HTTPResponder {
         let path = request.head.path
         // Methods of the routes whose pattern the path matches, parameters' types included.
         var allowed: [HTTPMethod] = []
-        var typeError: RouteParameterError?
+        var typeIssue: PathParameterIssue?
         // By index, reading each route in place: `for route in routes` copies every route
         // it passes (three reference counts up and down each).
         for index in routes.indices {
             switch Self.match(routes[index].segments, path) {
             case .noMatch:
                 continue
-            case .typeMismatch(let error):
-                typeError = typeError ?? error
+            case .typeMismatch(let issue):
+                typeIssue = typeIssue ?? issue
             case .matched(let parameters):
                 if routes[index].serves(request.method) {
                     request.parameters = parameters
@@ -96,18 +97,14 @@ public struct Router: HTTPResponder {
                 allowed.append(routes[index].method)
             }
         }
-        if !allowed.isEmpty {
-            var unique: [String] = []
-            for method in allowed where !unique.contains(method.rawValue) { unique.append(method.rawValue) }
-            throw HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": unique.joined(separator: ", ")])
-        }
-        if let typeError { throw typeError }
+        if !allowed.isEmpty { throw HTTPServerError(.methodNotAllowed(allowed: allowed)) }
+        if let typeIssue { throw HTTPServerError(.invalidPathParameter(typeIssue)) }
         return try await notFound(request)
     }
 
     enum Match {
         case noMatch
-        case typeMismatch(RouteParameterError)
+        case typeMismatch(PathParameterIssue)
         case matched(PathParameters)
     }
 
@@ -120,7 +117,7 @@ public struct Router: HTTPResponder {
     static func match(_ pattern: [Segment], _ path: Substring) -> Match {
         path.withContiguousUTF8 { bytes in
             var parameters = PathParameters()
-            var mismatch: RouteParameterError?
+            var mismatch: PathParameterIssue?
             var segments = PathSegments(bytes)
             for segment in pattern {
                 if case .rest(let name) = segment {
@@ -136,9 +133,9 @@ public struct Router: HTTPResponder {
                     if type != .text && mismatch == nil {
                         let digits = UnsafeBufferPointer(rebasing: bytes[part])
                         if !Self.isInteger(digits) {
-                            mismatch = RouteParameterError(name: name, input: String(value), kind: .notAnInteger)
+                            mismatch = PathParameterIssue(name: name, input: String(value), kind: .notAnInteger)
                         } else if type == .id && !Self.isPositive(digits) {
-                            mismatch = RouteParameterError(name: name, input: String(value), kind: .notPositive)
+                            mismatch = PathParameterIssue(name: name, input: String(value), kind: .notPositive)
                         }
                     }
                     parameters.append(name: name, value: value)

@@ -75,7 +75,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         self.responder = responder
         self.dateCache = dateCache
         origin = HTTPRequestOrigin(loop: loop, remoteAddress: stream.remoteAddress)
-        machine = HTTP2ServerConnectionStateMachine(configuration: http2)
+        machine = HTTP2ServerConnectionStateMachine(configuration: http2, errorRenderer: configuration.errorRenderer)
         idleTimeout = configuration.idleTimeout.nanoseconds
         bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
         lastActivity = stream.loop.now
@@ -308,22 +308,24 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         let response: HTTPServerResponse
         let method = HTTPMethod(rawValue: head.method) ?? .GET
         if exchange.tooLarge {
-            response = HTTPError(.payloadTooLarge, detail: "Request body too large").response
+            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTooLarge(limit: nil)))
         } else if exchange.bodyTimedOut {
-            response = HTTPError(.requestTimeout, detail: "Request body timeout").response
+            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTimeout))
         } else {
             let body = exchange.body.isEmpty ? HTTPRequestBody.absent : HTTPRequestBody(bytes: exchange.body)
             let request = HTTPServerRequest(
                 head: Self.requestHead(head, bodyLength: exchange.body.count), body: body, origin: origin)
             do {
                 response = try await responder.respond(to: consume request)
+            } catch let error as HTTPServerError {
+                response = configuration.errorRenderer.response(for: error)
             } catch let error as any HTTPResponseError {
                 response = error.response
             } catch {
                 // The handler's own failure: the client gets an answer, the log the reason.
                 configuration.logger.error(
                     "handler failed", error: error, metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
-                response = HTTPError(.internalServerError, detail: "Internal Server Error").response
+                response = configuration.errorRenderer.response(for: .handlerFailed)
             }
             exchange.body = []
         }

@@ -26,6 +26,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// streamed body that did not match its `Content-Length`. Default: the process's
     /// bootstrapped handler, labelled `marquee.http`.
     public var logger = Logger(label: "marquee.http")
+    /// Words the answers the server gives by itself (a malformed request, a timeout, a failed
+    /// handler, the router's 404): plain text unless the product supplies its own format.
+    public var errorRenderer: any HTTPErrorRenderer = PlainTextErrorRenderer()
     /// The `Server` header, or nil for none.
     public var serverName: String? = "marquee"
     /// Fields written on every response of this server, after `Server` and made once

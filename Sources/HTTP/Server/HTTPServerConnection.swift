@@ -163,6 +163,8 @@ final class HTTPServerConnection: @unchecked Sendable {
             let response: HTTPServerResponse
             do {
                 response = try await responder.respond(to: consume request)
+            } catch let error as HTTPServerError {
+                response = configuration.errorRenderer.response(for: error)
             } catch let error as any HTTPResponseError {
                 response = error.response
             } catch is IOError where connectionFailed {
@@ -174,7 +176,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 // The handler's own failure (its own I/O included): the client gets an answer.
                 configuration.logger.error(
                     "handler failed", error: error, metadata: ["method": .string(method.rawValue), "protocol": "HTTP/1.1"])
-                response = HTTPError(.internalServerError, detail: "Internal Server Error").response
+                response = configuration.errorRenderer.response(for: .handlerFailed)
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
             do {
@@ -226,7 +228,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 stream.readDeadline = nil
                 return head
             case .invalid(let error):
-                sendErrorAndClose(HTTPError(error.status, detail: "Malformed request: \(error.code)"))
+                sendErrorAndClose(HTTPServerError(.malformedRequest(error)))
                 return nil
             case .body, .end:
                 preconditionFailure("body event while waiting for a head")
@@ -263,7 +265,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                         // The client has sent all it will (or a drain ended the reading);
                         // what it asked for still goes out, as the connection ends.
                         if machine.inputEnded() == .sendRequestTimeoutAndClose {
-                            sendErrorAndClose(Self.notReadForShutdown)
+                            sendErrorAndClose(HTTPServerError(.shuttingDown))
                         }
                         return nil
                     }
@@ -272,11 +274,11 @@ final class HTTPServerConnection: @unchecked Sendable {
                     let idle = machine.state == .idle
                     if machine.timedOut() == .sendRequestTimeoutAndClose {
                         sendErrorAndClose(
-                            idle ? Self.notReadForShutdown : HTTPError(.requestTimeout, detail: "Request header timeout"))
+                            HTTPServerError(idle ? .shuttingDown : .headerTimeout))
                     }
                     return nil
                 } catch is ReadBuffer.BufferFull {
-                    sendErrorAndClose(HTTPError(.requestHeaderFieldsTooLarge, detail: "Request header too large"))
+                    sendErrorAndClose(HTTPServerError(.headerTooLarge))
                     return nil
                 } catch {
                     machine.closed()
@@ -298,7 +300,7 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// The next piece of the current request's body, for ``HTTPRequestBody``.
     func nextBodyChunk() async throws -> ArraySlice<UInt8>? {
         if bodyFinished { return nil }
-        if bodyFailed { throw HTTPError(.badRequest, detail: "Malformed request body") }
+        if bodyFailed { throw HTTPServerError(.malformedBody) }
         if expectsContinue && !continueSent {
             // The client waits for this before sending the body (RFC 9110 §10.1.1).
             continueSent = true
@@ -324,7 +326,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 return nil
             case .invalid(let error):
                 bodyFailed = true
-                throw HTTPError(error.status, detail: "Malformed request: \(error.code)")
+                throw HTTPServerError(.malformedRequest(error))
             case .head:
                 preconditionFailure("head event inside a body")
             case .needMore:
@@ -334,7 +336,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                     count = try await buffer.readMore(from: stream, socket: socket)
                 } catch let error as IOError where error.code == .timedOut {
                     bodyFailed = true
-                    throw HTTPError(.requestTimeout, detail: "Request body timeout")
+                    throw HTTPServerError(.bodyTimeout)
                 } catch {
                     bodyFailed = true
                     connectionFailed = true
@@ -367,11 +369,6 @@ final class HTTPServerConnection: @unchecked Sendable {
             return false
         }
     }
-
-    /// The answer of a draining server on a connection where it read nothing of a next
-    /// request (see ``HTTPConnectionStateMachine/EndAction``).
-    private static let notReadForShutdown = HTTPError(
-        .requestTimeout, detail: "Server shutting down: no request read on this connection")
 
     // MARK: Writing
 
@@ -494,11 +491,15 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     /// Answers a request that cannot be served (malformed, too large, too slow) and ends
     /// the connection with a lingering close: the rest of the request may still be coming.
-    private func sendErrorAndClose(_ error: HTTPError) {
+    /// A draining server's answer on a connection where it read nothing of a next request
+    /// is ``HTTPServerError/Reason/shuttingDown`` (see ``HTTPConnectionStateMachine/EndAction``).
+    private func sendErrorAndClose(_ error: HTTPServerError) {
         machine.closed()
         ending = .lingering
-        let response = error.response
-        let body = error.jsonBody
+        let rendered = configuration.errorRenderer.render(error)
+        var response = HTTPServerResponse(status: error.status, headers: error.headers)
+        response.headers.replaceOrAdd(.contentType, value: rendered.contentType)
+        let body = rendered.bytes
         let date = dateCache.currentField()
         let length =
             HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount

@@ -104,7 +104,8 @@ public final class HTTPRequestBody: @unchecked Sendable {
     }
 
     /// The next piece of the body, or nil at its end.
-    /// - Throws: ``HTTPError`` 413 over the size limit, 400 for a malformed body, ``IOError``.
+    /// - Throws: ``HTTPServerError`` (413 over the parser's size limit, 400 for a malformed
+    ///   body, 408 when a piece is late), ``IOError`` when the connection fails.
     public func next() async throws -> ArraySlice<UInt8>? {
         if isFinished { return nil }
         if let preset {
@@ -121,12 +122,13 @@ public final class HTTPRequestBody: @unchecked Sendable {
         return chunk
     }
 
-    /// The whole body, failing with 413 when it is longer than `maxBytes`.
+    /// The whole body, failing with 413 (``HTTPServerError/Reason/bodyTooLarge(limit:)``)
+    /// when it is longer than `maxBytes`.
     public func collect(upTo maxBytes: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         while let chunk = try await next() {
             if bytes.count + chunk.count > maxBytes {
-                throw HTTPError(.payloadTooLarge, detail: "Request body too large (limit \(maxBytes) bytes)")
+                throw HTTPServerError(.bodyTooLarge(limit: maxBytes))
             }
             bytes.append(contentsOf: chunk)
         }

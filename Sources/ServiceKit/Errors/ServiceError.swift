@@ -6,7 +6,7 @@ import HTTP
 /// with the static helpers: `throw ServiceError.notFound("Movie")`,
 /// `throw ServiceError.conflict("Email already registered")`.
 /// `description` is what logs see and never holds a body, a password or SQL.
-public struct ServiceError: HTTPResponseError, Sendable, CustomStringConvertible {
+public struct ServiceError: JSONResponseError, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let status: Int
         private let name: String

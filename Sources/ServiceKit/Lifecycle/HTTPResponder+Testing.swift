@@ -4,7 +4,8 @@ import Reactor
 extension HTTPResponder {
     /// Calls the responder in-process, without a socket, the way the server would:
     /// builds the request, runs the handler on `loop`, and turns a thrown
-    /// ``HTTPResponseError`` into its response (anything else into a 500).
+    /// ``HTTPResponseError`` into its response, an ``HTTPServerError`` into FastAPI's shape
+    /// (as a service's server words it), anything else into a 500.
     ///
     /// For tests and for in-process callers; `ServiceResponder` never throws anyway.
     public func call(
@@ -20,6 +21,8 @@ extension HTTPResponder {
             loop: loop)
         do {
             return try await withTaskExecutorPreference(loop) { @concurrent in try await self.respond(to: request) }
+        } catch let error as HTTPServerError {
+            return FastAPIErrorRenderer().response(for: error)
         } catch let error as any HTTPResponseError {
             return error.response
         } catch {

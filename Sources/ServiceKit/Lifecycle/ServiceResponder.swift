@@ -8,11 +8,13 @@ import Telemetry
 /// mapping to FastAPI-shaped bodies, the access log and the per-route metrics.
 ///
 /// Every response, errors included, carries `X-Request-ID`. Errors never escape to the
-/// server: ``HTTPResponseError``s become their response, the service's ``errorMapper``
-/// may translate driver errors (a lost database → 503 `Database unavailable`), and
-/// anything else is a 500 `{"detail":"Internal Server Error"}` whose cause is logged (by
-/// type and description, which Marquee errors keep free of SQL and secrets), except a
-/// cancelled handler's `CancellationError` (its client went away): 499, logged as info.
+/// server: ``HTTPResponseError``s become their response, the HTTP layer's own
+/// ``HTTPServerError``s (the router's 404, 405 and 422, a body over its limit) are worded by
+/// ``FastAPIErrorRenderer``, the service's ``errorMapper`` may translate driver errors (a
+/// lost database → 503 `Database unavailable`), and anything else is a 500
+/// `{"detail":"Internal Server Error"}` whose cause is logged (by type and description,
+/// which Marquee errors keep free of SQL and secrets), except a cancelled handler's
+/// `CancellationError` (its client went away): 499, logged as info.
 ///
 /// The access log line: `{"ts","level","service","msg":"request","request_id","trace_id",
 /// "method","route","path","status","duration_ms","client"}` (level `error` for a 5xx). `path` has no
@@ -65,7 +67,7 @@ public struct ServiceResponder: HTTPResponder {
         } else if path == "/health" || path == "/health/" || path == "/metrics" {
             // A known path, another method: 405 with `Allow`, as the router answers for its own.
             context.route = path == "/metrics" ? "/metrics" : "/health"
-            response = HTTPError(.methodNotAllowed, detail: "Method Not Allowed", headers: ["Allow": "GET, HEAD"]).response
+            response = FastAPIErrorRenderer().response(for: HTTPServerError(.methodNotAllowed(allowed: [.GET, .HEAD])))
         } else {
             do {
                 response = try await RequestContext.$current.withValue(context) {
@@ -93,6 +95,7 @@ public struct ServiceResponder: HTTPResponder {
 
     /// The response for an error a handler threw.
     func errorResponse(for error: any Error, requestID: String) -> HTTPServerResponse {
+        if let error = error as? HTTPServerError { return FastAPIErrorRenderer().response(for: error) }
         if let error = error as? any HTTPResponseError { return error.response }
         // The server cancels a handler whose client went away: not a fault of ours.
         if error is CancellationError, Task.isCancelled { return ServiceError.clientClosedRequest.response }

@@ -159,6 +159,7 @@ public enum ServiceRunner {
         let port = declared.contains("PORT") ? configuration.int("PORT") ?? 0 : 0
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port)
         serverConfiguration.logger = logger
+        serverConfiguration.errorRenderer = FastAPIErrorRenderer()
         let server = HTTPServer(configuration: serverConfiguration, group: group, responder: responder)
         do {
             try await server.start()

@@ -77,7 +77,7 @@ struct HTTP2RequestHeadTests {
     }
 
     @Test func connectIsAnsweredNotImplemented() {
-        #expect(throws: HTTP2RequestHeadError.unsupported(status: 501, detail: "CONNECT is not supported")) {
+        #expect(throws: HTTP2RequestHeadError.unsupported(HTTPServerError(.methodNotImplemented("CONNECT")))) {
             try HTTP2RequestHead(validating: fields([(":method", "CONNECT"), (":authority", "h:443")]))
         }
     }

@@ -13,8 +13,11 @@ struct HTTP2TestClient {
     private var unread: [UInt8] = []
     private var input: [UInt8] = []
 
-    init(configuration: HTTP2ServerConfiguration = HTTP2ServerConfiguration(), handshake: Bool = true) {
-        machine = HTTP2ServerConnectionStateMachine(configuration: configuration)
+    init(
+        configuration: HTTP2ServerConfiguration = HTTP2ServerConfiguration(), handshake: Bool = true,
+        errorRenderer: any HTTPErrorRenderer = PlainTextErrorRenderer()
+    ) {
+        machine = HTTP2ServerConnectionStateMachine(configuration: configuration, errorRenderer: errorRenderer)
         machine.start(now: now)
         record([])
         if handshake {
