@@ -1,4 +1,3 @@
-import Logging
 import Reactor
 
 /// Serves one HTTP/2 connection (RFC 9113) on its loop: the I/O shell around
@@ -10,6 +9,11 @@ import Reactor
 /// field (RFC 9113 §8.2.3). A request body is read whole before the handler runs (as nginx
 /// buffers request bodies by default), up to ``HTTP2ServerConfiguration/maxRequestBodySize``;
 /// response bodies, whole or streamed, go out as flow control allows. Loop-bound.
+///
+/// This file holds the connection's state, its read loop and its timers; the writer is in
+/// `HTTP2ServerConnection+Writing.swift`, serving a stream (the handler's task, its
+/// response) in `HTTP2ServerConnection+Streams.swift`. What those two files use of the
+/// state is internal, for them only; the rest is private.
 final class HTTP2ServerConnection: @unchecked Sendable {
     /// One stream's exchange, from its request to the end of its response.
     final class Exchange {
@@ -37,31 +41,31 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     }
 
     let stream: any ByteStream
-    private let socket: TCPSocket?
+    let socket: TCPSocket?
     let loop: EventLoop
-    private let configuration: HTTPServerConfiguration
+    let configuration: HTTPServerConfiguration
     private let http2: HTTP2ServerConfiguration
-    private let responder: any HTTPResponder
-    private let dateCache: HTTPDateCache
-    private let origin: HTTPRequestOrigin
-    private var machine: HTTP2ServerConnectionStateMachine
-    private var exchanges: [UInt32: Exchange] = [:]
+    let responder: any HTTPResponder
+    let dateCache: HTTPDateCache
+    let origin: HTTPRequestOrigin
+    var machine: HTTP2ServerConnectionStateMachine
+    var exchanges: [UInt32: Exchange] = [:]
     /// Bytes the machine produced and the writer has not sent yet.
-    private var pendingOutput: [UInt8] = []
-    private var writerWaiter: CheckedContinuation<Void, Never>?
+    var pendingOutput: [UInt8] = []
+    var writerWaiter: CheckedContinuation<Void, Never>?
     /// Handlers waiting for `pendingOutput` to shrink (a slow reader's backpressure).
-    private var outputWaiters: [CheckedContinuation<Void, Never>] = []
-    private var isClosed = false
+    var outputWaiters: [CheckedContinuation<Void, Never>] = []
+    var isClosed = false
     private var timer: TimerHandle?
     private var timerDeadline: UInt64?
     private let idleTimeout: UInt64
     private let bodyReadTimeout: UInt64
-    private var lastActivity: UInt64
+    var lastActivity: UInt64
 
     /// How long a connection that ended by protocol keeps reading (and dropping) input.
     private static let lingerTime: UInt64 = 2_000_000_000
     /// Output above this size makes streamed bodies wait for the socket.
-    private static let outputHighWater = 256 * 1024
+    static let outputHighWater = 256 * 1024
 
     init(
         stream: any ByteStream, configuration: HTTPServerConfiguration, http2: HTTP2ServerConfiguration,
@@ -148,7 +152,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     }
 
     /// Runs what the machine asked for, except new requests (the read loop starts those).
-    private func perform(_ actions: [HTTP2ServerAction]) {
+    func perform(_ actions: [HTTP2ServerAction]) {
         for action in actions { handle(action) }
         takeOutput()
         armTimer()
@@ -186,82 +190,11 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         }
     }
 
-    // MARK: Writing
-
-    /// Moves the machine's output to the writer.
-    private func takeOutput() {
-        let bytes = machine.takeOutput()
-        guard !bytes.isEmpty, !isClosed || machine.isClosed else { return }
-        pendingOutput.append(contentsOf: bytes)
-        if let waiter = writerWaiter {
-            writerWaiter = nil
-            waiter.resume()
-        }
-    }
-
-    /// Sends output as it collects: everything the machine wrote during one turn of the
-    /// loop goes out in one write.
-    private func writeLoop() async {
-        while true {
-            if pendingOutput.isEmpty {
-                if isClosed { return }
-                await withCheckedContinuation { writerWaiter = $0 }
-                continue
-            }
-            let bytes = pendingOutput
-            pendingOutput = []
-            stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
-            do {
-                try await stream.write(bytes[...])
-            } catch {
-                stream.writeDeadline = nil
-                isClosed = true
-                stream.close()
-                wakeAll()
-                return
-            }
-            stream.writeDeadline = nil
-            lastActivity = loop.now
-            let waiters = outputWaiters
-            outputWaiters = []
-            for waiter in waiters { waiter.resume() }
-            if machine.isClosed && pendingOutput.isEmpty {
-                // All said (GOAWAY last): end our side; the read loop lingers until the client closes.
-                if let socket { socket.shutdownWrite() } else { await stream.closeGracefully() }
-                wakeAll()
-                return
-            }
-        }
-    }
-
-    /// Ends the connection: whatever is queued is still written (a GOAWAY), then the socket closes.
-    private func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        if let waiter = writerWaiter {
-            writerWaiter = nil
-            waiter.resume()
-        }
-        wakeAll()
-        if pendingOutput.isEmpty { stream.close() }
-    }
-
-    private func wakeAll() {
-        for exchange in exchanges.values {
-            exchange.reset = true
-            exchange.wake()
-        }
-        exchanges = [:]
-        let waiters = outputWaiters
-        outputWaiters = []
-        for waiter in waiters { waiter.resume() }
-    }
-
     // MARK: Timers
 
     /// Keeps one loop timer at the earliest of the machine's deadline, the request bodies'
     /// deadlines and the idle timeout.
-    private func armTimer() {
+    func armTimer() {
         guard !isClosed else { return }
         var deadline = machine.nextDeadline
         if exchanges.isEmpty {
@@ -296,156 +229,5 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             exchange.wake()
         }
         perform(machine.timerFired(now: now))
-    }
-
-    // MARK: Serving a stream
-
-    private func serve(_ id: UInt32, head: HTTP2RequestHead, exchange: Exchange) async {
-        while exchange.isWaitingForBody && !exchange.reset {
-            await withCheckedContinuation { exchange.waiter = $0 }
-        }
-        if exchange.reset { return }
-        let response: HTTPServerResponse
-        let method = HTTPMethod(rawValue: head.method) ?? .GET
-        if exchange.tooLarge {
-            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTooLarge(limit: nil)))
-        } else if exchange.bodyTimedOut {
-            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTimeout))
-        } else {
-            let body = exchange.body.isEmpty ? HTTPRequestBody.absent : HTTPRequestBody(bytes: exchange.body)
-            let request = HTTPServerRequest(
-                head: Self.requestHead(head, bodyLength: exchange.body.count), body: body, origin: origin)
-            do {
-                response = try await responder.respond(to: consume request)
-            } catch let error as HTTPServerError {
-                response = configuration.errorRenderer.response(for: error)
-            } catch let error as any HTTPResponseError {
-                response = error.response
-            } catch {
-                // The handler's own failure: the client gets an answer, the log the reason.
-                configuration.logger.error(
-                    "handler failed", error: error, metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
-                response = configuration.errorRenderer.response(for: .handlerFailed)
-            }
-            exchange.body = []
-        }
-        guard !exchange.reset, !isClosed else { return }
-        await send(response, on: id, method: method, exchange: exchange)
-        if !exchange.bodyComplete && !exchange.reset {
-            // Answered before the whole request body (413, 408): once the answer is framed,
-            // the rest of the body is refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which
-            // also frees the stream's place among the concurrent ones.
-            while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
-                await withCheckedContinuation { exchange.waiter = $0 }
-            }
-            if !exchange.reset, !isClosed { perform(machine.cancelStream(streamID: id, code: .noError)) }
-        }
-        exchanges[id] = nil
-        armTimer()
-    }
-
-    /// The request as the responders see it: an HTTP/1.1-shaped head with version 2.0. A
-    /// body without `content-length` (HTTP/2 frames bodies itself) gets one from its buffered
-    /// length, so that a proxy forwards it with the framing HTTP/1.1 needs.
-    static func requestHead(_ head: HTTP2RequestHead, bodyLength: Int) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.fields.count + 1)
-        var hasHost = false
-        var cookies: [String] = []
-        for field in head.fields {
-            if field.name.elementsEqual("cookie".utf8) {
-                cookies.append(String(decoding: field.value, as: UTF8.self))
-                continue
-            }
-            if field.name.elementsEqual("host".utf8) { hasHost = true }
-            headers.add(name: String(decoding: field.name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
-        }
-        if !hasHost, let authority = head.authority { headers.add(name: "host", value: authority) }
-        if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
-        if head.contentLength == nil, bodyLength > 0 { headers.add(name: "content-length", value: String(bodyLength)) }
-        let method = HTTPMethod(rawValue: head.method) ?? .GET
-        return HTTPRequestHead(method: method, target: head.path, version: HTTPVersion(major: 2, minor: 0), headers: headers)
-    }
-
-    private func send(_ response: HTTPServerResponse, on id: UInt32, method: HTTPMethod, exchange: Exchange) async {
-        let code = response.status.code
-        let bodyAllowed = !response.status.forbidsBody
-        let sendsBody = bodyAllowed && method != .HEAD
-        var contentLength: Int?
-        var bytes: [UInt8] = []
-        var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
-        switch response.body {
-        case .empty:
-            if bodyAllowed { contentLength = 0 }
-        case .bytes(let body):
-            if bodyAllowed { contentLength = body.count }
-            bytes = body
-        case .stream(let length, let writer):
-            contentLength = bodyAllowed ? length : nil
-            streamWriter = writer
-        }
-        let endsWithHead = !sendsBody || (streamWriter == nil && bytes.isEmpty)
-        let date = dateCache.currentField()
-        let result = machine.sendResponseHead(streamID: id, status: code, endStream: endsWithHead, now: loop.now) { fields in
-            response.headers.forEachField { name, value in
-                guard !Self.isServerOwnedField(name) else { return }
-                fields.add(name: name, value: value)
-            }
-            if let contentLength { fields.add(name: "content-length", value: String(contentLength)) }
-            if let serverName = configuration.serverName { fields.add(name: "server", value: serverName) }
-            configuration.fixedFields.forEachField { name, value in fields.add(name: name, value: value) }
-            // The cache holds the whole `Date: ...` CRLF line: the value is between the two.
-            fields.add(name: "date", value: String(decoding: date[6..<(date.count - 2)], as: UTF8.self))
-        }
-        perform(result.actions)
-        guard result.sent, !endsWithHead else { return }
-        if let streamWriter {
-            let writer = HTTPBodyWriter(
-                stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false,
-                length: contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
-            do {
-                try await streamWriter(writer)
-                try await writer.finish()
-            } catch {
-                // A failed writer, or a body that does not match its content-length: the
-                // client learns that the response is incomplete from the reset.
-                if !exchange.reset, !isClosed {
-                    configuration.logger.error(
-                        "response body failed; stream reset", error: error,
-                        metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
-                }
-                perform(machine.cancelStream(streamID: id, code: .internalError))
-                return
-            }
-            perform(machine.sendData(streamID: id, [][...], endStream: true, now: loop.now).actions)
-        } else {
-            perform(machine.sendData(streamID: id, bytes[...], endStream: true, now: loop.now).actions)
-        }
-    }
-
-    /// Queues a piece of a streamed body and waits until flow control has framed it and the
-    /// socket has taken most of the output (backpressure for a slow client).
-    func writeBody(_ bytes: ArraySlice<UInt8>, streamID id: UInt32, exchange: Exchange) async throws {
-        guard !exchange.reset, !isClosed else { throw IOError(.closed, operation: "write") }
-        perform(machine.sendData(streamID: id, bytes, endStream: false, now: loop.now).actions)
-        while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
-            await withCheckedContinuation { exchange.waiter = $0 }
-        }
-        while !isClosed, pendingOutput.count > Self.outputHighWater {
-            await withCheckedContinuation { outputWaiters.append($0) }
-        }
-        if exchange.reset || isClosed { throw IOError(.closed, operation: "write") }
-    }
-
-    /// Fields the server writes itself (`date`, `server`, `content-length`): a handler's (a
-    /// proxied upstream's) are left out. (``HTTP2FieldBlockWriter`` leaves out those HTTP/2
-    /// forbids.)
-    private static func isServerOwnedField(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 4: HTTPASCII.equalsIgnoringCase(name, lowercase: "date")
-        case 6: HTTPASCII.equalsIgnoringCase(name, lowercase: "server")
-        case 14: HTTPASCII.equalsIgnoringCase(name, lowercase: "content-length")
-        default: false
-        }
     }
 }

@@ -43,3 +43,26 @@ public struct HTTPServerConfiguration: Sendable {
         self.port = port
     }
 }
+
+extension HTTPServerConfiguration {
+    /// The answer to an error a handler threw, over HTTP/1.1 and HTTP/2 alike: an
+    /// ``HTTPServerError`` worded by ``errorRenderer``, an ``HTTPResponseError``'s own response,
+    /// and for anything else a 500 (``HTTPServerError/Reason/handlerFailed``, never the error's
+    /// text) while ``logger`` gets the reason.
+    /// - Parameters:
+    ///   - method: the request's, for the log line.
+    ///   - protocol: `HTTP/1.1` or `HTTP/2`, for the log line.
+    func response(toHandlerError error: any Error, method: HTTPMethod, protocol: String) -> HTTPServerResponse {
+        switch error {
+        case let error as HTTPServerError:
+            return errorRenderer.response(for: error)
+        case let error as any HTTPResponseError:
+            return error.response
+        default:
+            logger.error(
+                "handler failed", error: error,
+                metadata: ["method": .string(method.rawValue), "protocol": .string(`protocol`)])
+            return errorRenderer.response(for: .handlerFailed)
+        }
+    }
+}

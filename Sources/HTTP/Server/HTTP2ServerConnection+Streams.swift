@@ -1,0 +1,137 @@
+import Logging
+import Reactor
+
+/// Serving a stream: its handler's task waits for the request body, calls the responder,
+/// and sends the response, framed as flow control allows.
+extension HTTP2ServerConnection {
+
+    func serve(_ id: UInt32, head: HTTP2RequestHead, exchange: Exchange) async {
+        while exchange.isWaitingForBody && !exchange.reset {
+            await withCheckedContinuation { exchange.waiter = $0 }
+        }
+        if exchange.reset { return }
+        let response: HTTPServerResponse
+        let method = HTTPMethod(rawValue: head.method) ?? .GET
+        if exchange.tooLarge {
+            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTooLarge(limit: nil)))
+        } else if exchange.bodyTimedOut {
+            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTimeout))
+        } else {
+            let body = exchange.body.isEmpty ? HTTPRequestBody.absent : HTTPRequestBody(bytes: exchange.body)
+            let request = HTTPServerRequest(
+                head: Self.requestHead(head, bodyLength: exchange.body.count), body: body, origin: origin)
+            do {
+                response = try await responder.respond(to: consume request)
+            } catch {
+                response = configuration.response(toHandlerError: error, method: method, protocol: "HTTP/2")
+            }
+            exchange.body = []
+        }
+        guard !exchange.reset, !isClosed else { return }
+        await send(response, on: id, method: method, exchange: exchange)
+        if !exchange.bodyComplete && !exchange.reset {
+            // Answered before the whole request body (413, 408): once the answer is framed,
+            // the rest of the body is refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which
+            // also frees the stream's place among the concurrent ones.
+            while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
+                await withCheckedContinuation { exchange.waiter = $0 }
+            }
+            if !exchange.reset, !isClosed { perform(machine.cancelStream(streamID: id, code: .noError)) }
+        }
+        exchanges[id] = nil
+        armTimer()
+    }
+
+    /// The request as the responders see it: an HTTP/1.1-shaped head with version 2.0. A
+    /// body without `content-length` (HTTP/2 frames bodies itself) gets one from its buffered
+    /// length, so that a proxy forwards it with the framing HTTP/1.1 needs.
+    static func requestHead(_ head: HTTP2RequestHead, bodyLength: Int) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.fields.count + 1)
+        var hasHost = false
+        var cookies: [String] = []
+        for field in head.fields {
+            if field.name.elementsEqual("cookie".utf8) {
+                cookies.append(String(decoding: field.value, as: UTF8.self))
+                continue
+            }
+            if field.name.elementsEqual("host".utf8) { hasHost = true }
+            headers.add(name: String(decoding: field.name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
+        }
+        if !hasHost, let authority = head.authority { headers.add(name: "host", value: authority) }
+        if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
+        if head.contentLength == nil, bodyLength > 0 { headers.add(name: "content-length", value: String(bodyLength)) }
+        let method = HTTPMethod(rawValue: head.method) ?? .GET
+        return HTTPRequestHead(method: method, target: head.path, version: HTTPVersion(major: 2, minor: 0), headers: headers)
+    }
+
+    func send(_ response: HTTPServerResponse, on id: UInt32, method: HTTPMethod, exchange: Exchange) async {
+        let code = response.status.code
+        let bodyAllowed = !response.status.forbidsBody
+        let sendsBody = bodyAllowed && method != .HEAD
+        var contentLength: Int?
+        var bytes: [UInt8] = []
+        var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
+        switch response.body {
+        case .empty:
+            if bodyAllowed { contentLength = 0 }
+        case .bytes(let body):
+            if bodyAllowed { contentLength = body.count }
+            bytes = body
+        case .stream(let length, let writer):
+            contentLength = bodyAllowed ? length : nil
+            streamWriter = writer
+        }
+        let endsWithHead = !sendsBody || (streamWriter == nil && bytes.isEmpty)
+        let date = dateCache.currentField()
+        let result = machine.sendResponseHead(streamID: id, status: code, endStream: endsWithHead, now: loop.now) { fields in
+            response.headers.forEachField { name, value in
+                guard !HTTPServerOwnedFields.contains(name) else { return }
+                fields.add(name: name, value: value)
+            }
+            if let contentLength { fields.add(name: "content-length", value: String(contentLength)) }
+            if let serverName = configuration.serverName { fields.add(name: "server", value: serverName) }
+            configuration.fixedFields.forEachField { name, value in fields.add(name: name, value: value) }
+            // The cache holds the whole `Date: ...` CRLF line: the value is between the two.
+            fields.add(name: "date", value: String(decoding: date[6..<(date.count - 2)], as: UTF8.self))
+        }
+        perform(result.actions)
+        guard result.sent, !endsWithHead else { return }
+        if let streamWriter {
+            let writer = HTTPBodyWriter(
+                stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false,
+                length: contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
+            do {
+                try await streamWriter(writer)
+                try await writer.finish()
+            } catch {
+                // A failed writer, or a body that does not match its content-length: the
+                // client learns that the response is incomplete from the reset.
+                if !exchange.reset, !isClosed {
+                    configuration.logger.error(
+                        "response body failed; stream reset", error: error,
+                        metadata: ["method": .string(method.rawValue), "protocol": "HTTP/2"])
+                }
+                perform(machine.cancelStream(streamID: id, code: .internalError))
+                return
+            }
+            perform(machine.sendData(streamID: id, [][...], endStream: true, now: loop.now).actions)
+        } else {
+            perform(machine.sendData(streamID: id, bytes[...], endStream: true, now: loop.now).actions)
+        }
+    }
+
+    /// Queues a piece of a streamed body and waits until flow control has framed it and the
+    /// socket has taken most of the output (backpressure for a slow client).
+    func writeBody(_ bytes: ArraySlice<UInt8>, streamID id: UInt32, exchange: Exchange) async throws {
+        guard !exchange.reset, !isClosed else { throw IOError(.closed, operation: "write") }
+        perform(machine.sendData(streamID: id, bytes, endStream: false, now: loop.now).actions)
+        while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
+            await withCheckedContinuation { exchange.waiter = $0 }
+        }
+        while !isClosed, pendingOutput.count > Self.outputHighWater {
+            await withCheckedContinuation { outputWaiters.append($0) }
+        }
+        if exchange.reset || isClosed { throw IOError(.closed, operation: "write") }
+    }
+}
