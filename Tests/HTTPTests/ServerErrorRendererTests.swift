@@ -102,7 +102,8 @@ struct ServerErrorRendererTests {
         var client = HTTP2TestClient(errorRenderer: ReasonNamingRenderer())
         var list = HTTP2TestClient.get()
         for _ in 0..<20 { list.append(("x-bomb", String(repeating: "a", count: 4000))) }
-        client.send(client.headers(stream: 1, list) + client.headers(stream: 3, [(":method", "CONNECT"), (":authority", "h:443")]))
+        let connect = [(":method", "CONNECT"), (":authority", "h:443")]
+        client.send(client.headers(stream: 1, list) + client.headers(stream: 3, connect))
         let frames = client.takeFrames()
         let heads = try client.decodedHeaders(in: frames)
         #expect(heads.map { $0.fields.first?.value } == [Array("431".utf8), Array("501".utf8)])

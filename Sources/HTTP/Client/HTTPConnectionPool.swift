@@ -3,9 +3,9 @@ import Reactor
 /// One loop's keep-alive connections, per origin.
 ///
 /// Why per loop and not shared: a connection is bound to the loop whose epoll watches it,
-/// so a request on loop A can only use A's connections without two thread hops (15–90 µs
-/// each); per-loop pools also need no lock. The price is up to `loops ×
-/// maxConnectionsPerOrigin` connections per origin in all.
+/// so a request on loop A can only use A's connections without two thread hops (DESIGN.md
+/// lists what a hop to another loop costs); per-loop pools also need no lock. The price is
+/// up to `loops × maxConnectionsPerOrigin` connections per origin in all.
 ///
 /// Per origin: idle connections are a stack (the most recently used one first: it is the
 /// least likely to have been closed by the server, and the others age out); at most

@@ -8,8 +8,8 @@
 /// Storage: one byte array holding every field line as it goes on the wire
 /// (`name: value` CRLF), each after a six-byte record header with the name's and the value's
 /// lengths. Why bytes and not `String`s: a parsed head becomes one allocation and one copy per
-/// line (a `String` per long name or value, and the array of them, were most of a proxied
-/// request's allocations), a head is written by copying each line whole, lookups compare
+/// line (a `String` per long name or value, and the array of them, would be most of a
+/// proxied request's allocations), a head is written by copying each line whole, lookups compare
 /// bytes, and a proxy's header hygiene edits the list in place. `String`s are made only when
 /// a caller asks for one.
 ///
@@ -322,10 +322,10 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     /// (token names; values of field-value bytes with their surrounding whitespace trimmed)
     /// through a ``ParsedFieldWriter``, which writes each record into scratch space (on the
     /// stack for a usual head) without checking it again; the storage is then made with one
-    /// copy. Why: appending record by record cost a uniqueness and capacity check and a
+    /// copy. Why: appending record by record costs a uniqueness and capacity check and a
     /// scratch copy per line, and `Array(unsafeUninitializedCapacity:)` reaches the standard
-    /// library's unspecialized allocation (a generic metadata look-up, ~450 instructions,
-    /// twice per proxied request) where `reserveCapacity` does not.
+    /// library's unspecialized allocation (a generic metadata look-up, twice per proxied
+    /// request) where `reserveCapacity` does not.
     ///
     /// - Parameters:
     ///   - byteCapacity: at least the size of every record `fill` appends (see
@@ -392,8 +392,8 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     private mutating func appendRecord(name: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
         let size = Self.recordSize(nameCount: name.count, valueCount: value.count)
         // The record is assembled in a scratch buffer (on the stack when small) and appended
-        // with one copy: each `append` checks uniqueness and capacity, which showed up in
-        // profiles when a record took a dozen of them.
+        // with one copy: each `append` checks uniqueness and capacity, and a record would
+        // take a dozen of them.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: size) { scratch in
             // Safe: `scratch` holds `size` bytes, all written by writeRecord.
             guard let base = scratch.baseAddress else { return }

@@ -10,7 +10,7 @@ struct HTTPBodyDecoder: Sendable {
     /// Bytes still to come (`.length`) or received so far (`.untilClose`).
     private var count: Int
     /// The chunked decoder (`.chunked` only), boxed: it is some twenty words, and unboxed it
-    /// made every body decoder that large, copied whenever one was set up for a message.
+    /// would make every body decoder that large, copied whenever one is set up for a message.
     /// Copied on write, so decoders stay values.
     private var chunked: ChunkedBox?
     private let maxBodySize: Int?

@@ -18,7 +18,8 @@ public struct PathParameters: Sendable {
             throw HTTPServerError(.invalidPathParameter(PathParameterIssue(name: name, input: "", kind: .missing)))
         }
         guard let value = Int(raw) else {
-            throw HTTPServerError(.invalidPathParameter(PathParameterIssue(name: name, input: String(raw), kind: .notAnInteger)))
+            let issue = PathParameterIssue(name: name, input: String(raw), kind: .notAnInteger)
+            throw HTTPServerError(.invalidPathParameter(issue))
         }
         return value
     }

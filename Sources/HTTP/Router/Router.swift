@@ -113,7 +113,7 @@ public struct Router: HTTPResponder {
     /// routing a request allocates nothing unless it has parameters (their list) or a
     /// `{rest...}` spans a doubled slash. Why bytes: slicing a `Substring` by UTF-8 offsets
     /// re-aligns each index to a scalar boundary, and doing that for every segment of every
-    /// route tried was a tenth of a minimal request's instructions.
+    /// route tried would cost more than the rest of the request's routing.
     static func match(_ pattern: [Segment], _ path: Substring) -> Match {
         path.withContiguousUTF8 { bytes in
             var parameters = PathParameters()
@@ -151,7 +151,7 @@ public struct Router: HTTPResponder {
 
 extension Router {
     /// Byte equality, as paths are compared: no Unicode normalisation (and none of its cost).
-    /// A loop rather than `elementsEqual`, whose generic iteration cost more than the
+    /// A loop rather than `elementsEqual`, whose generic iteration costs more than the
     /// rest of the match.
     static func bytesEqual(_ literal: [UInt8], _ part: UnsafeBufferPointer<UInt8>) -> Bool {
         guard literal.count == part.count else { return false }

@@ -26,7 +26,7 @@ final class HTTPServerConnection: @unchecked Sendable {
     private let origin: HTTPRequestOrigin
     let configuration: HTTPServerConfiguration
     /// The configuration's timeouts in nanoseconds, converted once: a `Duration` keeps
-    /// attoseconds, and converting one took a 128-bit division each time a deadline was set.
+    /// attoseconds, and converting one costs a 128-bit division, for every deadline set.
     let headerReadTimeout: UInt64
     let idleTimeout: UInt64
     let bodyReadTimeout: UInt64
