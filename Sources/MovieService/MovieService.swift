@@ -119,6 +119,7 @@ public final class MovieService: Sendable {
             await service.shutdown()
             throw error
         }
+        service.catalog.repository.keys.startExpiry(on: group.loops[0])
         return service
     }
 
@@ -172,6 +173,7 @@ public final class MovieService: Sendable {
 
     /// Closes the clients.
     public func shutdown() async {
+        await catalog.repository.keys.stopExpiry()
         redis.close()
         await database.shutdown()
     }

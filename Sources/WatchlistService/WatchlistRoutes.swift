@@ -39,8 +39,11 @@ struct WatchlistRoutes: Sendable {
     ///
     /// When both checks finish, a definite 404 wins over the other check's failure (a
     /// missing user is missing whatever the movie service says), the user before the movie.
+    /// With an `Idempotency-Key`, an add sent again is answered with the entry the first
+    /// one created (201) instead of 409.
     func add(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
-        let object = try await request.decodeJSONObject()
+        let (object, idempotency) = try await request.decodeJSONObjectAndKey(
+            caller: try authenticator.authenticate(request)?.userID)
         var fields = JSONFields(object)
         let userField = fields.int("user_id", range: 1...Int64.max)
         let movieField = fields.int("movie_id", range: 1...Int64.max)
@@ -57,15 +60,21 @@ struct WatchlistRoutes: Sendable {
         _ = try user.get()
         _ = try movie.get()
 
-        let added: WatchlistEntry?
-        do {
-            added = try await store.add(userID: userID, movieID: movieID)
-        } catch let error as PostgresError where error.code == .uniqueViolation {
-            throw ServiceError.conflict("Movie already in watchlist")
+        let store = store
+        return try await store.keys.perform(idempotency) {
+            let added: WatchlistEntry?
+            do {
+                added = try await store.add(userID: userID, movieID: movieID, remembering: idempotency)
+            } catch let error as PostgresError where error.code == .uniqueViolation {
+                throw ServiceError.conflict("Movie already in watchlist")
+            }
+            // Deleted between the user service's answer and the insert.
+            guard let entry = added else { throw ServiceError.notFound("User") }
+            return .json(.created, entry.jsonBytes)
+        } replay: { id in
+            guard let entry = try await store.entry(id: id) else { throw ServiceError.notFound("Watchlist entry") }
+            return .json(.created, entry.jsonBytes)
         }
-        // Deleted between the user service's answer and the insert.
-        guard let entry = added else { throw ServiceError.notFound("User") }
-        return .json(.created, entry.jsonBytes)
     }
 
     // MARK: GET /api/watchlist/user/{user_id}

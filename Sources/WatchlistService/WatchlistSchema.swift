@@ -1,4 +1,5 @@
 import Postgres
+import ServiceKit
 
 /// The watchlist database's versioned migrations, applied at start by ``PostgresMigrator``.
 ///
@@ -37,5 +38,9 @@ enum WatchlistSchema {
                 )
                 """
             ]),
+        IdempotencyKeyStore.migration(version: 3, table: idempotencyKeys),
     ]
+
+    /// The `Idempotency-Key`s of `POST /api/watchlist` (ServiceKit's ``IdempotencyKeyStore``).
+    static let idempotencyKeys = "watchlist_idempotency_keys"
 }

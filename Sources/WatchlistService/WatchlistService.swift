@@ -114,6 +114,7 @@ public enum WatchlistService {
             metrics: UpstreamMetrics(metrics: metrics), logger: logger)
 
         let store = WatchlistStore(database: database)
+        store.keys.startExpiry(on: group.loops[0])
         var router = ServiceRouter()
         WatchlistRoutes(store: store, upstreams: upstreams, authenticator: authenticator).register(on: &router)
         return ServiceDefinition(
@@ -121,7 +122,7 @@ public enum WatchlistService {
             healthChecks: [HealthCheck(name: "database") { await store.ping() }],
             errorMapper: mapDatabaseError,
             // Run in reverse: the client first, then the database.
-            shutdownHooks: [{ await database.shutdown() }, { await client.shutdown() }])
+            shutdownHooks: [{ await database.shutdown() }, { await store.keys.stopExpiry() }, { await client.shutdown() }])
     }
 
     /// Applies ``WatchlistSchema/migrations``, retrying while the database cannot be reached.

@@ -9,6 +9,13 @@ import ServiceKit
 /// duplicate add is `.uniqueViolation`), never on message text.
 struct WatchlistStore: Sendable {
     let database: PostgresClient
+    /// The keys of `POST /api/watchlist`, stored by ``add(userID:movieID:remembering:)``.
+    let keys: IdempotencyKeyStore
+
+    init(database: PostgresClient) {
+        self.database = database
+        keys = IdempotencyKeyStore(table: WatchlistSchema.idempotencyKeys, database: database)
+    }
 
     /// A page of entries and the size of the whole list.
     struct Page: Sendable {
@@ -29,16 +36,29 @@ struct WatchlistStore: Sendable {
     /// it left refuses the insert. (The user service's check that the user exists happens
     /// earlier and cannot see a deletion that lands between it and this insert.)
     /// - Throws: ``PostgresError`` `.uniqueViolation` when the movie is already on the list.
-    func add(userID: Int64, movieID: Int64) async throws -> WatchlistEntry? {
-        try await database.withTransaction { transaction in
-            _ = try await transaction.query(Self.userLock, [.int(Int(userID))])
-            let rows = try await transaction.query(
+    /// With `idempotency`, the request's key is stored with the new entry's id by the same
+    /// statement.
+    /// - Throws: ``PostgresError`` `.uniqueViolation` also when the key is stored already.
+    func add(userID: Int64, movieID: Int64, remembering idempotency: IdempotentRequest? = nil) async throws
+        -> WatchlistEntry?
+    {
+        let insert = """
+            INSERT INTO watchlist (user_id, movie_id) SELECT $1, $2
+            WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
+            RETURNING \(WatchlistEntry.columns)
+            """
+        var parameters: [PostgresValue] = [.int(Int(userID)), .int(Int(movieID))]
+        var statement = insert
+        if let idempotency {
+            statement = """
+                WITH created AS (\(insert)), \(keys.rememberClause(from: "created", keyParameter: 3))
+                SELECT \(WatchlistEntry.columns) FROM created
                 """
-                INSERT INTO watchlist (user_id, movie_id) SELECT $1, $2
-                WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = $1)
-                RETURNING \(WatchlistEntry.columns)
-                """,
-                [.int(Int(userID)), .int(Int(movieID))])
+            parameters += IdempotencyKeyStore.parameters(idempotency)
+        }
+        return try await database.withTransaction { [statement, parameters] transaction in
+            _ = try await transaction.query(Self.userLock, [.int(Int(userID))])
+            let rows = try await transaction.query(statement, parameters)
             return try rows.first.map { row throws(PostgresError) in try WatchlistEntry(row: row) }
         }
     }
@@ -77,6 +97,13 @@ struct WatchlistStore: Sendable {
     }
 
     /// The entry for one user and movie, if any.
+    /// The entry `id`, nil when there is none (a replayed add's answer).
+    func entry(id: Int64) async throws -> WatchlistEntry? {
+        let rows = try await database.query(
+            "SELECT \(WatchlistEntry.columns) FROM watchlist WHERE id = $1", [.int(Int(id))])
+        return try rows.first.map { row throws(PostgresError) in try WatchlistEntry(row: row) }
+    }
+
     func entry(userID: Int64, movieID: Int64) async throws -> WatchlistEntry? {
         let rows = try await database.query(
             "SELECT \(WatchlistEntry.columns) FROM watchlist WHERE user_id = $1 AND movie_id = $2",

@@ -255,8 +255,9 @@ public final class MovieCatalog: Sendable {
 
     // MARK: Writes (PostgreSQL first, then the cache)
 
-    public func create(_ draft: MovieDraft) async throws -> CachedMovie {
-        let cached = CachedMovie(try await repository.insert(draft))
+    /// - Parameter idempotency: the request's key, stored with the movie (see ``MovieRepository/insert(_:remembering:)``).
+    public func create(_ draft: MovieDraft, remembering idempotency: IdempotentRequest? = nil) async throws -> CachedMovie {
+        let cached = CachedMovie(try await repository.insert(draft, remembering: idempotency))
         await rewrite(.put(cached))
         return cached
     }

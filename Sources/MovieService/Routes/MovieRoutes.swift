@@ -67,11 +67,24 @@ struct MovieRoutes: Sendable {
         return .json(.ok, out)
     }
 
+    /// `POST /api/movies`; with an `Idempotency-Key`, a request sent again is answered with
+    /// the movie the first one created (201, as it is now) instead of creating another.
     func create(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         try await authenticator.authorizeAdmin(request)
-        let draft = try MovieDraft(try await request.decodeJSONObject())
-        let movie = try await catalog.create(draft)
-        return .json(.created, Array(movie.json), headers: ["Location": "/api/movies/\(movie.id)", "ETag": movie.etag])
+        let (object, idempotency) = try await request.decodeJSONObjectAndKey(
+            caller: try authenticator.authenticate(request)?.userID)
+        let draft = try MovieDraft(object)
+        let catalog = catalog
+        return try await catalog.repository.keys.perform(idempotency) {
+            Self.created(try await catalog.create(draft, remembering: idempotency))
+        } replay: { id in
+            guard let movie = try await catalog.movie(id).movie else { throw ServiceError.notFound("Movie") }
+            return Self.created(movie)
+        }
+    }
+
+    static func created(_ movie: CachedMovie) -> HTTPServerResponse {
+        .json(.created, Array(movie.json), headers: ["Location": "/api/movies/\(movie.id)", "ETag": movie.etag])
     }
 
     /// `PUT` and `PATCH`: any subset of the fields.

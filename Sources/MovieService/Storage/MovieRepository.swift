@@ -1,11 +1,17 @@
 import Postgres
+import ServiceKit
 
 /// The movies table: every query the service runs, each one round trip.
 public struct MovieRepository: Sendable {
     public let database: PostgresClient
+    /// The keys of `POST /api/movies`, stored by ``insert(_:remembering:)``.
+    public let keys: IdempotencyKeyStore
+    private let insertRemembering: String
 
     public init(database: PostgresClient) {
         self.database = database
+        keys = IdempotencyKeyStore(table: MovieSQL.idempotencyKeys, database: database)
+        insertRemembering = MovieSQL.insert(remembering: keys)
     }
 
     /// Creates the table and its index if missing (versioned, in a transaction).
@@ -13,11 +19,20 @@ public struct MovieRepository: Sendable {
         try await PostgresMigrator(client: database).migrate(MovieSQL.migrations)
     }
 
-    public func insert(_ draft: MovieDraft) async throws -> Movie {
-        let rows = try await database.query(MovieSQL.insert, [
+    /// Inserts a movie and, in the same statement, the request's idempotency key (when it
+    /// has one) with the new id.
+    /// - Throws: a unique violation when the key is stored already (nothing is inserted).
+    public func insert(_ draft: MovieDraft, remembering idempotency: IdempotentRequest? = nil) async throws -> Movie {
+        let values: [PostgresValue] = [
             .text(draft.title), draft.director.map { .text($0) } ?? .null, .int(Int(draft.year)), .text(draft.genre),
             draft.rating.map { .double($0) } ?? .null,
-        ])
+        ]
+        let rows =
+            if let idempotency {
+                try await database.query(insertRemembering, values + IdempotencyKeyStore.parameters(idempotency))
+            } else {
+                try await database.query(MovieSQL.insert, values)
+            }
         guard let row = rows.first else { throw MovieServiceError(.unexpectedResult, message: "INSERT returned no row") }
         return try Movie(row: row)
     }

@@ -1,4 +1,5 @@
 import Postgres
+import ServiceKit
 
 /// Every SQL text of the movie service, and its schema migrations.
 ///
@@ -36,12 +37,27 @@ enum MovieSQL {
                 "CREATE INDEX IF NOT EXISTS movies_genre_lower_id_idx ON movies (lower(genre), id)",
                 "DROP INDEX IF EXISTS movies_genre_lower_idx",
             ]),
+        IdempotencyKeyStore.migration(version: 3, table: idempotencyKeys),
     ]
+
+    /// The `Idempotency-Key`s of `POST /api/movies` (ServiceKit's ``IdempotencyKeyStore``).
+    static let idempotencyKeys = "movie_idempotency_keys"
 
     static let insert = """
         INSERT INTO movies (title, director, year, genre, rating) VALUES ($1, $2, $3, $4, $5)
         RETURNING \(columns)
         """
+
+    /// ``insert`` and, in the same statement, the request's key with the new id (`$6`, `$7`).
+    static func insert(remembering keys: IdempotencyKeyStore) -> String {
+        """
+        WITH created AS (
+            INSERT INTO movies (title, director, year, genre, rating) VALUES ($1, $2, $3, $4, $5)
+            RETURNING \(columns)
+        ), \(keys.rememberClause(from: "created", keyParameter: 6))
+        SELECT \(columns) FROM created
+        """
+    }
 
     static let selectOne = "SELECT \(columns) FROM movies WHERE id = $1"
 

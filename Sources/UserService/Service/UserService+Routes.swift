@@ -24,15 +24,36 @@ extension UserService {
     /// The email is checked before the password is hashed: a taken address is a 409 at the
     /// cost of one indexed lookup, so a flood of sign-ups reusing one address costs no
     /// scrypt (the unique index still settles two sign-ups racing for a new address).
+    ///
+    /// With an `Idempotency-Key`, a sign-up sent again is answered with the user the first
+    /// one created (201), looked up before the email check that would answer it 409.
     func createUser(_ request: HTTPServerRequest) async throws -> HTTPServerResponse {
         try admitByRate(request)
-        _ = try authenticator.authenticate(request)
-        let input = try NewUser(try await request.decodeJSONObject())
+        let caller = try authenticator.authenticate(request)
+        let (object, idempotency) = try await request.decodeJSONObjectAndKey(caller: caller?.userID)
+        let input = try NewUser(object)
+        let store = store
+        let replay = { @Sendable (id: Int64) async throws -> HTTPServerResponse in
+            guard let user = try await store.find(id: id) else { throw ServiceError.notFound("User") }
+            return Self.created(user)
+        }
+        if let idempotency, let answer = try await store.keys.previousAnswer(for: idempotency, replay: replay) {
+            return answer
+        }
         if try await store.emailTaken(input.email) { throw UserStore.duplicateEmail }
         let hash = try await hashing.hash(input.password)
-        let user = try await store.create(name: input.name, email: input.email, passwordHash: hash)
-        logger.info("user created", metadata: ["user_id": .stringConvertible(user.id)])
-        return .json(.created, user.jsonBytes, headers: ["Location": "/api/users/\(user.id)"])
+        return try await store.keys.perform(
+            idempotency,
+            execute: {
+                let user = try await store.create(
+                    name: input.name, email: input.email, passwordHash: hash, remembering: idempotency)
+                logger.info("user created", metadata: ["user_id": .stringConvertible(user.id)])
+                return Self.created(user)
+            }, replay: replay)
+    }
+
+    static func created(_ user: User) -> HTTPServerResponse {
+        .json(.created, user.jsonBytes, headers: ["Location": "/api/users/\(user.id)"])
     }
 
     /// `GET /api/users`: everyone's records, so only for admins once a caller is known

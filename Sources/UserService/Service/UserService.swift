@@ -151,6 +151,7 @@ public final class UserService: Sendable {
             }
         }
         service.startRelay()
+        service.store.keys.startExpiry(on: group.loops[0])
         return service
     }
 
@@ -200,6 +201,7 @@ public final class UserService: Sendable {
         }
         task?.cancel()
         await task?.value
+        await store.keys.stopExpiry()
         await watchlistClient.shutdown()
         await database.shutdown()
     }

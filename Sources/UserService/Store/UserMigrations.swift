@@ -1,4 +1,5 @@
 import Postgres
+import ServiceKit
 
 /// The user service's schema in `userdb`, applied at start by `PostgresMigrator`
 /// (versioned, idempotent, in one transaction under an advisory lock).
@@ -52,5 +53,9 @@ public enum UserMigrations {
             // however late, continues that request's trace.
             "ALTER TABLE user_deletions ADD COLUMN traceparent text NULL",
         ]),
+        IdempotencyKeyStore.migration(version: 5, table: idempotencyKeys),
     ]
+
+    /// The `Idempotency-Key`s of `POST /api/users` (ServiceKit's ``IdempotencyKeyStore``).
+    static let idempotencyKeys = "user_idempotency_keys"
 }

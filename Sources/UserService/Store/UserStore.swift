@@ -8,9 +8,12 @@ import ServiceKit
 /// the one database outcome a client is told about.
 public struct UserStore: Sendable {
     public let client: PostgresClient
+    /// The keys of `POST /api/users`, stored by ``create(name:email:passwordHash:remembering:)``.
+    public let keys: IdempotencyKeyStore
 
     public init(client: PostgresClient) {
         self.client = client
+        keys = IdempotencyKeyStore(table: UserMigrations.idempotencyKeys, database: client)
     }
 
     static let duplicateEmail = ServiceError.conflict("Email already registered")
@@ -19,11 +22,24 @@ public struct UserStore: Sendable {
 
     /// Inserts a user; the email must already be lower-cased.
     /// - Throws: `ServiceError` 409 when the email is taken (in any letter case).
-    public func create(name: String, email: String, passwordHash: String) async throws -> User {
+    /// With `idempotency`, the request's key is stored with the new id by the same statement
+    /// (a stored key is a unique violation too, so also a 409 here).
+    public func create(
+        name: String, email: String, passwordHash: String, remembering idempotency: IdempotentRequest? = nil
+    ) async throws -> User {
+        let insert = "INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING \(User.columns)"
         do {
-            let rows = try await client.query(
-                "INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING \(User.columns)",
-                [.text(name), .text(email), .text(passwordHash)])
+            let rows =
+                if let idempotency {
+                    try await client.query(
+                        """
+                        WITH created AS (\(insert)), \(keys.rememberClause(from: "created", keyParameter: 4))
+                        SELECT \(User.columns) FROM created
+                        """,
+                        [.text(name), .text(email), .text(passwordHash)] + IdempotencyKeyStore.parameters(idempotency))
+                } else {
+                    try await client.query(insert, [.text(name), .text(email), .text(passwordHash)])
+                }
             return try User(row: rows[0])
         } catch let error as PostgresError where error.code == .uniqueViolation {
             throw Self.duplicateEmail
