@@ -104,7 +104,9 @@ final class HoldingUpstream: Sendable {
             router.on(method, "/api/{rest...}") { request in
                 let body = try await request.body.collect(upTo: 1 << 20)
                 holder.upstream?.served.add(1, ordering: .relaxed)
-                return .json(.ok, Array(#"{"instance":"\#(name)","body":\#(body.count)}"#.utf8))
+                // The Idempotency-Key, when there is one, so that tests see which arrived.
+                let key = request.headers["Idempotency-Key"].map { #","key":"\#($0)""# } ?? ""
+                return .json(.ok, Array(#"{"instance":"\#(name)","body":\#(body.count)\#(key)}"#.utf8))
             }
         }
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: port)

@@ -30,16 +30,63 @@ import Testing
         #expect(closing.received.load(ordering: .relaxed) >= 3, "round-robin sent some requests to the closing instance")
         #expect(gateway.server.gateway.instanceRetries.load(ordering: .relaxed) == closing.received.load(ordering: .relaxed))
 
-        // A POST may have done its work before the connection closed: never sent twice.
+        // A POST without a key may have done its work before the connection closed: never
+        // sent twice (a route whose service stores no keys).
         let before = closing.received.load(ordering: .relaxed)
         var failed = 0
         for _ in 0..<4 {
             let post = try await gateway.client.execute(
-                HTTPClientRequest(method: .POST, origin: gateway.origin, target: "/api/movies", body: Array("{}".utf8)))
+                HTTPClientRequest(method: .POST, origin: gateway.origin, target: "/api/movies/1/x", body: Array("{}".utf8)))
             if post.status == .badGateway { failed += 1 } else { #expect(post.status == .ok) }
         }
         #expect(failed >= 1)
         #expect(failed == closing.received.load(ordering: .relaxed) - before)
+        await gateway.stop()
+        await healthy.stop()
+        await closing.stop()
+    }
+
+    /// A POST to a route whose service stores `Idempotency-Key`s carries one upstream (the
+    /// client's, else a random one the gateway adds), so it is sent to another instance,
+    /// with the same key, after a close without answer: the instance that got it twice
+    /// answers from the first. The read-only batch POST is sent again as it is.
+    @Test func keyedPOSTsMoveToAnotherInstanceWithTheirKeyWhenOneClosesWithoutAnswer() async throws {
+        let closing = try await AnswerlessUpstream.start()
+        let healthy = try await HoldingUpstream.start(name: "b")
+        let gateway = try await OneLoopGateway.start(movies: [closing.url, healthy.url]) {
+            $0.ejectAfterFailures = 1000  // keep the closing instance in the rotation
+        }
+        var answeredKeys: [String] = []
+        for attempt in 0..<6 {
+            var request = HTTPClientRequest(
+                method: .POST, origin: gateway.origin, target: "/api/movies", body: Array("{}".utf8))
+            if attempt == 0 { request.headers.add(name: "Idempotency-Key", value: "client-chosen key 1") }
+            let response = try await gateway.client.execute(request)
+            #expect(response.status == .ok)
+            let body = text(response.body)
+            #expect(body.contains(#""instance":"b""#))
+            let key = body.split(separator: "\"key\":\"").last.map { String($0.prefix { $0 != "\"" }) } ?? ""
+            if attempt == 0 {
+                #expect(key == "client-chosen key 1", "the client's key is passed on as it is")
+            } else {
+                #expect(key.utf8.count == 32 && key.allSatisfy(\.isHexDigit), "the gateway's random key: \(body)")
+            }
+            answeredKeys.append(key)
+        }
+        #expect(Set(answeredKeys).count == 6, "a key per request")
+        let resent = closing.keys.withLock { $0 }
+        #expect(resent.count >= 2, "round-robin sent some POSTs to the closing instance")
+        #expect(Set(resent).isSubset(of: answeredKeys), "sent again with the key it had: \(resent)")
+        #expect(gateway.server.gateway.instanceRetries.load(ordering: .relaxed) == resent.count)
+
+        for _ in 0..<4 {
+            let batch = try await gateway.client.execute(
+                HTTPClientRequest(
+                    method: .POST, origin: gateway.origin, target: "/api/movies/batch", body: Array("{}".utf8)))
+            #expect(batch.status == .ok)
+            #expect(!text(batch.body).contains(#""key""#), "no key on a route that stores none")
+        }
+        #expect(closing.received.load(ordering: .relaxed) > resent.count, "a batch POST met the closing instance too")
         await gateway.stop()
         await healthy.stop()
         await closing.stop()
@@ -219,6 +266,8 @@ final class LoadUnderTest: Sendable {
 final class AnswerlessUpstream: Sendable {
     let listener: TCPListener
     let received = Atomic<Int>(0)
+    /// The `Idempotency-Key` of each request that had one, in arrival order.
+    let keys = Mutex<[String]>([])
     private let task: Task<Void, Never>
 
     var url: UpstreamURL { UpstreamURL(host: "127.0.0.1", port: listener.localAddress.port) }
@@ -243,6 +292,11 @@ final class AnswerlessUpstream: Sendable {
                         socket.readDeadline = monotonicNanoseconds() &+ 5_000_000_000
                         let count = (try? await socket.read(into: buffer)) ?? 0
                         if count > 0 { counter.upstream?.received.add(1, ordering: .relaxed) }
+                        let head = String(decoding: buffer.prefix(count), as: UTF8.self)
+                        if let key = head.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("idempotency-key:") }) {
+                            let value = key.dropFirst("idempotency-key:".count).drop { $0 == " " }
+                            counter.upstream?.keys.withLock { $0.append(String(value)) }
+                        }
                         if count > 0, let answer { try? await socket.write(answer) }
                         socket.close()
                     }

@@ -109,6 +109,32 @@ import WatchlistService
         }
     }
 
+    /// The POSTs whose service stores `Idempotency-Key`s (those the gateway resends with a
+    /// key, ``RouteTable/postResend(target:)``) declare the header, and no other operation does.
+    @Test func theCreatingPOSTsAndOnlyThemDeclareIdempotencyKey() throws {
+        let document = try JSONParser.parse(OpenAPIDocument.json)
+        let paths = try #require(document["paths"]?.objectValue)
+        let parameter = try #require(document["components"]?["parameters"]?["Idempotency-Key"])
+        #expect(parameter["in"]?.stringValue == "header")
+        #expect(parameter["schema"]?["maxLength"]?.intValue == Int64(IdempotentRequest.maxLength))
+        var declaring = Set<String>()
+        for (path, item) in paths {
+            for (method, operation) in try #require(item.objectValue) where Self.methods.contains(method) {
+                let references = operation["parameters"]?.arrayValue?.compactMap { $0["$ref"]?.stringValue } ?? []
+                if references.contains("#/components/parameters/Idempotency-Key") {
+                    declaring.insert(method.uppercased() + " " + path)
+                }
+            }
+        }
+        let keyed = Set(
+            try Self.documentedOperations().filter { operation in
+                let parts = operation.split(separator: " ")
+                return parts[0] == "POST" && RouteTable.postResend(target: String(parts[1])) == .withKey
+            })
+        #expect(keyed == ["POST /api/users", "POST /api/movies", "POST /api/watchlist"])
+        #expect(declaring == keyed)
+    }
+
     @Test func everyOperationHasAnIDAndEveryResponseCarriesTheRequestID() throws {
         let document = try JSONParser.parse(OpenAPIDocument.json)
         let paths = try #require(document["paths"]?.objectValue)

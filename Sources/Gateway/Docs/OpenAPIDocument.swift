@@ -596,6 +596,11 @@ public enum OpenAPIDocument {
         ],
         "summary": "Sign up",
         "description": "Open to anyone; a token that is sent must still be valid.",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/Idempotency-Key"
+          }
+        ],
         "requestBody": {
           "required": true,
           "content": {
@@ -1281,6 +1286,11 @@ public enum OpenAPIDocument {
           "movies"
         ],
         "summary": "Add a movie",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/Idempotency-Key"
+          }
+        ],
         "requestBody": {
           "required": true,
           "content": {
@@ -1798,6 +1808,11 @@ public enum OpenAPIDocument {
         ],
         "summary": "Add a movie to a user's watchlist",
         "description": "The user and the movie are checked against their services concurrently; 503 when a service needed for the check is down.",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/Idempotency-Key"
+          }
+        ],
         "requestBody": {
           "required": true,
           "content": {
@@ -3566,6 +3581,19 @@ public enum OpenAPIDocument {
       }
     },
     "parameters": {
+      "Idempotency-Key": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes the create safe to send again (IETF draft \"The Idempotency-Key HTTP Header Field\"): a second request with the key, from the same caller with the same body, is answered 201 with what the first created (as it is now, with `Idempotent-Replayed: true`) instead of creating again or answering 409; one running at the same moment waits for the first. The key from another caller or with another body: 422. Keys are kept 24 hours. The gateway adds a random one when none is sent. 1 to 255 printable ASCII characters.",
+        "schema": {
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 255,
+          "pattern": "^[!-~]([ -~]*[!-~])?$"
+        },
+        "example": "5f0c2e9a-4b1d-4a7e-9a59-3f7f0d2c8b11"
+      },
       "limit": {
         "name": "limit",
         "in": "query",

@@ -45,7 +45,7 @@ public final class RequestIDGenerator: Sendable {
     }
 
     /// Writes `value` as 16 lowercase hex digits at `offset` (the caller sized `buffer`).
-    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+    static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
         for index in 0..<16 {
             let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0xF
             buffer[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble

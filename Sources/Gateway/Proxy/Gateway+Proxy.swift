@@ -18,14 +18,17 @@ extension Gateway {
     /// - a connection that cannot be made, or a full queue: nothing was sent, any method;
     /// - an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose connection closed or
     ///   reset before any response byte (an instance that stopped or restarted under it,
-    ///   or a pooled connection it had closed);
+    ///   or a pooled connection it had closed); so is a POST to a route that honours
+    ///   `Idempotency-Key` (the gateway adds a random key when the client sent none, and the
+    ///   service answers a second arrival of the key from the first), and the read-only
+    ///   `POST /api/movies/batch` (``RouteTable/postResend(target:)``);
     /// - any request answered 408: the instance says it did not read it (a draining
     ///   instance ends its idle connections so, RFC 9110 §15.5.9), so even a POST is safe
     ///   to send again.
     /// A body of at most `collectLimit` bytes is read whole first, so that it can be sent
-    /// again. Nothing else is retried: a POST whose connection closed without an answer may
-    /// have done its work (the instance died after reading it) and is never sent twice,
-    /// nor is a request that timed out (the instance may still be working on it).
+    /// again. Nothing else is retried: any other POST whose connection closed without an
+    /// answer may have done its work (the instance died after reading it) and is never sent
+    /// twice, nor is a request that timed out (the instance may still be working on it).
     @inline(__always)  // into handle, so into the responder's witness: one async frame per request fewer
     func proxy(
         _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
@@ -50,10 +53,14 @@ extension Gateway {
         // The head is taken out of the request, so that hygiene edits its fields in place.
         let clientHead = request.head
         request.head.headers = HTTPHeaders()
-        let head = HeaderHygiene.upstreamRequestHead(
+        var head = HeaderHygiene.upstreamRequestHead(
             clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID,
             trace: context.trace, keepsTraceState: context.traceContinued,
             hasClientTraceparent: context.hasClientTraceparent, framing: framing)
+        let postResend = request.method == .POST ? RouteTable.postResend(target: target) : .never
+        if postResend == .withKey && !head.headers.contains(name: IdempotencyKeys.headerName) {
+            head.headers.add(name: IdempotencyKeys.headerName, value: IdempotencyKeys.random())
+        }
         // A small body is kept, so that the request can be sent again.
         var keptBody: [UInt8]?
         if case .length(let length) = framing, length <= Self.collectLimit {
@@ -68,10 +75,10 @@ extension Gateway {
                 throw error
             }
         }
-        // The whole request can be sent again (after a 408); when idempotent, also after a
-        // close without answer.
+        // The whole request can be sent again (after a 408); when idempotent (or a POST that
+        // a key makes so), also after a close without answer.
         let resendable = framing == .none || keptBody != nil
-        let replayable = request.method.isIdempotent && resendable
+        let replayable = (request.method.isIdempotent || postResend != .never) && resendable
         let otherInstances = upstream.origins.count > 1
 
         var excluded: Int?

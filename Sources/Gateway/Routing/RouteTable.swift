@@ -118,6 +118,30 @@ public struct RouteTable: Sendable {
 
     static let healthPrefix: StaticString = "/api/health/"
 
+    /// When the gateway may send a `POST` again after its connection closed before any
+    /// response byte (the instance may have executed it before dying).
+    public enum POSTResend: Sendable, Equatable {
+        /// Never: `POST /api/auth/login` (each try issues a token and counts against the
+        /// login throttle) and anything unknown.
+        case never
+        /// With an `Idempotency-Key` (the gateway adds one when the client sent none): the
+        /// service stores the key with what it creates and answers a resent request from it
+        /// (`POST /api/users`, `/api/movies`, `/api/watchlist`).
+        case withKey
+        /// Always: `POST /api/movies/batch` only reads (a POST because the id list is long).
+        case always
+    }
+
+    /// The ``POSTResend`` of a `POST` to `target` (origin-form; the query is ignored).
+    public static func postResend(target: String) -> POSTResend {
+        let path = target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
+        switch path {
+        case "/api/users", "/api/movies", "/api/watchlist": return .withKey
+        case "/api/movies/batch": return .always
+        default: return .never
+        }
+    }
+
     /// Whether the path `bytes` is `prefix` or continues it with a `/` (a segment boundary).
     static func matches(_ bytes: UnsafeBufferPointer<UInt8>, prefix: StaticString) -> Bool {
         guard starts(bytes, with: prefix) else { return false }
