@@ -97,7 +97,7 @@ max-steps = 10
 inference.algorithms = []
 EOF
 rc=0
-(cd "$WORK" && SCHEMATHESIS_HOOKS=conformance_hooks PYTHONPATH="$ROOT/tests" timeout 600 "$SCHEMATHESIS_VENV/bin/schemathesis" --config-file "$WORK/links.toml" run \
+(cd "$WORK" && SCHEMATHESIS_HOOKS="$ROOT/tests/conformance_hooks.py" timeout 600 "$SCHEMATHESIS_VENV/bin/schemathesis" --config-file "$WORK/links.toml" run \
     "$BASE/openapi.json" --url "$BASE" \
     --checks all --exclude-checks ensure_resource_availability --mode all --phases stateful \
     --seed "$SEED" --max-examples "$STATEFUL_MAX_EXAMPLES" --workers 1 --generation-database none \
@@ -123,7 +123,7 @@ fi
 printf '\n== schemathesis %s against %s/openapi.json (seed %s, at most %s examples per operation)\n' \
     "$SCHEMATHESIS_VERSION" "$BASE" "$SEED" "$MAX_EXAMPLES"
 rc=0
-(cd "$WORK" && SCHEMATHESIS_HOOKS=conformance_hooks PYTHONPATH="$ROOT/tests" timeout 900 "$SCHEMATHESIS_VENV/bin/schemathesis" run "$BASE/openapi.json" --url "$BASE" \
+(cd "$WORK" && SCHEMATHESIS_HOOKS="$ROOT/tests/conformance_hooks.py" timeout 900 "$SCHEMATHESIS_VENV/bin/schemathesis" run "$BASE/openapi.json" --url "$BASE" \
     --checks all --mode all --phases examples,coverage,fuzzing,stateful \
     --seed "$SEED" --max-examples "$MAX_EXAMPLES" --workers 1 --generation-database none \
     --request-timeout 10 --no-color \
