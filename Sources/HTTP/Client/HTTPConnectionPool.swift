@@ -16,9 +16,9 @@ import Reactor
 /// one sweep timer per pool (not a timer per connection: releasing a connection must
 /// not allocate).
 ///
-/// Loop-only: every method runs on ``loop``; `@unchecked Sendable` so that the client can
-/// hold one per loop.
-final class HTTPConnectionPool: @unchecked Sendable {
+/// Loop-bound (``LoopBound``): every method runs on ``loop``; `@unchecked Sendable` so that
+/// the client can hold one per loop.
+final class HTTPConnectionPool: LoopBound, @unchecked Sendable {
     let loop: EventLoop
     let configuration: HTTPClient.Configuration
     /// `configuration.idleTimeout` in nanoseconds, converted once (it is checked per lease).
@@ -70,7 +70,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
     func lease(
         _ origin: HTTPOrigin, deadline: UInt64?, preferNew: Bool = false
     ) async throws(HTTPClientError) -> HTTPClientConnection {
-        loop.preconditionInLoop()
+        assertOnLoop()
         if isShutdown { throw HTTPClientError(.shutdown, requestMayHaveBeenSent: false) }
         let entry: OriginEntry
         if let last = lastEntry, last.origin == origin {
@@ -287,7 +287,7 @@ final class HTTPConnectionPool: @unchecked Sendable {
 
     /// Called by ``HTTPClientConnection/release()``.
     func connectionReleased(_ connection: HTTPClientConnection, reusable: Bool) {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard let entry = connection.originEntry else {
             connection.close()
             return
@@ -353,14 +353,14 @@ final class HTTPConnectionPool: @unchecked Sendable {
 
     /// Open connections (connecting, leased, idle) and idle ones, for `origin`. Loop-only.
     func counts(for origin: HTTPOrigin) -> (open: Int, idle: Int, waiting: Int) {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard let entry = entries[origin] else { return (0, 0, 0) }
         return (entry.open, entry.idle.count, entry.activeWaiters)
     }
 
     /// Closes idle connections and fails waiters; leased connections close on release. Loop-only.
     func shutdown() {
-        loop.preconditionInLoop()
+        assertOnLoop()
         isShutdown = true
         sweepTimer?.cancel()
         sweepTimer = nil

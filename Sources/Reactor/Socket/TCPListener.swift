@@ -9,7 +9,7 @@ import Glibc
 /// Servers open one listener per loop on the same port with SO_REUSEPORT, so that the
 /// kernel spreads new connections over the loops and no accept is ever shared; with the
 /// loops pinned to CPUs, ``steerByCPU(_:cpus:)`` makes it spread them by CPU.
-public final class TCPListener: @unchecked Sendable {
+public final class TCPListener: LoopBound, @unchecked Sendable {
     public let loop: EventLoop
     public let fd: Int32
     /// The bound address (with the real port when 0 was asked for).
@@ -112,6 +112,7 @@ public final class TCPListener: @unchecked Sendable {
     /// choice (``AcceptedConnection/adopt(on:)``), so that a server can hand it to a less
     /// busy loop. Throws `.closed` once ``close()`` is called.
     public func acceptConnection() async throws -> AcceptedConnection {
+        assertOnLoop()
         while true {
             if isClosed { throw IOError(.closed, operation: "accept") }
             if mayAccept {
@@ -191,7 +192,7 @@ public final class TCPListener: @unchecked Sendable {
     /// connections in its queue, whose clients have already sent their requests — a
     /// draining server answers them instead. Loop-only. Idempotent.
     public func closeAfterQueue() {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard !isClosed, !isClosing else { return }
         isClosing = true
         _ = Glibc.listen(fd, 0)
@@ -204,7 +205,7 @@ public final class TCPListener: @unchecked Sendable {
 
     /// Stops listening; a waiting ``accept()`` throws `.closed`. Loop-only. Idempotent.
     public func close() {
-        loop.preconditionInLoop()
+        assertOnLoop()
         guard !isClosed else { return }
         isClosed = true
         if let registration { loop.deregister0(registration) }
