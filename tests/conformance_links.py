@@ -32,7 +32,8 @@ def main(argv: list[str]) -> int:
             if not event:
                 continue
             interactions = event["recorder"].get("interactions", {})
-            for case_id, case in event["recorder"]["cases"].items():
+            # A skipped scenario (nothing could be drawn for it) records no cases.
+            for case_id, case in event["recorder"].get("cases", {}).items():
                 transition = case.get("transition")
                 if not transition or not case.get("is_transition_applied"):
                     continue
