@@ -136,17 +136,12 @@ public final class Gateway: Sendable {
         let clientID = request.headers[.xRequestID]
         let path = request.path
         // A client's valid `traceparent` is continued; an invalid one is replaced by a new trace.
-        var hasClientTraceparent = false
-        let parent = request.headers.withFirstValue(.traceparent) { value -> TraceContext? in
-            guard let value else { return nil }
-            hasClientTraceparent = true
-            return TraceContext(traceparent: value)
-        }
+        let trace = TraceContext.continuing(request.headers)
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
-            trace: parent?.child() ?? .start(),
-            traceContinued: parent != nil,
-            hasClientTraceparent: hasClientTraceparent,
+            trace: trace.context,
+            traceContinued: trace.continued,
+            hasClientTraceparent: trace.present,
             client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),

@@ -22,32 +22,42 @@ public struct JSONLogLine {
     mutating func appendBytes(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
 
     /// Text that is JSON already (a number's description).
-    mutating func json(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    mutating func json(_ text: String) {
+        text.withContiguousUTF8 { bytes.append(contentsOf: UnsafeRawBufferPointer($0)) }
+    }
 
     /// `,"key":` — `key` is written as given (our keys need no escaping).
     public mutating func key(_ key: StaticString) {
-        raw(",\"")
-        raw(key)
-        raw("\":")
+        // Assembled on the stack and appended once: each `append` checks the array's
+        // uniqueness and capacity, and a line has a dozen keys.
+        let count = key.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(byteCount: count + 4, alignment: 1) { scratch in
+            scratch[0] = UInt8(ascii: ",")
+            scratch[1] = UInt8(ascii: "\"")
+            // Safe: a StaticString's storage is immortal and `count` bytes long.
+            UnsafeMutableRawBufferPointer(rebasing: scratch[2..<count + 2]).copyMemory(
+                from: UnsafeRawBufferPointer(start: key.utf8Start, count: count))
+            scratch[count + 2] = UInt8(ascii: "\"")
+            scratch[count + 3] = UInt8(ascii: ":")
+            bytes.append(contentsOf: UnsafeRawBufferPointer(scratch))
+        }
     }
 
     /// `,"key":` for a key made at run time (escaped).
     public mutating func key(_ key: String) {
         bytes.append(UInt8(ascii: ","))
-        JSONText.appendString(key, to: &bytes)
+        string(key)
         bytes.append(UInt8(ascii: ":"))
     }
 
     public mutating func field(_ key: StaticString, _ value: String) {
         self.key(key)
-        JSONText.appendString(value, to: &bytes)
+        string(value)
     }
 
     public mutating func field(_ key: StaticString, _ value: Substring) {
         self.key(key)
-        bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 { appendEscaped(byte) }
-        bytes.append(UInt8(ascii: "\""))
+        value.withContiguousUTF8 { quoted(UnsafeRawBufferPointer($0)) }
     }
 
     /// `null` when `value` is nil.
@@ -102,7 +112,25 @@ public struct JSONLogLine {
         value ? raw("true") : raw("false")
     }
 
-    mutating func string(_ value: String) { JSONText.appendString(value, to: &bytes) }
+    mutating func string(_ value: String) {
+        value.withContiguousUTF8 { quoted(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `utf8` as a JSON string: runs that need no escape are copied whole (a log line's
+    /// values rarely hold any), escapes written between them.
+    private mutating func quoted(_ utf8: UnsafeRawBufferPointer) {
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if start < index { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[start..<index])) }
+            appendEscaped(byte)
+            start = index + 1
+        }
+        if start < utf8.count { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: utf8[start...])) }
+        bytes.append(UInt8(ascii: "\""))
+    }
 
     mutating func integer(_ value: Int) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
@@ -128,6 +156,9 @@ public struct JSONLogLine {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"):
             bytes.append(0x5C)
             bytes.append(byte)
+        case 0x0A: raw("\\n")
+        case 0x0D: raw("\\r")
+        case 0x09: raw("\\t")
         case 0..<0x20:
             let hex: StaticString = "0123456789abcdef"
             raw("\\u00")
@@ -146,27 +177,32 @@ public struct JSONLogLine {
         let millis = Int(spec.tv_nsec / 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        bytes.append(UInt8(ascii: "\""))
-        integer(Int(parts.tm_year) + 1900)
-        bytes.append(UInt8(ascii: "-"))
-        two(parts.tm_mon + 1)
-        bytes.append(UInt8(ascii: "-"))
-        two(parts.tm_mday)
-        bytes.append(UInt8(ascii: "T"))
-        two(parts.tm_hour)
-        bytes.append(UInt8(ascii: ":"))
-        two(parts.tm_min)
-        bytes.append(UInt8(ascii: ":"))
-        two(parts.tm_sec)
-        bytes.append(UInt8(ascii: "."))
-        bytes.append(UInt8(ascii: "0") + UInt8(millis / 100 % 10))
-        bytes.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
-        bytes.append(UInt8(ascii: "0") + UInt8(millis % 10))
-        raw("Z\"")
-    }
-
-    private mutating func two(_ value: Int32) {
-        bytes.append(UInt8(ascii: "0") + UInt8(value / 10 % 10))
-        bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+        // `"YYYY-MM-DDTHH:MM:SS.mmmZ"`: 26 bytes written on the stack, appended once.
+        withUnsafeTemporaryAllocation(byteCount: 26, alignment: 1) { out in
+            func digits(_ value: Int, _ count: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + count - 1, through: offset, by: -1) {
+                    out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            out[0] = UInt8(ascii: "\"")
+            digits(Int(parts.tm_year) + 1900, 4, at: 1)
+            out[5] = UInt8(ascii: "-")
+            digits(Int(parts.tm_mon) + 1, 2, at: 6)
+            out[8] = UInt8(ascii: "-")
+            digits(Int(parts.tm_mday), 2, at: 9)
+            out[11] = UInt8(ascii: "T")
+            digits(Int(parts.tm_hour), 2, at: 12)
+            out[14] = UInt8(ascii: ":")
+            digits(Int(parts.tm_min), 2, at: 15)
+            out[17] = UInt8(ascii: ":")
+            digits(Int(parts.tm_sec), 2, at: 18)
+            out[20] = UInt8(ascii: ".")
+            digits(millis, 3, at: 21)
+            out[24] = UInt8(ascii: "Z")
+            out[25] = UInt8(ascii: "\"")
+            bytes.append(contentsOf: UnsafeRawBufferPointer(out))
+        }
     }
 }

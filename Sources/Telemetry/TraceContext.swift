@@ -52,9 +52,8 @@ public struct TraceContext: Sendable, Hashable {
 
     /// A new trace (sampled: its lines are logged) with a new span.
     public static func start() -> TraceContext {
-        TraceContext(
-            traceIDHigh: TraceIDSource.next(), traceIDLow: TraceIDSource.next(), spanID: TraceIDSource.next(),
-            flags: 0x01)
+        let ids = TraceIDSource.nextThree()
+        return TraceContext(traceIDHigh: ids.0, traceIDLow: ids.1, spanID: ids.2, flags: 0x01)
     }
 
     /// The same trace, a new span of this process's whose parent is `self`'s span.
@@ -63,17 +62,23 @@ public struct TraceContext: Sendable, Hashable {
     }
 
     /// This process's span for a request carrying `headers`: a child of a valid `traceparent`,
-    /// else the first span of a new trace. `continued` says which.
-    public static func continuing(_ headers: HTTPHeaders) -> (context: TraceContext, continued: Bool) {
-        if let parent = headers.withFirstValue(.traceparent, { $0.flatMap(TraceContext.init(traceparent:)) }) {
-            return (parent.child(), true)
+    /// else the first span of a new trace. `continued` says which; `present`, whether there
+    /// was a `traceparent` at all (valid or not).
+    public static func continuing(_ headers: HTTPHeaders) -> (context: TraceContext, continued: Bool, present: Bool) {
+        var parent: TraceContext?
+        var present = false
+        headers.readFirstValue(.traceparent) { value in
+            guard let value else { return }
+            present = true
+            parent = TraceContext(traceparent: value)
         }
-        return (start(), false)
+        if let parent { return (parent.child(), true, present) }
+        return (start(), false, present)
     }
 
     /// Adds `traceparent` naming this span as the parent, for an outgoing call.
     public func add(to headers: inout HTTPHeaders) {
-        withTraceparent { headers.add(.traceparent, valueBytes: $0) }
+        withTraceparent { headers.add(.traceparent, tokenValue: $0) }
     }
 
     /// `00-<trace-id>-<span-id>-<flags>`.
@@ -125,9 +130,10 @@ public struct TraceContext: Sendable, Hashable {
     }
 
     static func writeHex(_ value: UInt64, _ digits: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
+        let hex: StaticString = "0123456789abcdef"
         for index in 0..<digits {
-            let nibble = UInt8(truncatingIfNeeded: value >> (4 * UInt64(digits - 1 - index))) & 0xF
-            buffer[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+            let nibble = Int(truncatingIfNeeded: value >> (4 * UInt64(digits - 1 - index))) & 0xF
+            buffer[offset + index] = hex.utf8Start[nibble]
         }
     }
 
@@ -175,10 +181,23 @@ enum TraceIDSource {
     private static let counter = Atomic<UInt64>(0)
 
     static func next() -> UInt64 {
-        var z = (counter.wrappingAdd(1, ordering: .relaxed).newValue ^ key) &+ 0x9E37_79B9_7F4A_7C15
+        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let id = mix(n ^ key)
+        return id == 0 ? next() : id  // an id of zeros is invalid
+    }
+
+    /// Three ids from one count (a new trace's two halves and its first span): each is a
+    /// bijection of the count under its own key, so none repeats.
+    static func nextThree() -> (UInt64, UInt64, UInt64) {
+        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let ids = (mix(n ^ key), mix(n ^ key &* 0xD6E8_FEB8_6659_FD93), mix(n ^ ~key))
+        return ids.0 | ids.1 == 0 || ids.2 == 0 ? nextThree() : ids
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return z == 0 ? next() : z  // an id of zeros is invalid
+        return z ^ (z >> 31)
     }
 }

@@ -43,10 +43,10 @@ import Testing
         #expect(continued.context.spanID != parent?.spanID)
         #expect(continued.context.flags == 1)
         let forged = TraceContext.continuing(["traceparent": "00-zz"])
-        #expect(!forged.continued)
+        #expect(!forged.continued && forged.present)
         #expect(forged.context.traceID != parent?.traceID)
         let none = TraceContext.continuing([:])
-        #expect(!none.continued)
+        #expect(!none.continued && !none.present)
         #expect(none.context.traceIDHigh | none.context.traceIDLow != 0 && none.context.spanID != 0)
         #expect(TraceContext.start().traceID != TraceContext.start().traceID)
     }

@@ -85,7 +85,7 @@ public enum HeaderHygiene {
         var clientProto: String?
         var clientHost: String?
         // Room for the fields added below, so that the edit reallocates at most once.
-        headers.reserveCapacity(6)
+        headers.reserveCapacity(7)
         // Most requests hold none of the fields removed below: then the walk classifying
         // each line is skipped.
         if hasClientTraceparent || headers.mayContainAny(of: FieldKind.editedInRequests) {

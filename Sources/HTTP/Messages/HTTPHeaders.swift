@@ -133,11 +133,10 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     }
 
     /// Calls `body` with the bytes of the first value of the field `name`, or with nil; the
-    /// buffer is valid only during the call (a hot path's read without a `String`).
-    public func withFirstValue<Result>(
-        _ name: HTTPFieldName, _ body: (UnsafeRawBufferPointer?) throws -> Result
-    ) rethrows -> Result {
-        try withFirstValue(named: name.bytes, filterBit: name.filterBit, body)
+    /// buffer is valid only during the call (a hot path's read without a `String`). Not
+    /// generic, so that another module's call needs no unspecialized generic code.
+    public func readFirstValue(_ name: HTTPFieldName, _ body: (UnsafeRawBufferPointer?) -> Void) {
+        withFirstValue(named: name.bytes, filterBit: name.filterBit, body)
     }
 
     /// Calls `body` with the first value of the field `name` (case ignored), or with nil.
@@ -264,10 +263,13 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Appends a field line under a checked name, its value given as bytes (checked as
-    /// ``add(name:value:)`` checks it): a value written into scratch needs no `String`.
-    public mutating func add(_ name: HTTPFieldName, valueBytes value: UnsafeRawBufferPointer) {
-        appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: value)
+    /// Appends a field line under a checked name, its value given as bytes of token
+    /// characters only (letters, digits, `-`…), as our own formatters write them (a
+    /// `traceparent`): written into scratch, it needs no `String`, and such bytes cannot
+    /// split a header, so they are checked in debug builds only.
+    public mutating func add(_ name: HTTPFieldName, tokenValue value: UnsafeRawBufferPointer) {
+        assert(value.allSatisfy(HTTPByteClass.isToken), "HTTPHeaders: a token value holds another byte")
+        appendRecord(name: name.bytes, filterBit: name.filterBit, value: value)
     }
 
     /// Appends a field `name` whose value is a copy of the first field `source`'s, as bytes
