@@ -289,6 +289,47 @@ struct SecurityTests {
         #expect(after - before == 1, "only the login hashed (before \(before), after \(after))")
     }
 
+    /// A sign-up flood whose clients hang up before their answers costs the hashes that had
+    /// started, not all of them: the server cancels the handler of a client that went away,
+    /// and a hash still waiting for a thread is dropped (`BlockingPool.run`).
+    @Test func signUpsWhoseClientsHaveGoneAreNotHashed() async throws {
+        let stack = try await SecurityStack.start(name: "sec_gone", userEnvironment: ["HASH_MAX_PENDING": "64"])
+        defer { Task { await stack.stop() } }
+        let before = try await stack.metric("user_password_hash_computations_total", port: stack.userPort)
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let address = try #require(SocketAddress(numericHost: "127.0.0.1", port: stack.userPort))
+        let clients = 20
+        // Each client sends its sign-up straight to the user service, on a connection of its
+        // own, and does not read the answer (the gateway does not pass a client's leaving on).
+        let sockets = try await withTaskExecutorPreference(loop) { @concurrent () -> [TCPSocket] in
+            var sockets: [TCPSocket] = []
+            for i in 0..<clients {
+                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(5))
+                let body = #"{"name":"G","email":"gone\#(i)@example.com","password":"secret123"}"#
+                try await socket.write(Array((
+                    "POST /api/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    + "X-Forwarded-For: 198.51.100.\(i + 1)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
+                sockets.append(socket)
+            }
+            return sockets
+        }
+        // Hashing has begun (two threads, about 0.1 s a hash): most of the flood still waits.
+        let started = await eventually(timeout: .seconds(30)) {
+            try await stack.metric("user_password_hash_computations_total", port: stack.userPort) > before
+        }
+        #expect(started)
+        await withTaskExecutorPreference(loop) { @concurrent in for socket in sockets { socket.close() } }
+
+        // A login waits behind whatever is still queued: once it is answered, the pool has
+        // passed every job of the flood, run or dropped.
+        try await stack.signUp("after@example.com")
+        _ = try await stack.login("after@example.com")
+        let computed = try await stack.metric("user_password_hash_computations_total", port: stack.userPort) - before - 2
+        #expect(computed < Double(clients) / 2, "\(computed) of \(clients) sign-ups hashed after their clients had gone")
+        let stored = try stack.usersSQL("SELECT count(*) FROM users WHERE email LIKE 'gone%'")
+        #expect(Int(stored) ?? clients < clients / 2, "\(stored) sign-ups stored")
+    }
+
     @Test func aFullHashingQueueIs503WithRetryAfterAtOnce() async throws {
         let stack = try await SecurityStack.start(name: "sec_queue", userEnvironment: ["HASH_MAX_PENDING": "1"])
         defer { Task { await stack.stop() } }

@@ -21,6 +21,11 @@ extension HTTP2ServerConnection {
             let request = HTTPServerRequest(
                 head: Self.requestHead(head, bodyLength: exchange.body.count), body: body, origin: origin)
             do {
+                if configuration.cancelsAbandonedRequests {
+                    // This task, kept only while it runs the responder (so surely alive).
+                    withUnsafeCurrentTask { exchange.handler = $0 }
+                }
+                defer { exchange.handler = nil }
                 response = try await responder.respond(to: consume request)
             } catch {
                 response = configuration.response(toHandlerError: error, method: method, protocol: "HTTP/2")

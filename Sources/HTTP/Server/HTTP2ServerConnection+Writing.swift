@@ -60,10 +60,7 @@ extension HTTP2ServerConnection {
     }
 
     func wakeAll() {
-        for exchange in exchanges.values {
-            exchange.reset = true
-            exchange.wake()
-        }
+        for exchange in exchanges.values { exchange.abandon() }
         exchanges = [:]
         let waiters = outputWaiters
         outputWaiters = []

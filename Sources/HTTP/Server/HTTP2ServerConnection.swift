@@ -28,9 +28,20 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         var reset = false
         /// The handler's task waiting for the body or for room to send.
         var waiter: CheckedContinuation<Void, Never>?
+        /// The task running the responder, while it runs, when abandoned requests are
+        /// cancelled (``HTTPServerConfiguration/cancelsAbandonedRequests``).
+        var handler: UnsafeCurrentTask?
 
         /// The handler waits for the rest of the request body.
         var isWaitingForBody: Bool { !bodyComplete && !tooLarge && !bodyTimedOut }
+
+        /// The stream ended early (reset by either side, or the connection went): its handler
+        /// is woken, and cancelled if it is in the responder (nobody will read its answer).
+        func abandon() {
+            reset = true
+            handler?.cancel()
+            wake()
+        }
 
         func wake() {
             if let waiter {
@@ -178,10 +189,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             exchanges[id]?.bodyComplete = true
             exchanges[id]?.wake()
         case .streamReset(let id, _):
-            if let exchange = exchanges.removeValue(forKey: id) {
-                exchange.reset = true
-                exchange.wake()
-            }
+            exchanges.removeValue(forKey: id)?.abandon()
         case .sendQueueDrained(let id):
             exchanges[id]?.wake()
         case .closeConnection:

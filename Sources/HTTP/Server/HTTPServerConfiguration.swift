@@ -34,6 +34,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// Fields written on every response of this server, after `Server` and made once
     /// (the gateway's `X-Content-Type-Options: nosniff`); a handler must not set them too.
     public var fixedFields = HTTPHeaders()
+    /// Whether a handler's task is cancelled when its client goes away while it runs, and
+    /// its answer dropped (nginx's `proxy_ignore_client_abort off`): over HTTP/1.1 when the
+    /// client's end of stream arrives, over HTTP/2 when the stream is reset or the connection
+    /// ends. Work for nobody (a password hash waiting for a thread, a pool wait) then stops.
+    /// Off by default: HTTP/1.1 cannot tell a client that closed from one that half-closed
+    /// after its request (`printf ... | nc -q`) and still reads; on, such a client gets no
+    /// answer from a handler that waits. The services turn it on.
+    public var cancelsAbandonedRequests = false
     /// HTTP/2's limits, or nil to serve HTTP/1.1 only. When set, a connection speaks HTTP/2
     /// if TLS's ALPN chose `h2` or a plain one opens with the HTTP/2 preface (h2c).
     public var http2: HTTP2ServerConfiguration? = nil

@@ -32,7 +32,7 @@ final class HTTPServerConnection: @unchecked Sendable {
     let bodyReadTimeout: UInt64
     let writeTimeout: UInt64
     private let lingeringTimeout: UInt64
-    private let responder: any HTTPResponder
+    let responder: any HTTPResponder
     let dateCache: HTTPDateCache
     let buffer: ReadBuffer
     var parser: HTTPRequestParser
@@ -51,6 +51,13 @@ final class HTTPServerConnection: @unchecked Sendable {
     var ending = Ending.graceful
     /// Whether a response has been written on this connection (see ``drain()``).
     private var hasAnswered = false
+    /// Whether the drain ended the stream's reading (which raises the same event as a client's
+    /// close); see `HTTPServerConnection+ClientGone.swift`.
+    private(set) var readingEnded = false
+    /// This connection's task while a handler runs in it, when ``HTTPServerConfiguration/cancelsAbandonedRequests``.
+    var runningHandler: UnsafeCurrentTask?
+    /// Set when the client went away while its handler ran: the answer is dropped.
+    var clientIsGone = false
 
     /// How a connection ends.
     enum Ending {
@@ -113,12 +120,16 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// yet was opened for a request that may still be on its way: it waits for it (for the
     /// header timeout at most) and answers it, as the last.
     func drain() {
-        if machine.drainRequested() && hasAnswered { stream.endReading() }
+        if machine.drainRequested() && hasAnswered {
+            readingEnded = true
+            stream.endReading()
+        }
     }
 
     /// Serves requests until the client or the server closes the connection, then ends it
     /// (see ``Ending``).
     func run() async {
+        if configuration.cancelsAbandonedRequests { watchForTheClientGoing() }
         await serve()
         switch ending {
         case .abort:
@@ -163,7 +174,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 origin: origin)
             let response: HTTPServerResponse
             do {
-                response = try await responder.respond(to: consume request)
+                response = try await respond(to: consume request)
             } catch is IOError where connectionFailed {
                 // The connection itself failed while the handler read the body.
                 machine.closed()
@@ -172,6 +183,12 @@ final class HTTPServerConnection: @unchecked Sendable {
             } catch {
                 // The handler's own failure (its own I/O included): the client gets an answer.
                 response = configuration.response(toHandlerError: error, method: method, protocol: "HTTP/1.1")
+            }
+            if clientIsGone {
+                // Nobody reads this answer: the connection ends now.
+                machine.closed()
+                ending = .abort
+                return
             }
             let bodyFullyRead = bodyFinished ? true : await finishRequestBody()
             do {

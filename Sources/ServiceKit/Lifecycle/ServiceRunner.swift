@@ -159,6 +159,8 @@ public enum ServiceRunner {
         let port = declared.contains("PORT") ? configuration.int("PORT") ?? 0 : 0
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port)
         serverConfiguration.logger = logger
+        // A client that has gone takes its work with it (a password hash still waiting above all).
+        serverConfiguration.cancelsAbandonedRequests = true
         serverConfiguration.errorRenderer = FastAPIErrorRenderer()
         let server = HTTPServer(configuration: serverConfiguration, group: group, responder: responder)
         do {
