@@ -30,6 +30,11 @@ pg_port=$(free_port)
 "$LIB/pg-cluster" start "$work/pg" "$pg_port" --throwaway >/dev/null
 "$LIB/pg-cluster" create-service-dbs "$work/pg" "$pg_port" >/dev/null
 
+# hash_computations PORT: the service's scrypt computations so far (started ones).
+hash_computations() {
+    curl -fs "http://127.0.0.1:$1/metrics" | awk '$1 == "user_password_hash_computations_total" {print int($2)}'
+}
+
 machine_line
 for log_n in ${LOG_NS:-15 16 17}; do
     for profile in ${PROFILES:-bounded unbounded}; do
@@ -51,8 +56,11 @@ for log_n in ${LOG_NS:-15 16 17}; do
         for flood in $floods; do
             printf '\nSCRYPT_LOG_N=%s, %s, %s sign-ups (load average %s):\n' "$log_n" "$profile" "$flood" \
                 "$(cut -d' ' -f1-3 /proc/loadavg)"
+            hashes_before=$(hash_computations "$port")
             python3 loadtest/login-flood.py --url "http://127.0.0.1:$port" --flood "$flood" \
                 --flooders "${FLOODERS:-40}" --duration "${DURATION:-20}"
+            sleep 2  # computations still queued when the run ended
+            printf 'scrypt computations: %s\n' "$(( $(hash_computations "$port") - hashes_before ))"
         done
         kill "$pid"
         wait "$pid" 2>/dev/null || true
