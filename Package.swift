@@ -16,6 +16,8 @@ let swiftSettings: [SwiftSetting] = [
 
 /// swift-log's `Logger`, named by the targets that log.
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+/// swift-metrics' `Counter`, `Meter` and `Timer`, named by the targets that record metrics.
+let metrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
 
 let package = Package(
     name: "Marquee",
@@ -36,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The logging API every module logs through; our JSON lines are its handler (Telemetry).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The services' metrics API (Counter, Meter, Timer), the Swift server convention.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // Those metrics' registry and Prometheus text exposition (`/metrics`); no SwiftNIO.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: System libraries: a module map and a shim header each.
@@ -57,12 +63,17 @@ let package = Package(
         // MARK: The services and the gateway.
         .target(
             name: "ServiceKit",
-            dependencies: ["HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging],
+            dependencies: [
+                "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging, metrics,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "UserService", dependencies: ["ServiceKit", "Telemetry", logging], swiftSettings: swiftSettings),
-        .target(name: "MovieService", dependencies: ["ServiceKit", logging], swiftSettings: swiftSettings),
-        .target(name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging], swiftSettings: swiftSettings),
+        .target(name: "UserService", dependencies: ["ServiceKit", "Telemetry", logging, metrics], swiftSettings: swiftSettings),
+        .target(name: "MovieService", dependencies: ["ServiceKit", logging, metrics], swiftSettings: swiftSettings),
+        .target(
+            name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging, metrics], swiftSettings: swiftSettings
+        ),
         .target(
             name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", logging],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.

@@ -21,6 +21,8 @@ source "$ROOT/tests/lib/stack"
 # shellcheck source-path=SCRIPTDIR source=lib/checks
 source "$ROOT/tests/lib/checks"
 
+# promtool (Debian's prometheus package) checks every service's /metrics below.
+ensure_packages prometheus || die "could not install prometheus (promtool)"
 build_release
 trap stop_stack EXIT
 start_stack
@@ -272,6 +274,40 @@ elif timeout 60 "$BIN/loadtest" run --url "$BASE" --scenario reads --movies 3 --
 else
     fail "loadtest run" "$(tail -n 5 "$WORK/loadtest.out")"
 fi
+
+# ---------------------------------------------------------------------------- /metrics
+
+printf '\n== /metrics: promtool and the runtime figures\n'
+call GET /api/watchlist/user/1
+expect "a watchlist read (its connection to the movie service then waits idle in the pool)" 200
+declare -A METRICS_PORTS=([user-service]=$USER_PORT [movie-service]=$MOVIE_PORT [watchlist-service]=$WATCHLIST_PORT)
+for name in user-service movie-service watchlist-service; do
+    file=$WORK/$name.metrics
+    if ! curl -fsS -m 5 -o "$file" "http://127.0.0.1:${METRICS_PORTS[$name]}/metrics"; then
+        fail "$name's /metrics does not answer"
+        continue
+    fi
+    if lint=$(promtool check metrics <"$file" 2>&1); then
+        pass "$name's /metrics passes promtool check metrics"
+    else
+        fail "$name's /metrics: promtool check metrics" "$lint"
+    fi
+    absent=""
+    for series in marquee_http_requests_total marquee_http_request_duration_seconds_bucket \
+        'marquee_event_loop_lag_seconds{loop="1"}' 'marquee_http_connections_open{loop="0"}' \
+        marquee_blocking_pool_queued_jobs 'marquee_db_pool_connections{loop="0",state="ready"}' marquee_db_pool_waiters; do
+        grep -qF "$series" "$file" || absent+=" $series"
+    done
+    [[ -z "$absent" ]] && pass "$name's /metrics has the request and runtime series" || fail "$name's /metrics lacks:$absent"
+done
+grep -qF 'marquee_redis_connected{loop="0"} 1.0' "$WORK/movie-service.metrics" &&
+    grep -qF 'marquee_redis_pending_commands{loop="0"}' "$WORK/movie-service.metrics" &&
+    pass "movie-service's /metrics shows its Redis connections up" ||
+    fail "movie-service's Redis series" "$(grep marquee_redis "$WORK/movie-service.metrics")"
+grep -qE '^marquee_upstream_pool_connections\{upstream="movie-service",loop="[01]",state="idle"\} [1-9]' \
+    "$WORK/watchlist-service.metrics" &&
+    pass "watchlist-service's /metrics shows its idle keep-alive connections to the movie service" ||
+    fail "watchlist-service's upstream pool series" "$(grep marquee_upstream_pool "$WORK/watchlist-service.metrics")"
 
 # ---------------------------------------------------------------------------- an outage
 

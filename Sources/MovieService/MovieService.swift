@@ -99,6 +99,8 @@ public final class MovieService: Sendable {
             configuration: postgresConfiguration, group: group, minConnections: options.databasePoolMin,
             maxConnections: max(options.databasePoolMin, options.databasePoolMax))
         redis = RedisClient(configuration: redisConfiguration, group: group)
+        self.metrics.observe(postgres: database)
+        self.metrics.observe(redis: redis)
         let cache = MovieCache(redis: redis, ttl: options.ttl)
         catalog = MovieCatalog(
             repository: MovieRepository(database: database), cache: cache,

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Reactor
 import ServiceKit
 
@@ -6,7 +7,7 @@ import ServiceKit
 /// latency histogram `watchlist_upstream_request_duration_seconds{upstream,outcome}`.
 ///
 /// Every series is registered at start-up (two upstreams × five outcomes), so recording
-/// is an array lookup and a relaxed atomic in the caller's loop slot.
+/// is an array lookup, then swift-metrics' `Counter` and `Timer`.
 struct UpstreamMetrics: Sendable {
     enum Upstream: Int, CaseIterable, Sendable {
         case userService, movieService
@@ -43,36 +44,31 @@ struct UpstreamMetrics: Sendable {
     }
 
     private let counters: [Counter]
-    private let histograms: [Histogram]
+    private let timers: [Timer]
 
     init(metrics: Metrics) {
         var counters: [Counter] = []
-        var histograms: [Histogram] = []
+        var timers: [Timer] = []
         for upstream in Upstream.allCases {
             for outcome in Outcome.allCases {
                 counters.append(
                     metrics.counter(
                         "watchlist_upstream_requests_total", help: "Calls to the user and movie services.",
                         labels: ["upstream": upstream.label, "outcome": outcome.label]))
-                histograms.append(
-                    metrics.histogram(
+                timers.append(
+                    metrics.timer(
                         "watchlist_upstream_request_duration_seconds",
                         help: "Time from sending a call to the user or movie service to its outcome.",
                         labels: ["upstream": upstream.label, "outcome": outcome.label]))
             }
         }
         self.counters = counters
-        self.histograms = histograms
+        self.timers = timers
     }
 
     func record(_ upstream: Upstream, _ outcome: Outcome, startedAt start: UInt64) {
         let index = upstream.rawValue * Outcome.allCases.count + outcome.rawValue
         counters[index].increment()
-        histograms[index].observe(Double(monotonicNanoseconds() &- start) / 1e9)
-    }
-
-    /// Calls counted so far (tests).
-    func count(_ upstream: Upstream, _ outcome: Outcome) -> UInt64 {
-        counters[upstream.rawValue * Outcome.allCases.count + outcome.rawValue].value
+        timers[index].recordNanoseconds(Int64(truncatingIfNeeded: monotonicNanoseconds() &- start))
     }
 }

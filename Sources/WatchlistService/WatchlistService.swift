@@ -109,6 +109,9 @@ public enum WatchlistService {
         clientConfiguration.ioTimeout = options.upstreamTimeout
         clientConfiguration.poolWaitTimeout = options.upstreamTimeout
         let client = HTTPClient(group: group, configuration: clientConfiguration)
+        metrics.observe(postgres: database)
+        metrics.observe(client: client, origin: users.origin, upstream: UpstreamMetrics.Upstream.userService.label)
+        metrics.observe(client: client, origin: movies.origin, upstream: UpstreamMetrics.Upstream.movieService.label)
         let upstreams = Upstreams(
             client: client, users: users, movies: movies, callTimeout: options.connectTimeout + options.upstreamTimeout,
             metrics: UpstreamMetrics(metrics: metrics), logger: logger)

@@ -245,13 +245,15 @@ enum ServiceKitTestLoops {
         hits.increment()
         hits.increment(by: 2)
         metrics.gauge("marquee_db_pool_connections", help: "Open connections.", labels: ["state": "idle \"x\"\n"]) { 4 }
-        let histogram = metrics.histogram("marquee_cache_latency_seconds", help: "Latency.", buckets: [0.001, 0.01])
-        histogram.observe(0.0005)
-        histogram.observe(0.005)
-        histogram.observe(1)
+        let relayed = Atomic<Int>(5)
+        metrics.counter("marquee_relayed_total", help: "A total kept elsewhere.") {
+            Double(relayed.load(ordering: .relaxed))
+        }
+        let timer = metrics.timer("marquee_cache_latency_seconds", help: "Latency.", buckets: [0.001, 0.01])
+        timer.recordNanoseconds(500_000)
+        timer.recordNanoseconds(5_000_000)
+        timer.recordSeconds(1)
 
-        #expect(metrics.requests.count(method: .GET, route: "/api/users/{id:int}", status: 200) == 3)
-        #expect(metrics.requests.count(method: .GET, route: "/api/users/{id:int}", status: 404) == 1)
         let response = await responder.call(.GET, "/metrics", on: loop)
         #expect(response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8")
         let text = String(decoding: response.bodyBytes, as: UTF8.self)
@@ -266,7 +268,9 @@ enum ServiceKitTestLoops {
             #"marquee_http_request_duration_seconds_count{service="test-service",method="GET",route="/api/users/{id:int}"} 4"#,
             #"marquee_cache_hits_total{service="test-service"} 3"#,
             "# TYPE marquee_db_pool_connections gauge",
-            #"marquee_db_pool_connections{state="idle \"x\"\n"} 4"#,
+            #"marquee_db_pool_connections{state="idle \"x\"\n"} 4.0"#,
+            "# TYPE marquee_relayed_total counter",
+            "marquee_relayed_total 5",
             #"marquee_cache_latency_seconds_bucket{le="0.001"} 1"#,
             #"marquee_cache_latency_seconds_bucket{le="0.01"} 2"#,
             #"marquee_cache_latency_seconds_bucket{le="+Inf"} 3"#,
@@ -283,6 +287,11 @@ enum ServiceKitTestLoops {
         #expect(buckets.count == Metrics.latencyBuckets.count + 1)
         let counts = buckets.compactMap { Double($0.split(separator: " ").last ?? "") }
         #expect(counts == counts.sorted())
+
+        // A total read at scrape time only grows by what it gained since the last scrape.
+        relayed.store(7, ordering: .relaxed)
+        let again = String(decoding: await responder.call(.GET, "/metrics", on: loop).bodyBytes, as: UTF8.self)
+        #expect(again.split(separator: "\n").contains("marquee_relayed_total 7"))
     }
 
     /// Found by schemathesis through the gateway: `PUT /api/health/users` was a 404.

@@ -42,6 +42,9 @@ public final class HTTPServer: Sendable {
     /// Connections open right now, over all loops.
     public var openConnections: Int { connectionCount.load(ordering: .relaxed) }
 
+    /// Connections each loop serves right now, in loop order (metrics). Any thread.
+    public var openConnectionsPerLoop: [Int] { loopStates.map { $0.openConnections.load(ordering: .relaxed) } }
+
     /// Binds one listener per loop.
     /// - Throws: ``IOError`` when the address is taken or invalid.
     public func start() async throws {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import ServiceKit
 
 /// The cache's figures in `/metrics`. The load tester reads `marquee_cache_hits_total` and

@@ -61,6 +61,13 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     /// Whether the connection is up now (for health checks). Any thread.
     public var isConnected: Bool { connectedFlag.load(ordering: .relaxed) }
 
+    /// Commands sent and not answered yet (metrics), read on ``loop``. Any thread.
+    public func pendingCommandCount() async -> Int {
+        await withUnsafeContinuation { continuation in
+            loop.executeNowOrSoon { [self] in continuation.resume(returning: pending.count) }
+        }
+    }
+
     /// Starts connecting (and reconnecting whenever the connection drops). Any thread.
     public func start() {
         loop.executeNowOrSoon { [self] in run(state.startRequested()) }

@@ -63,7 +63,7 @@ public struct ServiceResponder: HTTPResponder {
         } else if path == "/metrics" && (request.method == .GET || request.method == .HEAD) {
             context.route = "/metrics"
             response = HTTPServerResponse(status: .ok, headers: ["Content-Type": Metrics.contentType],
-                                          body: .bytes(metrics.exposition()))
+                                          body: .bytes(await metrics.exposition()))
         } else if path == "/health" || path == "/health/" || path == "/metrics" {
             // A known path, another method: 405 with `Allow`, as the router answers for its own.
             context.route = path == "/metrics" ? "/metrics" : "/health"
@@ -79,9 +79,11 @@ public struct ServiceResponder: HTTPResponder {
         }
         response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
 
-        let seconds = Double(monotonicNanoseconds() &- start) / 1e9
+        let nanoseconds = monotonicNanoseconds() &- start
+        let seconds = Double(nanoseconds) / 1e9
         let route = context.route ?? "unmatched"
-        metrics.requests.record(method: request.method, route: route, status: response.status.code, seconds: seconds)
+        metrics.requests.record(
+            method: request.method, route: route, status: response.status.code, nanoseconds: nanoseconds)
         logger.log(
             level: response.status.code >= 500 ? .error : .info, "request",
             metadata: [

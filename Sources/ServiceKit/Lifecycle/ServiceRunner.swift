@@ -1,6 +1,8 @@
 import AuthToken
+import CoreMetrics
 import HTTP
 import Logging
+import Prometheus
 import Reactor
 import Synchronization
 import Telemetry
@@ -70,6 +72,9 @@ public enum ServiceRunner {
             ? configuration.string("LOG_LEVEL").flatMap(Logger.Level.init(setting:)) ?? .info : .info
         let logger = JSONLogHandler.bootstrap(
             service: name, level: level, metadataProvider: RequestContext.metadataProvider)
+        // One registry per process: ours and any library's swift-metrics series share `/metrics`.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let loops = configuration.settings.contains { $0.name == "LOOPS" }
             ? configuration.int("LOOPS") ?? EventLoopGroup.coreCount : EventLoopGroup.coreCount
         let affinity = configuration.settings.contains { $0.name == "LOOP_AFFINITY" }
@@ -85,7 +90,8 @@ public enum ServiceRunner {
         // and the main thread waits for its exit code.
         let done = ExitLatch()
         Task(executorPreference: group.loops[0]) {
-            let code = await run(name: name, configuration: configuration, group: group, logger: logger, make: make)
+            let code = await run(
+                name: name, configuration: configuration, group: group, logger: logger, registry: registry, make: make)
             done.open(code)
         }
         let code = done.wait()
@@ -114,12 +120,15 @@ public enum ServiceRunner {
     /// - Parameters:
     ///   - stopRequests: what asks for shutdown; nil watches SIGTERM and SIGINT (which
     ///     must be blocked). Tests pass a stream of their own.
+    ///   - registry: where `/metrics` comes from (`main` bootstraps `MetricsSystem` with it);
+    ///     tests leave the default, a registry of their own.
     ///   - started: called with the bound port once the server listens (tests use port 0).
     public static func run(
-        name: String, configuration: ServiceConfiguration, group: EventLoopGroup, logger: Logger, make: Make,
+        name: String, configuration: ServiceConfiguration, group: EventLoopGroup, logger: Logger,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), make: Make,
         stopRequests: AsyncStream<Int32>? = nil, started: @Sendable (Int) -> Void = { _ in }
     ) async -> Int32 {
-        let metrics = Metrics(service: name, loopCount: group.loops.count)
+        let metrics = Metrics(service: name, loopCount: group.loops.count, registry: registry)
         let declared = Set(configuration.settings.map(\.name))
         let secret = declared.contains("AUTH_SECRET") ? configuration.string("AUTH_SECRET") : nil
         if let secret, !secret.isEmpty, let problem = AuthSecretPolicy.problem(with: secret) {
@@ -183,9 +192,21 @@ public enum ServiceRunner {
         logger.info("started", metadata: fields)
         started(server.localPort)
 
+        metrics.observe(server: server, group: group)
+        let probes = metrics.loopLagProbes(group: group)
         let stream = stopRequests ?? SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await server.run() }
+        // Each task answers whether it was the server's (the others run until cancelled).
+        await withTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                await server.run()
+                return true
+            }
+            for probe in probes {
+                tasks.addTask(executorPreference: probe.loop) {
+                    await probe.run()
+                    return false
+                }
+            }
             tasks.addTask {
                 var received = 0
                 for await signal in stream {
@@ -198,9 +219,10 @@ public enum ServiceRunner {
                         exit(130)
                     }
                 }
+                return false
             }
-            await tasks.next()  // the server drained
-            tasks.cancelAll()  // stop watching signals
+            while let wasServer = await tasks.next(), !wasServer {}  // until the server drained
+            tasks.cancelAll()  // stop watching signals and probing loops
         }
         await runHooks(definition.shutdownHooks, logger: logger)
         await confirmerClient?.shutdown()

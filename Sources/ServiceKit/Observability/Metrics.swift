@@ -1,30 +1,48 @@
+import CoreMetrics
+import Prometheus
 import Reactor
 import Synchronization
 
-/// A Prometheus registry: counters, closure-backed gauges, histograms, and the per-route
-/// HTTP figures, exposed in text format 0.0.4 (``exposition()``).
+/// A process's metrics: swift-metrics objects (`Counter`, `Meter`, `Timer`) whose handlers live
+/// in swift-prometheus's ``PrometheusCollectorRegistry``, exposed as Prometheus text 0.0.4
+/// (``exposition()``).
 ///
-/// Hot-path rule: recording never touches shared state. Every series keeps one slot per
-/// event loop (`EventLoop.current.index`, plus one for callers off the loops); counters are
-/// relaxed atomics in their own slot, histograms and the route table sit behind a Mutex
-/// per slot that only its loop takes, except for a scrape, which merges the slots.
+/// Each series is registered here with its help text (the swift-metrics API has no place for
+/// one) and handed back as a swift-metrics object; each executable also bootstraps
+/// `MetricsSystem` with a factory over the same registry, so series that other libraries make
+/// through swift-metrics appear in the same `/metrics`. Figures kept elsewhere (pool sizes, a
+/// driver's totals) are read when a scrape asks, never on the request path.
+///
+/// Hot-path rule: recording is what swift-prometheus does (a relaxed atomic for a counter, a
+/// short lock per histogram); nothing here adds a lock shared between loops.
 public final class Metrics: Sendable {
     /// The default latency buckets, in seconds: 0.5 ms to 5 s.
     public static let latencyBuckets: [Double] = [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
     ]
 
-    public let slotCount: Int
+    /// `Content-Type` of ``exposition()``.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Where every series lives.
+    public let registry: PrometheusCollectorRegistry
+    /// The swift-metrics factory over ``registry`` (what `MetricsSystem.bootstrap` takes).
+    public let factory: PrometheusMetricsFactory
     public let requests: RequestMetrics
-    // Lock rule: taken only at registration and scrape.
-    private let families = Mutex<[Family]>([])
+    // Lock rule: taken at registration and by a scrape (which it serialises), never when recording.
+    private let readAtScrape = Mutex<[ScrapedSeries]>([])
+    private let collectors = Mutex<[@Sendable () async -> Void]>([])
 
     /// - Parameters:
     ///   - service: the `service` label of the HTTP series.
     ///   - loopCount: the group's loop count (`LOOPS`); loops beyond it share slots.
-    public init(service: String, loopCount: Int) {
-        slotCount = max(1, loopCount) + 1
-        requests = RequestMetrics(service: service, slotCount: slotCount)
+    ///   - registry: the process's registry (the one `MetricsSystem` was bootstrapped with);
+    ///     tests leave the default, a registry of their own.
+    public init(service: String, loopCount: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        factory = PrometheusMetricsFactory(registry: registry)
+        requests = RequestMetrics(
+            service: service, slotCount: max(1, loopCount) + 1, registry: registry, factory: factory)
     }
 
     /// The slot for the calling thread: its loop's, or the last one off the loops.
@@ -36,162 +54,96 @@ public final class Metrics: Sendable {
 
     // MARK: Registration (at start-up)
 
-    public func counter(_ name: String, help: String, labels: KeyValuePairs<String, String> = [:]) -> Counter {
-        let counter = Counter(slotCount: slotCount)
-        register(name, help: help, type: "counter", labels: labels, series: .counter(counter))
-        return counter
+    /// A counter its owner increments.
+    public func counter(_ name: String, help: String, labels: KeyValuePairs<String, String> = [:]) -> CoreMetrics.Counter {
+        let dimensions = Self.pairs(labels)
+        let handler = registry.makeCounter(descriptor: Self.descriptor(name, help: help), labels: dimensions)
+        return CoreMetrics.Counter(label: name, dimensions: dimensions, handler: handler, factory: factory)
     }
 
-    /// A gauge read at scrape time (pool sizes, cache figures): `value` runs on the
-    /// scraping task and must be cheap and thread-safe.
-    public func gauge(
-        _ name: String, help: String, labels: KeyValuePairs<String, String> = [:],
-        value: @escaping @Sendable () -> Double
-    ) {
-        register(name, help: help, type: "gauge", labels: labels, series: .gauge(value))
-    }
-
-    /// A counter read at scrape time from a figure kept elsewhere (a driver's totals).
+    /// A counter read at scrape time from a total kept elsewhere (a driver's, a relay's):
+    /// `value` runs on the scraping task and must be cheap and thread-safe.
     public func counter(
         _ name: String, help: String, labels: KeyValuePairs<String, String> = [:],
         value: @escaping @Sendable () -> Double
     ) {
-        register(name, help: help, type: "counter", labels: labels, series: .gauge(value))
+        let counter = counter(name, help: help, labels: labels)
+        readAtScrape.withLock { $0.append(.counter(counter, last: 0, read: value)) }
     }
 
-    public func histogram(
+    /// A gauge its owner sets (`Meter.set`).
+    public func meter(_ name: String, help: String, labels: KeyValuePairs<String, String> = [:]) -> Meter {
+        let dimensions = Self.pairs(labels)
+        let handler = registry.makeGauge(descriptor: Self.descriptor(name, help: help), labels: dimensions)
+        return Meter(label: name, dimensions: dimensions, handler: handler, factory: factory)
+    }
+
+    /// A gauge read at scrape time (pool sizes, cache figures): `value` runs on the scraping
+    /// task and must be cheap and thread-safe.
+    public func gauge(
+        _ name: String, help: String, labels: KeyValuePairs<String, String> = [:],
+        value: @escaping @Sendable () -> Double
+    ) {
+        let meter = meter(name, help: help, labels: labels)
+        readAtScrape.withLock { $0.append(.gauge(meter, read: value)) }
+    }
+
+    /// A latency histogram (seconds, with `buckets` as upper bounds).
+    public func timer(
         _ name: String, help: String, buckets: [Double] = Metrics.latencyBuckets,
         labels: KeyValuePairs<String, String> = [:]
-    ) -> Histogram {
-        let histogram = Histogram(buckets: buckets, slotCount: slotCount)
-        register(name, help: help, type: "histogram", labels: labels, series: .histogram(histogram))
-        return histogram
+    ) -> CoreMetrics.Timer {
+        let dimensions = Self.pairs(labels)
+        let handler = registry.makeDurationHistogram(
+            descriptor: Self.descriptor(name, help: help), labels: dimensions, buckets: Self.durations(buckets))
+        return CoreMetrics.Timer(label: name, dimensions: dimensions, handler: handler, factory: factory)
     }
 
-    private func register(
-        _ name: String, help: String, type: String, labels: KeyValuePairs<String, String>, series: Series
-    ) {
-        let labelPairs = labels.map { ($0.key, $0.value) }
-        families.withLock { families in
-            if let index = families.firstIndex(where: { $0.name == name }) {
-                precondition(families[index].type == type, "metric \(name) registered with two types")
-                families[index].series.append((labelPairs, series))
-            } else {
-                families.append(Family(name: name, help: help, type: type, series: [(labelPairs, series)]))
-            }
-        }
+    /// Work that runs before each scrape and sets meters from figures that live on other
+    /// loops (a pool's statistics, read on its own loop).
+    public func collect(_ collector: @escaping @Sendable () async -> Void) {
+        collectors.withLock { $0.append(collector) }
     }
 
     // MARK: Exposition
 
-    /// The whole registry in Prometheus text format 0.0.4.
-    public func exposition() -> [UInt8] {
-        var out = PrometheusText()
-        requests.write(to: &out)
-        let snapshot = families.withLock { $0 }
-        for family in snapshot {
-            out.header(family.name, help: family.help, type: family.type)
-            for (labels, series) in family.series {
-                switch series {
-                case .counter(let counter): out.sample(family.name, labels: labels, value: Double(counter.value))
-                case .gauge(let read): out.sample(family.name, labels: labels, value: read())
-                case .histogram(let histogram):
-                    let merged = histogram.snapshot()
-                    out.histogram(family.name, labels: labels, buckets: histogram.buckets, data: merged)
+    /// The whole registry in Prometheus text format 0.0.4, figures read at scrape time included.
+    public func exposition() async -> [UInt8] {
+        for collector in collectors.withLock({ $0 }) { await collector() }
+        readAtScrape.withLock { series in
+            for index in series.indices {
+                switch series[index] {
+                case .gauge(let meter, let read):
+                    meter.set(read())
+                case .counter(let counter, let last, let read):
+                    // Prometheus counters only grow: add what the total gained since the last scrape.
+                    let total = Int64(max(0, read()))
+                    if total > last {
+                        counter.increment(by: total - last)
+                        series[index] = .counter(counter, last: total, read: read)
+                    }
                 }
             }
         }
-        return out.bytes
+        return registry.emitToBuffer()
     }
 
-    /// `Content-Type` of ``exposition()``.
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
-
-    private struct Family: Sendable {
-        let name: String
-        let help: String
-        let type: String
-        var series: [([(String, String)], Series)]
+    static func pairs(_ labels: KeyValuePairs<String, String>) -> [(String, String)] {
+        labels.map { ($0.key, $0.value) }
     }
 
-    private enum Series: Sendable {
-        case counter(Counter)
-        case gauge(@Sendable () -> Double)
-        case histogram(Histogram)
-    }
-}
-
-/// A monotonically increasing count, one relaxed atomic per loop.
-public final class Counter: Sendable {
-    private final class Cell: Sendable {
-        let value = Atomic<UInt64>(0)
+    /// A whole metric name (no namespace or unit parts) and its help text.
+    static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    private let cells: [Cell]
-
-    init(slotCount: Int) { cells = (0..<slotCount).map { _ in Cell() } }
-
-    /// Adds `amount`; any thread, lock-free.
-    @inline(__always)
-    public func increment(by amount: UInt64 = 1) {
-        cells[Metrics.slot(cells.count)].value.wrappingAdd(amount, ordering: .relaxed)
+    static func durations(_ seconds: [Double]) -> [Duration] {
+        precondition(seconds == seconds.sorted(), "histogram buckets must be increasing")
+        return seconds.map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
     }
 
-    /// The sum over all loops.
-    public var value: UInt64 { cells.reduce(0) { $0 &+ $1.value.load(ordering: .relaxed) } }
-}
-
-/// Counts and sum of observations per bucket.
-struct HistogramData: Sendable {
-    var counts: [UInt64]
-    var sum: Double = 0
-    var count: UInt64 = 0
-
-    init(bucketCount: Int) { counts = [UInt64](repeating: 0, count: bucketCount) }
-
-    @inline(__always)
-    mutating func observe(_ value: Double, buckets: [Double]) {
-        // Non-cumulative per bucket; made cumulative at exposition. Linear: 13 buckets.
-        var index = 0
-        while index < buckets.count && value > buckets[index] { index += 1 }
-        if index < buckets.count { counts[index] &+= 1 }
-        sum += value
-        count &+= 1
-    }
-
-    mutating func merge(_ other: HistogramData) {
-        for i in counts.indices { counts[i] &+= other.counts[i] }
-        sum += other.sum
-        count &+= other.count
-    }
-}
-
-/// A histogram with fixed buckets; observations go to the caller's loop's slot.
-public final class Histogram: Sendable {
-    public let buckets: [Double]
-    // Lock rule: slot i is taken by loop i on each observation (uncontended) and by a scrape.
-    private let slots: [Slot]
-
-    /// A class box: arrays cannot hold the non-copyable `Mutex` directly.
-    private final class Slot: Sendable {
-        let data: Mutex<HistogramData>
-        init(_ data: HistogramData) { self.data = Mutex(data) }
-    }
-
-    init(buckets: [Double], slotCount: Int) {
-        precondition(buckets == buckets.sorted(), "histogram buckets must be increasing")
-        self.buckets = buckets
-        slots = (0..<slotCount).map { _ in Slot(HistogramData(bucketCount: buckets.count)) }
-    }
-
-    public func observe(_ value: Double) {
-        let buckets = self.buckets
-        slots[Metrics.slot(slots.count)].data.withLock { $0.observe(value, buckets: buckets) }
-    }
-
-    func snapshot() -> HistogramData {
-        var merged = HistogramData(bucketCount: buckets.count)
-        for slot in slots { merged.merge(slot.data.withLock { $0 }) }
-        return merged
+    private enum ScrapedSeries: Sendable {
+        case gauge(Meter, read: @Sendable () -> Double)
+        case counter(CoreMetrics.Counter, last: Int64, read: @Sendable () -> Double)
     }
 }

@@ -1,4 +1,5 @@
 import AuthToken
+import CoreMetrics
 import HTTP
 import Logging
 import Postgres
@@ -74,6 +75,10 @@ public final class UserService: Sendable {
         authRate = ClientRateLimiter(policy: configuration.authRate)
         clientAddress = ClientAddress(trusted: configuration.trustedProxies)
         watchlistClient = HTTPClient(group: group)
+        metrics.observe(postgres: database)
+        if let (origin, _) = HTTPOrigin.split(url: configuration.watchlistServiceURL) {
+            metrics.observe(client: watchlistClient, origin: origin, upstream: "watchlist-service")
+        }
         relay = DeletionRelay(
             configuration: configuration.relay, store: store, client: watchlistClient, loop: group.loops[0],
             logger: logger)
