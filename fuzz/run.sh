@@ -29,7 +29,11 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
         sources=("$root"/Sources/ServiceKit/JSON/*.swift "$root/fuzz/$source.swift")
         dict="$root/fuzz/json.dict"
     elif [[ "$target" == http2 ]]; then
-        sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/HTTP2/*.swift "$root/fuzz/$source.swift")
+        # The HTTP/2 machine words its own answers through the server's error renderer.
+        sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/HTTP2/*.swift
+            "$root"/Sources/HTTP/Server/{HTTPErrorRenderer,HTTPServerError}.swift
+            "$root/Sources/HTTP/Parser/HTTPParseError.swift" "$root/Sources/HTTP/Router/PathParameters.swift"
+            "$root/fuzz/$source.swift")
         dict="$root/fuzz/http2.dict"
     else
         sources=("$root"/Sources/HTTP/Messages/*.swift "$root"/Sources/HTTP/Parser/*.swift

@@ -18,16 +18,6 @@ public struct HTTPErrorBody: Sendable {
     }
 }
 
-extension HTTPErrorRenderer {
-    /// The whole answer to `error`: its status, its fields, the rendered body.
-    public func response(for error: HTTPServerError) -> HTTPServerResponse {
-        let body = render(error)
-        var response = HTTPServerResponse(status: error.status, headers: error.headers, body: .bytes(body.bytes))
-        response.headers.replaceOrAdd(.contentType, value: body.contentType)
-        return response
-    }
-}
-
 /// The server's default: the error's ``HTTPServerError/message`` as plain text.
 public struct PlainTextErrorRenderer: HTTPErrorRenderer {
     public init() {}

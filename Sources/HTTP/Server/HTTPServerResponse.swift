@@ -100,3 +100,13 @@ public struct HTTPBodyLengthError: Error, Hashable, Sendable, CustomStringConver
             : "response body shorter than its Content-Length (\(written) < \(stated) bytes)"
     }
 }
+
+extension HTTPErrorRenderer {
+    /// The whole answer to `error`: its status, its fields, the rendered body.
+    public func response(for error: HTTPServerError) -> HTTPServerResponse {
+        let body = render(error)
+        var response = HTTPServerResponse(status: error.status, headers: error.headers, body: .bytes(body.bytes))
+        response.headers.replaceOrAdd(.contentType, value: body.contentType)
+        return response
+    }
+}
