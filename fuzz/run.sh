@@ -26,7 +26,7 @@ for pair in request:FuzzRequestParser response:FuzzResponseParser chunked:FuzzCh
     source="${pair#*:}"
     binary="$build/$target"
     if [[ "$target" == json ]]; then
-        sources=("$root"/Sources/ServiceKit/JSON/*.swift "$root/fuzz/$source.swift")
+        sources=("$root"/Sources/ServiceKit/JSON/*.swift "$root/Sources/Telemetry/JSONText.swift" "$root/fuzz/$source.swift")
         dict="$root/fuzz/json.dict"
     elif [[ "$target" == http2 ]]; then
         # The HTTP/2 machine words its own answers through the server's error renderer.

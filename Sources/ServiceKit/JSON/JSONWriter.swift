@@ -1,3 +1,8 @@
+// The fuzz stage compiles these files alone, with JSONText.swift in the same module.
+#if canImport(Telemetry)
+import Telemetry
+#endif
+
 /// Writes JSON text straight into a byte buffer, placing commas by itself.
 ///
 /// ```swift
@@ -186,37 +191,10 @@ public struct JSONWriter: Sendable {
 
     // MARK: Primitives
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    /// Appends `string` as a JSON string literal: `"` and `\` escaped, control characters
-    /// as short escapes or `\u00XX`; everything else (valid UTF-8) as is.
+    /// Appends `string` as a JSON string literal (``JSONText/appendString(_:to:)``).
+    @inline(__always)
     public static func appendString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { utf8 in
-            var runStart = 0
-            for index in 0..<utf8.count {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                runStart = index + 1
-                switch byte {
-                case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-                case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-                case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-                case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-                default:
-                    out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
-                    out.append(hexDigits[Int(byte >> 4)])
-                    out.append(hexDigits[Int(byte & 0xF)])
-                }
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONText.appendString(string, to: &out)
     }
 
     /// Appends the decimal digits of `value`.
