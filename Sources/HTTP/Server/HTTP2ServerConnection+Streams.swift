@@ -72,29 +72,15 @@ extension HTTP2ServerConnection {
 
     func send(_ response: HTTPServerResponse, on id: UInt32, method: HTTPMethod, exchange: Exchange) async {
         let code = response.status.code
-        let bodyAllowed = !response.status.forbidsBody
-        let sendsBody = bodyAllowed && method != .HEAD
-        var contentLength: Int?
-        var bytes: [UInt8] = []
-        var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
-        switch response.body {
-        case .empty:
-            if bodyAllowed { contentLength = 0 }
-        case .bytes(let body):
-            if bodyAllowed { contentLength = body.count }
-            bytes = body
-        case .stream(let length, let writer):
-            contentLength = bodyAllowed ? length : nil
-            streamWriter = writer
-        }
-        let endsWithHead = !sendsBody || (streamWriter == nil && bytes.isEmpty)
+        let plan = ResponseBodyPlan(response, method: method)
+        let endsWithHead = !plan.sendsBody || (plan.streamWriter == nil && plan.bytes.isEmpty)
         let date = dateCache.currentField()
         let result = machine.sendResponseHead(streamID: id, status: code, endStream: endsWithHead, now: loop.now) { fields in
             response.headers.forEachField { name, value in
                 guard !HTTPServerOwnedFields.contains(name) else { return }
                 fields.add(name: name, value: value)
             }
-            if let contentLength { fields.add(name: "content-length", value: String(contentLength)) }
+            if let contentLength = plan.contentLength { fields.add(name: "content-length", value: String(contentLength)) }
             if let serverName = configuration.serverName { fields.add(name: "server", value: serverName) }
             configuration.fixedFields.forEachField { name, value in fields.add(name: name, value: value) }
             // The cache holds the whole `Date: ...` CRLF line: the value is between the two.
@@ -102,10 +88,10 @@ extension HTTP2ServerConnection {
         }
         perform(result.actions)
         guard result.sent, !endsWithHead else { return }
-        if let streamWriter {
+        if let streamWriter = plan.streamWriter {
             let writer = HTTPBodyWriter(
                 stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false,
-                length: contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
+                length: plan.contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
             do {
                 try await streamWriter(writer)
                 try await writer.finish()
@@ -122,7 +108,7 @@ extension HTTP2ServerConnection {
             }
             perform(machine.sendData(streamID: id, [][...], endStream: true, now: loop.now).actions)
         } else {
-            perform(machine.sendData(streamID: id, bytes[...], endStream: true, now: loop.now).actions)
+            perform(machine.sendData(streamID: id, plan.bytes[...], endStream: true, now: loop.now).actions)
         }
     }
 

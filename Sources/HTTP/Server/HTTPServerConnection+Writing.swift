@@ -27,27 +27,11 @@ extension HTTPServerConnection {
             keepAlive = false
             machine.responseForcesClose()
         }
-        let bodyAllowed = !response.status.forbidsBody
-        let sendsBody = bodyAllowed && method != .HEAD
-
-        var streamWriter: (@Sendable @concurrent (HTTPBodyWriter) async throws -> Void)?
-        var chunked = false
-        var bytes: [UInt8] = []
+        let plan = ResponseBodyPlan(response, method: method)
         // The framing field: Content-Length (a number), chunked, or none.
-        var contentLength: Int?
-        switch response.body {
-        case .empty:
-            if bodyAllowed { contentLength = 0 }
-        case .bytes(let body):
-            if bodyAllowed { contentLength = body.count }
-            bytes = body
-        case .stream(let length, let writer):
-            streamWriter = writer
-            if !bodyAllowed {
-                break  // 1xx, 204 and 304 have no body, so no framing (RFC 9110 §6.4.1)
-            } else if let length {
-                contentLength = length
-            } else if version == .http1_1 {
+        var chunked = false
+        if plan.isUndelimitedStream {
+            if version == .http1_1 {
                 chunked = true
             } else {
                 keepAlive = false  // HTTP/1.0: the end of the connection ends the body
@@ -63,7 +47,7 @@ extension HTTPServerConnection {
         HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
             writer.fields(response.headers, omitting: HTTPServerOwnedFields.contains)
-            if let contentLength {
+            if let contentLength = plan.contentLength {
                 writer.field("Content-Length", decimal: contentLength)
             } else if chunked {
                 writer.field("Transfer-Encoding", "chunked")
@@ -77,10 +61,10 @@ extension HTTPServerConnection {
             date.withUnsafeBytes { writer.bytes($0) }
             writer.endOfLine()
         }
-        if let streamWriter {
-            return StreamedBody(write: streamWriter, chunked: chunked, length: contentLength, sendsBody: sendsBody)
+        if let streamWriter = plan.streamWriter {
+            return StreamedBody(write: streamWriter, chunked: chunked, length: plan.contentLength, sendsBody: plan.sendsBody)
         }
-        if sendsBody { output.append(contentsOf: bytes) }
+        if plan.sendsBody { output.append(contentsOf: plan.bytes) }
         return nil
     }
 
