@@ -44,11 +44,8 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
     private let ioTimeout: UInt64
     private var state = HTTPClientConnectionState()
     private var parser: HTTPResponseParser
-    /// Read buffer: bytes `readIndex..<writeIndex` are received and not yet consumed.
-    /// Allocated once per connection, freed in deinit.
-    private let buffer: UnsafeMutableRawBufferPointer
-    private var readIndex = 0
-    private var writeIndex = 0
+    /// Bytes received and not yet consumed; owned memory, allocated once per connection.
+    private let buffer: ReadBuffer
     /// Request bytes not yet written; reused (keeping its capacity) for every request.
     private var outgoing: [UInt8] = []
     /// Whether any byte of the current request went to the transport.
@@ -73,11 +70,10 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
         parser = HTTPResponseParser(limits: configuration.responseLimits)
         // The head must fit: the parser decides a head within these many bytes.
         let headRoom = configuration.responseLimits.maxRequestLineLength + configuration.responseLimits.maxHeaderBytes + 4
-        buffer = .allocate(byteCount: max(configuration.readBufferSize, headRoom), alignment: 16)
+        buffer = ReadBuffer(capacity: max(configuration.readBufferSize, headRoom))
     }
 
     deinit {
-        buffer.deallocate()
         if !isClosed {
             // Dropped without release()/close() (a cancelled caller): sockets close on their loop.
             let transport = self.transport
@@ -226,9 +222,9 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
         if let deadline, deadline < headDeadline { headDeadline = deadline }
         transport.readDeadline = headDeadline
         while true {
-            switch parser.next(UnsafeRawBufferPointer(rebasing: buffer[readIndex..<writeIndex])) {
+            switch buffer.withUnread({ parser.next($0) }) {
             case .head(let head, let consumed):
-                readIndex += consumed
+                buffer.consume(consumed)
                 if head.status.isInformational && head.status != .switchingProtocols { continue }
                 state.responseHeadReceived(head, bodyKind: parser.bodyKind)
                 return head
@@ -262,14 +258,14 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
         default: throw misuse(HTTPClientConnectionState.Misuse(reason: "reading a body while \(state.state)"))
         }
         while true {
-            switch parser.next(UnsafeRawBufferPointer(rebasing: buffer[readIndex..<writeIndex])) {
+            switch buffer.withUnread({ parser.next($0) }) {
             case .body(let start, let count, let consumed):
-                // baseAddress is non-nil: the buffer was allocated with a non-zero size.
-                let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress! + readIndex + start, count: count)
-                readIndex += consumed
+                // In place: valid until the next read into the buffer, as documented above.
+                let bytes = buffer.unread(offset: start, count: count)
+                buffer.consume(consumed)
                 if count > 0 { return bytes }
             case .end(let consumed, _):
-                readIndex += consumed
+                buffer.consume(consumed)
                 responseEnded()
                 return nil
             case .needMore:
@@ -328,37 +324,23 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
     /// Reads more bytes into the buffer. - Returns: false at end of stream.
     @inline(__always)  // one async frame fewer per read
     private func fill(timeoutCode: HTTPClientError.Code) async throws(HTTPClientError) -> Bool {
-        if readIndex == writeIndex {
-            readIndex = 0
-            writeIndex = 0
-        } else if writeIndex == buffer.count {
-            guard readIndex > 0 else {
-                // Cannot happen within the parser's limits (the buffer holds a maximal head).
-                throw fail(.invalidResponse, parseError: HTTPParseError(.headersTooLarge))
-            }
-            // Move the unconsumed tail to the front; copyMemory allows overlapping regions.
-            let pending = writeIndex - readIndex
-            buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + readIndex, byteCount: pending)
-            readIndex = 0
-            writeIndex = pending
-        }
         let count: Int
         do {
-            let free = UnsafeMutableRawBufferPointer(rebasing: buffer[writeIndex...])
-            count = try await TCPSocket.read(into: free, from: transport, socket: socket)
+            count = try await buffer.readMore(from: transport, socket: socket)
+        } catch is ReadBuffer.BufferFull {
+            // Cannot happen within the parser's limits (the buffer holds a maximal head).
+            throw fail(.invalidResponse, parseError: HTTPParseError(.headersTooLarge))
         } catch {
             throw fail(ioError: error, timeoutCode: timeoutCode)
         }
         if count == 0 { return false }
-        writeIndex += count
         responseBytesSeen = true
         return true
     }
 
     private func responseEnded() {
-        state.responseEnded(leftoverBytes: readIndex != writeIndex)
-        readIndex = 0
-        writeIndex = 0
+        state.responseEnded(leftoverBytes: buffer.unreadCount > 0)
+        buffer.discardUnread()
     }
 
     // MARK: Ending
