@@ -36,6 +36,16 @@ struct ManualInstant: InstantProtocol {
         #expect(throttle.attempt([.email("b@x.org")], now: t0) == .allowed)
     }
 
+    @Test func anAttemptThatArrivesWithAnOlderInstantWaitsNoLongerThanTheLock() {
+        // Two loops read their clocks, then take the lock in the other order: the attempt
+        // counted first sets the lock from the later instant.
+        var throttle = Throttle(policy: policy)
+        let keys: [Throttle.Key] = [.email("a@x.org")]
+        for _ in 0..<2 { #expect(throttle.attempt(keys, now: t0) == .allowed) }
+        #expect(throttle.attempt(keys, now: t0.advanced(by: .seconds(3))) == .allowed)  // locked until 13 s
+        #expect(throttle.attempt(keys, now: t0.advanced(by: .seconds(1))) == .throttled(retryAfter: .seconds(10)))
+    }
+
     @Test func anUndecidedAttemptIsRefunded() {
         // Refused for capacity (503) five times: no lock, since no password was ever wrong.
         var throttle = Throttle(policy: policy)

@@ -43,9 +43,11 @@ public final class ClientRateLimiter: Sendable {
     /// A request without a client address (in-process) is never limited.
     public func admit(_ client: String?, now: ContinuousClock.Instant? = nil) -> Duration? {
         guard policy.rate > 0, let client else { return nil }
-        let now = now ?? clock.now
         let policy = self.policy
+        let clock = self.clock
         return buckets.withLock { buckets -> Duration? in
+            // Read under the lock, so that the instants of one bucket never go backwards.
+            let now = now ?? clock.now
             var bucket = buckets[client] ?? Bucket(tokens: policy.burst, updated: now)
             let elapsed = bucket.updated.duration(to: now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

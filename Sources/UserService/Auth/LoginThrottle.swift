@@ -49,6 +49,10 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
 
     public let policy: Policy
     private(set) var entries: [Key: Entry] = [:]
+    /// The latest instant an attempt was made at: an attempt that arrives with an older
+    /// one (its caller read the clock before another caller's attempt was counted) is
+    /// taken as made at this one, so that no wait exceeds the lock that caused it.
+    private var latest: Instant?
 
     public init(policy: Policy = .standard) {
         self.policy = policy
@@ -82,6 +86,8 @@ public struct LoginThrottle<Instant: InstantProtocol>: Sendable where Instant.Du
     /// Why charge first: checking takes tens of milliseconds of scrypt, and a caller who
     /// sends a hundred attempts at once must not get a hundred guesses past a limit of five.
     public mutating func attempt(_ keys: [Key], now: Instant) -> Decision {
+        let now = latest.map { max($0, now) } ?? now
+        latest = now
         let decision = check(keys, now: now)
         guard decision == .allowed else { return decision }
         for key in keys { charge(key, now: now) }

@@ -27,8 +27,8 @@ public final class LoginThrottler: Sendable {
     /// (and is now counted as a failure until ``succeeded(email:client:)``), else how long
     /// to wait.
     public func attempt(email: String, client: String?) -> Duration? {
-        let now = clock.now
-        let decision = state.withLock { $0.attempt(Self.keys(email: email, client: client), now: now) }
+        let clock = self.clock
+        let decision = state.withLock { $0.attempt(Self.keys(email: email, client: client), now: clock.now) }
         if case .throttled(let retryAfter) = decision { return retryAfter }
         return nil
     }
