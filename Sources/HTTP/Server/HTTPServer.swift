@@ -131,7 +131,8 @@ public final class HTTPServer: Sendable {
                 home.openConnections.wrappingAdd(1, ordering: .relaxed)
                 connections.addTask(executorPreference: home.loop) {
                     if let socket = try? accepted.adopt(on: home.loop) {
-                        await self.serve(socket, on: home)
+                        // One cancellation handler for the connection's life, not one per wait.
+                        await home.loop.withCancellableSocketWaits { await self.serve(socket, on: home) }
                     }
                     home.openConnections.wrappingSubtract(1, ordering: .relaxed)
                     self.connectionCount.wrappingSubtract(1, ordering: .relaxed)
@@ -195,6 +196,8 @@ public final class HTTPServer: Sendable {
             state.http2Connections[id] = nil
             return
         }
+        // HTTP/1.1: this task alone reads and writes the socket (handlers run in it).
+        socket.reserveWaitsForCurrentTask()
         let connection = HTTPServerConnection(
             stream: stream, configuration: configuration, responder: responder, dateCache: state.dateCache)
         let id = ObjectIdentifier(connection)

@@ -46,6 +46,10 @@ public final class EventLoop: @unchecked Sendable {
     let serialExecutor = LoopSerialExecutor()
     /// Byte buffers for the loop's connections (loop-only: see ``LoopBufferPool``).
     public let bufferPool = LoopBufferPool()
+    /// The scope of the task whose socket wait ended last on this loop, most often the task
+    /// running now: checked before the task-local lookup (``SocketWaitScope``). Loop-only.
+    /// unowned(unsafe): a scope clears it when it closes, on this loop.
+    unowned(unsafe) var recentSocketWaitScope: SocketWaitScope?
 
     enum Job {
         /// A task job enqueued through the loop as a `TaskExecutor` (nonisolated code of

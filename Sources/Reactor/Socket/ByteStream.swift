@@ -8,7 +8,8 @@ public protocol ByteStream: LoopBound, Sendable {
     /// Reads up to `buffer.count` bytes, waiting for at least one; returns 0 at end of stream.
     ///
     /// `buffer` is caller-owned memory that must stay valid until the call returns.
-    /// - Throws: ``IOError`` (`.timedOut` when ``readDeadline`` passes, `.closed` after ``close()``).
+    /// - Throws: ``IOError`` (`.timedOut` when ``readDeadline`` passes, `.closed` after ``close()``,
+    ///   `.cancelled` when the task is cancelled while it waits: see ``TCPSocket/waitUntilReadable()``).
     func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
 
     /// Writes all of `bytes`, waiting while the kernel's buffer is full: a slow reader

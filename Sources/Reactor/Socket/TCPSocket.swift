@@ -37,9 +37,12 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private var readTimer = DeadlineTimer()
     private var writeTimer = DeadlineTimer()
     /// Waits begun in each direction: a cancellation handler, which reaches the loop later,
-    /// ends only the wait it was made for, never one begun after it.
-    private var readWaits: UInt32 = 0
-    private var writeWaits: UInt32 = 0
+    /// ends only the wait it was made for, never one begun after it. (Tests read them.)
+    private(set) var readWaits: UInt32 = 0
+    private(set) var writeWaits: UInt32 = 0
+    /// Set by ``reserveWaitsForCurrentTask()``: while this scope is open, only its owner
+    /// waits on the socket, and no wait asks which task it is (debug builds still check).
+    private var reservedWaitScope: SocketWaitScope?
     public private(set) var isClosed = false
 
     /// The one timer per direction that enforces the deadline of waits.
@@ -433,72 +436,122 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// since. Then ``waitUntilReadable()`` may be called at once instead of that read.
     public var isKnownDrained: Bool { !mayRead && !peerClosed && !isClosed }
 
-    /// Waits for the next readiness event for reading (or the read deadline).
+    /// Waits for the next readiness event for reading.
     ///
     /// For transports that do their own reads on ``fd`` (TLS): call it only right after a
     /// read on the descriptor returned EAGAIN, or while ``isKnownDrained``, in the same
     /// synchronous stretch, so that no edge can be missed.
+    ///
+    /// Every wait of the socket (this one, ``waitUntilWritable()``, and those inside
+    /// ``read(into:)``, ``write(_:)``, ``finishSends()``, ``closeLingering(until:)`` and
+    /// ``connect(to:on:timeout:)``) ends the same way, with or without a deadline:
+    /// - on readiness, returning;
+    /// - at the direction's deadline (``readDeadline``, ``writeDeadline``) with `.timedOut`;
+    /// - on ``close()`` with `.closed`, when the loop stops with `.loopStopped`;
+    /// - when its task is cancelled, with `.cancelled`, as soon as the loop runs the job that
+    ///   the cancellation queues; a wait begun by a task already cancelled fails the same
+    ///   way, and a deadline that passed in a task cancelled meanwhile reports the
+    ///   cancellation.
+    /// A task inside ``EventLoop/withCancellableSocketWaits(_:)`` gets this from one handler
+    /// for its whole life; any other registers one per wait.
+    @inline(__always)  // into read(into:): one async frame fewer per wait
     public func waitUntilReadable() async throws {
         assertOnLoop()
         try await wait(isRead: true)
     }
 
-    /// Waits for the next readiness event for writing (or the write deadline); see
-    /// ``waitUntilReadable()`` for the rule.
+    /// Waits for the next readiness event for writing; see ``waitUntilReadable()`` for when
+    /// to call it and how every wait ends.
     public func waitUntilWritable() async throws {
         assertOnLoop()
         try await wait(isRead: false)
     }
 
-    /// Suspends until readiness, the deadline, close() or (for waits without a deadline)
-    /// cancellation.
-    ///
-    /// The cancellation rule: a wait **without** a deadline is woken at once when its task is
-    /// cancelled. A wait **with** a deadline is not: it ends on readiness, at its deadline
-    /// (failing with `.cancelled` rather than `.timedOut` if the task was cancelled by then)
-    /// or when the socket is closed. Any wait begun by an already cancelled task fails at
-    /// once. So a cancelled task never hangs on a socket, but one that must stop sooner than
-    /// its deadline is stopped by closing its socket, which is what HTTPServer's drain and
-    /// shutdown do anyway.
-    ///
-    /// Why: `withTaskCancellationHandler` adds and removes a task status record under the
-    /// task's status lock on every wait, and every wait on the request path has a deadline
-    /// (the cost is in DESIGN.md, "Socket waits and cancellation").
+    /// Suspends until readiness, the deadline, close(), the loop's end or the task's
+    /// cancellation: the one behaviour of ``waitUntilReadable()``.
     @inline(__always)  // into waitUntilReadable/Writable: one async frame fewer per wait
     private func wait(isRead: Bool) async throws {
         let deadline = isRead ? readDeadline : writeDeadline
         // The loop's cached clock: a deadline passed since the loop woke is caught by the timer.
         if let deadline, deadline <= loop.now {
-            throw IOError(.timedOut, operation: isRead ? "read" : "write")
+            throw Self.cancelledIfTimedOut(IOError(.timedOut, operation: isRead ? "read" : "write"))
         }
-        guard deadline == nil else {
-            do {
-                try await suspend(isRead: isRead)
-            } catch {
-                throw Self.cancelledIfTimedOut(error)
-            }
+        // The number `suspend` gives this wait: a cancellation handler may reach the loop after
+        // this wait ended and another began, and must leave that one alone.
+        let number = (isRead ? readWaits : writeWaits) &+ 1
+        guard let scope = waitScopeOfThisWait() else {
+            try await waitWithOwnHandler(isRead: isRead, number: number)
             return
         }
-        // The number `suspend` gives this wait: the handler below may reach the loop after
-        // this wait ended and another began, and must leave that one alone.
-        let wait = (isRead ? readWaits : writeWaits) &+ 1
-        try await withTaskCancellationHandler {
+        if scope.isCancelled { throw IOError(.cancelled, operation: isRead ? "read" : "write") }
+        scope.waitBegan(on: self, isRead: isRead, number: number)
+        defer { scope.waitEnded() }
+        do {
             try await suspend(isRead: isRead)
-        } onCancel: {
-            loop.execute { [self] in
-                if isRead {
-                    if self.readWaits == wait { self.resume(&self.readWaiter, with: IOError(.cancelled, operation: "read")) }
-                } else {
-                    if self.writeWaits == wait { self.resume(&self.writeWaiter, with: IOError(.cancelled, operation: "write")) }
-                }
-            }
+        } catch {
+            throw Self.cancelledIfTimedOut(error)
         }
     }
 
-    /// A deadline that passed in a task that was cancelled meanwhile reports the cancellation.
+    /// A wait that no scope covers: it registers a cancellation handler of its own. If the
+    /// task is cancelled already, the handler runs at once and its job ends the wait as soon
+    /// as it has begun.
+    @inline(never)
+    private func waitWithOwnHandler(isRead: Bool, number: UInt32) async throws {
+        do {
+            try await withTaskCancellationHandler {
+                try await suspend(isRead: isRead)
+            } onCancel: {
+                loop.execute { [self] in cancelWait(number, isRead: isRead) }
+            }
+        } catch {
+            throw Self.cancelledIfTimedOut(error)
+        }
+    }
+
+    /// A deadline that passed in a task cancelled meanwhile reports the cancellation.
     private static func cancelledIfTimedOut(_ error: any Error) -> any Error {
         guard let error = error as? IOError, error.code == .timedOut, Task.isCancelled else { return error }
         return IOError(.cancelled, operation: error.operation)
+    }
+
+    /// Declares that until the calling task's ``EventLoop/withCancellableSocketWaits(_:)``
+    /// ends, that task alone waits on this socket (a connection's task and its own socket;
+    /// not a socket whose writes another task makes, as HTTP/2's do): its waits then find the
+    /// task's scope without asking which task is waiting. Debug builds check each wait.
+    /// Without such a scope, it does nothing. Loop-only.
+    public func reserveWaitsForCurrentTask() {
+        assertOnLoop()
+        reservedWaitScope = waitScopeOfCurrentTask()
+    }
+
+    /// The scope that covers a wait of the calling task now, if any.
+    @inline(__always)
+    private func waitScopeOfThisWait() -> SocketWaitScope? {
+        if let scope = reservedWaitScope, scope.owner != nil {
+            assert(scope.owner == SocketWaitScope.currentTask(), "a task other than the one it is reserved for waits on the socket")
+            return scope
+        }
+        return waitScopeOfCurrentTask()
+    }
+
+    /// The calling task's ``SocketWaitScope`` on this loop, if it opened one.
+    @inline(never)  // off the path of a reserved socket's waits
+    private func waitScopeOfCurrentTask() -> SocketWaitScope? {
+        guard let task = SocketWaitScope.currentTask() else { return nil }
+        if let scope = loop.recentSocketWaitScope, scope.owner == task { return scope }
+        guard let scope = SocketWaitScope.current, scope.loop === loop, scope.owner == task else { return nil }
+        return scope
+    }
+
+    /// Ends wait number `wait` with `.cancelled` if it is still in progress. Loop-only.
+    func cancelWait(_ wait: UInt32, isRead: Bool) {
+        assertOnLoop()
+        if isRead {
+            if readWaits == wait { resume(&readWaiter, with: IOError(.cancelled, operation: "read")) }
+        } else {
+            if writeWaits == wait { resume(&writeWaiter, with: IOError(.cancelled, operation: "write")) }
+        }
     }
 
     // Not inlined: Swift 6.3.1 crashes (signal 11, coroutine splitting of read(into:)) when it is.
@@ -514,10 +567,6 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private func suspend(isRead: Bool) async throws {
         try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             if isRead { readWaits &+= 1 } else { writeWaits &+= 1 }
-            if Task.isCancelled {
-                continuation.resume(throwing: IOError(.cancelled, operation: isRead ? "read" : "write"))
-                return
-            }
             if loop.hasStopped {
                 continuation.resume(throwing: IOError(.loopStopped, operation: isRead ? "read" : "write"))
                 return
