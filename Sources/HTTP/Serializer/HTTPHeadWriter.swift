@@ -161,8 +161,8 @@ struct HTTPHeadWriter {
 
     /// The whole HTTP/1.1 status line of the statuses our services and their upstreams
     /// answer most, when `status` has the standard phrase: one copy instead of a version, three
-    /// digits and a checked phrase. (A phrase equal to a literal compares in a few
-    /// instructions: both are small strings with the same bits.)
+    /// digits and a checked phrase. (A phrase equal to a literal compares without a scan:
+    /// both are small strings with the same bits.)
     static func commonStatusLine(_ status: HTTPStatus) -> StaticString? {
         switch status.code {
         case 200 where status.reasonPhrase == "OK": return "HTTP/1.1 200 OK\r\n"

@@ -66,8 +66,14 @@ public final class HTTPRequestOrigin: Sendable {
 /// The body of a request being served, read from the connection on demand.
 ///
 /// Read it whole with ``collect(upTo:)`` or piece by piece with ``next()``; a body the
-/// handler leaves unread is skipped by the server before the next request. Loop-bound:
-/// read it from the handler's task.
+/// handler leaves unread is skipped by the server before the next request.
+///
+/// Loop-bound (``LoopBound``) while it reads from a connection: use it on the connection's
+/// loop, from the handler's own task (the server reserves an HTTP/1.1 connection's socket
+/// for that task, see ``TCPSocket/reserveWaitsForCurrentTask()``); debug builds check the
+/// loop on every call, release builds do not. A body made from bytes (``init(bytes:)``)
+/// touches no loop: it belongs to the task that reads it. `@unchecked Sendable` so that it
+/// can travel in a request to that task.
 public final class HTTPRequestBody: @unchecked Sendable {
     /// The connection, until its request is over (``detach()``). Strong, not weak: a weak
     /// reference gives the connection a side table, and then every retain and release of
@@ -107,6 +113,7 @@ public final class HTTPRequestBody: @unchecked Sendable {
     /// - Throws: ``HTTPServerError`` (413 over the parser's size limit, 400 for a malformed
     ///   body, 408 when a piece is late), ``IOError`` when the connection fails.
     public func next() async throws -> ArraySlice<UInt8>? {
+        assertOnSourceLoop()
         if isFinished { return nil }
         if let preset {
             self.preset = nil
@@ -139,6 +146,7 @@ public final class HTTPRequestBody: @unchecked Sendable {
     /// read or skipped): a handler that kept the body reads nothing more from it, neither the
     /// next request's bytes nor from a closed connection. Called by the connection.
     func detach() {
+        assertOnSourceLoop()
         guard source != nil else { return }  // (`absent` is shared and never written)
         source = nil
         isFinished = true
@@ -146,4 +154,10 @@ public final class HTTPRequestBody: @unchecked Sendable {
 
     /// True when the request announced no body at all.
     public var isKnownEmpty: Bool { isEmpty }
+
+    /// ``LoopBound/assertOnLoop(file:line:)`` for the connection's loop, while there is one.
+    @inline(__always)
+    private func assertOnSourceLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(source?.loop.inLoop ?? true, "HTTPRequestBody used off its connection's event loop", file: file, line: line)
+    }
 }

@@ -36,9 +36,12 @@ public struct HTTPServerResponse: Sendable {
 /// `Content-Length` must be exactly that long: a write past it throws before sending, and
 /// a body that ends short fails when it ends (``HTTPBodyLengthError``); the server then
 /// closes the connection, since the client cannot tell where the body ends.
-public final class HTTPBodyWriter: @unchecked Sendable {
+///
+/// Loop-bound (``LoopBound``): write from the handler's task, on the connection's loop
+/// (checked in debug builds); `@unchecked Sendable` so that it can reach that task.
+public final class HTTPBodyWriter: LoopBound, @unchecked Sendable {
     private let stream: any ByteStream
-    private let loop: EventLoop
+    public let loop: EventLoop
     private let chunked: Bool
     /// The length the head stated, nil for chunked or close-delimited bodies.
     private let length: Int?
@@ -57,6 +60,7 @@ public final class HTTPBodyWriter: @unchecked Sendable {
     /// - Throws: ``HTTPBodyLengthError`` past the stated length; `IOError` when the client
     ///   stops taking bytes for `writeTimeout` or goes away.
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        assertOnLoop()
         guard !bytes.isEmpty else { return }
         if let length, bytesWritten + bytes.count > length {
             throw HTTPBodyLengthError(stated: length, written: bytesWritten + bytes.count)
@@ -77,6 +81,7 @@ public final class HTTPBodyWriter: @unchecked Sendable {
     public func write(_ bytes: [UInt8]) async throws { try await write(bytes[...]) }
 
     func finish() async throws {
+        assertOnLoop()
         if let length, bytesWritten != length {
             throw HTTPBodyLengthError(stated: length, written: bytesWritten)
         }
