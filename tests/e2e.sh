@@ -25,6 +25,9 @@ source "$ROOT/tests/lib/checks"
 ensure_packages prometheus || die "could not install prometheus (promtool)"
 build_release
 trap stop_stack EXIT
+# A header timeout far beyond the drain bound (SHUTDOWN_TIMEOUT, 10 s): the shutdown check
+# below holds silent connections open, which only the drain may end in time.
+STACK_ENV=(HEADER_TIMEOUT=120s)
 start_stack
 
 # ---------------------------------------------------------------------------- the seed's workflow
@@ -380,7 +383,15 @@ traced=$(traced_services "$delete_trace")
 # ---------------------------------------------------------------------------- shutdown
 
 printf '\n== shutdown\n'
-for name in gateway watchlist-service movie-service user-service; do stop_service "$name"; done
+# Clients that connected and sent nothing: one in the h2c preface check, one before its TLS
+# handshake. The gateway must still exit within its drain bound (stop_service: 20 s).
+exec {silent_plain}<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT" {silent_tls}<>"/dev/tcp/127.0.0.1/$TLS_PORT"
+stopping=$SECONDS
+stop_service gateway
+((SECONDS - stopping <= 15)) && pass "the gateway drains silent connections (h2c preface check, TLS handshake)" ||
+    fail "the gateway took $((SECONDS - stopping)) s to exit with silent connections open"
+exec {silent_plain}<&- {silent_tls}<&-
+for name in watchlist-service movie-service user-service; do stop_service "$name"; done
 "$LIB/redis-server" stop "$WORK/redis" >/dev/null
 "$LIB/pg-cluster" stop "$WORK/pg" >/dev/null
 left=""

@@ -260,6 +260,44 @@ struct ServerEndingTests {
         await server.run.value
     }
 
+    /// Connections whose protocol is not known yet (HTTP/2 on: the h2c preface check) are
+    /// neither HTTP/1.1 nor HTTP/2 connections, yet a drain must reach them: a client that
+    /// connects and sends nothing, or only the start of the preface, is closed at once
+    /// instead of holding the shutdown for the header timeout (ten minutes here, as is the
+    /// drain timeout: only the drain reaching them ends the run within the bound below).
+    @Test func drainClosesConnectionsStillCheckingForTheHTTP2Preface() async throws {
+        let server = try await Server(configure: { configuration in
+            configuration.http2 = HTTP2ServerConfiguration()
+            configuration.headerReadTimeout = .seconds(600)
+            configuration.drainTimeout = .seconds(600)
+        }) { router in
+            router.get("/hello") { _ in .json(.ok, Array("{}".utf8)) }
+        }
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let ended = try await withTaskExecutorPreference(loop) { @concurrent in
+            let address = SocketAddress(numericHost: "127.0.0.1", port: server.port)!
+            let silent = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { silent.close() }
+            let partial = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { partial.close() }
+            try await partial.write(Array("PRI * HTTP/2.0\r\n".utf8))
+            // Both accepted (and so in the preface check) before the shutdown.
+            let deadline = monotonicNanoseconds() &+ 30_000_000_000
+            while server.server.openConnections < 2, monotonicNanoseconds() < deadline {
+                try await loop.sleep(for: .milliseconds(10))
+            }
+            #expect(server.server.openConnections == 2)
+            server.server.shutdown()
+            // Read until each is closed, or for much longer than a drain that reaches them takes.
+            let silentEnded = await Self.readAll(silent, timeout: .seconds(30)).ended
+            return [silentEnded, await Self.readAll(partial, timeout: .seconds(30)).ended]
+        }
+        #expect(ended == [true, true], "each connection is closed by the drain")
+        // Otherwise the run would end only after the header timeout.
+        guard ended == [true, true] else { return }
+        await server.run.value
+    }
+
     // MARK: Streamed bodies
 
     @Test func streamedBodyShorterThanItsLengthClosesTheConnection() async throws {

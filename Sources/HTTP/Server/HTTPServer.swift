@@ -99,9 +99,11 @@ public final class HTTPServer: Sendable {
         for state in loopStates {
             state.loop.execute {
                 state.listener?.closeAfterQueue()
+                state.closeUndecided()
                 for connection in state.connections.values { connection.drain() }
                 for connection in state.http2Connections.values { connection.drain() }
                 state.loop.schedule0(after: self.configuration.drainTimeout) {
+                    state.closeUndecided()
                     for connection in state.connections.values { connection.stream.close() }
                     for connection in state.http2Connections.values { connection.stream.close() }
                 }
@@ -174,18 +176,31 @@ public final class HTTPServer: Sendable {
     }
 
     private func serve(_ socket: TCPSocket, on state: LoopState) async {
+        // Until its protocol is known (TLS handshake, h2c preface check) the connection has
+        // nothing in flight: a shutdown closes it (see ``LoopState/closeUndecided()``).
+        let socketID = ObjectIdentifier(socket)
+        state.undecided[socketID] = socket
         let stream: any ByteStream
         if let transport {
             do {
                 stream = try await transport(socket)
             } catch {
+                state.undecided[socketID] = nil
                 socket.close()
                 return
             }
         } else {
             stream = socket
         }
-        if let http2 = configuration.http2, await Self.speaksHTTP2(stream, timeout: configuration.headerReadTimeout) {
+        let http2 = configuration.http2
+        var speaksHTTP2 = false
+        if http2 != nil { speaksHTTP2 = await Self.speaksHTTP2(stream, timeout: configuration.headerReadTimeout) }
+        guard state.undecided.removeValue(forKey: socketID) != nil else {
+            // Closed by a shutdown while undecided.
+            stream.close()
+            return
+        }
+        if let http2, speaksHTTP2 {
             let connection = HTTP2ServerConnection(
                 stream: stream, configuration: configuration, http2: http2, responder: responder,
                 dateCache: state.dateCache)
@@ -217,8 +232,19 @@ private final class LoopState: @unchecked Sendable {
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
     let dateCache = HTTPDateCache()
+    /// Connections accepted whose protocol is not known yet (TLS handshake, h2c preface
+    /// check): neither kind of connection, so neither drain reaches them.
+    var undecided: [ObjectIdentifier: TCPSocket] = [:]
 
     init(loop: EventLoop) { self.loop = loop }
+
+    /// Closes the connections still undecided: nothing was asked on them yet, so a
+    /// shutdown need not wait for their first request (nor for the header timeout).
+    func closeUndecided() {
+        let sockets = undecided
+        undecided = [:]
+        for socket in sockets.values { socket.close() }
+    }
 
     /// Connections served and waiting to be accepted. Any thread (`listener` is set once,
     /// in `start()`, before any accept loop runs).
