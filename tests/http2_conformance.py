@@ -8,6 +8,11 @@ Usage: tests/http2_conformance.py HOST PORT [--tls CAFILE] [--get PATH] [--echo 
   --big PATH    a GET whose body is larger than 64 KiB (flow-control case skipped without it)
   --body-timeout SECONDS  the server's request body timeout (the 408 case, skipped without it)
   --max-body BYTES        the server's request body limit (the 413 case, skipped without it)
+  --hold PATH --release PATH  a POST that reads one piece of its body, then waits for a GET of
+                the release path before it reads the rest and answers its length (the
+                backpressure case, skipped without them)
+  --trailers PATH  a POST whose answer holds the request's trailer values (skipped without it)
+  --only CASE   run that case alone
 
 Prints one line per case and exits non-zero when any case fails. Every socket has a timeout.
 """
@@ -318,6 +323,68 @@ def case_body_too_large(args):
     sock.close()
 
 
+def send_body(sock, conn, stream, body, seen, end_stream=True):
+    """Sends `body` on `stream` as the windows allow, reading (into `seen`) while they are closed."""
+    sent = 0
+    while sent < len(body):
+        room = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size, len(body) - sent)
+        if room == 0:
+            seen += pump(sock, conn, lambda s: conn.local_flow_control_window(stream) > 0)
+            continue
+        conn.send_data(stream, body[sent:sent + room], end_stream=end_stream and sent + room == len(body))
+        sent += room
+        sock.sendall(conn.data_to_send())
+
+
+def case_streamed_body_backpressure(args):
+    # A body without content-length, larger than the stream's window, to a handler that holds
+    # after its first piece: the stream's window must not open while it holds (the bytes wait
+    # in the server, not acknowledged), and must open once it reads on, so the body finishes.
+    sock, conn = client(args)
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers(args, "POST", args.hold))
+    window = conn.local_flow_control_window(stream)
+    conn.send_data(stream, b"h" * min(window, conn.max_outbound_frame_size))
+    rest = window - min(window, conn.max_outbound_frame_size)
+    while rest > 0:
+        piece = min(rest, conn.max_outbound_frame_size)
+        conn.send_data(stream, b"h" * piece)
+        rest -= piece
+    assert conn.local_flow_control_window(stream) == 0
+    # A PING after the whole window: its ACK comes after anything the server sent on reading
+    # that data, so a WINDOW_UPDATE for the stream before the ACK means it was not held back.
+    conn.ping(b"holdtest")
+    sock.sendall(conn.data_to_send())
+    seen = pump(sock, conn, lambda s: any(isinstance(e, h2.events.PingAckReceived) for e in s))
+    updates = [e for e in seen if isinstance(e, h2.events.WindowUpdated) and e.stream_id == stream]
+    assert not updates, f"the stream's window opened while its handler held: {updates}"
+    release = conn.get_next_available_stream_id()
+    conn.send_headers(release, headers(args, "GET", args.release), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    more = b"m" * 50_000  # (the whole body stays under the server's limit)
+    send_body(sock, conn, stream, more, seen)
+    seen += pump(sock, conn, lambda s: ended([stream, release])(seen + s))
+    got = responses(seen)
+    assert got[stream]["headers"][b":status"] == b"200", got[stream]
+    assert got[stream].get("body") == str(window + len(more)).encode(), got[stream].get("body")
+    sock.close()
+
+
+def case_trailers(args):
+    # A body in pieces without content-length, then trailers: they reach the handler.
+    sock, conn = client(args)
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers(args, "POST", args.trailers, [("content-type", "application/octet-stream")]))
+    seen = []
+    send_body(sock, conn, stream, b"t" * 5000, seen, end_stream=False)
+    conn.send_headers(stream, [("x-checksum", "trailer-check-7f3a")], end_stream=True)
+    sock.sendall(conn.data_to_send())
+    got = responses(seen + pump(sock, conn, ended([stream])))[stream]
+    assert got["headers"][b":status"] == b"200", got
+    assert b"trailer-check-7f3a" in got.get("body", b""), got.get("body")
+    sock.close()
+
+
 class Args:
     def __init__(self, argv):
         self.host, self.port = argv[0], int(argv[1])
@@ -327,6 +394,10 @@ class Args:
         self.big = None
         setattr(self, "body-timeout", None)
         setattr(self, "max-body", None)
+        self.hold = None
+        self.release = None
+        self.trailers = None
+        self.only = None
         rest = argv[2:]
         while rest:
             flag, value, rest = rest[0], rest[1], rest[2:]
@@ -345,6 +416,13 @@ def main():
         cases.append(case_body_timeout)
     if args.echo and getattr(args, "max-body"):
         cases.append(case_body_too_large)
+    if args.hold and args.release:
+        cases.append(case_streamed_body_backpressure)
+    if args.trailers:
+        cases.append(case_trailers)
+    if args.only:
+        cases = [case for case in cases if case.__name__ == args.only]
+        assert cases, f"no case {args.only} (or its options are missing)"
     failed = 0
     for case in cases:
         try:

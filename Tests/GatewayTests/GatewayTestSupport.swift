@@ -79,6 +79,9 @@ final class TestUpstream: Sendable {
                 var text = "instance=\(name)\nmethod=\(request.method.rawValue)\ntarget=\(request.head.target)\n"
                 text += "body=\(body.count)\n"
                 for (field, value) in request.headers { text += "h:\(field.lowercased())=\(value)\n" }
+                for (field, value) in request.body.trailers ?? HTTPHeaders() {
+                    text += "t:\(field.lowercased())=\(value)\n"
+                }
                 return HTTPServerResponse(
                     status: .ok,
                     headers: ["Content-Type": "text/plain", "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic",
@@ -114,6 +117,7 @@ struct Echo {
     var target = ""
     var bodyCount = 0
     var headers: [(name: String, value: String)] = []
+    var trailers: [(name: String, value: String)] = []
 
     init(_ body: [UInt8]) {
         for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
@@ -127,6 +131,7 @@ struct Echo {
             case "body": bodyCount = Int(value) ?? -1
             default:
                 if key.hasPrefix("h:") { headers.append((String(key.dropFirst(2)), value)) }
+                if key.hasPrefix("t:") { trailers.append((String(key.dropFirst(2)), value)) }
             }
         }
     }

@@ -41,6 +41,22 @@ import Testing
         }
     }
 
+    /// Request trailers go upstream only with what a trailer may carry and the gateway does
+    /// not own: a client cannot claim an identity, a route or a framing in them.
+    @Test func requestTrailersKeepOnlyWhatATrailerMayCarry() {
+        let trailers = HTTPHeaders([
+            (name: "X-Checksum", value: "sha256-abc"), (name: "X-User-ID", value: "admin"),
+            (name: "Authorization", value: "Bearer x"), (name: "Content-Length", value: "9"),
+            (name: "Host", value: "elsewhere"), (name: "traceparent", value: "00-1-2-01"),
+            (name: "X-Forwarded-For", value: "10.0.0.1"), (name: "X-Request-ID", value: "spoofed"),
+            (name: "TE", value: "trailers"), (name: "Cookie", value: "a=b"), (name: "Grpc-Status", value: "0"),
+        ])
+        let kept = HeaderHygiene.upstreamTrailers(trailers)
+        #expect(kept.map { Array($0).map { "\($0.name): \($0.value)" } } == ["X-Checksum: sha256-abc", "Grpc-Status: 0"])
+        #expect(HeaderHygiene.upstreamTrailers(HTTPHeaders([(name: "X-User-ID", value: "admin")])) == nil)
+        #expect(HeaderHygiene.upstreamTrailers(nil) == nil)
+    }
+
     @Test func hopByHopAndConnectionNamedFieldsGo() {
         let incoming = head([
             ("Host", "example.com"), ("Connection", "keep-alive, X-Secret, X-Request-ID, Content-Length"),

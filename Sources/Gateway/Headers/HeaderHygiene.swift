@@ -54,6 +54,35 @@ public enum HeaderHygiene {
         return .none
     }
 
+    /// The client's request trailers as they go upstream after a chunked body: only what a
+    /// trailer may carry (RFC 9110 §6.5.1 rules out framing, routing, authentication,
+    /// request modifiers and content description), none of the fields the gateway owns on
+    /// requests (identity, forwarding, request id, trace) and nothing hop-by-hop. Nil when
+    /// none is left.
+    public static func upstreamTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
+        guard let trailers, !trailers.isEmpty else { return nil }
+        var kept = HTTPHeaders()
+        trailers.forEachField { name, value in
+            guard FieldKind.classify(name) == .other, !isForbiddenInTrailers(name) else { return }
+            kept.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+        }
+        return kept.isEmpty ? nil : kept
+    }
+
+    /// Names no request trailer may carry beyond those `FieldKind` classifies (RFC 9110
+    /// §6.5.1), and `traceparent`, which the gateway owns.
+    private static let forbiddenInTrailers: Set<String> = [
+        "traceparent", "authorization", "cookie", "content-type", "content-encoding", "content-range",
+        "content-location", "content-language", "cache-control", "expires", "pragma", "max-forwards", "range",
+        "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "accept",
+        "accept-encoding", "accept-language", "accept-charset", "user-agent", "referer", "origin", "from",
+        "idempotency-key",
+    ]
+
+    private static func isForbiddenInTrailers(_ name: UnsafeRawBufferPointer) -> Bool {
+        forbiddenInTrailers.contains(String(decoding: name, as: UTF8.self).lowercased())
+    }
+
     /// The head to send upstream, edited in place from the client's: no field becomes a
     /// `String` (but a trusted proxy's `X-Forwarded-*` values, which are re-joined), and the
     /// storage is copied once only if the caller still shares it.

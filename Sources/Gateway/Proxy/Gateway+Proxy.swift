@@ -112,7 +112,9 @@ extension Gateway {
                     bodyRead = true
                     try await forwardBody(of: request, to: connection)
                 }
-                try await connection.finishRequest()
+                // A streamed body's trailers go on when the upstream body is chunked.
+                try await connection.finishRequest(
+                    trailers: bodyRead ? HeaderHygiene.upstreamTrailers(request.body.trailers) : nil)
                 let responseHead = try await connection.readResponseHead()
                 if responseHead.status.code == 408 && resendable {
                     // Not read by the instance (it is draining, or the request reached it too

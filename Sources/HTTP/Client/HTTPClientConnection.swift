@@ -154,12 +154,20 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
     }
 
     /// Ends the request body (the chunked terminator when chunked) and writes what is buffered.
+    /// - Parameter trailers: trailer fields for a chunked body, after its last chunk (RFC 9112
+    ///   §7.1.2); a body framed otherwise has no place for them, and they are left out.
     /// - Throws: `.invalidRequest` when fewer bytes than `Content-Length` were sent.
-    public func finishRequest() async throws(HTTPClientError) {
+    public func finishRequest(trailers: HTTPHeaders? = nil) async throws(HTTPClientError) {
         assertOnLoop()
         let terminate: Bool
         do { terminate = try state.requestFinished() } catch { throw misuse(error) }
-        if terminate { outgoing.append(contentsOf: ChunkedEncoding.terminator) }
+        if terminate {
+            if let trailers, !trailers.isEmpty {
+                ChunkedEncoding.writeTerminator(trailers: trailers, into: &outgoing)
+            } else {
+                outgoing.append(contentsOf: ChunkedEncoding.terminator)
+            }
+        }
         // The request goes out at the end of the loop's round (see
         // ByteStream.sendAtEndOfRound), or now if the transport cannot wait.
         if !outgoing.isEmpty, transport.sendAtEndOfRound(&outgoing) {

@@ -1,25 +1,33 @@
 import Logging
 import Reactor
 
-/// Serving a stream: its handler's task waits for the request body, calls the responder,
-/// and sends the response, framed as flow control allows.
+/// Serving a stream: its handler's task calls the responder as soon as the request's head
+/// is in, hands it the request body as it arrives, and sends the response, framed as flow
+/// control allows.
 extension HTTP2ServerConnection {
 
     func serve(_ id: UInt32, head: HTTP2RequestHead, exchange: Exchange) async {
-        while exchange.isWaitingForBody && !exchange.reset {
-            await withCheckedContinuation { exchange.waiter = $0 }
-        }
-        if exchange.reset { return }
         let response: HTTPServerResponse
         let method = HTTPMethod(rawValue: head.method) ?? .GET
-        if exchange.tooLarge {
-            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTooLarge(limit: nil)))
-        } else if exchange.bodyTimedOut {
-            response = configuration.errorRenderer.response(for: HTTPServerError(.bodyTimeout))
+        if exchange.tooLarge || (head.contentLength ?? 0) > http2.maxRequestBodySize {
+            // Refused before the handler runs, as HTTP/1.1's parser refuses an announced length.
+            response = configuration.errorRenderer.response(
+                for: HTTPServerError(.bodyTooLarge(limit: nil)))
         } else {
-            let body = exchange.body.isEmpty ? HTTPRequestBody.absent : HTTPRequestBody(bytes: exchange.body)
+            let body: HTTPRequestBody
+            let bodyLength: Int?
+            if exchange.bodyComplete && exchange.trailers.isEmpty {
+                // All there already (no body, or one that came with the head): handed over whole.
+                // (With trailers it streams, framed as chunked, which can carry them on.)
+                body = exchange.body.isEmpty ? .absent : HTTPRequestBody(bytes: exchange.body)
+                bodyLength = exchange.body.count
+                exchange.body = []
+            } else {
+                body = HTTPRequestBody(http2: HTTP2StreamHandle(connection: self, streamID: id, exchange: exchange))
+                bodyLength = nil
+            }
             let request = HTTPServerRequest(
-                head: Self.requestHead(head, bodyLength: exchange.body.count), body: body, origin: origin)
+                head: Self.requestHead(head, bodyLength: bodyLength), body: body, origin: origin)
             do {
                 if configuration.cancelsAbandonedRequests {
                     // This task, kept only while it runs the responder (so surely alive).
@@ -30,14 +38,17 @@ extension HTTP2ServerConnection {
             } catch {
                 response = configuration.response(toHandlerError: error, method: method, protocol: "HTTP/2")
             }
+            // A handler that kept the body reads nothing more from this stream.
+            body.detach()
             exchange.body = []
         }
         guard !exchange.reset, !isClosed else { return }
         await send(response, on: id, method: method, exchange: exchange)
         if !exchange.bodyComplete && !exchange.reset {
-            // Answered before the whole request body (413, 408): once the answer is framed,
-            // the rest of the body is refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which
-            // also frees the stream's place among the concurrent ones.
+            // Answered before the whole request body (413, 408, or a handler that did not
+            // read it): once the answer is framed, the rest of the body is refused with
+            // RST_STREAM(NO_ERROR) (RFC 9113 §8.1), which also frees the stream's place
+            // among the concurrent ones.
             while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
                 await withCheckedContinuation { exchange.waiter = $0 }
             }
@@ -47,10 +58,41 @@ extension HTTP2ServerConnection {
         armTimer()
     }
 
+    /// The next piece of a stream's request body for its handler, nil at its end. Asking
+    /// for it says the handler is done with the previous piece: that much window goes back
+    /// to the client (WINDOW_UPDATE as the state machine batches them).
+    /// - Throws: ``HTTPServerError`` (413 over the size limit, 408 when the client stops
+    ///   sending for `bodyReadTimeout`), ``IOError`` when the stream or connection ended.
+    func nextBodyChunk(streamID id: UInt32, exchange: Exchange) async throws -> ArraySlice<UInt8>? {
+        if exchange.unacknowledgedBytes > 0, !exchange.reset, !isClosed {
+            machine.bodyConsumed(streamID: id, count: exchange.unacknowledgedBytes)
+            exchange.unacknowledgedBytes = 0
+            takeOutput()
+        }
+        while true {
+            if exchange.reset || isClosed { throw IOError(.closed, operation: "read") }
+            if exchange.tooLarge { throw HTTPServerError(.bodyTooLarge(limit: nil)) }
+            if !exchange.body.isEmpty {
+                let bytes = exchange.body
+                exchange.body = []
+                exchange.unacknowledgedBytes = bytes.count
+                return bytes[...]
+            }
+            if exchange.bodyComplete { return nil }
+            if exchange.bodyTimedOut { throw HTTPServerError(.bodyTimeout) }
+            exchange.isReadingBody = true
+            exchange.bodyDeadline = loop.now &+ bodyReadTimeout
+            armTimer()
+            await withCheckedContinuation { exchange.waiter = $0 }
+            exchange.isReadingBody = false
+        }
+    }
+
     /// The request as the responders see it: an HTTP/1.1-shaped head with version 2.0. A
-    /// body without `content-length` (HTTP/2 frames bodies itself) gets one from its buffered
-    /// length, so that a proxy forwards it with the framing HTTP/1.1 needs.
-    static func requestHead(_ head: HTTP2RequestHead, bodyLength: Int) -> HTTPRequestHead {
+    /// body without `content-length` (HTTP/2 frames bodies itself) is described as HTTP/1.1
+    /// would frame it, so that a proxy forwards it so: `content-length` when it is all in
+    /// already (`bodyLength`), else `transfer-encoding: chunked` (a body still streaming).
+    static func requestHead(_ head: HTTP2RequestHead, bodyLength: Int?) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.fields.count + 1)
         var hasHost = false
@@ -65,7 +107,13 @@ extension HTTP2ServerConnection {
         }
         if !hasHost, let authority = head.authority { headers.add(name: "host", value: authority) }
         if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
-        if head.contentLength == nil, bodyLength > 0 { headers.add(name: "content-length", value: String(bodyLength)) }
+        if head.contentLength == nil {
+            if let bodyLength {
+                if bodyLength > 0 { headers.add(name: "content-length", value: String(bodyLength)) }
+            } else {
+                headers.add(name: "transfer-encoding", value: "chunked")
+            }
+        }
         let method = HTTPMethod(rawValue: head.method) ?? .GET
         return HTTPRequestHead(method: method, target: head.path, version: HTTPVersion(major: 2, minor: 0), headers: headers)
     }
@@ -90,7 +138,7 @@ extension HTTP2ServerConnection {
         guard result.sent, !endsWithHead else { return }
         if let streamWriter = plan.streamWriter {
             let writer = HTTPBodyWriter(
-                stream: HTTP2StreamWriter(connection: self, streamID: id, exchange: exchange), chunked: false,
+                stream: HTTP2StreamHandle(connection: self, streamID: id, exchange: exchange), chunked: false,
                 length: plan.contentLength, writeTimeout: configuration.writeTimeout.nanoseconds)
             do {
                 try await streamWriter(writer)

@@ -6,22 +6,32 @@ import Reactor
 ///
 /// Requests reach the same ``HTTPResponder`` as HTTP/1.1 requests, as ``HTTPServerRequest``s
 /// whose head carries version 2.0, the `:authority` as `Host`, and cookies joined into one
-/// field (RFC 9113 §8.2.3). A request body is read whole before the handler runs (as nginx
-/// buffers request bodies by default), up to ``HTTP2ServerConfiguration/maxRequestBodySize``;
-/// response bodies, whole or streamed, go out as flow control allows. Loop-bound.
+/// field (RFC 9113 §8.2.3). The handler runs as soon as the request's head is in; its body
+/// is read as DATA frames arrive (see ``HTTP2StreamHandle``), and the stream's window
+/// opens again only as the handler asks for more, so a handler that forwards the body (the
+/// gateway's upstream) slows the client down. Response bodies, whole or streamed, go out as
+/// flow control allows. Loop-bound.
 ///
 /// This file holds the connection's state, its read loop and its timers; the writer is in
 /// `HTTP2ServerConnection+Writing.swift`, serving a stream (the handler's task, its
-/// response) in `HTTP2ServerConnection+Streams.swift`. What those two files use of the
-/// state is internal, for them only; the rest is private.
+/// request body, its response) in `HTTP2ServerConnection+Streams.swift`. What those files
+/// use of the state is internal, for them only; the rest is private.
 final class HTTP2ServerConnection: @unchecked Sendable {
     /// One stream's exchange, from its request to the end of its response.
     final class Exchange {
+        /// Request body bytes received and not yet handed to the handler (at most the
+        /// stream's window: the client may send only what the handler made room for).
         var body: [UInt8] = []
+        /// Request body bytes received in all (the size limit).
+        var receivedBodyBytes = 0
+        /// Bytes handed to the handler whose window is returned when it asks for more.
+        var unacknowledgedBytes = 0
         var bodyComplete = false
+        var trailers: [HPACKHeaderField] = []
         var tooLarge = false
-        /// When the request body must have moved on by (the server's `bodyReadTimeout` from
-        /// the request or its last DATA), and whether it failed to.
+        /// Whether the handler waits in ``HTTP2ServerConnection/nextBodyChunk(streamID:exchange:)``,
+        /// and until when the client must send more (the server's `bodyReadTimeout`).
+        var isReadingBody = false
         var bodyDeadline: UInt64 = 0
         var bodyTimedOut = false
         /// Set when the stream ended early (reset by either side, or the connection went).
@@ -32,8 +42,8 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         /// cancelled (``HTTPServerConfiguration/cancelsAbandonedRequests``).
         var handler: UnsafeCurrentTask?
 
-        /// The handler waits for the rest of the request body.
-        var isWaitingForBody: Bool { !bodyComplete && !tooLarge && !bodyTimedOut }
+        /// The handler waits for request body bytes that have not come (the body deadline runs).
+        var isWaitingForBody: Bool { isReadingBody && body.isEmpty && !bodyComplete && !tooLarge && !bodyTimedOut }
 
         /// The stream ended early (reset by either side, or the connection went): its handler
         /// is woken, and cancelled if it is in the responder (nobody will read its answer).
@@ -55,7 +65,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     let socket: TCPSocket?
     let loop: EventLoop
     let configuration: HTTPServerConfiguration
-    private let http2: HTTP2ServerConfiguration
+    let http2: HTTP2ServerConfiguration
     let responder: any HTTPResponder
     let dateCache: HTTPDateCache
     let origin: HTTPRequestOrigin
@@ -70,7 +80,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     private var timer: TimerHandle?
     private var timerDeadline: UInt64?
     private let idleTimeout: UInt64
-    private let bodyReadTimeout: UInt64
+    let bodyReadTimeout: UInt64
     var lastActivity: UInt64
 
     /// How long a connection that ended by protocol keeps reading (and dropping) input.
@@ -150,7 +160,6 @@ final class HTTP2ServerConnection: @unchecked Sendable {
                 if case .request(let id, let head, let endStream) = action {
                     let exchange = Exchange()
                     exchange.bodyComplete = endStream
-                    exchange.bodyDeadline = loop.now &+ bodyReadTimeout
                     exchanges[id] = exchange
                     group.addTask(executorPreference: loop) { await self.serve(id, head: head, exchange: exchange) }
                 } else {
@@ -174,20 +183,21 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         case .request:
             preconditionFailure("requests are started by the read loop")
         case .body(let id, let bytes):
-            guard let exchange = exchanges[id] else { return }
-            exchange.bodyDeadline = loop.now &+ bodyReadTimeout
-            if exchange.body.count + bytes.count > http2.maxRequestBodySize {
+            guard let exchange = exchanges[id], !exchange.tooLarge else { return }
+            exchange.receivedBodyBytes += bytes.count
+            if exchange.receivedBodyBytes > http2.maxRequestBodySize {
                 exchange.tooLarge = true
                 exchange.body = []
-            } else if !exchange.tooLarge {
+            } else {
+                // Held until the handler reads it: its window opens only then (backpressure).
                 exchange.body.append(contentsOf: bytes)
             }
-            // Buffered here, so the client may send on: the window opens as bytes arrive.
-            machine.bodyConsumed(streamID: id, count: bytes.count)
-            if exchange.tooLarge { exchange.wake() }
-        case .endOfBody(let id, _):
-            exchanges[id]?.bodyComplete = true
-            exchanges[id]?.wake()
+            exchange.wake()
+        case .endOfBody(let id, let trailers):
+            guard let exchange = exchanges[id] else { return }
+            exchange.bodyComplete = true
+            exchange.trailers = trailers
+            exchange.wake()
         case .streamReset(let id, _):
             exchanges.removeValue(forKey: id)?.abandon()
         case .sendQueueDrained(let id):

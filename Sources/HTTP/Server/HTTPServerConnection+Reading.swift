@@ -110,9 +110,10 @@ extension HTTPServerConnection {
                 let chunk = buffer.copy(offset: start, count: count)
                 buffer.consume(consumed)
                 return chunk
-            case .end(let consumed, _):
+            case .end(let consumed, let trailers):
                 buffer.consume(consumed)
                 bodyFinished = true
+                bodyTrailers = trailers
                 stream.readDeadline = nil
                 return nil
             case .invalid(let error):

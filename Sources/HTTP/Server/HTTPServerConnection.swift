@@ -41,6 +41,8 @@ final class HTTPServerConnection: @unchecked Sendable {
 
     // Per-request state.
     var bodyFinished = true
+    /// A chunked body's trailer fields, once it is read to its end.
+    var bodyTrailers: HTTPHeaders?
     var bodyFailed = false
     var expectsContinue = false
     var continueSent = false
@@ -158,6 +160,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             let hasBody = parser.bodyKind != .none
             if !hasBody { stepPastAbsentBody() }
             bodyFinished = !hasBody
+            bodyTrailers = nil
             bodyFailed = false
             connectionFailed = false
             expectsContinue = head.expectsContinue && head.version == .http1_1

@@ -79,6 +79,8 @@ public final class HTTPRequestBody: @unchecked Sendable {
     /// reference gives the connection a side table, and then every retain and release of
     /// it takes the runtime's slow path for the rest of its life.
     private var source: HTTPServerConnection?
+    /// The HTTP/2 stream, when the request came on one (and until ``detach()``).
+    private var http2Source: HTTP2StreamHandle?
     private let isEmpty: Bool
     /// Bytes given to a test or an in-process caller instead of a connection.
     private var preset: ArraySlice<UInt8>?
@@ -101,6 +103,14 @@ public final class HTTPRequestBody: @unchecked Sendable {
         self.isFinished = isEmpty
     }
 
+    /// The body of a request on an HTTP/2 stream, read as its DATA frames arrive.
+    init(http2 source: HTTP2StreamHandle) {
+        self.source = nil
+        self.http2Source = source
+        self.isEmpty = false
+        self.isFinished = false
+    }
+
     /// A body with fixed contents, for in-process callers and tests.
     public init(bytes: [UInt8]) {
         self.source = nil
@@ -121,13 +131,29 @@ public final class HTTPRequestBody: @unchecked Sendable {
             return preset.isEmpty ? nil : preset
         }
         guard let source else {
-            isFinished = true
-            return nil
+            guard let http2Source else {
+                isFinished = true
+                return nil
+            }
+            let chunk = try await http2Source.nextBodyChunk()
+            if chunk == nil {
+                isFinished = true
+                trailers = http2Source.trailers
+            }
+            return chunk
         }
         let chunk = try await source.nextBodyChunk()
-        if chunk == nil { isFinished = true }
+        if chunk == nil {
+            isFinished = true
+            trailers = source.bodyTrailers
+        }
         return chunk
     }
+
+    /// The trailer fields that ended the body, once it is read to its end: a chunked
+    /// HTTP/1.1 body's trailer section, an HTTP/2 request's HEADERS after its DATA; nil when
+    /// there were none.
+    public private(set) var trailers: HTTPHeaders?
 
     /// The whole body, failing with 413 (``HTTPServerError/Reason/bodyTooLarge(limit:)``)
     /// when it is longer than `maxBytes`.
@@ -147,8 +173,9 @@ public final class HTTPRequestBody: @unchecked Sendable {
     /// next request's bytes nor from a closed connection. Called by the connection.
     func detach() {
         assertOnSourceLoop()
-        guard source != nil else { return }  // (`absent` is shared and never written)
+        guard source != nil || http2Source != nil else { return }  // (`absent` is shared and never written)
         source = nil
+        http2Source = nil
         isFinished = true
     }
 
@@ -158,6 +185,8 @@ public final class HTTPRequestBody: @unchecked Sendable {
     /// ``LoopBound/assertOnLoop(file:line:)`` for the connection's loop, while there is one.
     @inline(__always)
     private func assertOnSourceLoop(file: StaticString = #fileID, line: UInt = #line) {
-        assert(source?.loop.inLoop ?? true, "HTTPRequestBody used off its connection's event loop", file: file, line: line)
+        assert(
+            (source?.loop.inLoop ?? true) && (http2Source?.loop.inLoop ?? true),
+            "HTTPRequestBody used off its connection's event loop", file: file, line: line)
     }
 }

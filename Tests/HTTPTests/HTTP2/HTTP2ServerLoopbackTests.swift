@@ -1,5 +1,6 @@
 import MarqueeTesting
 import Reactor
+import Synchronization
 import Testing
 
 @testable import HTTP
@@ -22,6 +23,23 @@ final class HTTP2ServerLoopbackTests {
         }
         router.post("/echo") { request in
             HTTPServerResponse(status: .ok, body: .bytes(try await request.body.collect(upTo: 1 << 20)))
+        }
+        let gate = Gate()
+        router.post("/hold") { request in
+            var total = try await request.body.next()?.count ?? 0
+            await gate.wait()
+            while let chunk = try await request.body.next() { total += chunk.count }
+            return HTTPServerResponse(status: .ok, body: .bytes(Array(String(total).utf8)))
+        }
+        router.get("/release") { _ in
+            gate.open()
+            return HTTPServerResponse(status: .ok)
+        }
+        router.post("/trailers") { request in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            var text = "body=\(body.count)\n"
+            for (name, value) in request.body.trailers ?? HTTPHeaders() { text += "t:\(name)=\(value)\n" }
+            return HTTPServerResponse(status: .ok, body: .bytes(Array(text.utf8)))
         }
         router.get("/big") { _ in HTTPServerResponse(status: .ok, body: .bytes(HTTP2ServerLoopbackTests.bigBody)) }
         router.get("/stream") { _ in
@@ -88,20 +106,49 @@ final class HTTP2ServerLoopbackTests {
     /// The conformance cases of tests/http2_conformance.py: multiplexing, PING, a malformed
     /// request reset while the connection goes on, flow control both ways, a request body that
     /// stops coming (408) or runs past the limit (413), each answered before the body ended and
-    /// then reset with NO_ERROR, and the attacks (rapid reset, CONTINUATION flood, SETTINGS and
-    /// PING floods, window overflow, HPACK bomb).
+    /// then reset with NO_ERROR, a streamed body whose window stays closed while its handler
+    /// holds (backpressure), trailers that reach the handler, and the attacks (rapid reset,
+    /// CONTINUATION flood, SETTINGS and PING floods, window overflow, HPACK bomb).
     @Test func pythonH2ConformanceCases() throws {
         let result = try ChildProcess.run(
             "/usr/bin/python3",
             [
                 "\(Self.repository)/tests/http2_conformance.py", "127.0.0.1", String(server.localPort),
                 "--get", "/hello", "--echo", "/echo", "--big", "/stream", "--body-timeout", "1",
-                "--max-body", String(Self.maxBody),
+                "--max-body", String(Self.maxBody), "--hold", "/hold", "--release", "/release",
+                "--trailers", "/trailers",
             ])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok   case_rapid_reset"), "\(result.output)")
         #expect(result.output.contains("ok   case_small_window"), "\(result.output)")
         #expect(result.output.contains("ok   case_body_timeout"), "\(result.output)")
         #expect(result.output.contains("ok   case_body_too_large"), "\(result.output)")
+        #expect(result.output.contains("ok   case_streamed_body_backpressure"), "\(result.output)")
+        #expect(result.output.contains("ok   case_trailers"), "\(result.output)")
+    }
+
+    /// Opens once; handlers waiting on it go on then.
+    final class Gate: Sendable {
+        private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.isOpen { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiters = state.withLock { state in
+                state.isOpen = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
     }
 }
