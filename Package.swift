@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Those metrics' registry and Prometheus text exposition (`/metrics`); no SwiftNIO.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Each service process as a ServiceGroup: signals, graceful shutdown in reverse order, bounded.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: System libraries: a module map and a shim header each.
@@ -66,6 +68,7 @@ let package = Package(
             dependencies: [
                 "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging, metrics,
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,6 +4,7 @@ import HTTP
 import Logging
 import Prometheus
 import Reactor
+import ServiceLifecycle
 import Synchronization
 import Telemetry
 
@@ -51,11 +52,13 @@ public struct ServiceDefinition: Sendable {
 /// ```
 /// Order matters: SIGTERM/SIGINT are blocked before any other thread exists (the loops
 /// and every thread they create inherit the mask, so the signals reach only the
-/// signalfd), then the loops start, the service sets itself up, the server listens and a
-/// start line is logged. On the first signal the server drains (stops accepting, finishes
-/// requests in flight, closes idle connections, force-closes after its drain timeout),
-/// the shutdown hooks run in reverse order, and the process exits 0. A second signal
-/// during the drain exits at once with 130.
+/// signalfd that swift-service-lifecycle's `ServiceGroup` reads through Dispatch), then the
+/// loops start, the service sets itself up, the server listens and a start line is logged.
+/// The process is then a `ServiceGroup` of the server, the loop probes and the service's
+/// shutdown work: on SIGTERM or SIGINT the server drains (stops accepting, finishes requests
+/// in flight, closes idle connections, force-closes after its drain timeout), the shutdown
+/// work runs in reverse order, and the process exits 0; a shutdown that overruns its bound
+/// (drain timeout + 10 s) is cancelled and exits 1.
 public enum ServiceRunner {
     public typealias Make = @Sendable (ServiceContext) async throws -> ServiceDefinition
 
@@ -193,41 +196,51 @@ public enum ServiceRunner {
         started(server.localPort)
 
         metrics.observe(server: server, group: group)
-        let probes = metrics.loopLagProbes(group: group)
-        let stream = stopRequests ?? SignalWatcher.watch([SIGTERM, SIGINT], on: group.loops[0])
-        // Each task answers whether it was the server's (the others run until cancelled).
-        await withTaskGroup(of: Bool.self) { tasks in
-            tasks.addTask {
-                await server.run()
-                return true
-            }
-            for probe in probes {
-                tasks.addTask(executorPreference: probe.loop) {
-                    await probe.run()
-                    return false
-                }
-            }
-            tasks.addTask {
-                var received = 0
-                for await signal in stream {
-                    received += 1
-                    if received == 1 {
-                        logger.info("shutting down", metadata: ["signal": .stringConvertible(signal)])
-                        server.shutdown()
-                    } else {
-                        logger.warning("second signal: exiting without waiting for the drain")
-                        exit(130)
+        // The process as a service group, which shuts its services down in reverse order, each
+        // once the one after it has returned: the server drains, the loop probes stop, the
+        // service's shutdown work runs from last to first (its relay and clients, then its
+        // pools), and the token confirmer's client closes.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let confirmerClient {
+            services.append(.init(service: ShutdownWorkService(description: "token-confirmer-client") {
+                await confirmerClient.shutdown()
+            }))
+        }
+        for (index, work) in definition.shutdownHooks.enumerated() {
+            services.append(.init(service: ShutdownWorkService(description: "shutdown-work-\(index)", work: work)))
+        }
+        services.append(.init(
+            service: LoopLagService(probes: metrics.loopLagProbes(group: group)), successTerminationBehavior: .ignore))
+        services.append(.init(
+            service: HTTPServerService(server: server, logger: logger),
+            successTerminationBehavior: .gracefullyShutdownGroup))
+        var lifecycle = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: stopRequests == nil ? [.sigterm, .sigint] : [], logger: logger)
+        // Bounded: the server's drain plus 10 s for the rest; then the group is cancelled, and
+        // the process exits after at most 5 s more.
+        lifecycle.maximumGracefulShutdownDuration = server.configuration.drainTimeout + .seconds(10)
+        lifecycle.maximumCancellationDuration = .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: lifecycle)
+        let code: Int32 = await withTaskGroup(of: Void.self) { tasks in
+            if let stopRequests {
+                tasks.addTask {
+                    for await _ in stopRequests {
+                        await serviceGroup.triggerGracefulShutdown()
+                        return
                     }
                 }
-                return false
             }
-            while let wasServer = await tasks.next(), !wasServer {}  // until the server drained
-            tasks.cancelAll()  // stop watching signals and probing loops
+            defer { tasks.cancelAll() }
+            do {
+                try await serviceGroup.run()
+                return 0
+            } catch {
+                logger.error("shutdown did not finish in time", metadata: ["error": "\(error)"])
+                return 1
+            }
         }
-        await runHooks(definition.shutdownHooks, logger: logger)
-        await confirmerClient?.shutdown()
         logger.info("stopped")
-        return 0
+        return code
     }
 
     /// Settings that were replaced and must not be believed to work: a process started
