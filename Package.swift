@@ -16,6 +16,8 @@ let swiftSettings: [SwiftSetting] = [
 
 /// swift-log's `Logger`, named by the targets that log.
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+/// swift-service-lifecycle's `ServiceGroup` and `Service`, named by the targets that define services.
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 /// swift-metrics' `Counter`, `Meter` and `Timer`, named by the targets that record metrics.
 let metrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
 
@@ -42,7 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Those metrics' registry and Prometheus text exposition (`/metrics`); no SwiftNIO.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // Each service process as a ServiceGroup: signals, graceful shutdown in reverse order, bounded.
+        // Each server process as a ServiceGroup: signals, graceful shutdown in reverse order, bounded.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -61,14 +63,21 @@ let package = Package(
         .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // The processes' log handler (JSON lines), shared by the services and the gateway.
         .target(name: "Telemetry", dependencies: ["HTTP", logging], swiftSettings: swiftSettings),
+        // How a server process runs its ServiceGroup: signals, drain, shutdown work (services and gateway).
+        .target(
+            name: "Lifecycle",
+            dependencies: [
+                "HTTP", logging, serviceLifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: The services and the gateway.
         .target(
             name: "ServiceKit",
             dependencies: [
-                "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", logging, metrics,
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", "Lifecycle", logging, metrics,
+                serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -78,14 +87,14 @@ let package = Package(
             name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging, metrics], swiftSettings: swiftSettings
         ),
         .target(
-            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", logging],
+            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", "Lifecycle", logging, serviceLifecycle],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.
             resources: [.embedInCode("Docs/docs.html"), .embedInCode("Docs/docs.js")],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Thin executables.
-        .executableTarget(name: "RunGateway", dependencies: ["Gateway", "Telemetry", logging], swiftSettings: swiftSettings),
+        .executableTarget(name: "RunGateway", dependencies: ["Gateway", "Lifecycle", "Telemetry", logging], swiftSettings: swiftSettings),
         .executableTarget(name: "RunUserService", dependencies: ["UserService"], swiftSettings: swiftSettings),
         .executableTarget(name: "RunMovieService", dependencies: ["MovieService"], swiftSettings: swiftSettings),
         .executableTarget(

@@ -380,6 +380,63 @@ traced=$(traced_services "$delete_trace")
     pass "the deletion relay's call to the watchlist service carries the deleting request's trace" ||
     fail "trace $delete_trace logged by '$traced', expected gateway, user-service and watchlist-service"
 
+# ---------------------------------------------------------------------------- a second signal
+
+printf '\n== a second SIGTERM/SIGINT stops the gateway without waiting for its drain\n'
+# A gateway of its own (60 s drain) whose movie service accepts requests and never answers:
+# with a request held there, the first SIGTERM starts a drain that only the second signal ends.
+hold_port=$(free_port)
+second_port=$(free_port)
+python3 - "$hold_port" "$WORK/held" <<'PY' &
+import socket, sys, time
+server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+server.settimeout(60)
+open(sys.argv[2] + ".listening", "w").close()
+held = []
+try:
+    while True:
+        connection, _ = server.accept()
+        held.append(connection)
+        if connection.recv(4096):
+            open(sys.argv[2], "w").close()
+except OSError:
+    pass
+time.sleep(1)
+PY
+holder=$!
+deadline=$((SECONDS + 20))
+until [[ -e "$WORK/held.listening" ]] || ((SECONDS >= deadline)); do sleep 0.1; done
+env HOST=127.0.0.1 PORT="$second_port" LOOPS=1 SHUTDOWN_TIMEOUT=60s HEALTH_CHECK_INTERVAL=0 \
+    UPSTREAM_RESPONSE_TIMEOUT=60s MOVIE_SERVICE_URL="http://127.0.0.1:$hold_port" \
+    "$BIN/gateway" </dev/null >"$WORK/logs/gateway-second.log" 2>&1 &
+second=$!
+wait_http "http://127.0.0.1:$second_port/health" || fail "the second gateway did not start"
+curl -s -m 70 -o /dev/null "http://127.0.0.1:$second_port/api/movies" &
+held_client=$!
+deadline=$((SECONDS + 20))
+until [[ -e "$WORK/held" ]] || ((SECONDS >= deadline)); do sleep 0.1; done
+[[ -e "$WORK/held" ]] || fail "the request did not reach the upstream that holds it"
+kill -TERM "$second"
+deadline=$((SECONDS + 20))
+until grep -q '"msg":"shutting down"' "$WORK/logs/gateway-second.log" || ((SECONDS >= deadline)); do sleep 0.1; done
+pid_alive "$second" && pass "after the first SIGTERM the gateway drains (a request is held upstream)" ||
+    fail "the gateway ended on the first SIGTERM" "$(tail -n 5 "$WORK/logs/gateway-second.log")"
+kill -INT "$second"
+deadline=$((SECONDS + 20))
+while pid_alive "$second" && ((SECONDS < deadline)); do sleep 0.1; done
+rc=0
+if pid_alive "$second"; then
+    fail "the gateway still runs 20 s after a second signal (its drain is 60 s)"
+    kill -KILL "$second"
+fi
+wait "$second" || rc=$?
+[[ $rc == 130 ]] && pass "a second signal ends the gateway at once with 130" ||
+    fail "the gateway exited with $rc after a second signal" "$(tail -n 5 "$WORK/logs/gateway-second.log")"
+grep -q 'second signal' "$WORK/logs/gateway-second.log" && pass "... and says so in its log" ||
+    fail "no 'second signal' line in the gateway's log"
+kill "$holder" "$held_client" 2>/dev/null || true
+wait "$holder" "$held_client" 2>/dev/null || true
+
 # ---------------------------------------------------------------------------- shutdown
 
 printf '\n== shutdown\n'

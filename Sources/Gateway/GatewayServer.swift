@@ -1,16 +1,24 @@
 import HTTP
+import Lifecycle
 import Logging
 import Reactor
+import ServiceLifecycle
 import TLS
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The whole gateway process minus `main`: the plain listener, the HTTPS listener when a
-/// certificate is configured, the upstream health probe, and their orderly shutdown.
+/// certificate is configured, the upstream health probe, and their orderly shutdown, as a
+/// swift-service-lifecycle `ServiceGroup` (stopped in reverse order: the listeners drain
+/// together, the prober stops, the upstream pools close; bounded by `SHUTDOWN_TIMEOUT` + 10 s).
 ///
 /// ```swift
 /// let server = try GatewayServer(configuration: config, group: group)
 /// try await server.start()
-/// // on SIGHUP: try await server.reloadCertificates(); on SIGTERM: server.shutdown()
-/// await server.run()   // returns once drained
+/// // SIGTERM/SIGINT drain (a second one stops at once), SIGHUP reloads the certificate:
+/// let code = await server.run(stopRequests: await ProcessLifecycle.signals([.sighup]))
 /// ```
 public final class GatewayServer: Sendable {
     public let gateway: Gateway
@@ -18,7 +26,8 @@ public final class GatewayServer: Sendable {
     public let certificates: TLSCertificateStore?
     private let plain: HTTPServer
     private let secure: HTTPServer?
-    private let prober: HealthProber
+    private let lifecycle: ProcessLifecycle
+    private let logger: Logger
 
     /// - Throws: ``TLSError`` when the certificate or key cannot be loaded.
     public init(
@@ -26,7 +35,9 @@ public final class GatewayServer: Sendable {
         logger: Logger = Logger(label: "gateway")
     ) throws {
         self.configuration = configuration
-        gateway = Gateway(configuration: configuration, group: group, tokens: tokens, logger: logger)
+        self.logger = logger
+        let gateway = Gateway(configuration: configuration, group: group, tokens: tokens, logger: logger)
+        self.gateway = gateway
         var server = HTTPServerConfiguration(host: configuration.host, port: configuration.port)
         // The gateway enforces the body limit itself, so that its 413 carries the request id.
         server.parserLimits = HTTPParserLimits(maxHeaderBytes: configuration.maxHeaderBytes, maxBodySize: nil)
@@ -67,7 +78,16 @@ public final class GatewayServer: Sendable {
             certificates = nil
             secure = nil
         }
-        prober = HealthProber(gateway: gateway, interval: configuration.healthCheckInterval, loop: group.loops[0])
+        let prober = HealthProber(gateway: gateway, interval: configuration.healthCheckInterval, loop: group.loops[0])
+        // Shut down last to first: the listeners drain, the prober stops, the pools close.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ShutdownWorkService([{ await gateway.shutdown() }])),
+            .init(service: HealthProbeService(prober: prober), successTerminationBehavior: .ignore),
+            .init(
+                service: HTTPServerService([plain] + (secure.map { [$0] } ?? [])),
+                successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        lifecycle = ProcessLifecycle(services: services, drainTimeout: configuration.shutdownTimeout, logger: logger)
     }
 
     /// Binds the listeners.
@@ -87,22 +107,27 @@ public final class GatewayServer: Sendable {
     /// (``HTTPServer/steersConnectionsByCPU``).
     public var steersConnectionsByCPU: Bool { plain.steersConnectionsByCPU && (secure?.steersConnectionsByCPU ?? true) }
 
-    /// Serves until ``shutdown()``, then drains and closes the upstream pools.
-    public func run() async {
-        await withDiscardingTaskGroup { tasks in
-            tasks.addTask { await self.plain.run() }
-            if let secure { tasks.addTask { await secure.run() } }
-            tasks.addTask { await self.prober.run() }
+    /// Serves until ``shutdown()`` or a SIGTERM/SIGINT in `stopRequests`, then drains, stops
+    /// probing and closes the upstream pools; a second SIGTERM/SIGINT stops at once, a SIGHUP
+    /// reloads the certificate. Answers the exit code (``ProcessLifecycle``).
+    @discardableResult
+    public func run(stopRequests: AsyncStream<Int32>? = nil) async -> Int32 {
+        await lifecycle.run(stopRequests: stopRequests) { [self] signal in
+            guard signal == SIGHUP else { return }
+            do {
+                let outcome = try await reloadCertificates()
+                logger.info("\(outcome)")
+            } catch {
+                logger.error("TLS reload failed, the old certificate stays", error: error)
+            }
         }
-        await gateway.shutdown()
     }
 
     /// Begins the graceful shutdown: stop accepting, finish requests in flight (up to
-    /// `SHUTDOWN_TIMEOUT`), stop probing. May be called from any thread; idempotent.
+    /// `SHUTDOWN_TIMEOUT`), stop probing, close the pools. Any thread; idempotent.
     public func shutdown() {
-        plain.shutdown()
-        secure?.shutdown()
-        prober.stop()
+        let lifecycle = self.lifecycle
+        Task { await lifecycle.triggerGracefulShutdown() }
     }
 
     /// Loads the certificate files again (SIGHUP); connections keep running, new
@@ -114,6 +139,24 @@ public final class GatewayServer: Sendable {
         guard let certificates else { return "no TLS configured; nothing to reload" }
         let context = try await certificates.reloadInBackground()
         return "TLS certificate reloaded: subject \(context.certificateSubject), serial \(context.certificateSerial)"
+    }
+}
+
+/// The health prober as a `Service`: probes until the group shuts down or is cancelled.
+private struct HealthProbeService: Service, CustomStringConvertible {
+    let prober: HealthProber
+    var description: String { "health-prober" }
+
+    func run() async {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await prober.run()
+            } onGracefulShutdown: { [prober] in
+                prober.stop()
+            }
+        } onCancel: { [prober] in
+            prober.stop()
+        }
     }
 }
 

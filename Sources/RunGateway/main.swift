@@ -1,7 +1,9 @@
 // gateway: the Marquee API gateway (see Sources/Gateway). Parse the configuration, start
-// the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT.
+// the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT (a second one stops
+// at once).
 import Dispatch
 import Gateway
+import Lifecycle
 import Logging
 import Reactor
 import Synchronization
@@ -29,10 +31,10 @@ do {
     exit(2)
 }
 
-// Signals are read through a signalfd: block them before any thread exists. This file has
-// no top-level `await` on purpose: with one, Swift runs `main` as an async task on a
-// dispatch worker, the real main thread keeps SIGTERM unblocked, and the default action
-// kills the process instead of draining it. So: a synchronous main that blocks the
+// Signals are read through a signalfd (swift-service-lifecycle's, in Dispatch): block them
+// before any thread exists. This file has no top-level `await` on purpose: with one, Swift
+// runs `main` as an async task on a dispatch worker, the real main thread keeps SIGTERM
+// unblocked, and the default action kills the process instead of draining it. So: a synchronous main that blocks the
 // signals, then the gateway in a task on loop 0, and the main thread waits for it.
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
 let logger = JSONLogHandler.bootstrap(service: "gateway", level: configuration.logLevel)
@@ -64,26 +66,8 @@ Task(executorPreference: group.loops[0]) {
         : "floating, connections spread by hash"
     logger.info("\(listening) with \(configuration.loops) loops (\(placement))")
 
-    let signals = SignalWatcher.watch([SIGTERM, SIGINT, SIGHUP], on: group.loops[0])
-    await withDiscardingTaskGroup { tasks in
-        tasks.addTask {
-            for await signal in signals {
-                if signal == SIGHUP {
-                    do {
-                        let outcome = try await server.reloadCertificates()
-                        logger.info("\(outcome)")
-                    } catch {
-                        logger.error("TLS reload failed, the old certificate stays", error: error)
-                    }
-                    continue
-                }
-                logger.info("shutting down: draining requests in flight")
-                server.shutdown()
-                return
-            }
-        }
-        await server.run()
-    }
+    let code = await server.run(stopRequests: await ProcessLifecycle.signals([.sighup]))
+    exitStatus.store(code, ordering: .relaxed)
     logger.info("gateway stopped")
     finished.signal()
 }

@@ -167,7 +167,7 @@ final class OneLoopGateway: Sendable {
         clientConfiguration.responseTimeout = .seconds(30)
         clientConfiguration.maxConnectionsPerOrigin = 1024
         let client = HTTPClient(group: try EventLoopGroupHolder.shared(), configuration: clientConfiguration)
-        return OneLoopGateway(server: server, runTask: Task { await server.run() }, client: client)
+        return OneLoopGateway(server: server, runTask: Task { _ = await server.run() }, client: client)
     }
 
     func stop() async {

@@ -182,7 +182,7 @@ final class GatewayUnderTest: Sendable {
         configure(&configuration)
         let server = try GatewayServer(configuration: configuration, group: group, tokens: tokens, logger: logger)
         try await server.start()
-        let runTask = Task { await server.run() }
+        let runTask = Task { _ = await server.run() }
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.responseTimeout = .seconds(10)
         var tlsConfiguration = clientConfiguration

@@ -130,7 +130,7 @@ final class SecurityStack: Sendable {
         ]
         let gateway = try GatewayServer(configuration: configuration, group: group)
         try await gateway.start()
-        let gatewayTask = Task { await gateway.run() }
+        let gatewayTask = Task { _ = await gateway.run() }
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.responseTimeout = .seconds(30)
         return SecurityStack(

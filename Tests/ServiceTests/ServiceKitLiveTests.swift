@@ -6,6 +6,10 @@ import Synchronization
 import Telemetry
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import ServiceKit
 
 /// The responder behind a real ``HTTPServer`` on an ephemeral port, over a socket.
@@ -96,52 +100,62 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(10))) struct ServiceKitRunnerTests {
-    @Test func runsDrainsAndRunsHooksInReverseOrder() async throws {
-        let group = ServiceKitTestLoops.group
+    /// What a test and the service it runs share.
+    final class Shared: Sendable {
+        let order = Mutex<[String]>([])
+        let port = Mutex<Int>(0)
+        let entered = Atomic<Int>(0)
+    }
+
+    /// Runs a service with `routes` on a free port until `stop` ends it; its shutdown hooks
+    /// record "pool" then "client" in `shared.order`. Answers the exit code.
+    static func runService(
+        logs: LogCapture, shared: Shared, stop: AsyncStream<Int32>,
+        routes: @escaping @Sendable (inout ServiceRouter) -> Void
+    ) async throws -> Int32 {
         let parsed = try ServiceConfiguration.parse(
             settings: [.host, .port(default: 0), .authRequired, .authSecret], environment: [:], arguments: [])
         guard case .configuration(let configuration) = parsed else {
             Issue.record("expected a configuration, got \(parsed)")
-            return
+            return -1
         }
+        return await ServiceRunner.run(
+            name: "runner-test", configuration: configuration, group: ServiceKitTestLoops.group,
+            logger: Logger(service: "runner-test", sink: logs.sink),
+            make: { context in
+                var router = ServiceRouter()
+                routes(&router)
+                return ServiceDefinition(
+                    router: router, healthChecks: [HealthCheck(name: "database") { true }],
+                    shutdownHooks: [
+                        { shared.order.withLock { $0.append("pool") } },
+                        { shared.order.withLock { $0.append("client") } },
+                    ])
+            },
+            stopRequests: stop, started: { bound in shared.port.withLock { $0 = bound } })
+    }
+
+    @Test func runsDrainsAndRunsHooksInReverseOrder() async throws {
+        let group = ServiceKitTestLoops.group
         let logs = LogCapture()
-        final class Shared: Sendable {
-            let order = Mutex<[String]>([])
-            let port = Mutex<Int>(0)
-        }
         let shared = Shared()
         let (stop, stopper) = AsyncStream<Int32>.makeStream()
         let live = ServiceKitLiveTests()
         try await withThrowingTaskGroup(of: Int32.self) { tasks in
             tasks.addTask {
-                await ServiceRunner.run(
-                    name: "runner-test", configuration: configuration, group: group,
-                    logger: Logger(service: "runner-test", sink: logs.sink),
-                    make: { context in
-                        var router = ServiceRouter()
-                        router.get("/api/ping") { _ in .json(.ok, Array(#"{"pong":true}"#.utf8)) }
-                        return ServiceDefinition(
-                            router: router, healthChecks: [HealthCheck(name: "database") { true }],
-                            shutdownHooks: [
-                                { shared.order.withLock { $0.append("pool") } },
-                                { shared.order.withLock { $0.append("client") } },
-                            ])
-                    },
-                    stopRequests: stop, started: { bound in shared.port.withLock { $0 = bound } })
+                try await Self.runService(logs: logs, shared: shared, stop: stop) { router in
+                    router.get("/api/ping") { _ in .json(.ok, Array(#"{"pong":true}"#.utf8)) }
+                }
             }
-            var bound = 0
-            for _ in 0..<200 where bound == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-                bound = shared.port.withLock { $0 }
-            }
-            #expect(bound > 0)
+            #expect(await eventually { shared.port.withLock { $0 } > 0 })
+            let bound = shared.port.withLock { $0 }
             let ping = try await live.exchange("GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", port: bound,
                                                loop: group.loops[0])
             #expect(ping.hasPrefix("HTTP/1.1 200") && ping.contains(#"{"pong":true}"#))
             let metrics = try await live.exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", port: bound,
                                                   loop: group.loops[1])
             #expect(metrics.contains(#"route="/api/ping",status="200"} 1"#))
-            stopper.yield(15)
+            stopper.yield(SIGTERM)
             let code = try await tasks.next()
             #expect(code == 0)
         }
@@ -150,5 +164,42 @@ import Testing
         #expect(lines.first?.contains(#""msg":"started""#) == true)
         #expect(lines.contains { $0.contains(#""msg":"shutting down""#) })
         #expect(lines.last?.contains(#""msg":"stopped""#) == true)
+    }
+
+    /// A second stop signal during the drain stops at once: the request still in its handler
+    /// (which would run for a minute, past the 10 s drain) loses its connection, the shutdown
+    /// work still runs in reverse order, and the exit code is 130.
+    @Test func aSecondSignalStopsWithoutWaitingForTheDrain() async throws {
+        let group = ServiceKitTestLoops.group
+        let logs = LogCapture()
+        let shared = Shared()
+        let (stop, stopper) = AsyncStream<Int32>.makeStream()
+        let live = ServiceKitLiveTests()
+        try await withThrowingTaskGroup(of: Int32.self) { tasks in
+            tasks.addTask {
+                try await Self.runService(logs: logs, shared: shared, stop: stop) { router in
+                    router.get("/api/hang") { request in
+                        shared.entered.add(1, ordering: .relaxed)
+                        try await request.loop.sleep(for: .seconds(60))
+                        return .json(.ok, Array(#"{"done":true}"#.utf8))
+                    }
+                }
+            }
+            #expect(await eventually { shared.port.withLock { $0 } > 0 })
+            let port = shared.port.withLock { $0 }
+            async let hanging = live.exchange(
+                "GET /api/hang HTTP/1.1\r\nHost: x\r\n\r\n", port: port, loop: group.loops[1])
+            #expect(await eventually { shared.entered.load(ordering: .relaxed) == 1 })
+            stopper.yield(SIGTERM)
+            #expect(await eventually { logs.captured.contains { $0.contains(#""msg":"shutting down""#) } })
+            stopper.yield(SIGINT)
+            let code = try await tasks.next()
+            #expect(code == 130)
+            // The handler did not finish: its connection ended without its answer.
+            let answer = try await hanging
+            #expect(!answer.contains("done"), "\(answer)")
+        }
+        #expect(shared.order.withLock { $0 } == ["client", "pool"])
+        #expect(logs.captured.contains { $0.contains("second signal") })
     }
 }

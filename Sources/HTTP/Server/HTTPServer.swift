@@ -111,6 +111,18 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// Ends a drain at once (a second stop signal): starts the shutdown if it had not
+    /// started, then closes every connection still open. Any thread; idempotent.
+    public func closeAllConnections() {
+        shutdown()
+        for state in loopStates {
+            state.loop.execute {  // after shutdown's work on this loop: a loop runs jobs in order
+                for connection in state.connections.values { connection.stream.close() }
+                for connection in state.http2Connections.values { connection.stream.close() }
+            }
+        }
+    }
+
     private func acceptLoop(_ state: LoopState) async {
         guard let listener = state.listener else { return }
         await withDiscardingTaskGroup { connections in

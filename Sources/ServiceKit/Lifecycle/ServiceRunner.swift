@@ -1,6 +1,7 @@
 import AuthToken
 import CoreMetrics
 import HTTP
+import Lifecycle
 import Logging
 import Prometheus
 import Reactor
@@ -52,13 +53,15 @@ public struct ServiceDefinition: Sendable {
 /// ```
 /// Order matters: SIGTERM/SIGINT are blocked before any other thread exists (the loops
 /// and every thread they create inherit the mask, so the signals reach only the
-/// signalfd that swift-service-lifecycle's `ServiceGroup` reads through Dispatch), then the
-/// loops start, the service sets itself up, the server listens and a start line is logged.
-/// The process is then a `ServiceGroup` of the server, the loop probes and the service's
-/// shutdown work: on SIGTERM or SIGINT the server drains (stops accepting, finishes requests
-/// in flight, closes idle connections, force-closes after its drain timeout), the shutdown
-/// work runs in reverse order, and the process exits 0; a shutdown that overruns its bound
-/// (drain timeout + 10 s) is cancelled and exits 1.
+/// signalfd that swift-service-lifecycle reads through Dispatch), then the loops start, the
+/// service sets itself up, the server listens and a start line is logged. The process is
+/// then a `ServiceGroup` of the server, the loop probes and the service's shutdown work
+/// (``ProcessLifecycle``): on SIGTERM or SIGINT the server drains (stops accepting, finishes
+/// requests in flight, closes idle connections, force-closes after its drain timeout), the
+/// shutdown work runs in reverse order, and the process exits 0. A second signal during the
+/// drain closes the connections at once, runs the shutdown work and exits 130; a shutdown
+/// that overruns its bound (drain timeout + 10 s) is cancelled and exits 1 (bounds in
+/// ``ProcessLifecycle``).
 public enum ServiceRunner {
     public typealias Make = @Sendable (ServiceContext) async throws -> ServiceDefinition
 
@@ -121,8 +124,9 @@ public enum ServiceRunner {
 
     /// The async part: set up, serve until a signal, drain, run hooks. Returns the exit code.
     /// - Parameters:
-    ///   - stopRequests: what asks for shutdown; nil watches SIGTERM and SIGINT (which
-    ///     must be blocked). Tests pass a stream of their own.
+    ///   - stopRequests: signal numbers that ask for shutdown (the first drains, a second
+    ///     stops at once); nil watches SIGTERM and SIGINT (which must be blocked). Tests pass
+    ///     a stream of their own.
     ///   - registry: where `/metrics` comes from (`main` bootstraps `MetricsSystem` with it);
     ///     tests leave the default, a registry of their own.
     ///   - started: called with the bound port once the server listens (tests use port 0).
@@ -179,7 +183,7 @@ public enum ServiceRunner {
             try await server.start()
         } catch {
             logger.error("cannot listen", error: error, metadata: ["host": .string(host), "port": .stringConvertible(port)])
-            await runHooks(definition.shutdownHooks, logger: logger)
+            for hook in definition.shutdownHooks.reversed() { await hook() }
             await confirmerClient?.shutdown()
             return 1
         }
@@ -196,49 +200,21 @@ public enum ServiceRunner {
         started(server.localPort)
 
         metrics.observe(server: server, group: group)
-        // The process as a service group, which shuts its services down in reverse order, each
-        // once the one after it has returned: the server drains, the loop probes stop, the
-        // service's shutdown work runs from last to first (its relay and clients, then its
-        // pools), and the token confirmer's client closes.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let confirmerClient {
-            services.append(.init(service: ShutdownWorkService(description: "token-confirmer-client") {
-                await confirmerClient.shutdown()
-            }))
-        }
-        for (index, work) in definition.shutdownHooks.enumerated() {
-            services.append(.init(service: ShutdownWorkService(description: "shutdown-work-\(index)", work: work)))
-        }
-        services.append(.init(
-            service: LoopLagService(probes: metrics.loopLagProbes(group: group)), successTerminationBehavior: .ignore))
-        services.append(.init(
-            service: HTTPServerService(server: server, logger: logger),
-            successTerminationBehavior: .gracefullyShutdownGroup))
-        var lifecycle = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: stopRequests == nil ? [.sigterm, .sigint] : [], logger: logger)
-        // Bounded: the server's drain plus 10 s for the rest; then the group is cancelled, and
-        // the process exits after at most 5 s more.
-        lifecycle.maximumGracefulShutdownDuration = server.configuration.drainTimeout + .seconds(10)
-        lifecycle.maximumCancellationDuration = .seconds(5)
-        let serviceGroup = ServiceGroup(configuration: lifecycle)
-        let code: Int32 = await withTaskGroup(of: Void.self) { tasks in
-            if let stopRequests {
-                tasks.addTask {
-                    for await _ in stopRequests {
-                        await serviceGroup.triggerGracefulShutdown()
-                        return
-                    }
-                }
-            }
-            defer { tasks.cancelAll() }
-            do {
-                try await serviceGroup.run()
-                return 0
-            } catch {
-                logger.error("shutdown did not finish in time", metadata: ["error": "\(error)"])
-                return 1
-            }
-        }
+        // The process as a service group, which stops its services in reverse order, each once
+        // the one after it has returned: the server drains, the loop probes stop, then the
+        // shutdown work runs last to first (the service's relay and clients, its pools, the
+        // token confirmer's client).
+        var shutdownWork: [@Sendable () async -> Void] = []
+        if let confirmerClient { shutdownWork.append { await confirmerClient.shutdown() } }
+        shutdownWork += definition.shutdownHooks
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ShutdownWorkService(shutdownWork)),
+            .init(service: LoopLagService(probes: metrics.loopLagProbes(group: group)), successTerminationBehavior: .ignore),
+            .init(service: HTTPServerService([server]), successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        let lifecycle = ProcessLifecycle(services: services, drainTimeout: server.configuration.drainTimeout, logger: logger)
+        let signals = if let stopRequests { stopRequests } else { await ProcessLifecycle.signals() }
+        let code = await lifecycle.run(stopRequests: signals)
         logger.info("stopped")
         return code
     }
@@ -250,10 +226,6 @@ public enum ServiceRunner {
             return "ADMIN_EMAILS is no longer read: admin rights are the users.role column, granted by an operator with `user-service admin grant EMAIL` (or `deploy/dev admin grant EMAIL`); ADMIN_BOOTSTRAP_EMAIL and ADMIN_BOOTSTRAP_PASSWORD create the first admin. Remove ADMIN_EMAILS."
         }
         return nil
-    }
-
-    static func runHooks(_ hooks: [@Sendable () async -> Void], logger: Logger) async {
-        for hook in hooks.reversed() { await hook() }
     }
 }
 
