@@ -93,8 +93,8 @@ public struct TraceContext: Sendable, Hashable {
     public var traceID: String {
         String(unsafeUninitializedCapacity: 32) { buffer in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            Self.writeHex(traceIDHigh, 16, into: raw, at: 0)
-            Self.writeHex(traceIDLow, 16, into: raw, at: 16)
+            HexDigits.write(traceIDHigh, into: raw, at: 0)
+            HexDigits.write(traceIDLow, into: raw, at: 16)
             return 32
         }
     }
@@ -102,7 +102,7 @@ public struct TraceContext: Sendable, Hashable {
     /// The span id as 16 hex digits.
     public var spanIDString: String {
         String(unsafeUninitializedCapacity: 16) { buffer in
-            Self.writeHex(spanID, 16, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            HexDigits.write(spanID, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
             return 16
         }
     }
@@ -121,20 +121,17 @@ public struct TraceContext: Sendable, Hashable {
         buffer[0] = UInt8(ascii: "0")
         buffer[1] = UInt8(ascii: "0")
         buffer[2] = UInt8(ascii: "-")
-        Self.writeHex(traceIDHigh, 16, into: buffer, at: 3)
-        Self.writeHex(traceIDLow, 16, into: buffer, at: 19)
+        HexDigits.write(traceIDHigh, into: buffer, at: 3)
+        HexDigits.write(traceIDLow, into: buffer, at: 19)
         buffer[35] = UInt8(ascii: "-")
-        Self.writeHex(spanID, 16, into: buffer, at: 36)
+        HexDigits.write(spanID, into: buffer, at: 36)
         buffer[52] = UInt8(ascii: "-")
-        Self.writeHex(UInt64(flags), 2, into: buffer, at: 53)
+        buffer[53] = Self.hexDigit(flags >> 4)
+        buffer[54] = Self.hexDigit(flags & 0xF)
     }
 
-    static func writeHex(_ value: UInt64, _ digits: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
-        let hex: StaticString = "0123456789abcdef"
-        for index in 0..<digits {
-            let nibble = Int(truncatingIfNeeded: value >> (4 * UInt64(digits - 1 - index))) & 0xF
-            buffer[offset + index] = hex.utf8Start[nibble]
-        }
+    static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// `count` lower-case hex digits at `offset`, or nil (upper case is not valid here).
@@ -160,8 +157,8 @@ extension JSONLogLine {
         self.key(key)
         withUnsafeTemporaryAllocation(byteCount: 34, alignment: 1) { scratch in
             scratch[0] = UInt8(ascii: "\"")
-            TraceContext.writeHex(trace.traceIDHigh, 16, into: scratch, at: 1)
-            TraceContext.writeHex(trace.traceIDLow, 16, into: scratch, at: 17)
+            HexDigits.write(trace.traceIDHigh, into: scratch, at: 1)
+            HexDigits.write(trace.traceIDLow, into: scratch, at: 17)
             scratch[33] = UInt8(ascii: "\"")
             appendBytes(UnsafeRawBufferPointer(scratch))
         }
@@ -199,5 +196,30 @@ enum TraceIDSource {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// 64-bit ids as 16 lower-case hex digits, as trace and request ids are written.
+public enum HexDigits {
+    /// Writes `value`'s 16 digits at `offset`; `buffer` has room for them. Eight digits at a
+    /// time: each half's nibbles are spread one per byte and turned into ASCII together
+    /// (`0`-`9`, then `a`-`f` for the bytes above 9), one store per eight.
+    @inlinable @inline(__always)
+    public static func write(_ value: UInt64, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + 16 <= buffer.count)
+        buffer.storeBytes(of: eight(UInt32(truncatingIfNeeded: value >> 32)), toByteOffset: offset, as: UInt64.self)
+        buffer.storeBytes(of: eight(UInt32(truncatingIfNeeded: value)), toByteOffset: offset + 8, as: UInt64.self)
+    }
+
+    /// The eight hex digits of `value`, the most significant first in memory order.
+    @inlinable @inline(__always)
+    static func eight(_ value: UInt32) -> UInt64 {
+        var spread = UInt64(value)
+        spread = (spread | spread << 16) & 0x0000_FFFF_0000_FFFF
+        spread = (spread | spread << 8) & 0x00FF_00FF_00FF_00FF
+        spread = (spread | spread << 4) & 0x0F0F_0F0F_0F0F_0F0F  // nibble i in byte i
+        let aboveNine = ((spread &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        let ascii = spread &+ 0x3030_3030_3030_3030 &+ aboveNine &* 39  // 39: from `9` + 1 to `a`
+        return ascii.bigEndian
     }
 }

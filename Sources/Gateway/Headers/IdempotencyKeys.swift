@@ -1,3 +1,5 @@
+import Telemetry
+
 /// The `Idempotency-Key` the gateway adds to a `POST` that the client sent without one,
 /// on routes whose service stores keys (``RouteTable/POSTResend/withKey``): with it, the
 /// gateway may send the request to another instance when the first closed the connection
@@ -14,8 +16,8 @@ public enum IdempotencyKeys {
         let high: UInt64 = generator.next()
         let low: UInt64 = generator.next()
         return String(unsafeUninitializedCapacity: 32) { buffer in
-            RequestIDGenerator.writeHex(high, into: buffer, at: 0)
-            RequestIDGenerator.writeHex(low, into: buffer, at: 16)
+            HexDigits.write(high, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            HexDigits.write(low, into: UnsafeMutableRawBufferPointer(buffer), at: 16)
             return 32
         }
     }

@@ -1,4 +1,5 @@
 import Synchronization
+import Telemetry
 
 /// `X-Request-ID`: the client's when it is sane, else a new one.
 public enum RequestID {
@@ -38,17 +39,9 @@ public final class RequestIDGenerator: Sendable {
     public func next() -> String {
         let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
         return String(unsafeUninitializedCapacity: 32) { buffer in
-            RequestIDGenerator.writeHex(prefix, into: buffer, at: 0)
-            RequestIDGenerator.writeHex(value, into: buffer, at: 16)
+            HexDigits.write(prefix, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            HexDigits.write(value, into: UnsafeMutableRawBufferPointer(buffer), at: 16)
             return 32
-        }
-    }
-
-    /// Writes `value` as 16 lowercase hex digits at `offset` (the caller sized `buffer`).
-    static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
-        for index in 0..<16 {
-            let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * UInt64(index))) & 0xF
-            buffer[offset + index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
         }
     }
 }

@@ -30,8 +30,9 @@ enum HTTPFieldSection {
     }
 
     /// Room reserved after the parsed fields, so that a proxy adds its own (`X-Forwarded-*`,
-    /// `X-Request-ID`) without reallocating.
-    static let spareBytes = 256
+    /// `X-Request-ID`, a 55-byte `traceparent`) without reallocating: at least what the
+    /// gateway's header hygiene reserves (`reserveCapacity(7)`, 336 bytes).
+    static let spareBytes = 384
 
     /// Parses `layout.fieldLines` of `bytes`.
     ///
