@@ -20,6 +20,8 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 /// swift-metrics' `Counter`, `Meter` and `Timer`, named by the targets that record metrics.
 let metrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
+/// swift-distributed-tracing's `Instrument`, `InstrumentationSystem` and `ServiceContext`.
+let instrumentation: Target.Dependency = .product(name: "Instrumentation", package: "swift-distributed-tracing")
 
 let package = Package(
     name: "Marquee",
@@ -46,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Each server process as a ServiceGroup: signals, graceful shutdown in reverse order, bounded.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Trace context across processes: our W3C propagation is its `Instrument` (Telemetry).
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // MARK: System libraries: a module map and a shim header each.
@@ -62,7 +66,7 @@ let package = Package(
         .target(name: "Redis", dependencies: ["Reactor", "CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // The processes' log handler (JSON lines), shared by the services and the gateway.
-        .target(name: "Telemetry", dependencies: ["HTTP", logging], swiftSettings: swiftSettings),
+        .target(name: "Telemetry", dependencies: ["HTTP", logging, instrumentation], swiftSettings: swiftSettings),
         // How a server process runs its ServiceGroup: signals, drain, shutdown work (services and gateway).
         .target(
             name: "Lifecycle",
@@ -77,24 +81,32 @@ let package = Package(
             name: "ServiceKit",
             dependencies: [
                 "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", "Lifecycle", logging, metrics,
-                serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
+                instrumentation, serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "UserService", dependencies: ["ServiceKit", "Telemetry", logging, metrics], swiftSettings: swiftSettings),
+        .target(
+            name: "UserService", dependencies: ["ServiceKit", "Telemetry", logging, metrics, instrumentation],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "MovieService", dependencies: ["ServiceKit", logging, metrics], swiftSettings: swiftSettings),
         .target(
-            name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging, metrics], swiftSettings: swiftSettings
+            name: "WatchlistService", dependencies: ["ServiceKit", "Telemetry", logging, metrics, instrumentation],
+            swiftSettings: swiftSettings
         ),
         .target(
-            name: "Gateway", dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", "Lifecycle", logging, serviceLifecycle],
+            name: "Gateway",
+            dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", "Lifecycle", logging, serviceLifecycle, instrumentation],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.
             resources: [.embedInCode("Docs/docs.html"), .embedInCode("Docs/docs.js")],
             swiftSettings: swiftSettings
         ),
 
         // MARK: Thin executables.
-        .executableTarget(name: "RunGateway", dependencies: ["Gateway", "Lifecycle", "Telemetry", logging], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "RunGateway", dependencies: ["Gateway", "Lifecycle", "Telemetry", logging, instrumentation],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(name: "RunUserService", dependencies: ["UserService"], swiftSettings: swiftSettings),
         .executableTarget(name: "RunMovieService", dependencies: ["MovieService"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -131,12 +143,13 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "ServiceKit", "UserService", "MovieService", "WatchlistService", "Gateway", "MarqueeTesting", "Telemetry",
-                logging,
+                logging, instrumentation,
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "GatewayTests", dependencies: ["Gateway", "HTTP", "TLS", "MarqueeTesting", "Telemetry", logging],
+            name: "GatewayTests",
+            dependencies: ["Gateway", "HTTP", "TLS", "MarqueeTesting", "Telemetry", logging, instrumentation],
             swiftSettings: swiftSettings
         ),
         .testTarget(

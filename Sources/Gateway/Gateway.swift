@@ -1,4 +1,5 @@
 import HTTP
+import Instrumentation
 import Logging
 import Reactor
 import Synchronization
@@ -21,6 +22,8 @@ public final class Gateway: Sendable {
     let requestIDs = RequestIDGenerator()
     let tokens: BearerTokenVerifier
     let accessLog: AccessLog
+    /// Reads the client's trace context and writes the gateway's span into upstream calls.
+    let tracing: TracePropagation
     /// The gateway's own lines (instances ejected and re-admitted).
     let logger: Logger
     private let loopStates: [LoopState]
@@ -48,11 +51,13 @@ public final class Gateway: Sendable {
     /// - Parameters:
     ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).
     ///   - logger: where the access log and the gateway's own lines go (the process's).
+    ///   - tracing: the process's instrument (`InstrumentationSystem`), unless a test gives one.
     public init(
         configuration: GatewayConfiguration, group: EventLoopGroup, tokens: BearerTokenVerifier? = nil,
-        logger: Logger = Logger(label: "gateway")
+        logger: Logger = Logger(label: "gateway"), tracing: TracePropagation = .process
     ) {
         self.logger = logger
+        self.tracing = tracing
         self.configuration = configuration
         redirectPort = Atomic(configuration.tlsPort)
         var clientConfiguration = HTTPClient.Configuration()
@@ -121,6 +126,8 @@ public final class Gateway: Sendable {
         let traceContinued: Bool
         /// Whether the client sent a `traceparent` at all (valid or not: ours replaces it).
         let hasClientTraceparent: Bool
+        /// What the process's instrument extracted, when it is not ours (``TracePropagation``).
+        let extracted: InstrumentationContext?
         let client: String
         let scheme: String
         let start: UInt64
@@ -136,12 +143,22 @@ public final class Gateway: Sendable {
         let clientID = request.headers[.xRequestID]
         let path = request.path
         // A client's valid `traceparent` is continued; an invalid one is replaced by a new trace.
-        let trace = TraceContext.continuing(request.headers)
+        // With our own instrument, its parser straight away: no `IncomingTrace` to copy.
+        let trace: (context: TraceContext, continued: Bool, present: Bool)
+        var extracted: InstrumentationContext?
+        if tracing.isW3C {
+            trace = TraceContext.continuing(request.headers)
+        } else {
+            let incoming = tracing.incoming(request.headers, readingTraceState: false)
+            trace = (incoming.trace, incoming.continued, incoming.present)
+            extracted = incoming.extracted
+        }
         let context = Context(
             requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
             trace: trace.context,
             traceContinued: trace.continued,
             hasClientTraceparent: trace.present,
+            extracted: extracted,
             client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),

@@ -3,6 +3,7 @@
 // at once).
 import Dispatch
 import Gateway
+import Instrumentation
 import Lifecycle
 import Logging
 import Reactor
@@ -38,6 +39,7 @@ do {
 // signals, then the gateway in a task on loop 0, and the main thread waits for it.
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
 let logger = JSONLogHandler.bootstrap(service: "gateway", level: configuration.logLevel)
+InstrumentationSystem.bootstrap(W3CTraceContextInstrument())
 let group = try EventLoopGroup(loopCount: configuration.loops, affinity: configuration.loopAffinity)
 let finished = DispatchSemaphore(value: 0)
 let exitStatus = Atomic<Int32>(0)

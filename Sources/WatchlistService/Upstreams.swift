@@ -53,7 +53,7 @@ struct Upstreams: Sendable {
             headers.add(name: "Authorization", value: authorization)
         }
         headers.add(name: "Accept", value: "application/json")
-        RequestContext.current?.trace.add(to: &headers)
+        RequestContext.current?.injectTrace(into: &headers)
         return headers
     }
 

@@ -1,4 +1,5 @@
 import HTTP
+import Instrumentation
 import Telemetry
 import Testing
 
@@ -57,5 +58,87 @@ import Testing
         span.add(to: &headers)
         #expect(headers["traceparent"] == span.traceparent)
         #expect(headers["traceparent"]?.hasPrefix("00-4bf92f3577b34da6a3ce929d0e0e4736-") == true)
+    }
+
+    /// The ids' hex digits, eight at a time, against the standard library's formatting.
+    @Test func idsAreWrittenAsSixteenLowerCaseHexDigits() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [UInt64] = [1, 9, 10, 15, 16, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, .max, 0xA0A0_0A0A_9F9F_F9F9]
+        for value in edges + (0..<200).map({ _ in generator.next() }) {
+            let expected = String(repeating: "0", count: 16 - String(value, radix: 16).count) + String(value, radix: 16)
+            let trace = TraceContext(traceIDHigh: value, traceIDLow: ~value, spanID: value, flags: UInt8(truncatingIfNeeded: value))
+            #expect(trace.spanIDString == expected)
+            #expect(trace.traceID.hasPrefix(expected))
+            let flags = String(UInt8(truncatingIfNeeded: value), radix: 16)
+            #expect(trace.traceparent.hasSuffix("-\(expected)-\(flags.count == 1 ? "0" + flags : flags)"))
+            #expect(TraceContext(traceparent: trace.traceparent) == trace)
+        }
+    }
+
+    /// The swift-distributed-tracing `Instrument`: extract continues a valid trace (with its
+    /// `tracestate`) or starts one, inject names this span as the parent.
+    @Test func theInstrumentContinuesAValidTraceAndStartsOneOtherwise() throws {
+        let instrument = W3CTraceContextInstrument()
+        var context = InstrumentationContext.topLevel
+        instrument.extract(
+            ["traceparent": Self.example, "tracestate": "congo=t61rcWkgMzE"], into: &context, using: HTTPHeadersExtractor())
+        let span = try #require(context.traceContext)
+        #expect(span.traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && span.spanIDString != "00f067aa0ba902b7")
+        #expect(context.traceState == "congo=t61rcWkgMzE")
+        var outgoing: HTTPHeaders = ["Accept": "application/json", "traceparent": "00-stale"]
+        instrument.inject(context, into: &outgoing, using: HTTPHeadersInjector())
+        #expect(outgoing.values("traceparent") == [span.traceparent])
+        #expect(outgoing.values("tracestate") == ["congo=t61rcWkgMzE"])
+
+        var forged = InstrumentationContext.topLevel
+        instrument.extract(["traceparent": "00-zz", "tracestate": "evil=1"], into: &forged, using: HTTPHeadersExtractor())
+        #expect(forged.traceContext != nil && forged.traceContext?.traceID != span.traceID)
+        #expect(forged.traceState == nil)
+        var untouched: HTTPHeaders = ["Accept": "application/json"]
+        instrument.inject(.topLevel, into: &untouched, using: HTTPHeadersInjector())
+        #expect(untouched.count == 1)
+    }
+
+    /// The request paths' bytes path (our instrument, or none bootstrapped) and the
+    /// `Instrument` API give the same answer; another instrument is called through the API,
+    /// on the way in and out.
+    @Test func propagationReachesTheInstrument() throws {
+        let incoming: HTTPHeaders = ["traceparent": Self.example, "tracestate": "congo=t61rcWkgMzE"]
+        for propagation in [TracePropagation(instrument: NoOpInstrument()), TracePropagation(instrument: W3CTraceContextInstrument())] {
+            #expect(propagation.isW3C)
+            let trace = propagation.incoming(incoming)
+            #expect(trace.continued && trace.present && trace.extracted == nil)
+            #expect(trace.trace.traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && trace.traceState == "congo=t61rcWkgMzE")
+            var outgoing = HTTPHeaders()
+            propagation.inject(propagation.context(for: trace), into: &outgoing)
+            #expect(outgoing.values("traceparent") == [trace.trace.traceparent])
+            #expect(outgoing.values("tracestate") == ["congo=t61rcWkgMzE"])
+        }
+        let multiplex = TracePropagation(instrument: MultiplexInstrument([W3CTraceContextInstrument(), TenantInstrument()]))
+        #expect(!multiplex.isW3C)
+        let trace = multiplex.incoming(["traceparent": Self.example, "x-tenant": "blue"])
+        #expect(trace.continued && trace.present)
+        #expect(trace.trace.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+        var outgoing = HTTPHeaders()
+        multiplex.inject(multiplex.context(for: trace), into: &outgoing)
+        #expect(outgoing.values("traceparent") == [trace.trace.traceparent])
+        #expect(outgoing.values("x-tenant") == ["blue"])
+        let restarted = multiplex.incoming(["traceparent": "00-zz"])
+        #expect(!restarted.continued && restarted.present)
+    }
+}
+
+/// Another vendor's instrument: carries an `x-tenant` field through the context.
+private struct TenantInstrument: Instrument {
+    enum Key: ServiceContextKey { typealias Value = String }
+
+    func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout InstrumentationContext, using extractor: Extract)
+    where Extract: Extractor, Extract.Carrier == Carrier {
+        if let tenant = extractor.extract(key: "x-tenant", from: carrier) { context[Key.self] = tenant }
+    }
+
+    func inject<Carrier, Inject>(_ context: InstrumentationContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject: Injector, Inject.Carrier == Carrier {
+        if let tenant = context[Key.self] { injector.inject(tenant, forKey: "x-tenant", into: &carrier) }
     }
 }

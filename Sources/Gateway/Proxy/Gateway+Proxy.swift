@@ -1,5 +1,6 @@
 import HTTP
 import Reactor
+import Telemetry
 
 extension Gateway {
     /// How many times one request may be sent: the first try and up to two more, on
@@ -53,10 +54,14 @@ extension Gateway {
         // The head is taken out of the request, so that hygiene edits its fields in place.
         let clientHead = request.head
         request.head.headers = HTTPHeaders()
+        // Our own instrument's fields are written by hygiene; another instrument injects its own.
         var head = HeaderHygiene.upstreamRequestHead(
             clientHead, target: target, peer: peer, requestID: context.requestID, userID: userID,
-            trace: context.trace, keepsTraceState: context.traceContinued,
+            trace: tracing.isW3C ? context.trace : nil, keepsTraceState: tracing.isW3C && context.traceContinued,
             hasClientTraceparent: context.hasClientTraceparent, framing: framing)
+        if !tracing.isW3C {
+            tracing.inject(tracing.context(for: context.trace, extracted: context.extracted), into: &head.headers)
+        }
         let postResend = request.method == .POST ? RouteTable.postResend(target: target) : .never
         if postResend == .withKey && !head.headers.contains(name: IdempotencyKeys.headerName) {
             head.headers.add(name: IdempotencyKeys.headerName, value: IdempotencyKeys.random())

@@ -34,7 +34,7 @@ public struct RemoteTokenConfirmer: TokenConfirmer {
         var headers: HTTPHeaders = ["Authorization": authorization, "Accept": "application/json"]
         if let context = RequestContext.current {
             headers.add(.xRequestID, value: context.requestID)
-            context.trace.add(to: &headers)
+            context.injectTrace(into: &headers)
         }
         let request = HTTPClientRequest(method: .GET, origin: origin, target: pathPrefix + "/api/auth/me", headers: headers)
         let response: HTTPClientResponse

@@ -1,3 +1,5 @@
+import HTTP
+import Instrumentation
 import Logging
 import Telemetry
 
@@ -9,15 +11,27 @@ import Telemetry
 /// A class bound in a task-local for the request's task: only that task touches it.
 public final class RequestContext: @unchecked Sendable {
     public let requestID: String
-    /// This service's span: a child of the caller's `traceparent`, or a new trace. Outgoing
-    /// calls send it as their parent (``TraceContext/add(to:)``).
-    public let trace: TraceContext
+    /// The request's trace as the process's instrument extracted it.
+    let incoming: IncomingTrace
     /// The matched pattern (`/api/movies/{id:int}`), nil until a route matched.
     public internal(set) var route: String?
 
-    init(requestID: String, trace: TraceContext) {
+    init(requestID: String, incoming: IncomingTrace) {
         self.requestID = requestID
-        self.trace = trace
+        self.incoming = incoming
+    }
+
+    /// This service's span: a child of the caller's `traceparent`, or a new trace. Outgoing
+    /// calls send it as their parent (``injectTrace(into:)``).
+    public var trace: TraceContext { incoming.trace }
+
+    /// The request's `ServiceContext` (swift-distributed-tracing), for outgoing calls.
+    public var serviceContext: InstrumentationContext { TracePropagation.process.context(for: incoming) }
+
+    /// Adds the trace fields of a call made on behalf of this request (`traceparent` naming
+    /// this service's span, the caller's `tracestate`), through the process's instrument.
+    public func injectTrace(into headers: inout HTTPHeaders) {
+        TracePropagation.process.inject(serviceContext, into: &headers)
     }
 
     @TaskLocal public static var current: RequestContext?

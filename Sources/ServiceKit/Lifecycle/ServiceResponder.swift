@@ -49,7 +49,7 @@ public struct ServiceResponder: HTTPResponder {
         // Handlers and outgoing calls read the id where they read every other header.
         request.head.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
 
-        let context = RequestContext(requestID: requestID, trace: TraceContext.continuing(request.headers).context)
+        let context = RequestContext(requestID: requestID, incoming: TracePropagation.process.incoming(request.headers))
         var response: HTTPServerResponse
         let path = request.path
         if (path == "/health" || path == "/health/") && (request.method == .GET || request.method == .HEAD) {

@@ -1,6 +1,7 @@
 import AuthToken
 import CoreMetrics
 import HTTP
+import Instrumentation
 import Lifecycle
 import Logging
 import Prometheus
@@ -81,6 +82,7 @@ public enum ServiceRunner {
         // One registry per process: ours and any library's swift-metrics series share `/metrics`.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        InstrumentationSystem.bootstrap(W3CTraceContextInstrument())
         let loops = configuration.settings.contains { $0.name == "LOOPS" }
             ? configuration.int("LOOPS") ?? EventLoopGroup.coreCount : EventLoopGroup.coreCount
         let affinity = configuration.settings.contains { $0.name == "LOOP_AFFINITY" }

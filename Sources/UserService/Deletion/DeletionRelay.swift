@@ -161,7 +161,8 @@ public final class DeletionRelay: @unchecked Sendable {
         let trace = item.traceparent.flatMap(TraceContext.init(traceparent:))?.child() ?? TraceContext.start()
         do {
             var headers: HTTPHeaders = ["X-Request-ID": "user-deletion-\(item.id)"]
-            trace.add(to: &headers)
+            let tracing = TracePropagation.process
+            tracing.inject(tracing.context(for: trace), into: &headers)
             let request = try HTTPClientRequest(method: .DELETE, url: url, headers: headers)
             let response = try await client.execute(request, timeout: configuration.requestTimeout)
             let code = response.status.code
