@@ -40,7 +40,14 @@ extension UserService {
         if let idempotency, let answer = try await store.keys.previousAnswer(for: idempotency, replay: replay) {
             return answer
         }
-        if try await store.emailTaken(input.email) { throw UserStore.duplicateEmail }
+        if try await store.emailTaken(input.email) {
+            // Taken since the lookup above, perhaps by a request with the same key running at
+            // the same moment (the user and its key are stored in one statement): its answer.
+            if let idempotency, let answer = try await store.keys.previousAnswer(for: idempotency, replay: replay) {
+                return answer
+            }
+            throw UserStore.duplicateEmail
+        }
         let hash = try await hashing.hash(input.password)
         return try await store.keys.perform(
             idempotency,
