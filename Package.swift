@@ -67,6 +67,15 @@ let package = Package(
         .target(name: "AuthToken", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // The processes' log handler (JSON lines), shared by the services and the gateway.
         .target(name: "Telemetry", dependencies: ["HTTP", logging, instrumentation], swiftSettings: swiftSettings),
+        // The processes' metrics: swift-metrics objects over a swift-prometheus registry, the
+        // runtime's series (loops, connections, upstream pools); the services and the gateway.
+        .target(
+            name: "ProcessMetrics",
+            dependencies: [
+                "HTTP", "Reactor", metrics, serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // How a server process runs its ServiceGroup: signals, drain, shutdown work (services and gateway).
         .target(
             name: "Lifecycle",
@@ -80,8 +89,8 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", "Lifecycle", logging, metrics,
-                instrumentation, serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
+                "HTTP", "Postgres", "Redis", "AuthToken", "COpenSSL", "Telemetry", "Lifecycle", "ProcessMetrics", logging,
+                metrics, instrumentation, serviceLifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -96,7 +105,10 @@ let package = Package(
         ),
         .target(
             name: "Gateway",
-            dependencies: ["HTTP", "TLS", "AuthToken", "Telemetry", "Lifecycle", logging, serviceLifecycle, instrumentation],
+            dependencies: [
+                "HTTP", "TLS", "AuthToken", "Telemetry", "Lifecycle", "ProcessMetrics", logging, metrics, serviceLifecycle,
+                instrumentation, .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             // The API's OpenAPI document and the docs page's own files, compiled into the gateway.
             resources: [.embedInCode("Docs/docs.html"), .embedInCode("Docs/docs.js")],
             swiftSettings: swiftSettings
@@ -104,7 +116,11 @@ let package = Package(
 
         // MARK: Thin executables.
         .executableTarget(
-            name: "RunGateway", dependencies: ["Gateway", "Lifecycle", "Telemetry", logging, instrumentation],
+            name: "RunGateway",
+            dependencies: [
+                "Gateway", "Lifecycle", "Telemetry", logging, metrics, instrumentation,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "RunUserService", dependencies: ["UserService"], swiftSettings: swiftSettings),

@@ -311,6 +311,32 @@ grep -qE '^marquee_upstream_pool_connections\{upstream="movie-service",loop="[01
     "$WORK/watchlist-service.metrics" &&
     pass "watchlist-service's /metrics shows its idle keep-alive connections to the movie service" ||
     fail "watchlist-service's upstream pool series" "$(grep marquee_upstream_pool "$WORK/watchlist-service.metrics")"
+# The gateway's /metrics: on its own listener (METRICS_PORT, loopback), never on the public port.
+file=$WORK/gateway.metrics
+if curl -fsS -m 5 -o "$file" "http://127.0.0.1:$GATEWAY_METRICS_PORT/metrics"; then
+    if lint=$(promtool check metrics <"$file" 2>&1); then
+        pass "gateway's /metrics passes promtool check metrics"
+    else
+        fail "gateway's /metrics: promtool check metrics" "$lint"
+    fi
+    absent=""
+    for series in 'marquee_gateway_requests_total{route="upstream",status="2xx"}' \
+        'marquee_gateway_requests_total{route="gateway",status="2xx"}' 'marquee_event_loop_lag_seconds{loop="1"}' \
+        'marquee_http_connections_open{loop="0"}' 'marquee_upstream_pool_waiters{upstream="movie-service"' \
+        "marquee_upstream_instance_admitted{upstream=\"watchlist-service\",instance=\"127.0.0.1:$WATCHLIST_PORT\"} 1.0" \
+        'marquee_gateway_retries_total{reason="connect"}' marquee_gateway_busy_rejections_total; do
+        grep -qF "$series" "$file" || absent+=" $series"
+    done
+    [[ -z "$absent" ]] && pass "gateway's /metrics has its request, loop, connection and upstream series" ||
+        fail "gateway's /metrics lacks:$absent"
+    grep -qE "^marquee_upstream_pool_connections\{upstream=\"watchlist-service\",instance=\"127.0.0.1:$WATCHLIST_PORT\",loop=\"[01]\",state=\"idle\"\} [1-9]" "$file" &&
+        pass "gateway's /metrics shows its idle keep-alive connections to the watchlist service" ||
+        fail "gateway's upstream pool series" "$(grep marquee_upstream_pool_connections "$file")"
+else
+    fail "gateway's /metrics does not answer on METRICS_PORT"
+fi
+call GET /metrics
+expect "the gateway's public port does not serve /metrics" 404
 
 # ---------------------------------------------------------------------------- an outage
 

@@ -47,6 +47,8 @@ public final class Gateway: Sendable {
     public let busyRejections = Atomic<Int>(0)
     /// The HTTPS port that redirects point to: `TLS_PORT`, or the bound one when that was 0.
     let redirectPort: Atomic<Int>
+    /// Requests answered, by route and status class (the metrics listener reads them).
+    let requestTally = RequestTally()
 
     /// - Parameters:
     ///   - tokens: verifies bearer tokens; nil uses `AUTH_SECRET` (or refuses all without one).
@@ -258,6 +260,7 @@ public final class Gateway: Sendable {
     }
 
     func log(_ context: Context, status: Int, bytes: Int, upstream: String?, upstreamTime: UInt64?) {
+        requestTally.count(status: status, relayed: upstream != nil)
         guard accessLog.isEnabled else { return }
         let now = monotonicNanoseconds()
         accessLog.write(

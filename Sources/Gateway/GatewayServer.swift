@@ -1,6 +1,8 @@
 import HTTP
 import Lifecycle
 import Logging
+import ProcessMetrics
+import Prometheus
 import Reactor
 import ServiceLifecycle
 import TLS
@@ -10,7 +12,8 @@ import Glibc
 #endif
 
 /// The whole gateway process minus `main`: the plain listener, the HTTPS listener when a
-/// certificate is configured, the upstream health probe, and their orderly shutdown, as a
+/// certificate is configured, the `/metrics` listener when `METRICS_PORT` is set
+/// (``GatewayMetrics``), the upstream health probe, and their orderly shutdown, as a
 /// swift-service-lifecycle `ServiceGroup` (stopped in reverse order: the listeners drain
 /// together, the prober stops, the upstream pools close; bounded by `SHUTDOWN_TIMEOUT` + 10 s).
 ///
@@ -26,13 +29,17 @@ public final class GatewayServer: Sendable {
     public let certificates: TLSCertificateStore?
     private let plain: HTTPServer
     private let secure: HTTPServer?
+    /// The `/metrics` listener (`METRICS_PORT`), or nil.
+    private let metricsServer: HTTPServer?
     private let lifecycle: ProcessLifecycle
     private let logger: Logger
 
+    /// - Parameter registry: where `/metrics` comes from (`main` bootstraps `MetricsSystem` with
+    ///   it, as the services do); tests leave the default, a registry of their own.
     /// - Throws: ``TLSError`` when the certificate or key cannot be loaded.
     public init(
         configuration: GatewayConfiguration, group: EventLoopGroup, tokens: BearerTokenVerifier? = nil,
-        logger: Logger = Logger(label: "gateway")
+        logger: Logger = Logger(label: "gateway"), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) throws {
         self.configuration = configuration
         self.logger = logger
@@ -79,14 +86,33 @@ public final class GatewayServer: Sendable {
             secure = nil
         }
         let prober = HealthProber(gateway: gateway, interval: configuration.healthCheckInterval, loop: group.loops[0])
-        // Shut down last to first: the listeners drain, the prober stops, the pools close.
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        let publicServers = [plain] + (secure.map { [$0] } ?? [])
+        // Shut down last to first: the listeners drain, the loop probes and the prober stop,
+        // the pools close.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: ShutdownWorkService([{ await gateway.shutdown() }])),
             .init(service: HealthProbeService(prober: prober), successTerminationBehavior: .ignore),
-            .init(
-                service: HTTPServerService([plain] + (secure.map { [$0] } ?? [])),
-                successTerminationBehavior: .gracefullyShutdownGroup),
         ]
+        if let metricsPort = configuration.metricsPort {
+            let metrics = GatewayMetrics(gateway: gateway, servers: publicServers, group: group, registry: registry)
+            var listener = HTTPServerConfiguration(host: configuration.metricsHost, port: metricsPort)
+            listener.headerReadTimeout = configuration.headerReadTimeout
+            listener.drainTimeout = configuration.shutdownTimeout
+            listener.maxConnections = 64
+            listener.serverName = "marquee"
+            listener.fixedFields = ["X-Content-Type-Options": "nosniff"]
+            listener.logger = logger
+            listener.errorRenderer = APIErrorRenderer()
+            let metricsServer = HTTPServer(
+                configuration: listener, group: group, responder: MetricsResponder(metrics: metrics.metrics))
+            self.metricsServer = metricsServer
+            services.append(.init(service: LoopLagService(probes: metrics.lagProbes), successTerminationBehavior: .ignore))
+            services.append(.init(
+                service: HTTPServerService(publicServers + [metricsServer]), successTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            metricsServer = nil
+            services.append(.init(service: HTTPServerService(publicServers), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         lifecycle = ProcessLifecycle(services: services, drainTimeout: configuration.shutdownTimeout, logger: logger)
     }
 
@@ -97,12 +123,15 @@ public final class GatewayServer: Sendable {
             try await secure.start()
             gateway.redirectPort.store(secure.localPort, ordering: .relaxed)
         }
+        try await metricsServer?.start()
     }
 
     /// The plain HTTP port (the real one when 0 was configured).
     public var httpPort: Int { plain.localPort }
     /// The HTTPS port, or nil without TLS.
     public var httpsPort: Int? { secure?.localPort }
+    /// The `/metrics` port, or nil without `METRICS_PORT`.
+    public var metricsPort: Int? { metricsServer?.localPort }
     /// Whether every listener hands connections to the loop of the CPU that receives them
     /// (``HTTPServer/steersConnectionsByCPU``).
     public var steersConnectionsByCPU: Bool { plain.steersConnectionsByCPU && (secure?.steersConnectionsByCPU ?? true) }

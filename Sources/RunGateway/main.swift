@@ -1,11 +1,13 @@
 // gateway: the Marquee API gateway (see Sources/Gateway). Parse the configuration, start
 // the listeners, reload certificates on SIGHUP, drain on SIGTERM/SIGINT (a second one stops
 // at once).
+import CoreMetrics
 import Dispatch
 import Gateway
 import Instrumentation
 import Lifecycle
 import Logging
+import Prometheus
 import Reactor
 import Synchronization
 import Telemetry
@@ -40,6 +42,9 @@ do {
 SignalWatcher.block([SIGTERM, SIGINT, SIGHUP])
 let logger = JSONLogHandler.bootstrap(service: "gateway", level: configuration.logLevel)
 InstrumentationSystem.bootstrap(W3CTraceContextInstrument())
+// One registry per process: the gateway's and any library's swift-metrics series share `/metrics`.
+let registry = PrometheusCollectorRegistry()
+MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 let group = try EventLoopGroup(loopCount: configuration.loops, affinity: configuration.loopAffinity)
 let finished = DispatchSemaphore(value: 0)
 let exitStatus = Atomic<Int32>(0)
@@ -47,7 +52,7 @@ let exitStatus = Atomic<Int32>(0)
 Task(executorPreference: group.loops[0]) {
     let server: GatewayServer
     do {
-        server = try GatewayServer(configuration: configuration, group: group, logger: logger)
+        server = try GatewayServer(configuration: configuration, group: group, logger: logger, registry: registry)
         try await server.start()
     } catch {
         logger.critical("cannot start", error: error)
@@ -63,6 +68,7 @@ Task(executorPreference: group.loops[0]) {
     }
     var listening = "gateway listening on http://\(configuration.host):\(server.httpPort)"
     if let port = server.httpsPort { listening += " and https://\(configuration.host):\(port)" }
+    if let port = server.metricsPort { listening += ", /metrics on http://\(configuration.metricsHost):\(port)" }
     let placement = server.steersConnectionsByCPU
         ? "pinned to CPUs \(group.pinnedCPUs.map { $0.map(String.init).joined(separator: ",") } ?? ""), connections steered by CPU"
         : "floating, connections spread by hash"

@@ -69,6 +69,21 @@ import Testing
         #expect(GatewayConfiguration.helpText.contains("--movie-service-url (MOVIE_SERVICE_URL)"))
     }
 
+    @Test func metricsListenerIsOffUnlessSetAndNeverAPublicPort() throws {
+        let plain = try GatewayConfiguration.parse(environment: [:], arguments: [])
+        #expect(plain.metricsPort == nil && plain.metricsHost == "127.0.0.1")
+        let on = try GatewayConfiguration.parse(environment: ["METRICS_PORT": "9090"], arguments: [])
+        #expect(on.metricsPort == 9090)
+        for taken in ["8080", "8443"] {
+            #expect(throws: GatewayError.self) {
+                try GatewayConfiguration.parse(environment: ["METRICS_PORT": taken], arguments: [])
+            }
+        }
+        #expect(throws: GatewayError.self) {
+            try GatewayConfiguration.parse(environment: ["METRICS_PORT": "70000"], arguments: [])
+        }
+    }
+
     @Test func durations() {
         #expect(SettingsSource.parseDuration("30") == .seconds(30))
         #expect(SettingsSource.parseDuration("1.5s") == .milliseconds(1500))

@@ -64,6 +64,11 @@ public struct GatewayConfiguration: Sendable {
     public var keepAliveTimeout: Duration = .seconds(60)
     public var maxConnections = 10_000
     public var shutdownTimeout: Duration = .seconds(10)
+    /// `METRICS_PORT`: the port of the `/metrics` listener, or nil for none (the default). The
+    /// public ports never serve `/metrics`.
+    public var metricsPort: Int?
+    /// `METRICS_HOST`: the address of the `/metrics` listener (loopback unless set).
+    public var metricsHost = "127.0.0.1"
 
     /// Tokens per second per client address (0 turns rate limiting off) and bucket size.
     public var rateLimitRPS = 1000.0
@@ -125,7 +130,9 @@ public struct GatewayConfiguration: Sendable {
         ("HEADER_TIMEOUT", "10s", "time to receive a request head (408 after)"),
         ("KEEPALIVE_TIMEOUT", "60s", "idle time before a client connection is closed"),
         ("MAX_CONNECTIONS", "10000", "client connections over all loops"),
-        ("SHUTDOWN_TIMEOUT", "10s", "graceful drain on SIGTERM/SIGINT"),
+        ("SHUTDOWN_TIMEOUT", "10s", "graceful drain on SIGTERM/SIGINT (a second signal stops at once)"),
+        ("METRICS_PORT", "", "port of a listener serving only Prometheus /metrics (unset: none; never PORT or TLS_PORT)"),
+        ("METRICS_HOST", "127.0.0.1", "address of the /metrics listener"),
         ("RATE_LIMIT_RPS", "1000", "requests per second per client address (0: off)"),
         ("RATE_LIMIT_BURST", "2000", "bucket size of the rate limit"),
         ("RATE_LIMIT_EXEMPT", "", "client networks never rate-limited (CIDRs, comma-separated)"),
@@ -220,6 +227,14 @@ public struct GatewayConfiguration: Sendable {
         config.keepAliveTimeout = try source.duration("KEEPALIVE_TIMEOUT", default: config.keepAliveTimeout)
         config.maxConnections = try source.int("MAX_CONNECTIONS", default: config.maxConnections, range: 1...10_000_000)
         config.shutdownTimeout = try source.duration("SHUTDOWN_TIMEOUT", default: config.shutdownTimeout)
+        if source.string("METRICS_PORT") != nil {
+            let port = try source.int("METRICS_PORT", default: 0, range: 0...65535)
+            if port != 0 && (port == config.port || port == config.tlsPort) {
+                throw GatewayError(.invalidSetting, "METRICS_PORT must differ from PORT and TLS_PORT: the public ports never serve /metrics")
+            }
+            config.metricsPort = port
+        }
+        config.metricsHost = source.string("METRICS_HOST") ?? config.metricsHost
         config.rateLimitRPS = try source.double("RATE_LIMIT_RPS", default: config.rateLimitRPS)
         config.rateLimitBurst = try source.double("RATE_LIMIT_BURST", default: max(config.rateLimitRPS * 2, 1))
         if let text = source.string("RATE_LIMIT_EXEMPT") {

@@ -1,5 +1,6 @@
 import HTTP
 import Logging
+import ProcessMetrics
 import Reactor
 import Telemetry
 

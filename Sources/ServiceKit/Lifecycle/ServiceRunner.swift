@@ -4,6 +4,7 @@ import HTTP
 import Instrumentation
 import Lifecycle
 import Logging
+import ProcessMetrics
 import Prometheus
 import Reactor
 import ServiceLifecycle
@@ -201,7 +202,8 @@ public enum ServiceRunner {
         logger.info("started", metadata: fields)
         started(server.localPort)
 
-        metrics.observe(server: server, group: group)
+        metrics.observe(servers: [server], group: group)
+        metrics.observeBlockingPool()
         // The process as a service group, which stops its services in reverse order, each once
         // the one after it has returned: the server drains, the loop probes stop, then the
         // shutdown work runs last to first (the service's relay and clients, its pools, the
