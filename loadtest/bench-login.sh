@@ -6,6 +6,10 @@
 #   loadtest/bench-login.sh                 # SCRYPT_LOG_N 15 16 17, 40 flooders, 20 s each
 #   LOG_NS="15 17" FLOODERS=40 DURATION=20 PROFILES=bounded SKIP_BUILD=1 loadtest/bench-login.sh
 #   FLOODS="none new abandoned" LOG_NS=15 PROFILES=bounded loadtest/bench-login.sh   # clients that give up
+#   FLOODS="burst none new" LOG_NS=15 PROFILES=bounded loadtest/bench-login.sh   # the issue-18 probe first
+#
+# "burst" is the issue's probe itself: DURATION rounds, one a second, of FLOODERS duplicate
+# sign-ups sent at the same instant as one login (login-flood.py --flood burst).
 #
 # Profiles: "bounded" is the service's defaults but SCRYPT_LOG_N; "unbounded" lifts the
 # hashing queue's bound and the per-client rate limit (HASH_MAX_PENDING=10000,

@@ -10,6 +10,11 @@ the client closes its connection and sends the next on a new one); --flood none 
 logins alone. It prints the logins' count, statuses and latency
 percentiles, and the flood's statuses and rate.
 
+--flood burst is the issue-18 probe as the issue states it: in rounds (one a second), the
+--flooders threads each send one sign-up reusing one existing email at the same instant as
+the user's login; it prints every sign-up's status, the slowest sign-up of each round and
+the logins' latency.
+
     loadtest/login-flood.py --url http://127.0.0.1:8001 --flood duplicate --flooders 40 --duration 20
 
 Against the user service's own port, with 127.0.0.1 among its LOGIN_TRUSTED_PROXIES, each
@@ -44,7 +49,7 @@ def post(connection, path, body, headers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True, help="user service (or gateway) base URL, http only")
-    parser.add_argument("--flood", choices=["none", "duplicate", "new", "abandoned"], default="duplicate")
+    parser.add_argument("--flood", choices=["none", "duplicate", "new", "abandoned", "burst"], default="duplicate")
     parser.add_argument("--flooders", type=int, default=40)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=30, help="per request, seconds")
@@ -69,6 +74,9 @@ def main():
         if status != 201:
             raise SystemExit(f"set-up sign-up for {email}: {status}")
     setup.close()
+
+    if args.flood == "burst":
+        return probe(args, connect, run)
 
     stop = time.monotonic() + args.duration
     flood_statuses = collections.Counter()
@@ -129,12 +137,78 @@ def main():
         thread.join(args.duration + args.timeout + 5)
     seconds = time.monotonic() - began
 
-    times = sorted(t * 1000 for t in login_times)
     print(f"flood: {args.flood}, {args.flooders} flooders, {seconds:.1f} s, "
           f"{sum(flood_statuses.values()) / seconds:.0f} sign-ups/s, statuses {dict(sorted(flood_statuses.items(), key=str))}")
+    print_logins(login_times, login_statuses)
+
+
+def print_logins(login_times, login_statuses):
+    times = sorted(t * 1000 for t in login_times)
     print(f"logins: {len(login_times)} ok, statuses {dict(sorted(login_statuses.items(), key=str))}; "
           f"ms p50 {percentile(times, 0.5):.0f} p90 {percentile(times, 0.9):.0f} "
           f"p99 {percentile(times, 0.99):.0f} max {times[-1] if times else float('nan'):.0f}")
+
+
+def probe(args, connect, run):
+    """Rounds of --flooders concurrent duplicate sign-ups and one login, started together."""
+    rounds = max(1, int(args.duration))
+    signup_statuses = collections.Counter()
+    slowest_signups = []
+    login_times = []
+    login_statuses = collections.Counter()
+    lock = threading.Lock()
+    # Connections are made before each round, so that a round measures requests, not handshakes.
+    for _ in range(rounds):
+        connections = [connect() for _ in range(args.flooders + 1)]
+        for connection in connections:
+            connection.connect()
+        barrier = threading.Barrier(args.flooders + 1)
+        signup_times = []
+
+        def signup(number):
+            barrier.wait(timeout=10)
+            started = time.monotonic()
+            try:
+                status = post(connections[number], "/api/users",
+                              {"name": "Probe", "email": f"taken-{run}@example.com", "password": "secret123"},
+                              {"X-Forwarded-For": f"203.0.113.{number % 250 + 1}"})
+            except (OSError, http.client.HTTPException):
+                status = "error"
+            with lock:
+                signup_statuses[status] += 1
+                signup_times.append(time.monotonic() - started)
+
+        def login():
+            barrier.wait(timeout=10)
+            started = time.monotonic()
+            try:
+                status = post(connections[-1], "/api/auth/login",
+                              {"email": f"login-{run}@example.com", "password": "secret123"},
+                              {"X-Forwarded-For": "198.51.100.9"})
+            except (OSError, http.client.HTTPException):
+                status = "error"
+            with lock:
+                login_statuses[status] += 1
+                if status == 200:
+                    login_times.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=signup, args=(i,)) for i in range(args.flooders)]
+        threads.append(threading.Thread(target=login))
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(args.timeout + 10)
+        for connection in connections:
+            connection.close()
+        slowest_signups.append(max(signup_times, default=float("nan")))
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+
+    slowest = sorted(t * 1000 for t in slowest_signups)
+    print(f"flood: burst, {rounds} rounds of {args.flooders} duplicate sign-ups with one login; "
+          f"sign-ups {dict(sorted(signup_statuses.items(), key=str))}, slowest of a round ms "
+          f"p50 {percentile(slowest, 0.5):.0f} max {slowest[-1]:.0f}")
+    print_logins(login_times, login_statuses)
 
 
 if __name__ == "__main__":

@@ -66,4 +66,54 @@ struct BlockingPoolTests {
         #expect(try await pool.run { 2 } == 2)
         #expect(ran.value == 0)
     }
+
+    /// Order of the jobs as they ran.
+    final class Order: Sendable {
+        private let jobs = Mutex<[String]>([])
+        func record(_ job: String) { jobs.withLock { $0.append(job) } }
+        var value: [String] { jobs.withLock { $0 } }
+    }
+
+    @Test func anotherClientsJobRunsBeforeTheFloodersSecond() async throws {
+        let pool = BlockingPool(threadCount: 1)
+        defer { pool.shutdown() }
+        let gate = BlockingPoolGate(limit: .seconds(60))
+        gate.close(pool)
+        #expect(await eventually { gate.isHeld })
+        let order = Order()
+        let flooder = BlockingPool.Lane("verify 203.0.113.1")
+        let flood = (1...3).map { n in Task { try await pool.run(in: flooder) { order.record("F\(n)") } } }
+        #expect(await eventually { pool.queuedJobs == 3 }, "the flood waits behind the held thread")
+        let login = Task { try await pool.run(in: BlockingPool.Lane("verify 198.51.100.9")) { order.record("L") } }
+        #expect(await eventually { pool.queuedJobs == 4 })
+        gate.release()
+
+        try await login.value
+        for job in flood { try await job.value }
+        #expect(order.value == ["F1", "L", "F2", "F3"])
+    }
+
+    @Test func aCappedLaneNeverTakesTheLastThread() async throws {
+        let pool = BlockingPool(threadCount: 2)
+        defer { pool.shutdown() }
+        let newHashes = BlockingPool.Lane("new password hashes", maxRunning: 1)
+        let gate = BlockingPoolGate(limit: .seconds(60))
+        let order = Order()
+        let running = Task { try await pool.run(in: newHashes) { gate.hold(); order.record("N1") } }
+        #expect(await eventually { gate.isHeld })
+        let queued = Task { try await pool.run(in: newHashes) { order.record("N2") } }
+        #expect(await eventually { pool.queuedJobs == 1 })
+
+        // The second thread is free, but N2's lane is at its cap: a login takes the thread.
+        try await pool.run(in: BlockingPool.Lane("verify 198.51.100.9")) { order.record("L") }
+        let whileHeld = order.value
+        let stillHeld = !gate.hasLetGo
+        gate.release()
+        try await running.value
+        try await queued.value
+
+        #expect(stillHeld, "the login ran while the lane's one job held its thread")
+        #expect(whileHeld == ["L"], "N2 did not start on the free thread")
+        #expect(order.value == ["L", "N1", "N2"])
+    }
 }

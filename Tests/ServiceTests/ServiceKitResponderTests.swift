@@ -346,11 +346,11 @@ enum ServiceKitTestLoops {
             let before = EventLoop.current != nil
             let offLoop = try await hashing.pool.run { EventLoop.current == nil }
             let stored = try await hashing.hash("pass123")
-            let ok = try await hashing.verify("pass123", against: stored)
+            let ok = try await hashing.verify("pass123", against: stored, client: nil)
             return (before, offLoop, ok)
         }
         #expect(onLoop == (true, true, true))
-        #expect(try await hashing.verify("wrong", against: "garbage") == false)
-        #expect(try await hashing.verifyDummy("x") == false)
+        #expect(try await hashing.verify("wrong", against: "garbage", client: "192.0.2.1") == false)
+        #expect(try await hashing.verifyDummy("x", client: nil) == false)
     }
 }

@@ -262,7 +262,7 @@ import Testing
         // The queue's only place: a check waiting behind the pool's held thread.
         let gate = BlockingPoolGate(limit: .seconds(60))
         gate.close(pool)
-        let holder = Task { try await service.hashing.verify("secret123", against: "not-a-hash") }
+        let holder = Task { try await service.hashing.verify("secret123", against: "not-a-hash", client: nil) }
         #expect(await eventually { service.hashing.pending == 1 })
 
         var statuses: [Int] = []

@@ -7,14 +7,33 @@ import Glibc
 
 /// A few threads for work that blocks or burns CPU (scrypt, getaddrinfo), so that it
 /// never runs on an event loop.
+///
+/// Jobs are queued in lanes (``Lane``), served in turn (``FairJobQueue``): a caller that
+/// queues many jobs in its own lane delays a job of another lane by at most one of them.
+/// Jobs submitted without a lane share one.
 public final class BlockingPool: @unchecked Sendable {
     /// A pool shared by the process, two threads by default.
     public static let shared = BlockingPool(threadCount: 2)
 
+    /// Where a job queues: jobs of one lane run in their order, lanes take turns, and at
+    /// most `maxRunning` jobs of a lane run at once.
+    public struct Lane: Sendable, Hashable {
+        public var name: String
+        public var maxRunning: Int
+
+        public init(_ name: String, maxRunning: Int = .max) {
+            self.name = name
+            self.maxRunning = max(1, maxRunning)
+        }
+
+        /// The lane of jobs submitted without one.
+        public static let shared = Lane("")
+    }
+
     // Lock rule: `queue`, `isShutdown` are guarded by `mutex`; `condition` signals changes.
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    private var queue = RingBuffer<@Sendable () -> Void>()
+    private var queue = FairJobQueue<@Sendable () -> Void>()
     private var isShutdown = false
     public let threadCount: Int
 
@@ -46,13 +65,15 @@ public final class BlockingPool: @unchecked Sendable {
     /// its password hash waited) costs no CPU. A job that has started runs to its end and
     /// its result is returned, cancelled or not: the pool cannot interrupt `body`.
     /// - Throws: `CancellationError`, or what `body` throws.
-    public func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws -> T {
+    public func run<T: Sendable, E: Error>(
+        in lane: Lane = .shared, _ body: @escaping @Sendable () throws(E) -> T
+    ) async throws -> T {
         try Task.checkCancellation()
         let job = CancellableJob<T>()
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
                 guard job.attach(continuation) else { return continuation.resume(throwing: CancellationError()) }
-                submit {
+                submit(in: lane) {
                     guard let continuation = job.start() else { return }  // cancelled while queued
                     do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
                 }
@@ -70,10 +91,10 @@ public final class BlockingPool: @unchecked Sendable {
         return queue.count
     }
 
-    /// Queues `job` for a pool thread. Any thread.
-    public func submit(_ job: @escaping @Sendable () -> Void) {
+    /// Queues `job` for a pool thread, last in `lane`. Any thread.
+    public func submit(in lane: Lane = .shared, _ job: @escaping @Sendable () -> Void) {
         pthread_mutex_lock(&mutex)
-        queue.append(job)
+        queue.append(job, lane: lane.name, maxRunning: lane.maxRunning)
         pthread_cond_signal(&condition)
         pthread_mutex_unlock(&mutex)
     }
@@ -89,11 +110,19 @@ public final class BlockingPool: @unchecked Sendable {
     private func work() {
         while true {
             pthread_mutex_lock(&mutex)
-            while queue.isEmpty && !isShutdown { pthread_cond_wait(&condition, &mutex) }
-            let job = queue.popFirst()
+            var next = queue.take()
+            // Nothing to take: the queue is empty, or every lane with jobs is at its cap.
+            while next == nil && !(isShutdown && queue.isEmpty) {
+                pthread_cond_wait(&condition, &mutex)
+                next = queue.take()
+            }
             pthread_mutex_unlock(&mutex)
-            guard let job else { return }
+            guard let (job, lane) = next else { return }
             job()
+            pthread_mutex_lock(&mutex)
+            // A capped lane's job ended: a thread that found only that lane's jobs may take one.
+            if queue.finished(lane: lane) { pthread_cond_broadcast(&condition) }
+            pthread_mutex_unlock(&mutex)
         }
     }
 }

@@ -9,11 +9,17 @@ import Synchronization
 /// waiting at once, and one more is refused at once with 503 and `Retry-After` rather than
 /// queued behind the others (a flood of sign-ups would otherwise make every login wait for
 /// all of them, and hold their memory). New hashes (sign-ups, password changes) may fill
-/// only half of it: the other half is kept for verifications, so that a sign-up flood
-/// delays a login by at most half a queue and never makes it a 503. A computation whose
-/// caller is cancelled (its client went away) before a pool thread takes it is dropped and
-/// frees its place at once; one that started runs to its end: scrypt cannot be interrupted,
-/// which is why the queue in front of it must stay short.
+/// only half of it, and one client's verifications half of it too: the rest is kept for
+/// other clients' logins, so that a flood never makes them a 503.
+///
+/// The order on the pool (``BlockingPool/Lane``): every new hash queues in one lane, which
+/// never runs on the last free thread, and each client's verifications in a lane of their
+/// own; lanes take turns. So a login waits for no sign-up's hash to start (a thread is kept
+/// for it), and for at most one verification of each other client with some queued.
+///
+/// A computation whose caller is cancelled (its client went away) before a pool thread
+/// takes it is dropped and frees its place at once; one that started runs to its end:
+/// OpenSSL's scrypt cannot be interrupted (docs/DESIGN.md, "Password hashing").
 public struct PasswordHashing: Sendable {
     public let hasher: PasswordHasher
     public let pool: BlockingPool
@@ -23,25 +29,30 @@ public struct PasswordHashing: Sendable {
 
     /// Counts shared by copies of one ``PasswordHashing``.
     final class State: Sendable {
-        let pending = Atomic<Int>(0)
+        let admission: Mutex<HashingAdmission>
         let computations = Atomic<Int>(0)
         let refused = Atomic<Int>(0)
+
+        init(_ admission: HashingAdmission) { self.admission = Mutex(admission) }
     }
 
-    /// - Parameter maxPending: default: four per pool thread (a login waits for at most
-    ///   three computations ahead of it on its thread).
+    /// The lane of every new hash: all threads but one when there are several.
+    let newHashes: BlockingPool.Lane
+
+    /// - Parameter maxPending: default: four per pool thread.
     public init(hasher: PasswordHasher = PasswordHasher(), pool: BlockingPool = .shared, maxPending: Int? = nil) {
         self.hasher = hasher
         self.pool = pool
         self.maxPending = max(1, maxPending ?? pool.threadCount * 4)
-        state = State()
+        state = State(HashingAdmission(maxPending: self.maxPending))
+        newHashes = BlockingPool.Lane("new password hashes", maxRunning: max(1, pool.threadCount - 1))
     }
 
     /// scrypt computations started on a pool thread (hashes, verifications, dummy
     /// verifications); a dropped one (its caller cancelled while it waited) is not counted.
     public var computations: Int { state.computations.load(ordering: .relaxed) }
     /// Computations running or queued now.
-    public var pending: Int { state.pending.load(ordering: .relaxed) }
+    public var pending: Int { state.admission.withLock { $0.pending } }
     /// Computations refused because ``maxPending`` were already pending.
     public var refused: Int { state.refused.load(ordering: .relaxed) }
 
@@ -50,53 +61,111 @@ public struct PasswordHashing: Sendable {
         .serviceUnavailable, detail: "Too many password checks in progress, try again shortly",
         headers: ["Retry-After": "1"])
 
+    /// A new hash (a sign-up, a password change), in the lane of new hashes.
     public func hash(_ password: String) async throws -> String {
         let hasher = self.hasher
-        return try await compute(limit: max(1, maxPending / 2)) { () throws(AuthTokenError) -> String in
+        return try await compute(.newHash, in: newHashes) { () throws(AuthTokenError) -> String in
             try hasher.hash(password)
         }
     }
 
     /// Whether `password` matches `stored`; false (not an error) for a hash we cannot read,
-    /// so that a corrupt row reads as a wrong password rather than a 500.
-    public func verify(_ password: String, against stored: String) async throws -> Bool {
+    /// so that a corrupt row reads as a wrong password rather than a 500. `client` (an
+    /// address; nil in-process) names the lane it queues in and whose share it counts in.
+    public func verify(_ password: String, against stored: String, client: String?) async throws -> Bool {
         let hasher = self.hasher
-        return try await compute(limit: maxPending) { () -> Bool in (try? hasher.verify(password, against: stored)) ?? false }
+        return try await compute(.verification(client: client), in: Self.lane(of: client)) { () -> Bool in
+            (try? hasher.verify(password, against: stored)) ?? false
+        }
     }
 
     /// The work of a verification, for unknown emails (see ``PasswordHasher/verifyDummy(_:)``).
-    public func verifyDummy(_ password: String) async throws -> Bool {
+    public func verifyDummy(_ password: String, client: String?) async throws -> Bool {
         let hasher = self.hasher
-        return try await compute(limit: maxPending) { () -> Bool in hasher.verifyDummy(password) }
+        return try await compute(.verification(client: client), in: Self.lane(of: client)) { () -> Bool in
+            hasher.verifyDummy(password)
+        }
+    }
+
+    /// The pool lane of `client`'s verifications.
+    static func lane(of client: String?) -> BlockingPool.Lane {
+        BlockingPool.Lane(client.map { "verify " + $0 } ?? "verify in-process")
     }
 
     public func needsRehash(_ stored: String) -> Bool { hasher.needsRehash(stored) }
 
-    /// Runs `work` on the pool if fewer than `limit` computations are pending, else throws
-    /// ``busy``. A refused call never counts as pending, even for an instant (a
-    /// compare-and-exchange rather than add-then-check), so a burst of refusals cannot crowd
-    /// out an admissible call.
+    /// Runs `work` on the pool in `lane` if ``HashingAdmission`` lets `kind` in, else throws
+    /// ``busy``. The place is given back when the call returns (at once on cancellation).
     /// - Throws: ``busy``, `CancellationError` (the caller was cancelled before the work
     ///   started), or what `work` throws.
     private func compute<T: Sendable, E: Error>(
-        limit: Int, _ work: @escaping @Sendable () throws(E) -> T
+        _ kind: HashingAdmission.Kind, in lane: BlockingPool.Lane, _ work: @escaping @Sendable () throws(E) -> T
     ) async throws -> T {
-        var pending = state.pending.load(ordering: .relaxed)
-        while true {
-            guard pending < limit else {
-                state.refused.wrappingAdd(1, ordering: .relaxed)
-                throw Self.busy
-            }
-            let (exchanged, current) = state.pending.compareExchange(
-                expected: pending, desired: pending + 1, ordering: .acquiringAndReleasing)
-            if exchanged { break }
-            pending = current
+        guard state.admission.withLock({ $0.admit(kind) }) else {
+            state.refused.wrappingAdd(1, ordering: .relaxed)
+            throw Self.busy
         }
-        defer { state.pending.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
         let state = self.state
-        return try await pool.run { () throws(E) -> T in
+        defer { state.admission.withLock { $0.release(kind) } }
+        return try await pool.run(in: lane) { () throws(E) -> T in
             state.computations.wrappingAdd(1, ordering: .relaxed)
             return try work()
         }
     }
+}
+
+/// Who may queue one more password computation: at most `maxPending` in all, new hashes at
+/// most half of them, and one client's verifications at most half of them, so that neither a
+/// sign-up flood nor one client's logins leave no room for another client's login. A state
+/// machine (``PasswordHashing`` holds it behind a lock).
+struct HashingAdmission {
+    enum Kind: Equatable {
+        case newHash
+        case verification(client: String?)
+    }
+
+    let maxPending: Int
+    private(set) var pending = 0
+    private(set) var newHashes = 0
+    private var verificationsByClient: [String: Int] = [:]
+
+    init(maxPending: Int) { self.maxPending = max(1, maxPending) }
+
+    /// The most that new hashes, or one client's verifications, may hold.
+    var share: Int { max(1, maxPending / 2) }
+
+    /// Takes a place for `kind` and returns true, or returns false (nothing taken).
+    mutating func admit(_ kind: Kind) -> Bool {
+        guard pending < maxPending else { return false }
+        switch kind {
+        case .newHash:
+            guard newHashes < share else { return false }
+            newHashes += 1
+        case .verification(let client?):
+            let held = verificationsByClient[client, default: 0]
+            guard held < share else { return false }
+            verificationsByClient[client] = held + 1
+        case .verification(nil):
+            break
+        }
+        pending += 1
+        return true
+    }
+
+    /// Gives back a place ``admit(_:)`` took for `kind`.
+    mutating func release(_ kind: Kind) {
+        pending -= 1
+        switch kind {
+        case .newHash:
+            newHashes -= 1
+        case .verification(let client?):
+            let held = verificationsByClient[client, default: 1] - 1
+            verificationsByClient[client] = held > 0 ? held : nil
+        case .verification(nil):
+            break
+        }
+    }
+
+    /// Verifications `client` holds now.
+    func verifications(of client: String) -> Int { verificationsByClient[client, default: 0] }
 }

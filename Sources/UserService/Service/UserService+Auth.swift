@@ -28,9 +28,9 @@ extension UserService {
         do {
             found = try await store.credentials(email: input.email)
             if let found {
-                matches = try await hashing.verify(input.password, against: found.passwordHash)
+                matches = try await hashing.verify(input.password, against: found.passwordHash, client: client)
             } else {
-                matches = try await hashing.verifyDummy(input.password)
+                matches = try await hashing.verifyDummy(input.password, client: client)
             }
         } catch {
             // Not decided (hashing queue full, database down): not a failure of the caller's.

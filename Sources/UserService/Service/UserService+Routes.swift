@@ -130,7 +130,7 @@ extension UserService {
         }
         let matches: Bool
         do {
-            matches = try await hashing.verify(password, against: storedHash)
+            matches = try await hashing.verify(password, against: storedHash, client: client)
         } catch {
             throttler.refund(email: user.email, client: client)  // not decided: not a failure
             throw error

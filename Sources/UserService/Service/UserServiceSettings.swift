@@ -83,7 +83,7 @@ extension UserService {
             help: "scrypt cost for new password hashes: N = 2^value (r = 8, p = 1); raise it at any time."),
         Setting(
             "HASH_MAX_PENDING", kind: .int(1...10_000), default: nil,
-            help: "Password hash computations running or queued at most (default: 4 per blocking thread; new hashes take half at most); more get 503 with Retry-After."),
+            help: "Password hash computations running or queued at most (default: 4 per blocking thread; new hashes take half at most, one client's checks half at most); more get 503 with Retry-After."),
         Setting(
             "AUTH_RATE_LIMIT", kind: .int(0...100_000), default: "20",
             help: "Sign-ups and logins per second per client address (0: off); 429 with Retry-After past it."),
