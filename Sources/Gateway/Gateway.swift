@@ -45,6 +45,10 @@ public final class Gateway: Sendable {
     /// Requests answered 503 because the queue for an upstream connection was full or its
     /// deadline passed.
     public let busyRejections = Atomic<Int>(0)
+    /// Requests whose upstream connection was closed mid-exchange because their client went
+    /// away: the server cancels the handler (`cancelsAbandonedRequests`), which ends its wait
+    /// on the upstream connection and closes it, so the service sees its client go too.
+    public let abandonedUpstreamRequests = Atomic<Int>(0)
     /// The HTTPS port that redirects point to: `TLS_PORT`, or the bound one when that was 0.
     let redirectPort: Atomic<Int>
     /// Requests answered, by route and status class (the metrics listener reads them).

@@ -56,6 +56,10 @@ public final class GatewayServer: Sendable {
         // marquee` without a version, replacing an upstream's, and forbids MIME sniffing.
         server.serverName = "marquee"
         server.fixedFields = ["X-Content-Type-Options": "nosniff"]
+        // A client that goes away mid-request cancels its handler, which ends (and closes) the
+        // upstream exchange: the service then stops the work too. As nginx does by default, a
+        // client that half-closes after its request counts as gone.
+        server.cancelsAbandonedRequests = true
         server.logger = logger
         // The server's own answers (a malformed request, a header timeout) in the API's shape.
         server.errorRenderer = APIErrorRenderer()

@@ -295,39 +295,38 @@ struct SecurityTests {
     @Test func signUpsWhoseClientsHaveGoneAreNotHashed() async throws {
         let stack = try await SecurityStack.start(name: "sec_gone", userEnvironment: ["HASH_MAX_PENDING": "64"])
         defer { Task { await stack.stop() } }
-        let before = try await stack.metric("user_password_hash_computations_total", port: stack.userPort)
-        let loop = try EventLoopGroupHolder.shared().loops[0]
-        let address = try #require(SocketAddress(numericHost: "127.0.0.1", port: stack.userPort))
-        let clients = 20
-        // Each client sends its sign-up straight to the user service, on a connection of its
-        // own, and does not read the answer (the gateway does not pass a client's leaving on).
-        let sockets = try await withTaskExecutorPreference(loop) { @concurrent () -> [TCPSocket] in
-            var sockets: [TCPSocket] = []
-            for i in 0..<clients {
-                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(5))
-                let body = #"{"name":"G","email":"gone\#(i)@example.com","password":"secret123"}"#
-                try await socket.write(Array((
-                    "POST /api/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                    + "X-Forwarded-For: 198.51.100.\(i + 1)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
-                sockets.append(socket)
-            }
-            return sockets
-        }
-        // Hashing has begun (two threads, about 0.1 s a hash): most of the flood still waits.
-        let started = await eventually(timeout: .seconds(30)) {
-            try await stack.metric("user_password_hash_computations_total", port: stack.userPort) > before
-        }
-        #expect(started)
-        await withTaskExecutorPreference(loop) { @concurrent in for socket in sockets { socket.close() } }
+        // Straight to the user service, each client an address of its own.
+        let (computed, stored) = try await stack.signUpsWhoseClientsLeave(20, port: stack.userPort, emailPrefix: "gone")
+        #expect(computed < 10, "\(computed) of 20 sign-ups hashed after their clients had gone")
+        #expect(stored < 10, "\(stored) sign-ups stored")
+    }
 
-        // A login waits behind whatever is still queued: once it is answered, the pool has
-        // passed every job of the flood, run or dropped.
-        try await stack.signUp("after@example.com")
-        _ = try await stack.login("after@example.com")
-        let computed = try await stack.metric("user_password_hash_computations_total", port: stack.userPort) - before - 2
-        #expect(computed < Double(clients) / 2, "\(computed) of \(clients) sign-ups hashed after their clients had gone")
-        let stored = try stack.usersSQL("SELECT count(*) FROM users WHERE email LIKE 'gone%'")
-        #expect(Int(stored) ?? clients < clients / 2, "\(stored) sign-ups stored")
+    /// The same flood through the gateway: a client that leaves the gateway mid-request
+    /// cancels its handler there, which ends and closes the upstream exchange (that connection
+    /// is not reused), so the user service sees its client go too, answers nobody (499) and
+    /// drops the hashes that had not started.
+    @Test func clientsLeavingTheGatewayStopTheirWorkAtTheService() async throws {
+        let stack = try await SecurityStack.start(name: "sec_gw_gone", userEnvironment: ["HASH_MAX_PENDING": "64"])
+        defer { Task { await stack.stop() } }
+        let gateway = stack.gateway.gateway
+        let cutBefore = gateway.abandonedUpstreamRequests.load(ordering: .relaxed)
+        let cancelledBefore = try await stack.metric(
+            "marquee_http_requests_total", port: stack.userPort, labels: #"status="499""#)
+
+        let (computed, stored) = try await stack.signUpsWhoseClientsLeave(
+            20, port: stack.gateway.httpPort, emailPrefix: "left")
+        // The gateway cut the exchanges whose clients left while they were upstream, and the
+        // service saw those clients go: their handlers were cancelled (499).
+        var (cut, cancelled) = (0, 0.0)
+        let seen = await eventually(timeout: .seconds(30)) {
+            cut = gateway.abandonedUpstreamRequests.load(ordering: .relaxed) - cutBefore
+            cancelled = try await stack.metric(
+                "marquee_http_requests_total", port: stack.userPort, labels: #"status="499""#) - cancelledBefore
+            return cut >= 10 && cancelled >= 10
+        }
+        #expect(seen, "\(cut) upstream exchanges cut, \(cancelled) requests cancelled at the user service")
+        #expect(computed < 10, "\(computed) of 20 sign-ups hashed after their clients had gone")
+        #expect(stored < 10, "\(stored) sign-ups stored")
     }
 
     @Test func aFullHashingQueueIs503WithRetryAfterAtOnce() async throws {
@@ -624,12 +623,48 @@ struct SecurityTests {
 }
 
 extension SecurityStack {
-    /// The sum of a metric's samples on one service's own port.
-    func metric(_ name: String, port: Int) async throws -> Double {
+    /// `count` clients each send a new sign-up (`emailPrefix` + a number) to `port` on a
+    /// connection of their own, and close it, unread, once hashing has begun (two threads,
+    /// about 0.1 s a hash: most of the flood still waits). Returns how many of those sign-ups
+    /// were hashed and stored all the same.
+    func signUpsWhoseClientsLeave(_ count: Int, port: Int, emailPrefix: String) async throws -> (computed: Int, stored: Int) {
+        let before = try await metric("user_password_hash_computations_total", port: userPort)
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        let address = try #require(SocketAddress(numericHost: "127.0.0.1", port: port))
+        let sockets = try await withTaskExecutorPreference(loop) { @concurrent () -> [TCPSocket] in
+            var sockets: [TCPSocket] = []
+            for i in 0..<count {
+                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(5))
+                let body = #"{"name":"G","email":"\#(emailPrefix)\#(i)@example.com","password":"secret123"}"#
+                try await socket.write(Array((
+                    "POST /api/users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    + "X-Forwarded-For: 198.51.100.\(i + 1)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8))
+                sockets.append(socket)
+            }
+            return sockets
+        }
+        let started = await eventually(timeout: .seconds(30)) {
+            try await self.metric("user_password_hash_computations_total", port: self.userPort) > before
+        }
+        #expect(started)
+        await withTaskExecutorPreference(loop) { @concurrent in for socket in sockets { socket.close() } }
+
+        // A sign-up queues behind whatever of the flood is still queued (new hashes share one
+        // lane, in order): once it is answered, the pool has passed every job of the flood.
+        try await signUp("\(emailPrefix)-after@example.org")
+        let computed = try await metric("user_password_hash_computations_total", port: userPort) - before - 1
+        let stored = try usersSQL("SELECT count(*) FROM users WHERE email LIKE '\(emailPrefix)%@example.com'")
+        return (Int(computed), Int(stored) ?? count)
+    }
+
+    /// The sum of a metric's samples on one service's own port (those whose labels contain
+    /// `labels`, when given).
+    func metric(_ name: String, port: Int, labels: String? = nil) async throws -> Double {
         let text = try await send(.GET, "/metrics", port: port).text
         var total = 0.0
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard line.hasPrefix(name + " ") || line.hasPrefix(name + "{") else { continue }
+            if let labels, !line.contains(labels) { continue }
             if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { total += value }
         }
         return total

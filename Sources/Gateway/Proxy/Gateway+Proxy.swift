@@ -95,6 +95,12 @@ extension Gateway {
             do {
                 connection = try await client.connection(to: upstream.origins[index])
             } catch {
+                if error.code == .cancelled {
+                    // The client went away while the request waited for a connection: nothing was sent.
+                    upstream.finish(index, outcome: .neutral)
+                    log(context, status: 499, bytes: 0, upstream: upstream.labels[index], upstreamTime: nil)
+                    return Self.clientGone
+                }
                 let queued = error.code == .poolTimeout || error.code == .poolQueueFull
                 upstream.finish(index, outcome: queued ? .neutral : .failure)
                 // Nothing was sent: another instance may take it (not after a queue
@@ -144,6 +150,15 @@ extension Gateway {
             } catch let error as HTTPClientError {
                 connection.close()
                 connection.release()
+                if Task.isCancelled {
+                    // The client went away (the server cancelled this handler, and with it the
+                    // wait on the upstream connection, which is now closed: the service sees its
+                    // client go too). Cut off, not failed upstream, and not sent again.
+                    upstream.finish(index, outcome: .neutral)
+                    abandonedUpstreamRequests.add(1, ordering: .relaxed)
+                    log(context, status: 499, bytes: 0, upstream: upstream.labels[index], upstreamTime: nil)
+                    return Self.clientGone
+                }
                 if replayable && !bodyRead && attempt < Self.maxAttempts {
                     if error.isStaleConnection {
                         // The upstream had closed this pooled connection; the request never arrived.
@@ -181,10 +196,17 @@ extension Gateway {
                 connection.close()
                 connection.release()
                 upstream.finish(index, outcome: .neutral)
+                abandonedUpstreamRequests.add(1, ordering: .relaxed)
                 log(context, status: 499, bytes: 0, upstream: upstream.labels[index], upstreamTime: nil)
                 throw error
             }
         }
+    }
+
+    /// What a handler answers a client that went away: nobody reads it (the server drops it
+    /// and ends the connection), and unlike a thrown error it is not a handler failure.
+    static var clientGone: HTTPServerResponse {
+        HTTPServerResponse(status: HTTPStatus(code: 499, reasonPhrase: "Client Closed Request"), body: .empty)
     }
 
     /// 503 with `Retry-After`: every connection to the service is busy and the queue for

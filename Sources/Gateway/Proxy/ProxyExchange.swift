@@ -63,7 +63,12 @@ final class ProxyExchange: @unchecked Sendable {
                 try await writer.write(ArraySlice(piece))
             }
         } catch let error as HTTPClientError {
-            finish(bytes: bytes, outcome: .failure, status: status)
+            // Cancelled: the client went away (over HTTP/2, its stream was reset), not the instance.
+            if Task.isCancelled {
+                finish(bytes: bytes, outcome: .neutral, status: 499)
+            } else {
+                finish(bytes: bytes, outcome: .failure, status: status)
+            }
             throw error
         } catch {
             // The client went away.
