@@ -39,6 +39,9 @@ hash_computations() {
     curl -fs "http://127.0.0.1:$1/metrics" | awk '$1 == "user_password_hash_computations_total" {print int($2)}'
 }
 
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 machine_line
 for log_n in ${LOG_NS:-15 16 17}; do
     for profile in ${PROFILES:-bounded unbounded}; do
@@ -61,8 +64,12 @@ for log_n in ${LOG_NS:-15 16 17}; do
             printf '\nSCRYPT_LOG_N=%s, %s, %s sign-ups (load average %s):\n' "$log_n" "$profile" "$flood" \
                 "$(cut -d' ' -f1-3 /proc/loadavg)"
             hashes_before=$(hash_computations "$port")
+            cpu_before=$(cpu_ticks "$pid")
+            began=$(date +%s.%N)
             python3 loadtest/login-flood.py --url "http://127.0.0.1:$port" --flood "$flood" \
                 --flooders "${FLOODERS:-40}" --duration "${DURATION:-20}"
+            printf 'user service CPU: %s cores\n' "$(awk -v t="$(( $(cpu_ticks "$pid") - cpu_before ))" \
+                -v hz="$(getconf CLK_TCK)" -v b="$began" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", t / hz / (e - b)}')"
             sleep 2  # computations still queued when the run ended
             printf 'scrypt computations: %s\n' "$(( $(hash_computations "$port") - hashes_before ))"
         done

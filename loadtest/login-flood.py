@@ -131,6 +131,7 @@ def main():
     threads = [threading.Thread(target=flooder, args=(i,)) for i in range(args.flooders)]
     threads.append(threading.Thread(target=login))
     began = time.monotonic()
+    cpu_began = time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -140,6 +141,8 @@ def main():
     print(f"flood: {args.flood}, {args.flooders} flooders, {seconds:.1f} s, "
           f"{sum(flood_statuses.values()) / seconds:.0f} sign-ups/s, statuses {dict(sorted(flood_statuses.items(), key=str))}")
     print_logins(login_times, login_statuses)
+    # The load generator runs on the same cores as the service: what it took of them.
+    print(f"load generator CPU: {(time.process_time() - cpu_began) / seconds:.2f} cores")
 
 
 def print_logins(login_times, login_statuses):
