@@ -39,6 +39,7 @@ import Testing
         #expect(body.contains(#"marquee_http_connections_open{loop="0"}"#))
         #expect(body.contains(#"marquee_event_loop_lag_seconds{loop="0"}"#))
         #expect(body.contains(#"marquee_gateway_retries_total{reason="connect"} 0"#))
+        #expect(body.contains("marquee_gateway_abandoned_requests_total 0"))
 
         let other = try await gateway.client.execute(
             HTTPClientRequest(method: .GET, origin: HTTPOrigin(host: "127.0.0.1", port: metricsPort), target: "/api/movies/1"))

@@ -49,6 +49,10 @@ final class GatewayMetrics: Sendable {
             "marquee_gateway_busy_rejections_total",
             help: "Requests answered 503 because the queue for an upstream connection was full or its deadline passed."
         ) { Double(gateway.busyRejections.load(ordering: .relaxed)) }
+        metrics.counter(
+            "marquee_gateway_abandoned_requests_total",
+            help: "Requests whose client went away while they were upstream: the upstream exchange was closed."
+        ) { Double(gateway.abandonedUpstreamRequests.load(ordering: .relaxed)) }
         gateway.requestTally.register(in: metrics)
         self.metrics = metrics
     }
