@@ -130,11 +130,11 @@ struct ServerEndingTests {
             let connection = HTTPServerConnection(
                 stream: stream, configuration: HTTPServerConfiguration(port: 0), responder: responder,
                 dateCache: HTTPDateCache())
-            async let served: Void = connection.run()
+            async let served = connection.run()
             // Once the answer waits in the end-of-round send and the connection is idle: drain.
             while !(connection.isIdle && stream.pendingSend > 0) { await Task.yield() }
             connection.drain()
-            await served
+            _ = await served
             return stream.sent
         }.value
         let text = String(decoding: sent, as: UTF8.self)

@@ -4,6 +4,8 @@ import Synchronization
 /// An HTTP/1.1 server, and HTTP/2 when ``HTTPServerConfiguration/http2`` is set: one listener per loop (SO_REUSEPORT), one task per connection on
 /// the loop that accepted it, so a request never changes thread. With the group's loops
 /// pinned one per CPU, each connection goes to the loop on the CPU that receives it.
+/// An idle keep-alive connection parks without a task (``HTTPServerConfiguration/parkingDelay``)
+/// and gets a new one, on the same loop, when it wakes.
 ///
 /// ```swift
 /// let server = HTTPServer(configuration: .init(port: 8080), group: group, responder: router)
@@ -19,8 +21,11 @@ public final class HTTPServer: Sendable {
     private let responder: any HTTPResponder
     private let transport: Transport?
     private let loopStates: [LoopState]
+    /// What every HTTP/1.1 connection shares, made once.
+    private let connectionShared: HTTPServerConnection.Shared
     private let boundPort = Atomic<Int>(0)
     private let connectionCount = Atomic<Int>(0)
+    private let parkedCount = Atomic<Int>(0)
     private let isShuttingDown = Atomic<Bool>(false)
     private let steersByCPU = Atomic<Bool>(false)
 
@@ -34,6 +39,7 @@ public final class HTTPServer: Sendable {
         self.responder = responder
         self.transport = transport
         self.loopStates = group.loops.map(LoopState.init)
+        connectionShared = HTTPServerConnection.Shared(configuration: configuration, responder: responder)
     }
 
     /// The port the server listens on (the real one when 0 was configured).
@@ -41,6 +47,9 @@ public final class HTTPServer: Sendable {
 
     /// Connections open right now, over all loops.
     public var openConnections: Int { connectionCount.load(ordering: .relaxed) }
+
+    /// Idle connections parked right now (no task; see ``HTTPServerConfiguration/parkingDelay``).
+    public var parkedConnections: Int { parkedCount.load(ordering: .relaxed) }
 
     /// Connections each loop serves right now, in loop order (metrics). Any thread.
     public var openConnectionsPerLoop: [Int] { loopStates.map { $0.openConnections.load(ordering: .relaxed) } }
@@ -147,12 +156,22 @@ public final class HTTPServer: Sendable {
                     if let socket = try? accepted.adopt(on: home.loop) {
                         // One cancellation handler for the connection's life, not one per wait.
                         await home.loop.withCancellableSocketWaits { await self.serve(socket, on: home) }
+                    } else {
+                        self.connectionEnded(on: home)
                     }
-                    home.openConnections.wrappingSubtract(1, ordering: .relaxed)
-                    self.connectionCount.wrappingSubtract(1, ordering: .relaxed)
                 }
             }
         }
+        // Parked connections woke in tasks of their own: wait for the last of them too.
+        await withCheckedContinuation { (allEnded: CheckedContinuation<Void, Never>) in
+            if state.connections.isEmpty { allEnded.resume() } else { state.allEnded = allEnded }
+        }
+    }
+
+    /// Counts a connection out, once it has closed (or failed to start).
+    private func connectionEnded(on state: LoopState) {
+        state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+        connectionCount.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// The loop that serves a connection `state`'s listener accepted: that loop, unless it
@@ -199,6 +218,7 @@ public final class HTTPServer: Sendable {
             } catch {
                 state.undecided[socketID] = nil
                 socket.close()
+                connectionEnded(on: state)
                 return
             }
         } else {
@@ -210,6 +230,7 @@ public final class HTTPServer: Sendable {
         guard state.undecided.removeValue(forKey: socketID) != nil else {
             // Closed by a shutdown while undecided.
             stream.close()
+            connectionEnded(on: state)
             return
         }
         if let http2, speaksHTTP2 {
@@ -221,17 +242,39 @@ public final class HTTPServer: Sendable {
             if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
             await connection.run()
             state.http2Connections[id] = nil
+            connectionEnded(on: state)
             return
         }
         // HTTP/1.1: this task alone reads and writes the socket (handlers run in it).
         socket.reserveWaitsForCurrentTask()
-        let connection = HTTPServerConnection(
-            stream: stream, configuration: configuration, responder: responder, dateCache: state.dateCache)
-        let id = ObjectIdentifier(connection)
-        state.connections[id] = connection
+        let connection = HTTPServerConnection(stream: stream, shared: connectionShared, dateCache: state.dateCache)
+        state.connections[ObjectIdentifier(connection)] = connection
         if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
-        await connection.run()
-        state.connections[id] = nil
+        await run(connection, on: state)
+    }
+
+    /// Runs `connection` until it ends or parks; a parked one runs again in a new task on
+    /// the loop when its socket calls back (the task that parked it ends meanwhile).
+    private func run(_ connection: HTTPServerConnection, on state: LoopState) async {
+        if await connection.run() == .parked, let socket = connection.socket {
+            parkedCount.wrappingAdd(1, ordering: .relaxed)
+            socket.whenReadable { [self] in
+                parkedCount.wrappingSubtract(1, ordering: .relaxed)
+                Task(executorPreference: state.loop) {
+                    await state.loop.withCancellableSocketWaits {
+                        socket.reserveWaitsForCurrentTask()
+                        await self.run(connection, on: state)
+                    }
+                }
+            }
+            return
+        }
+        state.connections[ObjectIdentifier(connection)] = nil
+        connectionEnded(on: state)
+        if state.connections.isEmpty, let allEnded = state.allEnded {
+            state.allEnded = nil
+            allEnded.resume()
+        }
     }
 }
 
@@ -241,6 +284,8 @@ private final class LoopState: @unchecked Sendable {
     var listener: TCPListener?
     var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
+    /// The accept loop, once it stopped, waiting for the last HTTP/1.1 connection to end.
+    var allEnded: CheckedContinuation<Void, Never>?
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
     let dateCache = HTTPDateCache()

@@ -10,6 +10,12 @@ public struct HTTPServerConfiguration: Sendable {
     public var headerReadTimeout: Duration = .seconds(10)
     /// How long a keep-alive connection may wait for its next request.
     public var idleTimeout: Duration = .seconds(60)
+    /// How long a plain-TCP keep-alive connection waits for its next request in a task of its
+    /// own before it parks: the task ends, the socket alone is watched, and a new task starts
+    /// when bytes arrive (nginx keeps an idle connection as a small structure, not a stack).
+    /// A connection kept busy never parks; one idle for longer costs a new task when it wakes
+    /// and far less memory while it sleeps. nil: never park.
+    public var parkingDelay: Duration? = .milliseconds(100)
     /// Time allowed between pieces of a request body.
     public var bodyReadTimeout: Duration = .seconds(30)
     /// Time allowed for the client to take each part of a response.

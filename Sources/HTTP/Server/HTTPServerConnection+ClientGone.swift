@@ -15,7 +15,8 @@ import Reactor
 extension HTTPServerConnection {
     /// From now until the stream is closed, the client's end of stream reaches ``clientWentAway()``.
     func watchForTheClientGoing() {
-        // unowned(unsafe): run() closes the stream, which drops this closure, before it returns.
+        // unowned(unsafe): closing the stream drops this closure, and the connection lives until
+        // then (its task, or the server's table while it is parked, holds it).
         stream.onPeerClosed = { [unowned(unsafe) self] in self.clientWentAway() }
     }
 
@@ -23,7 +24,7 @@ extension HTTPServerConnection {
     /// client goes before the answer (``clientIsGone`` then says so).
     @inline(__always)
     func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
-        guard configuration.cancelsAbandonedRequests else { return try await responder.respond(to: request) }
+        guard shared.cancelsAbandonedRequests else { return try await responder.respond(to: request) }
         // This task, kept only while the handler runs in it (so surely alive).
         withUnsafeCurrentTask { runningHandler = $0 }
         defer { runningHandler = nil }

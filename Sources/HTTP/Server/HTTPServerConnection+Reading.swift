@@ -17,6 +17,7 @@ extension HTTPServerConnection {
             case .head(let head, let consumed):
                 buffer.consume(consumed)
                 stream.readDeadline = nil
+                idleDeadline = nil
                 return head
             case .invalid(let error):
                 sendErrorAndClose(HTTPServerError(.malformedRequest(error)))
@@ -41,7 +42,9 @@ extension HTTPServerConnection {
                     stream.readDeadline = headDeadline
                 } else {
                     // Draining, a connection waits only for the request it was opened for.
-                    stream.readDeadline = loop.now &+ (machine.isDraining ? headerReadTimeout : idleTimeout)
+                    let deadline = idleDeadline ?? loop.now &+ (machine.isDraining ? headerReadTimeout : idleTimeout)
+                    idleDeadline = deadline
+                    stream.readDeadline = deadline
                 }
                 do {
                     if buffer.unreadCount == 0, let socket, socket.isKnownDrained {
@@ -49,7 +52,10 @@ extension HTTPServerConnection {
                         // (an idle keep-alive connection costs its socket and little else).
                         loop.bufferPool.recycle(&output)
                         buffer.release()
-                        try await socket.waitUntilReadable()
+                        if try await !waitOrPark(socket) {
+                            parks = true
+                            return nil
+                        }
                     }
                     let count = try await buffer.readMore(from: stream, socket: socket)
                     if count == 0 {
@@ -77,6 +83,26 @@ extension HTTPServerConnection {
                     return nil
                 }
             }
+        }
+    }
+
+    /// Waits for the socket to become readable; returns false instead when an idle connection
+    /// has waited ``parkingDelay`` (sooner than its idle deadline) and should park.
+    @inline(__always)  // called once per request, from readHead: one async frame fewer
+    private func waitOrPark(_ socket: TCPSocket) async throws -> Bool {
+        guard let parkingDelay, machine.state == .idle, !machine.isDraining, let idleDeadline,
+            loop.now &+ parkingDelay < idleDeadline
+        else {
+            try await socket.waitUntilReadable()
+            return true
+        }
+        socket.readDeadline = loop.now &+ parkingDelay
+        defer { socket.readDeadline = idleDeadline }
+        do {
+            try await socket.waitUntilReadable()
+            return true
+        } catch let error as IOError where error.code == .timedOut {
+            return false
         }
     }
 

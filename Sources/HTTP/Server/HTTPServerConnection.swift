@@ -4,6 +4,12 @@ import Reactor
 /// Serves the requests of one connection, one after another, in its own task on the
 /// connection's loop: read a head, call the responder, write the response, repeat.
 ///
+/// A keep-alive connection that waits longer than ``HTTPServerConfiguration/parkingDelay``
+/// for its next request **parks**: ``run()`` returns ``RunOutcome/parked`` holding no buffer and
+/// no task (whose suspended frames would be most of an idle connection's memory), and the
+/// server calls ``run()`` again in a new task when the socket becomes readable, its idle
+/// deadline passes or it is closed. Only plain TCP connections park.
+///
 /// Pipelined requests are answered in order, and their responses go out in one write when
 /// the next request is already buffered. The rules of when to keep the connection, time
 /// it out or close it for a drain live in ``HTTPConnectionStateMachine``; this class does
@@ -19,20 +25,21 @@ final class HTTPServerConnection: @unchecked Sendable {
     let socket: TCPSocket?
     /// `stream`'s loop, kept: each access through the existential is a witness call and a retain.
     let loop: EventLoop
-    /// The `Server` field line (`Server: name` CRLF, sanitized), made once rather than checked
-    /// per response; empty when the configuration names no server.
-    let serverField: [UInt8]
     /// The peer's address, its numeric host and the loop, made once for all the connection's requests.
     private let origin: HTTPRequestOrigin
-    let configuration: HTTPServerConfiguration
-    /// The configuration's timeouts in nanoseconds, converted once: a `Duration` keeps
-    /// attoseconds, and converting one costs a 128-bit division, for every deadline set.
+    /// What all the server's connections share (configuration, timeouts, fixed fields).
+    let shared: Shared
+    /// ``Shared/responder``, kept here: called through the connection's own reference, the
+    /// existential is not copied for each request.
+    let responder: any HTTPResponder
+    /// ``Shared``'s timeouts, kept here: read on every request, through the connection's own
+    /// reference.
     let headerReadTimeout: UInt64
     let idleTimeout: UInt64
     let bodyReadTimeout: UInt64
     let writeTimeout: UInt64
-    private let lingeringTimeout: UInt64
-    let responder: any HTTPResponder
+    /// nil: never park (see ``Shared/parkingDelay``; a TLS stream does not park).
+    let parkingDelay: UInt64?
     let dateCache: HTTPDateCache
     let buffer: ReadBuffer
     var parser: HTTPRequestParser
@@ -51,6 +58,11 @@ final class HTTPServerConnection: @unchecked Sendable {
     var connectionFailed = false
     /// How the connection ends once it stops serving.
     var ending = Ending.graceful
+    /// When the idle wait for the next request ends; kept across a park, so that waking
+    /// does not restart the idle timeout. nil outside that wait.
+    var idleDeadline: UInt64?
+    /// Set when the request loop stops to park rather than to end (see ``RunOutcome``).
+    var parks = false
     /// Whether a response has been written on this connection (see ``drain()``).
     private var hasAnswered = false
     /// Whether the drain ended the stream's reading (which raises the same event as a client's
@@ -79,33 +91,75 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// than batched with the next pipelined response.
     private static let flushThreshold = 64 * 1024
 
-    init(stream: any ByteStream, configuration: HTTPServerConfiguration, responder: any HTTPResponder, dateCache: HTTPDateCache) {
+    /// What every HTTP/1.1 connection of a server shares, made once per server: one reference
+    /// per connection rather than a copy of each (an idle connection costs mostly its object).
+    final class Shared: Sendable {
+        let configuration: HTTPServerConfiguration
+        let responder: any HTTPResponder
+        /// The `Server` field line (`Server: name` CRLF, sanitized) and the fixed fields, made
+        /// once rather than checked per response; empty when there are none.
+        let serverField: [UInt8]
+        /// The configuration's timeouts in nanoseconds, converted once: a `Duration` keeps
+        /// attoseconds, and converting one costs a 128-bit division, for every deadline set.
+        let headerReadTimeout: UInt64
+        let idleTimeout: UInt64
+        let bodyReadTimeout: UInt64
+        let writeTimeout: UInt64
+        let lingeringTimeout: UInt64
+        let parkingDelay: UInt64?
+        let cancelsAbandonedRequests: Bool
+        /// Room for a whole head (the request line, the fields and slack).
+        let maxReadCapacity: Int
+
+        init(configuration: HTTPServerConfiguration, responder: any HTTPResponder) {
+            var serverField: [UInt8] = []
+            if let serverName = configuration.serverName {
+                HTTPHeadWriter.append(to: &serverField, atMost: HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)) {
+                    $0.field("Server", sanitizing: serverName)
+                }
+            }
+            if !configuration.fixedFields.isEmpty {
+                let fixed = configuration.fixedFields
+                HTTPHeadWriter.append(to: &serverField, atMost: fixed.lineByteCount) { $0.fields(fixed) }
+            }
+            self.serverField = serverField
+            self.configuration = configuration
+            self.responder = responder
+            headerReadTimeout = configuration.headerReadTimeout.nanoseconds
+            idleTimeout = configuration.idleTimeout.nanoseconds
+            bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
+            writeTimeout = configuration.writeTimeout.nanoseconds
+            lingeringTimeout = configuration.lingeringTimeout.nanoseconds
+            parkingDelay = configuration.parkingDelay?.nanoseconds
+            cancelsAbandonedRequests = configuration.cancelsAbandonedRequests
+            let limits = configuration.parserLimits
+            maxReadCapacity = limits.maxRequestLineLength + limits.maxHeaderBytes + 4096
+        }
+    }
+
+    init(stream: any ByteStream, shared: Shared, dateCache: HTTPDateCache) {
         self.stream = stream
         socket = stream as? TCPSocket
         loop = stream.loop
         origin = HTTPRequestOrigin(loop: loop, remoteAddress: stream.remoteAddress)
-        var serverField: [UInt8] = []
-        if let serverName = configuration.serverName {
-            HTTPHeadWriter.append(to: &serverField, atMost: HTTPHeadWriter.fieldLength("Server", valueCount: serverName.utf8.count)) {
-                $0.field("Server", sanitizing: serverName)
-            }
-        }
-        if !configuration.fixedFields.isEmpty {
-            let fixed = configuration.fixedFields
-            HTTPHeadWriter.append(to: &serverField, atMost: fixed.lineByteCount) { $0.fields(fixed) }
-        }
-        self.serverField = serverField
-        self.configuration = configuration
-        headerReadTimeout = configuration.headerReadTimeout.nanoseconds
-        idleTimeout = configuration.idleTimeout.nanoseconds
-        bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
-        writeTimeout = configuration.writeTimeout.nanoseconds
-        lingeringTimeout = configuration.lingeringTimeout.nanoseconds
-        self.responder = responder
+        self.shared = shared
+        responder = shared.responder
+        headerReadTimeout = shared.headerReadTimeout
+        idleTimeout = shared.idleTimeout
+        bodyReadTimeout = shared.bodyReadTimeout
+        writeTimeout = shared.writeTimeout
+        parkingDelay = socket == nil ? nil : shared.parkingDelay
         self.dateCache = dateCache
-        self.parser = HTTPRequestParser(limits: configuration.parserLimits)
-        let limits = configuration.parserLimits
-        self.buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: limits.maxRequestLineLength + limits.maxHeaderBytes + 4096)
+        parser = HTTPRequestParser(limits: shared.configuration.parserLimits)
+        buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: shared.maxReadCapacity)
+        if shared.cancelsAbandonedRequests { watchForTheClientGoing() }
+    }
+
+    convenience init(
+        stream: any ByteStream, configuration: HTTPServerConfiguration, responder: any HTTPResponder,
+        dateCache: HTTPDateCache
+    ) {
+        self.init(stream: stream, shared: Shared(configuration: configuration, responder: responder), dateCache: dateCache)
     }
 
     /// True while the connection waits for a request and has none of it yet.
@@ -128,11 +182,23 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
     }
 
+    /// How ``run()`` stopped.
+    enum RunOutcome {
+        /// The connection is closed, or closes by itself (a lingering close ends with it).
+        case ended
+        /// Idle, holding no buffer: call ``run()`` again, in a new task, once
+        /// ``TCPSocket/whenReadable(_:)`` calls back (``socket`` is not nil then).
+        case parked
+    }
+
     /// Serves requests until the client or the server closes the connection, then ends it
-    /// (see ``Ending``).
-    func run() async {
-        if configuration.cancelsAbandonedRequests { watchForTheClientGoing() }
+    /// (see ``Ending``), or until it parks.
+    func run() async -> RunOutcome {
         await serve()
+        if parks {
+            parks = false
+            return .parked
+        }
         switch ending {
         case .abort:
             stream.close()
@@ -143,14 +209,15 @@ final class HTTPServerConnection: @unchecked Sendable {
                 try await stream.finishSends()
             } catch {
                 stream.close()
-                return
+                return .ended
             }
             if ending == .lingering {
-                await stream.closeLingering(until: loop.now &+ lingeringTimeout)
+                await stream.closeLingering(until: loop.now &+ shared.lingeringTimeout)
             } else {
                 await stream.closeGracefully()
             }
         }
+        return .ended
     }
 
     private func serve() async {
@@ -185,7 +252,7 @@ final class HTTPServerConnection: @unchecked Sendable {
                 return
             } catch {
                 // The handler's own failure (its own I/O included): the client gets an answer.
-                response = configuration.response(toHandlerError: error, method: method, protocol: "HTTP/1.1")
+                response = shared.configuration.response(toHandlerError: error, method: method, protocol: "HTTP/1.1")
             }
             if clientIsGone {
                 // Nobody reads this answer: the connection ends now.
@@ -205,7 +272,7 @@ final class HTTPServerConnection: @unchecked Sendable {
             } catch let error as HTTPBodyLengthError {
                 // The head promised another length: the client cannot tell where this body
                 // ends, so the connection cannot carry another response.
-                configuration.logger.error(
+                shared.configuration.logger.error(
                     "response body failed; connection closed", error: error,
                     metadata: ["method": .string(method.rawValue), "protocol": "HTTP/1.1"])
                 machine.closed()

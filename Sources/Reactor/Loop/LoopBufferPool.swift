@@ -15,7 +15,7 @@ public final class LoopBufferPool: @unchecked Sendable {
     public static let arrayCapacity = 4096
     /// Arrays grown past this (a large body) are not kept: one would pin that much memory.
     static let maxArrayCapacity = 64 * 1024
-    static let maxKept = 256
+    static let maxKept = 64
 
     // Lock rule: none; only the owning loop's thread touches these.
     private var receiveBuffers: [UnsafeMutableRawBufferPointer] = []

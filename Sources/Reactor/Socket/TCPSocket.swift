@@ -28,6 +28,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private var peerClosed = false
     public var onPeerClosed: (() -> Void)?
     private var readWaiter: UnsafeContinuation<Void, any Error>?
+    /// A read wait that holds no task (``whenReadable(_:)``); called once.
+    private var readCallback: (() -> Void)?
     private var writeWaiter: UnsafeContinuation<Void, any Error>?
     /// Bytes taken by ``sendAtEndOfRound(_:)`` and not yet in the kernel.
     private var deferred: [UInt8] = []
@@ -354,6 +356,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         writeTimer.cancel()
         resume(&readWaiter, with: IOError(.closed, operation: "read"))
         resume(&writeWaiter, with: IOError(.closed, operation: "write"))
+        callReadCallback()
     }
 
     // MARK: Readiness
@@ -363,6 +366,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
             // Nothing will wake these waits any more: they fail rather than hang.
             resume(&readWaiter, with: IOError(.loopStopped, operation: "read"))
             resume(&writeWaiter, with: IOError(.loopStopped, operation: "write"))
+            callReadCallback()
             return
         }
         let newlyPeerClosed = readiness.isPeerClosed && !peerClosed
@@ -370,6 +374,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         if readiness.isReadable {
             mayRead = true
             resume(&readWaiter, with: nil)
+            callReadCallback()
         }
         if readiness.isWritable {
             mayWrite = true
@@ -409,11 +414,12 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
 
     private func deadlineTimerFired(isRead: Bool) {
         if isRead { readTimer.handle = nil } else { writeTimer.handle = nil }
-        let waiting = isRead ? readWaiter != nil : writeWaiter != nil
+        let waiting = isRead ? readWaiter != nil || readCallback != nil : writeWaiter != nil
         guard waiting, let deadline = isRead ? readDeadline : writeDeadline else { return }
         if deadline <= monotonicNanoseconds() {
             if isRead {
                 resume(&readWaiter, with: IOError(.timedOut, operation: "read"))
+                callReadCallback()
             } else {
                 resume(&writeWaiter, with: IOError(.timedOut, operation: "write"))
             }
@@ -458,6 +464,30 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     public func waitUntilReadable() async throws {
         assertOnLoop()
         try await wait(isRead: true)
+    }
+
+    /// Calls `callback` once, on the loop, at the next readiness event for reading, when the
+    /// read deadline passes, or when the socket is closed or its loop stops: a wait for reading
+    /// that holds no task (an idle keep-alive connection parked by the HTTP server). The
+    /// callback is not told which: it starts whatever reads next, and that read tells.
+    ///
+    /// The rule of ``waitUntilReadable()`` applies: call it while ``isKnownDrained`` (else the
+    /// callback is called at once). Loop-only.
+    public func whenReadable(_ callback: @escaping () -> Void) {
+        assertOnLoop()
+        precondition(readWaiter == nil && readCallback == nil, "two concurrent reads on one socket")
+        guard isKnownDrained, !loop.hasStopped else {
+            callback()
+            return
+        }
+        readCallback = callback
+        if let readDeadline { armTimer(isRead: true, deadline: readDeadline) }
+    }
+
+    private func callReadCallback() {
+        guard let callback = readCallback else { return }
+        readCallback = nil
+        callback()
     }
 
     /// Waits for the next readiness event for writing; see ``waitUntilReadable()`` for when
@@ -572,7 +602,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
                 return
             }
             if isRead {
-                precondition(readWaiter == nil, "two concurrent reads on one socket")
+                precondition(readWaiter == nil && readCallback == nil, "two concurrent reads on one socket")
                 readWaiter = continuation
                 if let readDeadline { armTimer(isRead: true, deadline: readDeadline) }
             } else {
