@@ -69,6 +69,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// Whether the connection stays open after this request: HTTP/1.1 unless
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive` (RFC 9112 §9.3).
+    @inline(__always)  // once per request, in the server's request loop
     public var keepAlive: Bool {
         HTTPRequestHead.keepAlive(version: version, headers: headers)
     }

@@ -134,6 +134,10 @@ public final class HTTPServer: Sendable {
 
     private func acceptLoop(_ state: LoopState) async {
         guard let listener = state.listener else { return }
+        defer {
+            state.parkingSweep?.cancel()
+            state.parkingSweep = nil
+        }
         await withDiscardingTaskGroup { connections in
             while true {
                 let accepted: AcceptedConnection
@@ -249,8 +253,31 @@ public final class HTTPServer: Sendable {
         socket.reserveWaitsForCurrentTask()
         let connection = HTTPServerConnection(stream: stream, shared: connectionShared, dateCache: state.dateCache)
         state.connections[ObjectIdentifier(connection)] = connection
+        if connection.parkingDelay != nil, state.parkingSweep == nil { sweepForParking(state) }
         if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
         await run(connection, on: state)
+    }
+
+    /// Every ``HTTPServerConfiguration/parkingDelay`` (1 ms at least), ends the idle waits on
+    /// `state`'s loop that have lasted that long, so that those connections park; stops when
+    /// the loop has no connection left. One timer per loop: a deadline per wait would be
+    /// re-armed by every busy connection, all the time. Loop-only.
+    private func sweepForParking(_ state: LoopState) {
+        let delay = max(configuration.parkingDelay ?? .zero, .milliseconds(1))
+        let waited = (configuration.parkingDelay ?? .zero).nanoseconds
+        state.parkingSweep = state.loop.schedule0(after: delay) { [self] in
+            guard !state.connections.isEmpty else {
+                state.parkingSweep = nil
+                return
+            }
+            // Waits that began before this moment have lasted at least the delay.
+            let startedBy = state.loop.now &- waited
+            for connection in state.connections.values {
+                let started = connection.idleWaitStarted
+                if started != 0 && started <= startedBy { connection.socket?.endReadWait() }
+            }
+            sweepForParking(state)
+        }
     }
 
     /// Runs `connection` until it ends or parks; a parked one runs again in a new task on
@@ -286,6 +313,8 @@ private final class LoopState: @unchecked Sendable {
     var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
     /// The accept loop, once it stopped, waiting for the last HTTP/1.1 connection to end.
     var allEnded: CheckedContinuation<Void, Never>?
+    /// The next parking sweep, while the loop has connections that may park.
+    var parkingSweep: TimerHandle?
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
     let dateCache = HTTPDateCache()

@@ -87,21 +87,20 @@ extension HTTPServerConnection {
     }
 
     /// Waits for the socket to become readable; returns false instead when an idle connection
-    /// has waited ``parkingDelay`` (sooner than its idle deadline) and should park.
+    /// should park: the server's sweep ended the wait (``TCPSocket/endReadWait()``) once it had
+    /// lasted ``parkingDelay``, before the idle deadline.
     @inline(__always)  // called once per request, from readHead: one async frame fewer
     private func waitOrPark(_ socket: TCPSocket) async throws -> Bool {
-        guard let parkingDelay, machine.state == .idle, !machine.isDraining, let idleDeadline,
-            loop.now &+ parkingDelay < idleDeadline
-        else {
+        guard parkingDelay != nil, machine.state == .idle, !machine.isDraining else {
             try await socket.waitUntilReadable()
             return true
         }
-        socket.readDeadline = loop.now &+ parkingDelay
-        defer { socket.readDeadline = idleDeadline }
+        idleWaitStarted = loop.now
+        defer { idleWaitStarted = 0 }
         do {
             try await socket.waitUntilReadable()
             return true
-        } catch let error as IOError where error.code == .timedOut {
+        } catch let error as IOError where error.code == .timedOut && loop.now < idleDeadline ?? 0 {
             return false
         }
     }

@@ -43,7 +43,7 @@ extension HTTPServerConnection {
         let length =
             HTTPHeadWriter.statusLineLength(version: .http1_1, status: response.status) + response.headers.lineByteCount
             + HTTPHeadWriter.fieldLength("Transfer-Encoding", valueCount: 20) + HTTPHeadWriter.fieldLength("Connection", valueCount: 10)
-            + date.count + shared.serverField.count + 2
+            + date.count + serverField.count + 2
         HTTPHeadWriter.append(to: &output, atMost: length, with: response) { writer, response in
             writer.statusLine(version: .http1_1, status: response.status)
             writer.fields(response.headers, omitting: HTTPServerOwnedFields.contains)
@@ -57,7 +57,7 @@ extension HTTPServerConnection {
             } else if version == .http1_0 {
                 writer.field("Connection", "keep-alive")
             }
-            shared.serverField.withUnsafeBytes { writer.bytes($0) }
+            serverField.withUnsafeBytes { writer.bytes($0) }
             date.withUnsafeBytes { writer.bytes($0) }
             writer.endOfLine()
         }

@@ -5,10 +5,11 @@ import Reactor
 /// connection's loop: read a head, call the responder, write the response, repeat.
 ///
 /// A keep-alive connection that waits longer than ``HTTPServerConfiguration/parkingDelay``
-/// for its next request **parks**: ``run()`` returns ``RunOutcome/parked`` holding no buffer and
-/// no task (whose suspended frames would be most of an idle connection's memory), and the
-/// server calls ``run()`` again in a new task when the socket becomes readable, its idle
-/// deadline passes or it is closed. Only plain TCP connections park.
+/// for its next request **parks**: the server's sweep ends the wait, ``run()`` returns
+/// ``RunOutcome/parked`` holding no buffer and no task (whose suspended frames would be most
+/// of an idle connection's memory), and the server calls ``run()`` again in a new task when
+/// the socket becomes readable, its idle deadline passes or it is closed. Only plain TCP
+/// connections park.
 ///
 /// Pipelined requests are answered in order, and their responses go out in one write when
 /// the next request is already buffered. The rules of when to keep the connection, time
@@ -32,8 +33,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// ``Shared/responder``, kept here: called through the connection's own reference, the
     /// existential is not copied for each request.
     let responder: any HTTPResponder
-    /// ``Shared``'s timeouts, kept here: read on every request, through the connection's own
-    /// reference.
+    /// ``Shared/serverField`` (the same storage), and ``Shared``'s timeouts, kept here: read on
+    /// every request, through the connection's own reference.
+    let serverField: [UInt8]
     let headerReadTimeout: UInt64
     let idleTimeout: UInt64
     let bodyReadTimeout: UInt64
@@ -61,6 +63,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// When the idle wait for the next request ends; kept across a park, so that waking
     /// does not restart the idle timeout. nil outside that wait.
     var idleDeadline: UInt64?
+    /// When the current idle wait for a request began (``EventLoop/now``), for the server's
+    /// parking sweep; 0 outside that wait.
+    var idleWaitStarted: UInt64 = 0
     /// Set when the request loop stops to park rather than to end (see ``RunOutcome``).
     var parks = false
     /// Whether a response has been written on this connection (see ``drain()``).
@@ -144,6 +149,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         origin = HTTPRequestOrigin(loop: loop, remoteAddress: stream.remoteAddress)
         self.shared = shared
         responder = shared.responder
+        serverField = shared.serverField
         headerReadTimeout = shared.headerReadTimeout
         idleTimeout = shared.idleTimeout
         bodyReadTimeout = shared.bodyReadTimeout

@@ -466,6 +466,16 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         try await wait(isRead: true)
     }
 
+    /// Ends the current read wait at once, failing it with `.timedOut` as if its deadline had
+    /// passed; nothing when no read waits. For an owner that judges on its own clock when a wait
+    /// has lasted long enough: the HTTP server parks idle connections in one sweep per loop
+    /// rather than with a deadline per wait, which busy connections would re-arm all the time.
+    /// Loop-only.
+    public func endReadWait() {
+        assertOnLoop()
+        resume(&readWaiter, with: IOError(.timedOut, operation: "read"))
+    }
+
     /// Calls `callback` once, on the loop, at the next readiness event for reading, when the
     /// read deadline passes, or when the socket is closed or its loop stops: a wait for reading
     /// that holds no task (an idle keep-alive connection parked by the HTTP server). The
