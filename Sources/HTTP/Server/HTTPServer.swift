@@ -23,6 +23,8 @@ public final class HTTPServer: Sendable {
     private let loopStates: [LoopState]
     /// What every HTTP/1.1 connection shares, made once.
     private let connectionShared: HTTPServerConnection.Shared
+    /// How often each loop ends the idle waits that have lasted the parking delay (1 ms at least).
+    private let sweepInterval: Duration
     private let boundPort = Atomic<Int>(0)
     private let connectionCount = Atomic<Int>(0)
     private let parkedCount = Atomic<Int>(0)
@@ -40,6 +42,7 @@ public final class HTTPServer: Sendable {
         self.transport = transport
         self.loopStates = group.loops.map(LoopState.init)
         connectionShared = HTTPServerConnection.Shared(configuration: configuration, responder: responder)
+        sweepInterval = max(configuration.parkingDelay ?? .zero, .milliseconds(1))
     }
 
     /// The port the server listens on (the real one when 0 was configured).
@@ -263,15 +266,13 @@ public final class HTTPServer: Sendable {
     /// the loop has no connection left. One timer per loop: a deadline per wait would be
     /// re-armed by every busy connection, all the time. Loop-only.
     private func sweepForParking(_ state: LoopState) {
-        let delay = max(configuration.parkingDelay ?? .zero, .milliseconds(1))
-        let waited = (configuration.parkingDelay ?? .zero).nanoseconds
-        state.parkingSweep = state.loop.schedule0(after: delay) { [self] in
+        state.parkingSweep = state.loop.schedule0(after: sweepInterval) { [self] in
             guard !state.connections.isEmpty else {
                 state.parkingSweep = nil
                 return
             }
             // Waits that began before this moment have lasted at least the delay.
-            let startedBy = state.loop.now &- waited
+            let startedBy = state.loop.now &- (connectionShared.parkingDelay ?? 0)
             for connection in state.connections.values {
                 let started = connection.idleWaitStarted
                 if started != 0 && started <= startedBy { connection.socket?.endReadWait() }
