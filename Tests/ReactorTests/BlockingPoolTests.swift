@@ -82,8 +82,12 @@ struct BlockingPoolTests {
         #expect(await eventually { gate.isHeld })
         let order = Order()
         let flooder = BlockingPool.Lane("verify 203.0.113.1")
-        let flood = (1...3).map { n in Task { try await pool.run(in: flooder) { order.record("F\(n)") } } }
-        #expect(await eventually { pool.queuedJobs == 3 }, "the flood waits behind the held thread")
+        // Queued one at a time: unstructured tasks may reach the pool in any order.
+        var flood: [Task<Void, any Error>] = []
+        for n in 1...3 {
+            flood.append(Task { try await pool.run(in: flooder) { order.record("F\(n)") } })
+            #expect(await eventually { pool.queuedJobs == n }, "the flood waits behind the held thread")
+        }
         let login = Task { try await pool.run(in: BlockingPool.Lane("verify 198.51.100.9")) { order.record("L") } }
         #expect(await eventually { pool.queuedJobs == 4 })
         gate.release()
