@@ -12,6 +12,8 @@ Usage: tests/http2_conformance.py HOST PORT [--tls CAFILE] [--get PATH] [--echo 
                 the release path before it reads the rest and answers its length (the
                 backpressure case, skipped without them)
   --trailers PATH  a POST whose answer holds the request's trailer values (skipped without it)
+  --response-trailers PATH  a GET answered "streamed body" followed by exactly the trailers
+                x-checksum: sha256-response and grpc-status: 0 (skipped without it)
   --only CASE   run that case alone
 
 Prints one line per case and exits non-zero when any case fails. Every socket has a timeout.
@@ -385,6 +387,26 @@ def case_trailers(args):
     sock.close()
 
 
+def case_response_trailers(args):
+    # A response body followed by trailer fields: one HEADERS frame after the DATA, ending the stream.
+    sock, conn = client(args)
+    stream = conn.get_next_available_stream_id()
+    conn.send_headers(stream, headers(args, "GET", getattr(args, "response-trailers")), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    seen = [e for e in pump(sock, conn, ended([stream])) if getattr(e, "stream_id", None) == stream]
+    got = responses(seen)[stream]
+    assert got["headers"][b":status"] == b"200", got
+    assert got.get("body") == b"streamed body", got.get("body")
+    trailers = [i for i, e in enumerate(seen) if isinstance(e, h2.events.TrailersReceived)]
+    assert len(trailers) == 1, f"no single trailing HEADERS frame: {seen}"
+    last_data = max(i for i, e in enumerate(seen) if isinstance(e, h2.events.DataReceived))
+    assert last_data < trailers[0], f"trailers before the end of the body: {seen}"
+    assert seen[trailers[0]].stream_ended is not None, "the trailing HEADERS did not end the stream"
+    fields = sorted(seen[trailers[0]].headers)
+    assert fields == [(b"grpc-status", b"0"), (b"x-checksum", b"sha256-response")], fields
+    sock.close()
+
+
 class Args:
     def __init__(self, argv):
         self.host, self.port = argv[0], int(argv[1])
@@ -397,6 +419,7 @@ class Args:
         self.hold = None
         self.release = None
         self.trailers = None
+        setattr(self, "response-trailers", None)
         self.only = None
         rest = argv[2:]
         while rest:
@@ -420,6 +443,8 @@ def main():
         cases.append(case_streamed_body_backpressure)
     if args.trailers:
         cases.append(case_trailers)
+    if getattr(args, "response-trailers"):
+        cases.append(case_response_trailers)
     if args.only:
         cases = [case for case in cases if case.__name__ == args.only]
         assert cases, f"no case {args.only} (or its options are missing)"

@@ -67,6 +67,19 @@ final class TestUpstream: Sendable {
                     }
                 })
         }
+        router.get("/api/movies/with-trailers") { _ in
+            // Chunked, with a trailer section the gateway must filter before passing it on.
+            HTTPServerResponse(
+                status: .ok, headers: ["Content-Type": "text/plain", "Trailer": "X-Checksum, Grpc-Status"],
+                body: .stream(length: nil) { writer in
+                    try await writer.write(Array("streamed ".utf8))
+                    try await writer.write(Array("body".utf8))
+                    writer.trailers = [
+                        "X-Checksum": "sha256-response", "Set-Cookie": "session=planted", "Content-Type": "text/html",
+                        "X-Request-ID": "spoofed", "Cache-Control": "no-store", "Grpc-Status": "0",
+                    ]
+                })
+        }
         router.post("/api/movies/upload") { request in
             var total = 0
             while let chunk = try await request.body.next() { total += chunk.count }

@@ -57,6 +57,31 @@ import Testing
         #expect(HeaderHygiene.upstreamTrailers(nil) == nil)
     }
 
+    /// An upstream's response trailers reach the client only with what a trailer may carry
+    /// and the gateway does not own: no cookie, caching, content description or request id.
+    @Test func responseTrailersKeepOnlyWhatATrailerMayCarry() {
+        let trailers = HTTPHeaders([
+            (name: "X-Checksum", value: "sha256-abc"), (name: "Set-Cookie", value: "session=planted"),
+            (name: "Content-Type", value: "text/html"), (name: "X-Request-ID", value: "spoofed"),
+            (name: "Cache-Control", value: "no-store"), (name: "Strict-Transport-Security", value: "max-age=0"),
+            (name: "Location", value: "/elsewhere"), (name: "WWW-Authenticate", value: "Basic"),
+            (name: "Transfer-Encoding", value: "chunked"), (name: "Date", value: "x"), (name: "Grpc-Status", value: "0"),
+            (name: "Server-Timing", value: "db;dur=53"),
+        ])
+        let kept = HeaderHygiene.clientResponseTrailers(trailers)
+        #expect(
+            kept.map { Array($0).map { "\($0.name): \($0.value)" } }
+                == ["X-Checksum: sha256-abc", "Grpc-Status: 0", "Server-Timing: db;dur=53"])
+        #expect(HeaderHygiene.clientResponseTrailers(HTTPHeaders([(name: "Set-Cookie", value: "a=b")])) == nil)
+        #expect(HeaderHygiene.clientResponseTrailers(nil) == nil)
+        // Their announcement stays in the head when the body is chunked (and so carries them).
+        let announced: HTTPHeaders = ["Trailer": "X-Checksum", "Connection": "keep-alive"]
+        let chunked = HeaderHygiene.clientResponseHeaders(announced, requestID: "r", hstsMaxAge: nil, keepsTrailerField: true)
+        #expect(chunked.values("trailer") == ["X-Checksum"] && !chunked.contains(name: "connection"))
+        let framedOtherwise = HeaderHygiene.clientResponseHeaders(announced, requestID: "r", hstsMaxAge: nil)
+        #expect(!framedOtherwise.contains(name: "trailer"))
+    }
+
     @Test func hopByHopAndConnectionNamedFieldsGo() {
         let incoming = head([
             ("Host", "example.com"), ("Connection", "keep-alive, X-Secret, X-Request-ID, Content-Length"),

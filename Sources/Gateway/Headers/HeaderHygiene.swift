@@ -60,6 +60,20 @@ public enum HeaderHygiene {
     /// requests (identity, forwarding, request id, trace) and nothing hop-by-hop. Nil when
     /// none is left.
     public static func upstreamTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
+        keptInTrailers(trailers)
+    }
+
+    /// An upstream response's trailers as they go to the client (a chunked body's trailer
+    /// section, passed on as HTTP/1.1 trailers or HTTP/2 trailing HEADERS): the same rules
+    /// as ``upstreamTrailers(_:)``, which also leave out response control data (caching,
+    /// `Location`, `Retry-After`, `Vary`), authentication challenges and cookies, and the
+    /// fields the gateway owns on responses (`X-Request-ID`, HSTS, `Date`, `Server`). Nil
+    /// when none is left.
+    public static func clientResponseTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
+        keptInTrailers(trailers)
+    }
+
+    private static func keptInTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
         guard let trailers, !trailers.isEmpty else { return nil }
         var kept = HTTPHeaders()
         trailers.forEachField { name, value in
@@ -69,14 +83,16 @@ public enum HeaderHygiene {
         return kept.isEmpty ? nil : kept
     }
 
-    /// Names no request trailer may carry beyond those `FieldKind` classifies (RFC 9110
-    /// §6.5.1), and `traceparent`, which the gateway owns.
+    /// Names no trailer may carry beyond those `FieldKind` classifies (RFC 9110 §6.5.1),
+    /// requests' and responses' together (neither direction has a use for the other's),
+    /// and `traceparent` and `Idempotency-Key`, which the gateway owns.
     private static let forbiddenInTrailers: Set<String> = [
         "traceparent", "authorization", "cookie", "content-type", "content-encoding", "content-range",
         "content-location", "content-language", "cache-control", "expires", "pragma", "max-forwards", "range",
         "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "accept",
         "accept-encoding", "accept-language", "accept-charset", "user-agent", "referer", "origin", "from",
-        "idempotency-key",
+        "idempotency-key", "age", "location", "retry-after", "vary", "warning", "set-cookie", "www-authenticate",
+        "authentication-info", "proxy-authentication-info", "accept-ranges", "allow", "content-disposition",
     ]
 
     private static func isForbiddenInTrailers(_ name: UnsafeRawBufferPointer) -> Bool {
@@ -181,8 +197,10 @@ public enum HeaderHygiene {
     /// any other id replaced), and HSTS on HTTPS when configured (the upstream's replaced).
     /// Framing, `Date` and `Server` may stay: the gateway's server writes its own and leaves
     /// a handler's out (``HTTPServer``).
+    /// - Parameter keepsTrailerField: keep the upstream's `Trailer` announcement (RFC 9110
+    ///   §6.6.2): its body is chunked, so its trailers are passed on.
     public static func clientResponseHeaders(
-        _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?
+        _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?, keepsTrailerField: Bool = false
     ) -> HTTPHeaders {
         var headers = consume upstream
         var hasOurID = false
@@ -194,7 +212,8 @@ public enum HeaderHygiene {
                 let ours = UnsafeRawBufferPointer(ours)
                 headers.removeAll { name, value in
                     switch FieldKind.classify(name) {
-                    case .hopByHop, .hsts: return true
+                    case .hopByHop: return !(keepsTrailerField && HTTPHeaders.name(name, is: "trailer"))
+                    case .hsts: return true
                     case .requestID:
                         // The first copy of our own id stays; anything else is not ours.
                         if !hasOurID && Self.sameBytes(value, ours) {

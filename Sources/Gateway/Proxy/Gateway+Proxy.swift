@@ -263,7 +263,8 @@ extension Gateway {
         head.headers = HTTPHeaders()
         let headers = HeaderHygiene.clientResponseHeaders(
             upstreamHeaders, requestID: context.requestID,
-            hstsMaxAge: context.scheme == "https" && configuration.hstsMaxAge > 0 ? configuration.hstsMaxAge : nil)
+            hstsMaxAge: context.scheme == "https" && configuration.hstsMaxAge > 0 ? configuration.hstsMaxAge : nil,
+            keepsTrailerField: connection.responseBodyKind == .chunked)
         let outcome: UpstreamGroup.Outcome = failed ? .failure : .success
         switch connection.responseBodyKind {
         case .none:

@@ -9,6 +9,7 @@ import Reactor
 /// try await conn.finishRequest()
 /// let head = try await conn.readResponseHead() // raw head: every field as received
 /// while try await conn.readBodyChunk(appendingTo: &buffer) { ... }
+/// let trailers = conn.responseTrailers        // a chunked body's trailer section, if any
 /// conn.release()                               // back to the pool if reusable, else closed
 /// ```
 /// Nothing is written until there are body bytes, the request is finished or the head is
@@ -52,6 +53,10 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
     private var requestBytesWritten = false
     /// Whether any byte of the current response arrived.
     private var responseBytesSeen = false
+
+    /// The trailer fields that ended the current response's chunked body (RFC 9112 §7.1.2),
+    /// once the body has been read to its end; nil when it had none or is framed otherwise.
+    public private(set) var responseTrailers: HTTPHeaders?
 
     /// Requests started on this connection, the current one included.
     public private(set) var requestCount = 0
@@ -188,6 +193,7 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
         requestCount += 1
         requestBytesWritten = false
         responseBytesSeen = false
+        responseTrailers = nil
         outgoing.removeAll(keepingCapacity: true)
     }
 
@@ -272,8 +278,9 @@ public final class HTTPClientConnection: LoopBound, @unchecked Sendable {
                 let bytes = buffer.unread(offset: start, count: count)
                 buffer.consume(consumed)
                 if count > 0 { return bytes }
-            case .end(let consumed, _):
+            case .end(let consumed, let trailers):
                 buffer.consume(consumed)
+                responseTrailers = trailers
                 responseEnded()
                 return nil
             case .needMore:

@@ -154,7 +154,14 @@ extension HTTP2ServerConnection {
                 perform(machine.cancelStream(streamID: id, code: .internalError))
                 return
             }
-            perform(machine.sendData(streamID: id, [][...], endStream: true, now: loop.now).actions)
+            if let trailers = writer.trailers, !trailers.isEmpty {
+                perform(
+                    machine.sendTrailers(streamID: id, now: loop.now) { fields in
+                        trailers.forEachField { name, value in fields.add(name: name, value: value) }
+                    }.actions)
+            } else {
+                perform(machine.sendData(streamID: id, [][...], endStream: true, now: loop.now).actions)
+            }
         } else {
             perform(machine.sendData(streamID: id, plan.bytes[...], endStream: true, now: loop.now).actions)
         }

@@ -49,6 +49,14 @@ public final class HTTPBodyWriter: LoopBound, @unchecked Sendable {
     private var scratch: [UInt8] = []
     private(set) var bytesWritten = 0
 
+    /// Trailer fields to send after the body (RFC 9110 §6.5), set by the handler before its
+    /// writer returns: over HTTP/1.1 the trailer section of a chunked body, over HTTP/2 a
+    /// HEADERS frame that ends the stream. A body framed by `Content-Length` (or by the
+    /// close, for an HTTP/1.0 client) has no place for them, and they are dropped. The
+    /// server writes them as given: leaving out what a trailer may not carry is the
+    /// handler's job.
+    public var trailers: HTTPHeaders?
+
     init(stream: any ByteStream, chunked: Bool, length: Int?, writeTimeout: UInt64) {
         self.stream = stream
         loop = stream.loop
@@ -87,7 +95,13 @@ public final class HTTPBodyWriter: LoopBound, @unchecked Sendable {
         }
         if chunked {
             stream.writeDeadline = loop.now &+ writeTimeout
-            try await stream.write(ChunkedEncoding.terminator[...])
+            if let trailers, !trailers.isEmpty {
+                scratch.removeAll(keepingCapacity: true)
+                ChunkedEncoding.writeTerminator(trailers: trailers, into: &scratch)
+                try await stream.write(scratch[...])
+            } else {
+                try await stream.write(ChunkedEncoding.terminator[...])
+            }
         }
     }
 }

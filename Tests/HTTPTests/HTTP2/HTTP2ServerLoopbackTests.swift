@@ -41,6 +41,15 @@ final class HTTP2ServerLoopbackTests {
             for (name, value) in request.body.trailers ?? HTTPHeaders() { text += "t:\(name)=\(value)\n" }
             return HTTPServerResponse(status: .ok, body: .bytes(Array(text.utf8)))
         }
+        router.get("/response-trailers") { _ in
+            HTTPServerResponse(
+                status: .ok, headers: ["Trailer": "X-Checksum, Grpc-Status"],
+                body: .stream(length: nil) { writer in
+                    try await writer.write(Array("streamed ".utf8))
+                    try await writer.write(Array("body".utf8))
+                    writer.trailers = ["X-Checksum": "sha256-response", "Grpc-Status": "0"]
+                })
+        }
         router.get("/big") { _ in HTTPServerResponse(status: .ok, body: .bytes(HTTP2ServerLoopbackTests.bigBody)) }
         router.get("/stream") { _ in
             HTTPServerResponse(status: .ok, body: .stream(length: nil) { writer in
@@ -81,6 +90,29 @@ final class HTTP2ServerLoopbackTests {
         #expect(result.output == #"{"version":"HTTP/1.1"} 1.1"#)
     }
 
+    /// A handler's response trailers: over HTTP/1.1 the chunked body's trailer section
+    /// (curl's header dump lists them after the head's blank line), over HTTP/2 a trailing
+    /// HEADERS frame (curl lists them the same way; python3-h2 checks the frames below).
+    @Test func curlReceivesResponseTrailers() throws {
+        for version in ["--http1.1", "--http2-prior-knowledge"] {
+            let result = try curl([
+                version, "-D", "-", "-o", "/dev/null", "-w", "size=%{size_download}",
+                "http://127.0.0.1:\(server.localPort)/response-trailers",
+            ])
+            #expect(
+                Self.afterHead(result.output) == ["x-checksum: sha256-response", "grpc-status: 0", "size=13"],
+                "\(version): \(result.output)")
+        }
+    }
+
+    /// The lines of curl's header dump (`-D -`) after the head's blank line (the trailers,
+    /// then what `-w` wrote), lower-cased.
+    static func afterHead(_ dump: String) -> [String] {
+        let text = dump.lowercased()
+        guard let end = text.firstRange(of: "\r\n\r\n") else { return ["no head: " + text] }
+        return text[end.upperBound...].split(separator: "\r\n").map(String.init)
+    }
+
     @Test func curlReceivesWholeAndStreamedBodies() throws {
         // One URL per curl: curl 7.88.1 fails a second request on a reused HTTP/2 connection
         // with "Error in the HTTP2 framing layer" (nginx 1.22's too); nghttp covers reuse below.
@@ -107,7 +139,8 @@ final class HTTP2ServerLoopbackTests {
     /// request reset while the connection goes on, flow control both ways, a request body that
     /// stops coming (408) or runs past the limit (413), each answered before the body ended and
     /// then reset with NO_ERROR, a streamed body whose window stays closed while its handler
-    /// holds (backpressure), trailers that reach the handler, and the attacks (rapid reset,
+    /// holds (backpressure), trailers that reach the handler and a handler's response trailers
+    /// (a trailing HEADERS frame that ends the stream), and the attacks (rapid reset,
     /// CONTINUATION flood, SETTINGS and PING floods, window overflow, HPACK bomb).
     @Test func pythonH2ConformanceCases() throws {
         let result = try ChildProcess.run(
@@ -116,7 +149,7 @@ final class HTTP2ServerLoopbackTests {
                 "\(Self.repository)/tests/http2_conformance.py", "127.0.0.1", String(server.localPort),
                 "--get", "/hello", "--echo", "/echo", "--big", "/stream", "--body-timeout", "1",
                 "--max-body", String(Self.maxBody), "--hold", "/hold", "--release", "/release",
-                "--trailers", "/trailers",
+                "--trailers", "/trailers", "--response-trailers", "/response-trailers",
             ])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok   case_rapid_reset"), "\(result.output)")
@@ -125,6 +158,7 @@ final class HTTP2ServerLoopbackTests {
         #expect(result.output.contains("ok   case_body_too_large"), "\(result.output)")
         #expect(result.output.contains("ok   case_streamed_body_backpressure"), "\(result.output)")
         #expect(result.output.contains("ok   case_trailers"), "\(result.output)")
+        #expect(result.output.contains("ok   case_response_trailers"), "\(result.output)")
     }
 
     /// Opens once; handlers waiting on it go on then.
