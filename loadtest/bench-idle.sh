@@ -4,12 +4,16 @@
 # one run, each started fresh: our gateway (its own `GET /`), bench-server (our runtime's HTTP
 # server with the smallest route, as a service's server layer) and nginx (2 workers,
 # `return 200`; master and workers summed). Then, with the connections still held, wrk against
-# the gateway's `GET /` for the p99 of active requests beside them (and without them first).
+# the gateway's `GET /` for the p99 of active requests beside them (and without them, before
+# and after: the spread of those two is the noise).
 #
 # Usage: loadtest/bench-idle.sh [connections...]   (default 10000; e.g. 10000 100000)
 # Past 25,000 the clients spread over 127.0.0.2, .3, ... (loopback answers on all of 127/8).
-# Raises the descriptor limit to N + 1000 for itself and the servers (past the hard limit only
-# with CAP_SYS_RESOURCE). GATEWAY_BIN, BENCH_SERVER_BIN: other builds to measure (default .build/release).
+# Each process (client, server) needs N + 500 descriptors: the script raises its soft limit to
+# the hard limit (inherited by the client and the servers), and the hard limit too when it
+# has CAP_SYS_RESOURCE (up to fs.nr_open). A count that does not fit is measured at the
+# largest that does (in thousands), and the script says why. Prints what it got.
+# GATEWAY_BIN, BENCH_SERVER_BIN: other builds to measure (default .build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=loadtest/bench-lib.sh
@@ -17,11 +21,33 @@ source loadtest/bench-lib.sh
 counts=("$@")
 ((${#counts[@]})) || counts=(10000)
 largest=$(printf '%s\n' "${counts[@]}" | sort -n | tail -n 1)
-fd_limit=$((largest + 1000))
-if ! ulimit -n "$fd_limit" 2>/dev/null; then
-    echo "bench-idle: cannot raise the descriptor limit to $fd_limit (hard limit $(ulimit -Hn); raising it needs CAP_SYS_RESOURCE)" >&2
-    exit 1
+soft_before=$(ulimit -Sn)
+hard=$(ulimit -Hn)
+cap_eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
+nr_open=$(cat /proc/sys/fs/nr_open)
+has_sys_resource=$(((16#$cap_eff >> 24) & 1)) # CAP_SYS_RESOURCE is capability 24
+if ((largest + 500 > hard && has_sys_resource)); then
+    want=$((largest + 500 < nr_open ? largest + 500 : nr_open))
+    ulimit -Hn "$want" 2>/dev/null && hard=$want
 fi
+ulimit -Sn "$hard"
+fd_limit=$(ulimit -Sn)
+fits=$(((fd_limit - 500) / 1000 * 1000))
+printf 'descriptors per process: soft limit %s -> %s (hard %s; fs.nr_open %s; CAP_SYS_RESOURCE %s, CapEff %s)\n' \
+    "$soft_before" "$fd_limit" "$hard" "$nr_open" "$( ((has_sys_resource)) && echo yes || echo no)" "$cap_eff"
+for index in "${!counts[@]}"; do
+    if ((counts[index] > fits)); then
+        printf 'bench-idle: %s connections need %s descriptors in each process, above the hard limit %s; ' \
+            "${counts[index]}" "$((counts[index] + 500))" "$hard"
+        if ((has_sys_resource)); then
+            printf 'fs.nr_open (%s) caps it\n' "$nr_open"
+        else
+            printf 'raising it needs CAP_SYS_RESOURCE, which this process lacks\n'
+        fi
+        printf 'bench-idle: measuring %s instead\n' "$fits"
+        counts[index]=$fits
+    fi
+done
 gateway_bin=${GATEWAY_BIN:-.build/release/gateway}
 bench_server_bin=${BENCH_SERVER_BIN:-.build/release/bench-server}
 [[ -x $gateway_bin && -x $bench_server_bin ]] ||
@@ -63,12 +89,14 @@ for count in "${counts[@]}"; do
     while [[ ! -s $work/idle.out ]] && kill -0 "$holder" 2>/dev/null; do sleep 0.5; done
     beside=$(p99 "http://127.0.0.1:$port/")
     wait "$holder" || true
+    after=$(p99 "http://127.0.0.1:$port/")
     printf 'gateway: %s\n' "$(cat "$work/idle.out")"
-    printf 'gateway GET /, wrk -t2 -c64 5 s: alone %s; beside the idle connections %s\n' "$alone" "$beside"
+    printf 'gateway GET /, wrk -t2 -c64 5 s: alone %s; beside the idle connections %s; after them %s\n' \
+        "$alone" "$beside" "$after"
     stop "$pid"
 
     port=$(free_port)
-    "$bench_server_bin" --port "$port" --loops 2 >"$work/bench-server.log" 2>&1 &
+    "$bench_server_bin" --port "$port" --loops 2 --max-connections $((count + 1000)) >"$work/bench-server.log" 2>&1 &
     pid=$!
     pids+=("$pid")
     wait_port "$port" plaintext

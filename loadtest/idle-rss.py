@@ -2,7 +2,9 @@
 """What idle keep-alive connections cost a server: its RSS before and after N of them.
 
 N clients connect, send one GET each, read the answer and then stay connected, silent
-(keep-alive clients between requests). The server's resident memory (VmRSS, summed over
+(keep-alive clients between requests). With an https:// URL each first makes a TLS handshake
+(certificate not checked); with --h2c each opens HTTP/2 with prior knowledge instead (the
+preface and an empty SETTINGS), waits for the server's SETTINGS and sends no request. The server's resident memory (VmRSS, summed over
 the pids given: nginx's master and workers, say) is read before the first connection and
 again once every client has its answer and the server has had a moment to settle; the
 difference divided by N is the cost of one idle connection.
@@ -22,6 +24,7 @@ import errno
 import os
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -42,6 +45,23 @@ def rss_kib(pids):
     return total
 
 
+H2C_OPENING = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def h2_settings_received(buffer):
+    """200 once `buffer` holds a whole SETTINGS frame that is not an acknowledgement, else None."""
+    offset = 0
+    while len(buffer) - offset >= 9:
+        length = int.from_bytes(buffer[offset:offset + 3], "big")
+        kind, flags = buffer[offset + 3], buffer[offset + 4]
+        if len(buffer) - offset - 9 < length:
+            return None
+        if kind == 4 and not flags & 1:
+            return 200
+        offset += 9 + length
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True)
@@ -50,9 +70,20 @@ def main():
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds between the last answer and the RSS")
     parser.add_argument("--hold", type=float, default=0.0, help="seconds to keep the connections after measuring")
+    parser.add_argument("--h2c", action="store_true", help="open HTTP/2 (prior knowledge) and send no request")
     arguments = parser.parse_args()
 
-    host, port, request = get_request(arguments.url, "idle-rss")
+    scheme, _, rest = arguments.url.partition("://")
+    host, port, request = get_request("http://" + rest, "idle-rss")
+    tls = None
+    if scheme == "https":
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+        tls.set_alpn_protocols(["http/1.1"])
+    complete = response_complete
+    if arguments.h2c:
+        request, complete = H2C_OPENING, h2_settings_received
     pids = [int(pid) for pid in arguments.pids.split(",") if pid]
 
     before = rss_kib(pids)
@@ -65,16 +96,50 @@ def main():
     pending = 0
     opened = 0
 
+    handshaking = set()
+
+    def failed(fd, name):
+        nonlocal pending
+        statuses[name] += 1
+        poller.unregister(fd)
+        pending -= 1
+
+    def handshake(fd):
+        """Drives a TLS handshake; sends the request once it is done."""
+        sock = sockets[fd]
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            poller.modify(fd, select.EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            poller.modify(fd, select.EPOLLOUT)
+            return
+        except (ssl.SSLError, OSError) as error:
+            handshaking.discard(fd)
+            failed(fd, f"tls: {error}")
+            return
+        handshaking.discard(fd)
+        sock.send(request)
+        buffers[fd] = bytearray()
+        poller.modify(fd, select.EPOLLIN)
+
     def poll_once(wait):
         nonlocal pending
         for fd, events in poller.poll(wait):
             sock = sockets[fd]
+            if fd in handshaking:
+                handshake(fd)
+                continue
             if fd not in buffers:
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code != 0:
-                    statuses[errno.errorcode.get(code, str(code))] += 1
-                    poller.unregister(fd)
-                    pending -= 1
+                    failed(fd, errno.errorcode.get(code, str(code)))
+                    continue
+                if tls is not None:
+                    sockets[fd] = tls.wrap_socket(sock, do_handshake_on_connect=False)
+                    handshaking.add(fd)
+                    handshake(fd)
                     continue
                 sock.send(request)
                 buffers[fd] = bytearray()
@@ -82,14 +147,14 @@ def main():
                 continue
             try:
                 data = sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 continue
             except OSError as error:
                 data = None
                 statuses[errno.errorcode.get(error.errno, str(error.errno))] += 1
             if data:
                 buffers[fd] += data
-                status = response_complete(buffers[fd])
+                status = complete(buffers[fd])
                 if status is None:
                     continue
                 statuses[status] += 1

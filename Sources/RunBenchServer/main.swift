@@ -46,7 +46,10 @@ router.get("/api/movies/{id:int}") { request in
     return .json(.ok, Array(body.utf8), headers: ["X-Cache": "HIT"])
 }
 
-let server = HTTPServer(configuration: HTTPServerConfiguration(port: port), group: group, responder: router)
+var configuration = HTTPServerConfiguration(port: port)
+// --max-connections: past the default 10,000 (loadtest/bench-idle.sh holds more).
+configuration.maxConnections = argument("--max-connections", default: configuration.maxConnections)
+let server = HTTPServer(configuration: configuration, group: group, responder: router)
 try await server.start()
 // write(2), not print: stdout is a pipe when a script starts us, and must not sit in a buffer.
 let steering = server.steersConnectionsByCPU ? "pinned, connections steered by CPU" : "floating, connections spread by hash"

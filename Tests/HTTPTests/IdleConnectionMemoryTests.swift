@@ -40,35 +40,76 @@ struct IdleConnectionMemoryTests {
         return String(decoding: received, as: UTF8.self)
     }
 
-    static func server(parkingDelay: Duration?, idleTimeout: Duration = .seconds(60)) -> HTTPServer {
+    static func server(
+        parkingDelay: Duration?, idleTimeout: Duration = .seconds(60), maxIdleTasks: Int = 128,
+        headerReadTimeout: Duration = .seconds(10)
+    ) -> HTTPServer {
         var router = Router()
         router.get("/hello") { _ in .json(.ok, Array(Self.body.utf8)) }
         var configuration = HTTPServerConfiguration(port: 0)
         configuration.idleTimeout = idleTimeout
         configuration.parkingDelay = parkingDelay
+        configuration.maxIdleTasksPerLoop = maxIdleTasks
+        configuration.headerReadTimeout = headerReadTimeout
         return HTTPServer(configuration: configuration, group: Self.group, responder: router)
+    }
+
+    /// Starts `server`, runs `body` on the loop with the server's address, then shuts the
+    /// server down (if `body` has not) and waits for `run()` to return.
+    func serving(
+        _ server: HTTPServer, _ body: @Sendable (SocketAddress, EventLoop) async throws -> Void
+    ) async throws {
+        let loop = Self.group.loops[0]
+        try await server.start()
+        let running = Task { await server.run() }
+        let address = SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!
+        do {
+            try await withTaskExecutorPreference(loop) { @concurrent in try await body(address, loop) }
+        } catch {
+            server.shutdown()
+            await running.value
+            throw error
+        }
+        server.shutdown()
+        await running.value
+    }
+
+    /// `count` connections, each answered once and left open (idle).
+    func connectAndAsk(_ count: Int, _ address: SocketAddress, _ loop: EventLoop) async throws -> [TCPSocket] {
+        var sockets: [TCPSocket] = []
+        for _ in 0..<count {
+            let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            sockets.append(socket)
+            #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
+        }
+        return sockets
+    }
+
+    /// Reads until the server closes the connection (bounded); what it sent.
+    func readToEnd(_ socket: TCPSocket) async throws -> String {
+        socket.readDeadline = monotonicNanoseconds() + 30_000_000_000
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { buffer.deallocate() }
+        var received: [UInt8] = []
+        while true {
+            let count = try await socket.read(into: buffer)
+            if count == 0 { break }
+            received.append(contentsOf: buffer[0..<count])
+        }
+        return String(decoding: received, as: UTF8.self)
     }
 
     static let request = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
 
     @Test(arguments: [nil, Duration.zero])
     func idleConnectionsGiveTheirBuffersBack(parkingDelay: Duration?) async throws {
-        let loop = Self.group.loops[0]
         let server = Self.server(parkingDelay: parkingDelay)
-        try await server.start()
-        let running = Task { await server.run() }
-        defer {
-            server.shutdown()
-            running.cancel()
-        }
-        let address = SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!
-        let request = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+        let request = Self.request
         let large = "GET /hello HTTP/1.1\r\nHost: t\r\nX-Large: \(String(repeating: "a", count: 20_000))\r\n\r\n"
-
-        // What connections of earlier tests left counted (a buffer freed with its connection
-        // at shutdown is not given back to the pool).
-        let before = await lent()
-        try await withTaskExecutorPreference(loop) { @concurrent in
+        try await serving(server) { address, loop in
+            // What connections of earlier tests left counted (a buffer freed with its connection
+            // at shutdown is not given back to the pool).
+            let before = await lent()
             var sockets: [TCPSocket] = []
             defer { for socket in sockets { socket.close() } }
             for index in 0..<20 {
@@ -92,23 +133,10 @@ struct IdleConnectionMemoryTests {
     /// Parked at once: every idle connection parks, wakes for its next request (pipelined ones
     /// too) and parks again; none is lost on the way.
     @Test func idleConnectionsParkAndWake() async throws {
-        let loop = Self.group.loops[0]
         let server = Self.server(parkingDelay: .zero)
-        try await server.start()
-        let running = Task { await server.run() }
-        defer {
-            server.shutdown()
-            running.cancel()
-        }
-        let address = SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!
-        try await withTaskExecutorPreference(loop) { @concurrent in
-            var sockets: [TCPSocket] = []
+        try await serving(server) { address, loop in
+            let sockets = try await connectAndAsk(20, address, loop)
             defer { for socket in sockets { socket.close() } }
-            for _ in 0..<20 {
-                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
-                sockets.append(socket)
-                #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
-            }
             #expect(await eventually { server.parkedConnections == 20 })
             for round in 0..<3 {
                 for socket in sockets {
@@ -124,16 +152,8 @@ struct IdleConnectionMemoryTests {
     /// A parked connection still ends at its idle timeout (counted from its last answer, not
     /// from when it parked), and the server forgets it.
     @Test func aParkedConnectionEndsAtItsIdleTimeout() async throws {
-        let loop = Self.group.loops[0]
         let server = Self.server(parkingDelay: .zero, idleTimeout: .seconds(1))
-        try await server.start()
-        let running = Task { await server.run() }
-        defer {
-            server.shutdown()
-            running.cancel()
-        }
-        let address = SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!
-        try await withTaskExecutorPreference(loop) { @concurrent in
+        try await serving(server) { address, loop in
             let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
             defer { socket.close() }
             #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
@@ -150,35 +170,71 @@ struct IdleConnectionMemoryTests {
     /// Shutdown wakes parked connections (each ends with the drain's 408) and `run()` returns
     /// once they have ended, though no accepting task holds them any more.
     @Test func shutdownEndsParkedConnections() async throws {
-        let loop = Self.group.loops[0]
         let server = Self.server(parkingDelay: .zero)
-        try await server.start()
-        let running = Task { await server.run() }
-        let address = SocketAddress(numericHost: "127.0.0.1", port: server.localPort)!
-        try await withTaskExecutorPreference(loop) { @concurrent in
-            var sockets: [TCPSocket] = []
+        try await serving(server) { address, loop in
+            let sockets = try await connectAndAsk(5, address, loop)
             defer { for socket in sockets { socket.close() } }
-            for _ in 0..<5 {
-                let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
-                sockets.append(socket)
-                #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
-            }
             #expect(await eventually { server.parkedConnections == 5 })
             server.shutdown()
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-            defer { buffer.deallocate() }
             for socket in sockets {
-                socket.readDeadline = monotonicNanoseconds() + 30_000_000_000
-                var received: [UInt8] = []
-                while true {
-                    let count = try await socket.read(into: buffer)
-                    if count == 0 { break }
-                    received.append(contentsOf: buffer[0..<count])
-                }
-                #expect(String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 408"))
+                #expect(try await readToEnd(socket).hasPrefix("HTTP/1.1 408"))
             }
         }
-        await running.value
         #expect(server.openConnections == 0)
+    }
+
+    /// A connection that has sent nothing holds no task: it is counted parked until its first
+    /// bytes, is served when they come, and a shutdown wakes it: it waits the header timeout
+    /// for a request on its way, then ends with the drain's 408; `run()` returns after.
+    @Test func aConnectionThatSaysNothingHoldsNoTask() async throws {
+        // No parking of idle waits here: what is parked has not spoken.
+        let server = Self.server(parkingDelay: .seconds(60), headerReadTimeout: .seconds(1))
+        try await serving(server) { address, loop in
+            var silent: [TCPSocket] = []
+            defer { for socket in silent { socket.close() } }
+            for _ in 0..<5 { silent.append(try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))) }
+            let asking = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { asking.close() }
+            #expect(try await ask(asking, Self.request).hasPrefix("HTTP/1.1 200 OK"))
+            // The asking one waits for its next request in a task; the five silent ones have none.
+            #expect(await eventually { server.openConnections == 6 && server.parkedConnections == 5 })
+            // One speaks after all: it gets a task and its answer.
+            #expect(try await ask(silent[0], Self.request).hasPrefix("HTTP/1.1 200 OK"))
+            #expect(await eventually { server.parkedConnections == 4 })
+            server.shutdown()
+            for socket in silent.dropFirst() {
+                #expect(try await readToEnd(socket).hasPrefix("HTTP/1.1 408"))
+            }
+        }
+        #expect(server.openConnections == 0 && server.parkedConnections == 0)
+    }
+
+    /// A connection that never sends a byte ends at its idle timeout, with no task meanwhile.
+    @Test func aSilentConnectionEndsAtItsIdleTimeout() async throws {
+        let server = Self.server(parkingDelay: .zero, idleTimeout: .seconds(1))
+        try await serving(server) { address, loop in
+            let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { socket.close() }
+            #expect(await eventually { server.parkedConnections == 1 })
+            #expect(try await readToEnd(socket) == "")
+            #expect(await eventually { server.openConnections == 0 && server.parkedConnections == 0 })
+        }
+    }
+
+    /// No more than `maxIdleTasksPerLoop` idle connections wait in tasks, however long the
+    /// parking delay: each one more parks the one that waited longest, and all are still served.
+    @Test func atMostSoManyIdleConnectionsKeepATask() async throws {
+        let server = Self.server(parkingDelay: .seconds(60), maxIdleTasks: 2)
+        try await serving(server) { address, loop in
+            let sockets = try await connectAndAsk(5, address, loop)
+            defer { for socket in sockets { socket.close() } }
+            #expect(await eventually { server.openConnections == 5 && server.parkedConnections == 3 })
+            for _ in 0..<2 {
+                for socket in sockets {
+                    #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
+                }
+                #expect(await eventually { server.parkedConnections == 3 })
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@ import Synchronization
 /// An HTTP/1.1 server, and HTTP/2 when ``HTTPServerConfiguration/http2`` is set: one listener per loop (SO_REUSEPORT), one task per connection on
 /// the loop that accepted it, so a request never changes thread. With the group's loops
 /// pinned one per CPU, each connection goes to the loop on the CPU that receives it.
-/// An idle keep-alive connection parks without a task (``HTTPServerConfiguration/parkingDelay``)
-/// and gets a new one, on the same loop, when it wakes.
+/// A connection gets its task when its first bytes arrive (a connection that says nothing
+/// costs its socket and an entry, not a task); an idle keep-alive connection parks without
+/// a task (``HTTPServerConfiguration/parkingDelay``) and gets a new one, on the same loop,
+/// when it wakes.
 ///
 /// ```swift
 /// let server = HTTPServer(configuration: .init(port: 8080), group: group, responder: router)
@@ -23,12 +25,12 @@ public final class HTTPServer: Sendable {
     private let loopStates: [LoopState]
     /// What every HTTP/1.1 connection shares, made once.
     private let connectionShared: HTTPServerConnection.Shared
-    /// How often each loop ends the idle waits that have lasted the parking delay (1 ms at least).
-    private let sweepInterval: Duration
     private let boundPort = Atomic<Int>(0)
     private let connectionCount = Atomic<Int>(0)
     private let parkedCount = Atomic<Int>(0)
     private let isShuttingDown = Atomic<Bool>(false)
+    /// ``run()``, once every accept loop has ended, waiting for the last connection to end.
+    private let lastConnectionEnded = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let steersByCPU = Atomic<Bool>(false)
 
     /// - Parameter transport: wraps each accepted socket (TLS); nil serves plain TCP.
@@ -40,9 +42,15 @@ public final class HTTPServer: Sendable {
         self.group = group
         self.responder = responder
         self.transport = transport
-        self.loopStates = group.loops.map(LoopState.init)
-        connectionShared = HTTPServerConnection.Shared(configuration: configuration, responder: responder)
-        sweepInterval = max(configuration.parkingDelay ?? .zero, .milliseconds(1))
+        let connectionShared = HTTPServerConnection.Shared(configuration: configuration, responder: responder)
+        self.connectionShared = connectionShared
+        loopStates = group.loops.map { loop in
+            LoopState(
+                loop: loop,
+                idleWaiters: connectionShared.parkingDelay.map {
+                    IdleWaitQueue(loop: loop, parkingDelay: $0, capacity: configuration.maxIdleTasksPerLoop)
+                })
+        }
     }
 
     /// The port the server listens on (the real one when 0 was configured).
@@ -51,7 +59,8 @@ public final class HTTPServer: Sendable {
     /// Connections open right now, over all loops.
     public var openConnections: Int { connectionCount.load(ordering: .relaxed) }
 
-    /// Idle connections parked right now (no task; see ``HTTPServerConfiguration/parkingDelay``).
+    /// Connections without a task right now: parked idle ones (see
+    /// ``HTTPServerConfiguration/parkingDelay``) and new ones that have sent nothing yet.
     public var parkedConnections: Int { parkedCount.load(ordering: .relaxed) }
 
     /// Connections each loop serves right now, in loop order (metrics). Any thread.
@@ -100,6 +109,15 @@ public final class HTTPServer: Sendable {
                 tasks.addTask(executorPreference: state.loop) { await self.acceptLoop(state) }
             }
         }
+        // Connections run in tasks of their own (one per wake-up): wait for the last to end.
+        await withCheckedContinuation { (allEnded: CheckedContinuation<Void, Never>) in
+            let endedAlready = lastConnectionEnded.withLock { waiter in
+                if connectionCount.load(ordering: .acquiring) == 0 { return true }
+                waiter = allEnded
+                return false
+            }
+            if endedAlready { allEnded.resume() }
+        }
     }
 
     /// Starts a graceful shutdown: stop accepting (answering the connections the kernel had
@@ -112,10 +130,18 @@ public final class HTTPServer: Sendable {
             state.loop.execute {
                 state.listener?.closeAfterQueue()
                 state.closeUndecided()
+                // A connection that has sent nothing is served as if it had (a request on its
+                // way is answered, see HTTPServerConnection.drain()), unless the protocol is
+                // still to be settled: then it is undecided, and closes.
+                let settled = self.transport == nil && self.configuration.http2 == nil
+                for socket in state.awaitingFirstBytes.values {
+                    if settled { socket.endReadWait() } else { socket.close() }
+                }
                 for connection in state.connections.values { connection.drain() }
                 for connection in state.http2Connections.values { connection.drain() }
                 state.loop.schedule0(after: self.configuration.drainTimeout) {
                     state.closeUndecided()
+                    for socket in state.awaitingFirstBytes.values { socket.close() }
                     for connection in state.connections.values { connection.stream.close() }
                     for connection in state.http2Connections.values { connection.stream.close() }
                 }
@@ -129,6 +155,7 @@ public final class HTTPServer: Sendable {
         shutdown()
         for state in loopStates {
             state.loop.execute {  // after shutdown's work on this loop: a loop runs jobs in order
+                for socket in state.awaitingFirstBytes.values { socket.close() }
                 for connection in state.connections.values { connection.stream.close() }
                 for connection in state.http2Connections.values { connection.stream.close() }
             }
@@ -137,48 +164,78 @@ public final class HTTPServer: Sendable {
 
     private func acceptLoop(_ state: LoopState) async {
         guard let listener = state.listener else { return }
-        defer {
-            state.parkingSweep?.cancel()
-            state.parkingSweep = nil
-        }
-        await withDiscardingTaskGroup { connections in
-            while true {
-                let accepted: AcceptedConnection
-                do {
-                    accepted = try await listener.acceptConnection()
-                } catch let error as IOError where error.code == .closed || error.code == .loopStopped {
-                    return
-                } catch {
-                    try? await state.loop.sleep(for: .milliseconds(10))
-                    continue
-                }
-                if connectionCount.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
-                    connectionCount.wrappingSubtract(1, ordering: .relaxed)
-                    accepted.close()
-                    continue
-                }
-                let home = home(forConnectionAcceptedOn: state)
-                home.openConnections.wrappingAdd(1, ordering: .relaxed)
-                connections.addTask(executorPreference: home.loop) {
-                    if let socket = try? accepted.adopt(on: home.loop) {
-                        // One cancellation handler for the connection's life, not one per wait.
-                        await home.loop.withCancellableSocketWaits { await self.serve(socket, on: home) }
-                    } else {
-                        self.connectionEnded(on: home)
-                    }
-                }
+        while true {
+            let accepted: AcceptedConnection
+            do {
+                accepted = try await listener.acceptConnection()
+            } catch let error as IOError where error.code == .closed || error.code == .loopStopped {
+                return
+            } catch {
+                try? await state.loop.sleep(for: .milliseconds(10))
+                continue
             }
-        }
-        // Parked connections woke in tasks of their own: wait for the last of them too.
-        await withCheckedContinuation { (allEnded: CheckedContinuation<Void, Never>) in
-            if state.connections.isEmpty { allEnded.resume() } else { state.allEnded = allEnded }
+            if connectionCount.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
+                connectionCount.wrappingSubtract(1, ordering: .relaxed)
+                accepted.close()
+                continue
+            }
+            let home = home(forConnectionAcceptedOn: state)
+            home.openConnections.wrappingAdd(1, ordering: .relaxed)
+            if home === state {
+                awaitFirstBytes(accepted, on: home)
+            } else {
+                home.loop.execute { self.awaitFirstBytes(accepted, on: home) }
+            }
         }
     }
 
-    /// Counts a connection out, once it has closed (or failed to start).
+    /// Adopts an accepted connection on `state`'s loop and gives it a task only once its first
+    /// bytes arrive (or its wait for them ends): a client that connects and says nothing, or
+    /// not yet, costs its socket and an entry. It has the idle timeout to speak (with a
+    /// transport, the header timeout: a TLS handshake is a request's opening). Loop-only.
+    private func awaitFirstBytes(_ accepted: AcceptedConnection, on state: LoopState) {
+        guard let socket = try? accepted.adopt(on: state.loop) else {
+            connectionEnded(on: state)
+            return
+        }
+        if isShuttingDown.load(ordering: .relaxed) {
+            startServing(socket, on: state)
+            return
+        }
+        let id = ObjectIdentifier(socket)
+        state.awaitingFirstBytes[id] = socket
+        parkedCount.wrappingAdd(1, ordering: .relaxed)
+        let deadline = state.loop.now &+ (transport == nil ? connectionShared.idleTimeout : connectionShared.headerReadTimeout)
+        socket.readDeadline = deadline
+        socket.whenFirstReadable { [self] in
+            state.awaitingFirstBytes[id] = nil
+            parkedCount.wrappingSubtract(1, ordering: .relaxed)
+            if socket.isClosed || state.loop.hasStopped || (socket.isKnownDrained && deadline <= state.loop.now) {
+                // Closed (a shutdown's close), or silent until its deadline: nothing to serve.
+                socket.close()
+                connectionEnded(on: state)
+                return
+            }
+            socket.readDeadline = nil
+            startServing(socket, on: state)
+        }
+    }
+
+    /// Serves `socket` in a task of its own on `state`'s loop. Loop-only.
+    private func startServing(_ socket: TCPSocket, on state: LoopState) {
+        Task(executorPreference: state.loop) {
+            // One cancellation handler for the connection's life, not one per wait.
+            await state.loop.withCancellableSocketWaits { await self.serve(socket, on: state) }
+        }
+    }
+
+    /// Counts a connection out, once it has closed (or failed to start); the last one out after
+    /// the accept loops ended lets ``run()`` return.
     private func connectionEnded(on state: LoopState) {
         state.openConnections.wrappingSubtract(1, ordering: .relaxed)
-        connectionCount.wrappingSubtract(1, ordering: .relaxed)
+        if connectionCount.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            lastConnectionEnded.withLock { $0.take() }?.resume()
+        }
     }
 
     /// The loop that serves a connection `state`'s listener accepted: that loop, unless it
@@ -254,31 +311,11 @@ public final class HTTPServer: Sendable {
         }
         // HTTP/1.1: this task alone reads and writes the socket (handlers run in it).
         socket.reserveWaitsForCurrentTask()
-        let connection = HTTPServerConnection(stream: stream, shared: connectionShared, dateCache: state.dateCache)
+        let connection = HTTPServerConnection(
+            stream: stream, shared: connectionShared, dateCache: state.dateCache, idleWaiters: state.idleWaiters)
         state.connections[ObjectIdentifier(connection)] = connection
-        if connection.parkingDelay != nil, state.parkingSweep == nil { sweepForParking(state) }
         if isShuttingDown.load(ordering: .relaxed) { connection.drain() }
         await run(connection, on: state)
-    }
-
-    /// Every ``HTTPServerConfiguration/parkingDelay`` (1 ms at least), ends the idle waits on
-    /// `state`'s loop that have lasted that long, so that those connections park; stops when
-    /// the loop has no connection left. One timer per loop: a deadline per wait would be
-    /// re-armed by every busy connection, all the time. Loop-only.
-    private func sweepForParking(_ state: LoopState) {
-        state.parkingSweep = state.loop.schedule0(after: sweepInterval) { [self] in
-            guard !state.connections.isEmpty else {
-                state.parkingSweep = nil
-                return
-            }
-            // Waits that began before this moment have lasted at least the delay.
-            let startedBy = state.loop.now &- (connectionShared.parkingDelay ?? 0)
-            for connection in state.connections.values {
-                let started = connection.idleWaitStarted
-                if started != 0 && started <= startedBy { connection.socket?.endReadWait() }
-            }
-            sweepForParking(state)
-        }
     }
 
     /// Runs `connection` until it ends or parks; a parked one runs again in a new task on
@@ -299,10 +336,6 @@ public final class HTTPServer: Sendable {
         }
         state.connections[ObjectIdentifier(connection)] = nil
         connectionEnded(on: state)
-        if state.connections.isEmpty, let allEnded = state.allEnded {
-            state.allEnded = nil
-            allEnded.resume()
-        }
     }
 }
 
@@ -312,10 +345,10 @@ private final class LoopState: @unchecked Sendable {
     var listener: TCPListener?
     var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
-    /// The accept loop, once it stopped, waiting for the last HTTP/1.1 connection to end.
-    var allEnded: CheckedContinuation<Void, Never>?
-    /// The next parking sweep, while the loop has connections that may park.
-    var parkingSweep: TimerHandle?
+    /// Connections accepted that have sent nothing yet, each without a task.
+    var awaitingFirstBytes: [ObjectIdentifier: TCPSocket] = [:]
+    /// The HTTP/1.1 connections waiting for a request in a task; nil when they never park.
+    let idleWaiters: IdleWaitQueue?
     /// Connections this loop serves (or is about to); read by the other loops' accepts.
     let openConnections = Atomic<Int>(0)
     let dateCache = HTTPDateCache()
@@ -323,7 +356,10 @@ private final class LoopState: @unchecked Sendable {
     /// check): neither kind of connection, so neither drain reaches them.
     var undecided: [ObjectIdentifier: TCPSocket] = [:]
 
-    init(loop: EventLoop) { self.loop = loop }
+    init(loop: EventLoop, idleWaiters: IdleWaitQueue?) {
+        self.loop = loop
+        self.idleWaiters = idleWaiters
+    }
 
     /// Closes the connections still undecided: nothing was asked on them yet, so a
     /// shutdown need not wait for their first request (nor for the header timeout).

@@ -87,16 +87,16 @@ extension HTTPServerConnection {
     }
 
     /// Waits for the socket to become readable; returns false instead when an idle connection
-    /// should park: the server's sweep ended the wait (``TCPSocket/endReadWait()``) once it had
-    /// lasted ``parkingDelay``, before the idle deadline.
+    /// should park: ``idleWaiters`` ended the wait (``TCPSocket/endReadWait()``) before the idle
+    /// deadline, because it had lasted the parking delay or too many waited.
     @inline(__always)  // called once per request, from readHead: one async frame fewer
     private func waitOrPark(_ socket: TCPSocket) async throws -> Bool {
-        guard parkingDelay != nil, machine.state == .idle, !machine.isDraining else {
+        guard let idleWaiters, machine.state == .idle, !machine.isDraining else {
             try await socket.waitUntilReadable()
             return true
         }
-        idleWaitStarted = loop.now
-        defer { idleWaitStarted = 0 }
+        idleWaiters.join(self)
+        defer { idleWaiters.leave(self) }
         do {
             try await socket.waitUntilReadable()
             return true

@@ -5,7 +5,8 @@ import Reactor
 /// connection's loop: read a head, call the responder, write the response, repeat.
 ///
 /// A keep-alive connection that waits longer than ``HTTPServerConfiguration/parkingDelay``
-/// for its next request **parks**: the server's sweep ends the wait, ``run()`` returns
+/// for its next request, or the longest waiting one when too many wait (``IdleWaitQueue``),
+/// **parks**: the wait ends, ``run()`` returns
 /// ``RunOutcome/parked`` holding no buffer and no task (whose suspended frames would be most
 /// of an idle connection's memory), and the server calls ``run()`` again in a new task when
 /// the socket becomes readable, its idle deadline passes or it is closed. Only plain TCP
@@ -40,8 +41,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     let idleTimeout: UInt64
     let bodyReadTimeout: UInt64
     let writeTimeout: UInt64
-    /// nil: never park (see ``Shared/parkingDelay``; a TLS stream does not park).
-    let parkingDelay: UInt64?
+    /// Its loop's connections waiting for a request in a task, which decides when this one
+    /// parks; nil: never park (parking is off, or the stream is not a plain TCP socket).
+    let idleWaiters: IdleWaitQueue?
     let dateCache: HTTPDateCache
     let buffer: ReadBuffer
     var parser: HTTPRequestParser
@@ -63,9 +65,11 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// When the idle wait for the next request ends; kept across a park, so that waking
     /// does not restart the idle timeout. nil outside that wait.
     var idleDeadline: UInt64?
-    /// When the current idle wait for a request began (``EventLoop/now``), for the server's
-    /// parking sweep; 0 outside that wait.
+    /// When the current idle wait for a request began (``EventLoop/now``), while the connection
+    /// is in ``idleWaiters``' list; 0 when it is not. Set by that list, as are the two links.
     var idleWaitStarted: UInt64 = 0
+    unowned(unsafe) var olderIdle: HTTPServerConnection?
+    unowned(unsafe) var newerIdle: HTTPServerConnection?
     /// Set when the request loop stops to park rather than to end (see ``RunOutcome``).
     var parks = false
     /// Whether a response has been written on this connection (see ``drain()``).
@@ -142,7 +146,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         }
     }
 
-    init(stream: any ByteStream, shared: Shared, dateCache: HTTPDateCache) {
+    init(stream: any ByteStream, shared: Shared, dateCache: HTTPDateCache, idleWaiters: IdleWaitQueue? = nil) {
         self.stream = stream
         socket = stream as? TCPSocket
         loop = stream.loop
@@ -154,7 +158,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         idleTimeout = shared.idleTimeout
         bodyReadTimeout = shared.bodyReadTimeout
         writeTimeout = shared.writeTimeout
-        parkingDelay = socket == nil ? nil : shared.parkingDelay
+        self.idleWaiters = socket == nil ? nil : idleWaiters
         self.dateCache = dateCache
         parser = HTTPRequestParser(limits: shared.configuration.parserLimits)
         buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: shared.maxReadCapacity)

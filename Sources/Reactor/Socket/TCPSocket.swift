@@ -26,6 +26,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// Set once epoll reported the peer's FIN (or an error): from then on a short read no
     /// longer means "drained", since the end of stream will not raise another edge.
     private var peerClosed = false
+    /// Set by the first readiness event: until then, bytes that arrived before the socket was
+    /// registered are still to be reported by that event (see ``whenFirstReadable(_:)``).
+    private var hasHadReadiness = false
     public var onPeerClosed: (() -> Void)?
     private var readWaiter: UnsafeContinuation<Void, any Error>?
     /// A read wait that holds no task (``whenReadable(_:)``); called once.
@@ -362,6 +365,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     // MARK: Readiness
 
     private func readinessChanged(_ readiness: IOReadiness) {
+        hasHadReadiness = true
         if readiness.isLoopStopped {
             // Nothing will wake these waits any more: they fail rather than hang.
             resume(&readWaiter, with: IOError(.loopStopped, operation: "read"))
@@ -467,13 +471,15 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     }
 
     /// Ends the current read wait at once, failing it with `.timedOut` as if its deadline had
-    /// passed; nothing when no read waits. For an owner that judges on its own clock when a wait
-    /// has lasted long enough: the HTTP server parks idle connections in one sweep per loop
-    /// rather than with a deadline per wait, which busy connections would re-arm all the time.
-    /// Loop-only.
+    /// passed, or calls the ``whenReadable(_:)`` callback; nothing when no read waits. For an
+    /// owner that judges on its own clock when a wait has lasted long enough: the HTTP server
+    /// parks idle connections in one sweep per loop rather than with a deadline per wait, which
+    /// busy connections would re-arm all the time, and wakes the connections that have not
+    /// sent a byte yet when it shuts down. Loop-only.
     public func endReadWait() {
         assertOnLoop()
         resume(&readWaiter, with: IOError(.timedOut, operation: "read"))
+        callReadCallback()
     }
 
     /// Calls `callback` once, on the loop, at the next readiness event for reading, when the
@@ -492,6 +498,18 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         }
         readCallback = callback
         if let readDeadline { armTimer(isRead: true, deadline: readDeadline) }
+    }
+
+    /// ``whenReadable(_:)`` for a socket just adopted, before anything read it: calls back when
+    /// its first bytes are there (or at the read deadline, on close, when the loop stops), so
+    /// that a connection holds no task until its client speaks. Call it in the same synchronous
+    /// stretch as the adoption, before the loop polls: epoll then reports bytes that arrived
+    /// before the registration as its first event, so the socket may count as drained until
+    /// that event. Called later, it is ``whenReadable(_:)``. Loop-only.
+    public func whenFirstReadable(_ callback: @escaping () -> Void) {
+        assertOnLoop()
+        if !hasHadReadiness && !peerClosed { mayRead = false }
+        whenReadable(callback)
     }
 
     private func callReadCallback() {
