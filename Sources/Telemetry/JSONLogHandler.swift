@@ -4,7 +4,7 @@ import Logging
 /// `{"ts":"2026-11-25T16:22:47.123Z","level":"info","service":"movie-service","msg":"…",…}`,
 /// then the metadata: the handler's own, its metadata provider's (the request and trace
 /// ids of the request being served) and the call's, keys sorted
-/// within each. A value conforming to ``JSONLogFields`` is written as its own fields, in
+/// within each. A ``JSONLogFields`` value is written as its own fields, in
 /// order (the access logs); an error passed to the call becomes `"error"`.
 ///
 /// Values keep their JSON types: `.stringConvertible` of an integer, a `Double` or a `Bool`
@@ -34,20 +34,21 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = JSONLogLine(capacity: 320)
-        line.raw("{\"ts\":")
-        line.timestampNow()
-        line.key("level")
-        line.string(event.level.rawValue)
-        line.field("service", service)
-        line.key("msg")
-        line.string(event.message.description)
-        if !metadata.isEmpty { Self.write(metadata, into: &line) }
-        if let provided = metadataProvider?.get(), !provided.isEmpty { Self.write(provided, into: &line) }
-        if let own = event.metadata, !own.isEmpty { Self.write(own, into: &line) }
-        if let error = event.error { line.field("error", String(describing: error)) }
-        line.raw("}\n")
-        sink.write(line.bytes)
+        JSONLogLine.withLine { line in
+            line.raw("{\"ts\":")
+            line.timestampNow()
+            line.key("level")
+            line.string(event.level.rawValue)
+            line.field("service", service)
+            line.key("msg")
+            line.string(event.message.description)
+            if !metadata.isEmpty { Self.write(metadata, into: &line) }
+            if let provided = metadataProvider?.get(), !provided.isEmpty { Self.write(provided, into: &line) }
+            if let own = event.metadata, !own.isEmpty { Self.write(own, into: &line) }
+            if let error = event.error { line.field("error", String(describing: error)) }
+            line.raw("}\n")
+            line.withBytes { sink.write($0) }
+        }
     }
 
     /// The pairs of `metadata`, keys sorted (one pair is written without sorting).
@@ -61,10 +62,10 @@ public struct JSONLogHandler: LogHandler {
     }
 
     static func write(_ key: String, _ value: Logger.MetadataValue, into line: inout JSONLogLine) {
-        if case .stringConvertible(let convertible) = value, let fields = convertible as? any JSONLogFields {
+        if case .stringConvertible(let convertible) = value, let fields = convertible as? JSONLogFields {
             return fields.writeFields(into: &line)
         }
-        line.key(key)
+        line.key(escaping: key)
         write(value, into: &line)
     }
 

@@ -6,9 +6,10 @@ import Glibc
 
 /// Where ``JSONLogHandler`` puts finished lines: standard output by default; tests capture them.
 public struct LogSink: Sendable {
-    let write: @Sendable ([UInt8]) -> Void
+    /// Takes one whole line, valid during the call only.
+    let write: @Sendable (UnsafeRawBufferPointer) -> Void
 
-    public init(_ write: @escaping @Sendable ([UInt8]) -> Void) { self.write = write }
+    public init(_ write: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) { self.write = write }
 
     /// One `write(2)` per line on `fd`, retried on EINTR and short writes.
     ///
@@ -17,20 +18,18 @@ public struct LogSink: Sendable {
     /// would need a lock and could lose lines at a crash. A failed write (a closed stdout)
     /// drops the rest of the line: logging must never take the process down.
     public static func fileDescriptor(_ fd: Int32) -> LogSink {
-        LogSink { line in
-            // Scoped pointer: valid for this synchronous write loop only.
-            line.withUnsafeBytes { buffer in
-                guard let base = buffer.baseAddress else { return }
-                var offset = 0
-                while offset < buffer.count {
-                    let n = Glibc.write(fd, base + offset, buffer.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n < 0 && errno == EINTR {
-                        continue
-                    } else {
-                        return
-                    }
+        LogSink { buffer in
+            // Scoped pointer: the line is valid for this synchronous write loop only.
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, base + offset, buffer.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
                 }
             }
         }

@@ -48,9 +48,10 @@ public final class AccessLogRecord: JSONLogFields {
         self.upstream = upstream
         self.upstreamTime = upstreamTime
         self.totalTime = totalTime
+        super.init()
     }
 
-    public func writeFields(into line: inout JSONLogLine) {
+    public override func writeFields(into line: inout JSONLogLine) {
         line.field("request_id", requestID)
         line.field("trace_id", traceID: trace)
         line.field("client", client)

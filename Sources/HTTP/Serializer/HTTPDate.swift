@@ -40,8 +40,9 @@ public enum HTTPDate {
 
     /// Year, month (1...12) and day (1...31) of a day count, in the proleptic Gregorian
     /// calendar: count 400-year eras of 146 097 days, then years within the era, with the
-    /// year taken to start on 1 March so that the leap day falls at its end.
-    static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
+    /// year taken to start on 1 March so that the leap day falls at its end. (The log
+    /// lines' timestamps use it too.)
+    public static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
         let shifted = days + 719_468  // days from 0000-03-01 to 1970-01-01
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097

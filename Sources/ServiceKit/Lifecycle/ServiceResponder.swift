@@ -133,9 +133,10 @@ final class ServiceAccessRecord: JSONLogFields {
         self.status = status
         self.seconds = seconds
         self.client = client
+        super.init()
     }
 
-    func writeFields(into line: inout JSONLogLine) {
+    override func writeFields(into line: inout JSONLogLine) {
         line.field("request_id", requestID)
         line.field("trace_id", traceID: trace)
         line.field("method", method.rawValue)
