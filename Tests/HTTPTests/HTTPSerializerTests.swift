@@ -137,6 +137,11 @@ struct HTTPMessageTests {
         #expect(!headers.contains(name: "Content-Type"))
         headers.replaceOrAdd(name: "X-New", value: "1")
         #expect(headers["x-new"] == "1")
+        // Absent: appended; present (the names filter knows it now): replaced, not repeated.
+        headers.replaceOrAdd(.xRequestID, value: "first")
+        headers.replaceOrAdd(.xRequestID, value: "second")
+        #expect(headers.values("x-request-id") == ["second"])
+        #expect(headers.count == 3)
     }
 
     /// A proxy copies `Host` into `X-Forwarded-Host` as bytes: the first value, whatever

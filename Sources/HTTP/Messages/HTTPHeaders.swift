@@ -459,6 +459,9 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     }
 
     private mutating func replaceOrAppend(name wanted: UnsafeRawBufferPointer, filterBit: UInt64, value: UnsafeRawBufferPointer) {
+        // Usually absent (a service adding its `X-Request-ID`): the names filter says so
+        // without a walk, and the field is appended instead of the storage rebuilt.
+        guard namesPresent & filterBit != 0 else { return appendValueChecked(name: wanted, filterBit: filterBit, value: value) }
         var replaced = HTTPHeaders()
         replaced.reserveBytes(storage.count + Self.recordSize(nameCount: wanted.count, valueCount: value.count))
         var found = false

@@ -45,10 +45,10 @@ public struct ServiceResponder: HTTPResponder {
 
     public func respond(to incoming: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         let start = monotonicNanoseconds()
-        let requestID = RequestID.choose(incoming.headers["X-Request-ID"])
+        let requestID = RequestID.choose(incoming.headers[.xRequestID])
         var request = consume incoming
         // Handlers and outgoing calls read the id where they read every other header.
-        request.head.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+        request.head.headers.replaceOrAdd(.xRequestID, value: requestID)
 
         let context = RequestContext(requestID: requestID, incoming: TracePropagation.process.incoming(request.headers))
         var response: HTTPServerResponse
@@ -78,7 +78,7 @@ public struct ServiceResponder: HTTPResponder {
                 response = errorResponse(for: error, requestID: requestID)
             }
         }
-        response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+        response.headers.replaceOrAdd(.xRequestID, value: requestID)
 
         let nanoseconds = monotonicNanoseconds() &- start
         let seconds = Double(nanoseconds) / 1e9
