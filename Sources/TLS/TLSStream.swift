@@ -303,6 +303,13 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
 
     public var isPeerClosed: Bool { receivedEndOfStream || socket.isPeerClosed }
 
+    /// The socket, while OpenSSL holds no received byte (`SSL_has_pending`: no decrypted data,
+    /// no read-ahead) and no read waits: its next edge then brings the next record.
+    public var socketToWatch: TCPSocket? {
+        guard !isClosed, !isBroken, !receivedEndOfStream, !readWaits.isWaiting, SSL_has_pending(ssl) == 0 else { return nil }
+        return socket
+    }
+
     /// The socket's: a peer that goes away closes TCP, close_notify or not.
     public var onPeerClosed: (() -> Void)? {
         get { socket.onPeerClosed }

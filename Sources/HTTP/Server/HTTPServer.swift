@@ -321,7 +321,7 @@ public final class HTTPServer: Sendable {
     /// Runs `connection` until it ends or parks; a parked one runs again in a new task on
     /// the loop when its socket calls back (the task that parked it ends meanwhile).
     private func run(_ connection: HTTPServerConnection, on state: LoopState) async {
-        if await connection.run() == .parked, let socket = connection.socket {
+        if await connection.run() == .parked, let socket = connection.watchedSocket {
             parkedCount.wrappingAdd(1, ordering: .relaxed)
             socket.whenReadable { [self] in
                 parkedCount.wrappingSubtract(1, ordering: .relaxed)

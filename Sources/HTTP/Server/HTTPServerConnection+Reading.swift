@@ -47,12 +47,13 @@ extension HTTPServerConnection {
                     stream.readDeadline = deadline
                 }
                 do {
-                    if buffer.unreadCount == 0, let socket, socket.isKnownDrained {
+                    if buffer.unreadCount == 0, let watched = socket ?? stream.socketToWatch, watched.isKnownDrained {
                         // Nothing to parse and nothing to read yet: wait holding no buffer
                         // (an idle keep-alive connection costs its socket and little else).
                         loop.bufferPool.recycle(&output)
                         buffer.release()
-                        if try await !waitOrPark(socket) {
+                        watchedSocket = watched
+                        if try await !waitOrPark(watched) {
                             parks = true
                             return nil
                         }
@@ -91,12 +92,14 @@ extension HTTPServerConnection {
     /// deadline, because it had lasted the parking delay or too many waited.
     @inline(__always)  // called once per request, from readHead: one async frame fewer
     private func waitOrPark(_ socket: TCPSocket) async throws -> Bool {
-        guard let idleWaiters, machine.state == .idle, !machine.isDraining else {
+        guard idleWaiters != nil, machine.state == .idle, !machine.isDraining else {
             try await socket.waitUntilReadable()
             return true
         }
-        idleWaiters.join(self)
-        defer { idleWaiters.leave(self) }
+        // Read from the connection each time rather than bound once: a local would be
+        // retained across the wait.
+        idleWaiters.unsafelyUnwrapped.join(self)
+        defer { idleWaiters.unsafelyUnwrapped.leave(self) }
         do {
             try await socket.waitUntilReadable()
             return true

@@ -9,8 +9,8 @@ import Reactor
 /// **parks**: the wait ends, ``run()`` returns
 /// ``RunOutcome/parked`` holding no buffer and no task (whose suspended frames would be most
 /// of an idle connection's memory), and the server calls ``run()`` again in a new task when
-/// the socket becomes readable, its idle deadline passes or it is closed. Only plain TCP
-/// connections park.
+/// the socket becomes readable, its idle deadline passes or it is closed. Plain TCP and TLS
+/// connections park alike (a TLS one when OpenSSL holds no received byte).
 ///
 /// Pipelined requests are answered in order, and their responses go out in one write when
 /// the next request is already buffered. The rules of when to keep the connection, time
@@ -42,8 +42,12 @@ final class HTTPServerConnection: @unchecked Sendable {
     let bodyReadTimeout: UInt64
     let writeTimeout: UInt64
     /// Its loop's connections waiting for a request in a task, which decides when this one
-    /// parks; nil: never park (parking is off, or the stream is not a plain TCP socket).
+    /// parks; nil: never park.
     let idleWaiters: IdleWaitQueue?
+    /// The socket that the connection's idle wait watches (``ByteStream/socketToWatch``), set
+    /// when that wait begins: ``idleWaiters`` ends the wait there, and a parked connection
+    /// wakes on it (the server reserves it for the task that runs the connection next).
+    var watchedSocket: TCPSocket?
     let dateCache: HTTPDateCache
     let buffer: ReadBuffer
     var parser: HTTPRequestParser
@@ -68,8 +72,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// When the current idle wait for a request began (``EventLoop/now``), while the connection
     /// is in ``idleWaiters``' list; 0 when it is not. Set by that list, as are the two links.
     var idleWaitStarted: UInt64 = 0
-    unowned(unsafe) var olderIdle: HTTPServerConnection?
-    unowned(unsafe) var newerIdle: HTTPServerConnection?
+    var olderIdle: IdleWaitQueue.Link?
+    var newerIdle: IdleWaitQueue.Link?
     /// Set when the request loop stops to park rather than to end (see ``RunOutcome``).
     var parks = false
     /// Whether a response has been written on this connection (see ``drain()``).
@@ -158,7 +162,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         idleTimeout = shared.idleTimeout
         bodyReadTimeout = shared.bodyReadTimeout
         writeTimeout = shared.writeTimeout
-        self.idleWaiters = socket == nil ? nil : idleWaiters
+        self.idleWaiters = idleWaiters
         self.dateCache = dateCache
         parser = HTTPRequestParser(limits: shared.configuration.parserLimits)
         buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: shared.maxReadCapacity)
@@ -197,7 +201,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         /// The connection is closed, or closes by itself (a lingering close ends with it).
         case ended
         /// Idle, holding no buffer: call ``run()`` again, in a new task, once
-        /// ``TCPSocket/whenReadable(_:)`` calls back (``socket`` is not nil then).
+        /// ``TCPSocket/whenReadable(_:)`` on ``watchedSocket`` calls back.
         case parked
     }
 

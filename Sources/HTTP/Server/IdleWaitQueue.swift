@@ -9,17 +9,20 @@ import Reactor
 /// KiB of frames) until the delay passes, and the heap stays as large as that burst made it.
 ///
 /// An intrusive list through the connections: joining and leaving cost a few stores, no
-/// allocation and no reference counting. The links are `unowned(unsafe)`: a connection is in
-/// the list only while its task waits in ``HTTPServerConnection`` (which holds it), and leaves
-/// it when that wait ends, however it ends. Loop-only.
+/// allocation and no reference counting (the links are `Unmanaged`, followed with
+/// `_withUnsafeGuaranteedRef`; an `unowned(unsafe)` link, read into a local, is retained). A
+/// connection is in the list only while its task waits in ``HTTPServerConnection`` (which
+/// holds it), and leaves it when that wait ends, however it ends. Loop-only.
 final class IdleWaitQueue {
+    typealias Link = Unmanaged<HTTPServerConnection>
+
     let loop: EventLoop
     /// How long a wait lasts before the sweep ends it (ns).
     let parkingDelay: UInt64
     /// How many may wait at once before the longest waiting one parks.
     let capacity: Int
-    private unowned(unsafe) var oldest: HTTPServerConnection?
-    private unowned(unsafe) var newest: HTTPServerConnection?
+    private var oldest: Link?
+    private var newest: Link?
     private(set) var count = 0
     private var sweep: TimerHandle?
     private let sweepInterval: Duration
@@ -34,16 +37,14 @@ final class IdleWaitQueue {
     /// `connection` begins to wait for its next request, in its task, as the newest. When that
     /// makes one too many, the longest waiting one parks now.
     func join(_ connection: HTTPServerConnection) {
+        let link = Link.passUnretained(connection)
         connection.idleWaitStarted = loop.now
         connection.olderIdle = newest
         connection.newerIdle = nil
-        if let newest { newest.newerIdle = connection } else { oldest = connection }
-        newest = connection
+        if let newest { newest._withUnsafeGuaranteedRef { $0.newerIdle = link } } else { oldest = link }
+        newest = link
         count += 1
-        if count > capacity, let longest = oldest {
-            leave(longest)
-            longest.socket?.endReadWait()
-        }
+        if count > capacity, let longest = oldest { endWait(longest) }
         if sweep == nil { scheduleSweep() }
     }
 
@@ -51,22 +52,20 @@ final class IdleWaitQueue {
     func leave(_ connection: HTTPServerConnection) {
         guard connection.idleWaitStarted != 0 else { return }
         connection.idleWaitStarted = 0
-        if let older = connection.olderIdle { older.newerIdle = connection.newerIdle } else { oldest = connection.newerIdle }
-        if let newer = connection.newerIdle { newer.olderIdle = connection.olderIdle } else { newest = connection.olderIdle }
+        let older = connection.olderIdle
+        let newer = connection.newerIdle
+        if let older { older._withUnsafeGuaranteedRef { $0.newerIdle = newer } } else { oldest = newer }
+        if let newer { newer._withUnsafeGuaranteedRef { $0.olderIdle = older } } else { newest = older }
         connection.olderIdle = nil
         connection.newerIdle = nil
         count -= 1
     }
 
-    /// The connections in the list, longest waiting first (tests).
-    var waiting: [HTTPServerConnection] {
-        var all: [HTTPServerConnection] = []
-        var next = oldest
-        while let connection = next {
-            all.append(connection)
-            next = connection.newerIdle
-        }
-        return all
+    /// Takes `link` out of the list and ends its wait: the connection parks.
+    private func endWait(_ link: Link) {
+        let connection = link.takeUnretainedValue()
+        leave(connection)
+        connection.watchedSocket?.endReadWait()
     }
 
     private func scheduleSweep() {
@@ -75,9 +74,8 @@ final class IdleWaitQueue {
             // Waits that began by this moment have lasted the delay; the list is in the order
             // the waits began, so the first younger one ends the sweep.
             let startedBy = loop.now &- parkingDelay
-            while let longest = oldest, longest.idleWaitStarted <= startedBy {
-                leave(longest)
-                longest.socket?.endReadWait()
+            while let longest = oldest, longest._withUnsafeGuaranteedRef({ $0.idleWaitStarted }) <= startedBy {
+                endWait(longest)
             }
             if count > 0 { scheduleSweep() }
         }

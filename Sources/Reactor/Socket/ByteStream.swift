@@ -40,6 +40,14 @@ public protocol ByteStream: LoopBound, Sendable {
     /// most once; cleared by ``close()``. A transport that cannot tell never calls it.
     var onPeerClosed: (() -> Void)? { get set }
 
+    /// The socket whose next readiness edge brings this stream's next bytes, when the stream
+    /// holds no received bytes of its own now (none decrypted or buffered, no read in
+    /// progress); nil otherwise, or when the transport cannot tell. An owner with nothing to
+    /// read may then stop reading and watch that socket instead (``TCPSocket/isKnownDrained``,
+    /// ``TCPSocket/whenReadable(_:)``), holding no task: the HTTP server parks idle keep-alive
+    /// connections so. A plain socket is its own.
+    var socketToWatch: TCPSocket? { get }
+
     /// Monotonic deadline (ns, see ``monotonicNanoseconds()``) for reads; nil = none.
     var readDeadline: UInt64? { get set }
     /// Monotonic deadline for writes; nil = none.
@@ -85,6 +93,8 @@ extension ByteStream {
     public func finishSends() async throws {}
 
     public var isPeerClosed: Bool { false }
+
+    public var socketToWatch: TCPSocket? { nil }
 
     public var onPeerClosed: (() -> Void)? {
         get { nil }

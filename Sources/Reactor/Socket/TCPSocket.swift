@@ -240,6 +240,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
 
     public var isPeerClosed: Bool { peerClosed }
 
+    public var socketToWatch: TCPSocket? { self }
+
     /// Whether ``sendAtEndOfRound(_:)`` would take bytes now (for transports that must know
     /// before they commit to it, like TLS, which encrypts first).
     public var canSendAtEndOfRound: Bool {
