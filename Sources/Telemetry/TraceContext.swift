@@ -64,6 +64,7 @@ public struct TraceContext: Sendable, Hashable {
     /// This process's span for a request carrying `headers`: a child of a valid `traceparent`,
     /// else the first span of a new trace. `continued` says which; `present`, whether there
     /// was a `traceparent` at all (valid or not).
+    @inlinable  // into the gateway's and the services' request paths
     public static func continuing(_ headers: HTTPHeaders) -> (context: TraceContext, continued: Bool, present: Bool) {
         var parent: TraceContext?
         var present = false
@@ -78,7 +79,13 @@ public struct TraceContext: Sendable, Hashable {
 
     /// Adds `traceparent` naming this span as the parent, for an outgoing call.
     public func add(to headers: inout HTTPHeaders) {
-        withTraceparent { headers.add(.traceparent, tokenValue: $0) }
+        headers.appendFields { add(to: &$0) }
+    }
+
+    /// Adds `traceparent` naming this span as the parent among fields appended together,
+    /// written straight into its record.
+    public func add(to fields: inout HTTPFieldAppender) {
+        fields.add(.traceparent, tokenValueCount: Self.length) { write(into: $0) }
     }
 
     /// `00-<trace-id>-<span-id>-<flags>`.
@@ -104,14 +111,6 @@ public struct TraceContext: Sendable, Hashable {
         String(unsafeUninitializedCapacity: 16) { buffer in
             HexDigits.write(spanID, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
             return 16
-        }
-    }
-
-    /// Calls `body` with the `traceparent` value in stack scratch (valid during the call).
-    public func withTraceparent<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try withUnsafeTemporaryAllocation(byteCount: Self.length, alignment: 1) { scratch in
-            write(into: scratch)
-            return try body(UnsafeRawBufferPointer(scratch))
         }
     }
 

@@ -164,6 +164,36 @@ struct HTTPMessageTests {
         #expect(grows["x-forwarded-host"] == long)
     }
 
+    /// Fields appended together (a proxy's) are the fields added one by one: when they all
+    /// fit the appender's scratch, when they fill it several times over, and with one
+    /// larger than all of it.
+    @Test func fieldsAppendedTogetherAreTheFieldsAddedOneByOne() {
+        let cases: [[String]] = [
+            ["a", "b"],
+            (0..<40).map { "value-\($0)-" + String(repeating: "v", count: 20) },
+            ["short", String(repeating: "x", count: 3000), "after"],
+        ]
+        for values in cases {
+            var together: HTTPHeaders = ["Host": "example.com", "Accept": "*/*"]
+            var oneByOne = together
+            together.appendFields { fields in
+                for value in values { fields.add(.xForwardedFor, value: value) }
+                fields.add(.xForwardedHost, copyingValueOf: .host)
+                let copiedNothing = fields.add(.xUserID, copyingValueOf: .authorization)
+                #expect(!copiedNothing)
+                fields.add(.traceparent, tokenValueCount: 4) { $0.copyBytes(from: "ab-9".utf8) }
+            }
+            for value in values { oneByOne.add(.xForwardedFor, value: value) }
+            oneByOne.add(.xForwardedHost, copyingValueOf: .host)
+            oneByOne.add(.traceparent, value: "ab-9")
+            #expect(together == oneByOne)
+            #expect(together.values("x-forwarded-for") == values)
+            #expect(together["X-Forwarded-Host"] == "example.com")
+            #expect(together[.traceparent] == "ab-9")
+            #expect(!together.contains(.xUserID))
+        }
+    }
+
     /// The names filter must never hide a field: after random adds and removals, every
     /// look-up agrees with a walk over the fields.
     @Test func lookupsAgreeWithAWalkAfterEdits() {

@@ -129,8 +129,6 @@ public enum HeaderHygiene {
         var clientForwardedFor: [String] = []
         var clientProto: String?
         var clientHost: String?
-        // Room for the fields added below, so that the edit reallocates at most once.
-        headers.reserveCapacity(7)
         // Most requests hold none of the fields removed below: then the walk classifying
         // each line is skipped.
         if hasClientTraceparent || headers.mayContainAny(of: FieldKind.editedInRequests) {
@@ -166,30 +164,34 @@ public enum HeaderHygiene {
                 }
             }
         }
-        if !hasHost { headers.add(.host, value: "localhost") }
-        switch framing {
-        case .none:
-            if head.method == .POST || head.method == .PUT || head.method == .PATCH {
-                headers.add(.contentLength, value: "0")
+        let method = head.method
+        // The fields the gateway sets, appended together (one copy into the storage).
+        headers.appendFields { fields in
+            if !hasHost { fields.add(.host, value: "localhost") }
+            switch framing {
+            case .none:
+                if method == .POST || method == .PUT || method == .PATCH {
+                    fields.add(.contentLength, value: "0")
+                }
+            case .length(let length): fields.add(.contentLength, value: String(length))
+            case .chunked: fields.add(.transferEncoding, value: "chunked")
             }
-        case .length(let length): headers.add(.contentLength, value: String(length))
-        case .chunked: headers.add(.transferEncoding, value: "chunked")
+            if peer.isTrusted, !clientForwardedFor.isEmpty {
+                fields.add(.xForwardedFor, value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
+            } else {
+                fields.add(.xForwardedFor, value: peer.address)
+            }
+            fields.add(.xForwardedProto, value: clientProto ?? peer.scheme)
+            if let clientHost {
+                fields.add(.xForwardedHost, value: clientHost)
+            } else if hasHost {
+                fields.add(.xForwardedHost, copyingValueOf: .host)  // the client's, as bytes
+            }
+            fields.add(.xRequestID, value: requestID)
+            if let userID { fields.add(.xUserID, value: userID) }
+            trace?.add(to: &fields)
         }
-        if peer.isTrusted, !clientForwardedFor.isEmpty {
-            headers.add(.xForwardedFor, value: clientForwardedFor.joined(separator: ", ") + ", " + peer.address)
-        } else {
-            headers.add(.xForwardedFor, value: peer.address)
-        }
-        headers.add(.xForwardedProto, value: clientProto ?? peer.scheme)
-        if let clientHost {
-            headers.add(.xForwardedHost, value: clientHost)
-        } else if hasHost {
-            headers.add(.xForwardedHost, copyingValueOf: .host)  // the client's, as bytes
-        }
-        headers.add(.xRequestID, value: requestID)
-        if let userID { headers.add(.xUserID, value: userID) }
-        trace?.add(to: &headers)
-        return HTTPRequestHead(method: head.method, target: target, version: .http1_1, headers: headers)
+        return HTTPRequestHead(method: method, target: target, version: .http1_1, headers: headers)
     }
 
     /// The upstream response's fields for the client, edited in place: hop-by-hop and

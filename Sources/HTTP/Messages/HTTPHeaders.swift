@@ -159,7 +159,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     /// Where in `bytes` (a storage's) the first value of the field `name` lies, or nil.
     @inline(__always)
-    private static func firstValueRange(named name: UnsafeRawBufferPointer, in bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+    static func firstValueRange(named name: UnsafeRawBufferPointer, in bytes: UnsafeRawBufferPointer) -> Range<Int>? {
         var offset = 0
         while offset < bytes.count {
             let record = Record(at: offset, in: bytes)
@@ -263,15 +263,6 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         value.withContiguousUTF8 { appendValueChecked(name: name.bytes, filterBit: name.filterBit, value: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Appends a field line under a checked name, its value given as bytes of token
-    /// characters only (letters, digits, `-`…), as our own formatters write them (a
-    /// `traceparent`): written into scratch, it needs no `String`, and such bytes cannot
-    /// split a header, so they are checked in debug builds only.
-    public mutating func add(_ name: HTTPFieldName, tokenValue value: UnsafeRawBufferPointer) {
-        assert(value.allSatisfy(HTTPByteClass.isToken), "HTTPHeaders: a token value holds another byte")
-        appendRecord(name: name.bytes, filterBit: name.filterBit, value: value)
-    }
-
     /// Appends a field `name` whose value is a copy of the first field `source`'s, as bytes
     /// (no `String` is made, and the value was checked when it came in); appends nothing and
     /// returns false when there is no `source` field. How a proxy sets `X-Forwarded-Host`.
@@ -293,6 +284,23 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         namesPresent |= name.filterBit
         count += 1
         return true
+    }
+
+    /// Appends the field lines `fill` writes, with one copy into the storage (see
+    /// ``HTTPFieldAppender``).
+    public mutating func appendFields(_ fill: (inout HTTPFieldAppender) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { scratch in
+            let (used, spilled, fieldCount, present) = storage.withUnsafeBytes { existing in
+                var appender = HTTPFieldAppender(scratch: scratch, existing: existing, existingNames: namesPresent)
+                fill(&appender)
+                return (appender.used, appender.spilled, appender.fieldCount, appender.namesPresent)
+            }
+            if !spilled.isEmpty { storage.append(contentsOf: spilled) }
+            // Safe: the appender wrote `used` bytes of records at the start of `scratch`.
+            storage.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[..<used]))
+            count += fieldCount
+            namesPresent |= present
+        }
     }
 
     private mutating func appendChecked(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
