@@ -132,8 +132,6 @@ public final class Gateway: Sendable {
         let traceContinued: Bool
         /// Whether the client sent a `traceparent` at all (valid or not: ours replaces it).
         let hasClientTraceparent: Bool
-        /// What the process's instrument extracted, when it is not ours (``TracePropagation``).
-        let extracted: InstrumentationContext?
         let client: String
         let scheme: String
         let start: UInt64
@@ -164,7 +162,6 @@ public final class Gateway: Sendable {
             trace: trace.context,
             traceContinued: trace.continued,
             hasClientTraceparent: trace.present,
-            extracted: extracted,
             client: request.remoteHost ?? "-",
             scheme: scheme,
             start: logClock(),
@@ -207,7 +204,7 @@ public final class Gateway: Sendable {
         case .badTarget:
             return errorResponse(APIError(.badRequest, detail: "Invalid request target"), context)
         case .proxy(let service, let target):
-            return try await proxy(consume request, to: group(for: service), target: target, context)
+            return try await proxy(consume request, to: group(for: service), target: target, context, extracted: extracted)
         }
     }
 

@@ -1,4 +1,5 @@
 import HTTP
+import Instrumentation
 import Reactor
 import Telemetry
 
@@ -30,9 +31,13 @@ extension Gateway {
     /// again. Nothing else is retried: any other POST whose connection closed without an
     /// answer may have done its work (the instance died after reading it) and is never sent
     /// twice, nor is a request that timed out (the instance may still be working on it).
+    ///
+    /// `extracted` is what the process's instrument extracted when it is not ours
+    /// (``TracePropagation``), for it to inject; nil with ours, whose fields hygiene writes.
     @inline(__always)  // into handle, so into the responder's witness: one async frame per request fewer
     func proxy(
-        _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context
+        _ request: consuming HTTPServerRequest, to upstream: UpstreamGroup, target: String, _ context: Context,
+        extracted: InstrumentationContext?
     ) async throws -> HTTPServerResponse {
         let userID: String?
         switch tokens.verdict(for: request.headers) {
@@ -60,7 +65,7 @@ extension Gateway {
             trace: tracing.isW3C ? context.trace : nil, keepsTraceState: tracing.isW3C && context.traceContinued,
             hasClientTraceparent: context.hasClientTraceparent, framing: framing)
         if !tracing.isW3C {
-            tracing.inject(tracing.context(for: context.trace, extracted: context.extracted), into: &head.headers)
+            tracing.inject(tracing.context(for: context.trace, extracted: extracted), into: &head.headers)
         }
         let postResend = request.method == .POST ? RouteTable.postResend(target: target) : .never
         if postResend == .withKey && !head.headers.contains(name: IdempotencyKeys.headerName) {

@@ -25,8 +25,10 @@ extension HTTPServerConnection {
     @inline(__always)
     func respond(to request: consuming HTTPServerRequest) async throws -> HTTPServerResponse {
         guard shared.cancelsAbandonedRequests else { return try await responder.respond(to: request) }
-        // This task, kept only while the handler runs in it (so surely alive).
-        withUnsafeCurrentTask { runningHandler = $0 }
+        // This task, kept only while the handler runs in it (so surely alive), as its address:
+        // outside the standard library every copy of an `UnsafeCurrentTask` goes through its
+        // value witnesses, and this runs for every request (as `SocketWaitScope` keeps its owner).
+        runningHandler = withUnsafeCurrentTask { unsafeBitCast($0, to: UnsafeRawPointer?.self) }
         defer { runningHandler = nil }
         // Gone before its handler started: the end of stream came with the request.
         if stream.isPeerClosed { clientWentAway() }
@@ -40,6 +42,9 @@ extension HTTPServerConnection {
         // The drain's own end of reading raises the same event: that is not the client going.
         guard let handler = runningHandler, !readingEnded else { return }
         clientIsGone = true
-        handler.cancel()
+        // Safe: the address of this connection's task, which lives while its handler runs
+        // (`respond` clears it when the handler returns); `unsafeBitCast` checks at run time
+        // that the sizes agree, and the `UnsafeCurrentTask` made here is used at once.
+        unsafeBitCast(handler, to: UnsafeCurrentTask.self).cancel()
     }
 }

@@ -81,8 +81,9 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// Whether the drain ended the stream's reading (which raises the same event as a client's
     /// close); see `HTTPServerConnection+ClientGone.swift`.
     private(set) var readingEnded = false
-    /// This connection's task while a handler runs in it, when ``HTTPServerConfiguration/cancelsAbandonedRequests``.
-    var runningHandler: UnsafeCurrentTask?
+    /// The address of this connection's task while a handler runs in it, when
+    /// ``HTTPServerConfiguration/cancelsAbandonedRequests`` (see `HTTPServerConnection+ClientGone.swift`).
+    var runningHandler: UnsafeRawPointer?
     /// Set when the client went away while its handler ran: the answer is dropped.
     var clientIsGone = false
 
