@@ -5,11 +5,16 @@
 # It complements the wrk benchmarks, it does not replace them: it counts user-space
 # instructions only (no kernel time, cache misses or branch mispredictions).
 #
-# Usage: loadtest/count-instructions.sh [gateway|gateway-tls|bench-server|movie-read] [requests]
+# Usage: loadtest/count-instructions.sh [MODE] [requests]
 #   gateway, gateway-tls  GET /api/movies/1 through the gateway to bench-server (HTTP or HTTPS)
 #   bench-server          GET /plaintext
 #   movie-read            the movie service's cached GET /api/movies/{id} (a Redis hit), on a
 #                         throw-away PostgreSQL and Redis, access log on as deployed
+#   movie-batch           the movie service's POST /api/movies/batch of 50 cached ids (one
+#                         MGET that hits them all), same stores
+#   watchlist-read        the watchlist service's GET /api/watchlist/user/{id} of a 20-entry
+#                         list (its query and its batch call to a movie service that runs
+#                         beside it, not counted), same stores
 #   BINARY=path   count another build of the same executable (an A/B against main, say)
 #   PROFILE=path  keep the callgrind profile there (for callgrind_annotate --inclusive=yes, say)
 # Serves `requests` keep-alive requests (default 3000) from one client over 8 connections,
@@ -28,16 +33,28 @@ done
 case "$mode" in
 gateway | gateway-tls) product=gateway ;;
 bench-server) product=bench-server ;;
-movie-read) product=movie-service ;;
-*) echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server, movie-read)" >&2; exit 2 ;;
+movie-read | movie-batch) product=movie-service ;;
+watchlist-read) product=watchlist-service ;;
+*)
+    echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server, movie-read, movie-batch, watchlist-read)" >&2
+    exit 2
+    ;;
 esac
-[[ $product == movie-service ]] || swift build -c release --static-swift-stdlib --product bench-server >/dev/null
-[[ $product == bench-server ]] || swift build -c release --static-swift-stdlib --product "$product" >/dev/null
+# What runs beside the counted process: bench-server behind the gateway, the movie service
+# behind the watchlist service.
+case "$product" in
+gateway) builds=(bench-server gateway) ;;
+watchlist-service) builds=(movie-service watchlist-service) ;;
+*) builds=("$product") ;;
+esac
+for build in "${builds[@]}"; do swift build -c release --static-swift-stdlib --product "$build" >/dev/null; done
 # shellcheck source=loadtest/bench-lib.sh
 source loadtest/bench-lib.sh
 bench_workspace instructions
 LIB=deploy/lib
-if [[ $product == movie-service ]]; then
+uses_stores=false
+[[ $product == movie-service || $product == watchlist-service ]] && uses_stores=true
+if $uses_stores; then
     chmod 0755 "$work"  # the postgres user (as root, pg-cluster runs the server as postgres) reads it
     stop_stores() {
         "$LIB/pg-cluster" stop "$work/pg" >/dev/null 2>&1 || true
@@ -56,6 +73,7 @@ objcopy --strip-debug "${BINARY:-.build/release/$product}" "$work/$product"
 cat >"$work/client.py" <<'PY'
 import http.client, ssl, sys
 port, warmup, count, scheme, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+body = sys.argv[6].encode() if len(sys.argv) > 6 else None  # a POST's JSON body, else a GET
 def connect():
     if scheme == "https":
         return http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl._create_unverified_context())
@@ -64,7 +82,10 @@ connections = [connect() for _ in range(8)]
 def send(total, counted):
     for index in range(total):
         connection = connections[index % len(connections)]
-        connection.request("GET", path)
+        if body is None:
+            connection.request("GET", path)
+        else:
+            connection.request("POST", path, body, {"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
         if response.status != 200:
@@ -102,18 +123,34 @@ if [[ $product == gateway ]]; then
     ready_url="http://127.0.0.1:$port/health"
     path=/api/movies/1
     if [[ $mode == gateway-tls ]]; then port=$tls_port; scheme=https; fi
-elif [[ $product == movie-service ]]; then
+elif $uses_stores; then
     pg_port=$(free_port)
     "$LIB/pg-cluster" init "$work/pg" "$pg_port" --throwaway >/dev/null
     "$LIB/pg-cluster" start "$work/pg" "$pg_port" --throwaway >/dev/null
     "$LIB/pg-cluster" create-service-dbs "$work/pg" "$pg_port" >/dev/null
     redis_port=$(free_port)
     "$LIB/redis-server" start "$work/redis" "$redis_port" >/dev/null
+    movie_env=(AUTH_REQUIRED=false DATABASE_URL="postgresql://movie:movie_pass@127.0.0.1:$pg_port/moviedb"
+        REDIS_URL="redis://127.0.0.1:$redis_port")
     # HOST stays unset (its default is 127.0.0.1): valgrind names its control pipes after
     # $HOST, and callgrind_control, which does not see it, would not find them.
-    under_callgrind PORT="$port" LOOPS=2 AUTH_REQUIRED=false \
-        DATABASE_URL="postgresql://movie:movie_pass@127.0.0.1:$pg_port/moviedb" REDIS_URL="redis://127.0.0.1:$redis_port" \
-        "$work/$product"
+    if [[ $product == movie-service ]]; then
+        under_callgrind PORT="$port" LOOPS=2 "${movie_env[@]}" "$work/$product"
+        movie_port=$port
+    else
+        movie_port=$(free_port)
+        env PORT="$movie_port" LOOPS=2 "${movie_env[@]}" .build/release/movie-service >"$work/movie.log" 2>&1 &
+        pids+=($!)
+        # The list calls no user service (USER_SERVICE_URL points at a port nobody serves).
+        under_callgrind PORT="$port" LOOPS=2 AUTH_REQUIRED=false \
+            DATABASE_URL="postgresql://watchlist:watchlist_pass@127.0.0.1:$pg_port/watchlistdb" \
+            MOVIE_SERVICE_URL="http://127.0.0.1:$movie_port" USER_SERVICE_URL="http://127.0.0.1:$(free_port)" \
+            "$work/$product"
+        for _ in $(seq 1 150); do
+            curl -fs -o /dev/null "http://127.0.0.1:$movie_port/health" && break
+            sleep 0.2
+        done
+    fi
     ready_url="http://127.0.0.1:$port/health"
 else
     under_callgrind "$work/$product" --port "$port" --loops 2
@@ -124,14 +161,42 @@ for _ in $(seq 1 150); do
     curl -fs -o /dev/null "$ready_url" && break
     sleep 0.2
 done
-if [[ $product == movie-service ]]; then
+# create_movies N: creates N movies at the movie service, prints their ids (comma-separated).
+create_movies() {
+    local index location ids=()
+    for index in $(seq 1 "$1"); do
+        location=$(curl -fsS -o /dev/null -w '%header{location}' -H 'Content-Type: application/json' \
+            -d "{\"title\": \"Counted $index\", \"director\": \"Someone\", \"genre\": \"Drama\", \"year\": 2001, \"rating\": 7.5}" \
+            "http://127.0.0.1:$movie_port/api/movies")
+        [[ $location == /api/movies/* ]] || { echo "count-instructions: could not create movie $index" >&2; return 1; }
+        ids+=("${location#/api/movies/}")
+    done
+    local IFS=,
+    echo "${ids[*]}"
+}
+body=()
+case "$mode" in
+movie-read)
     # One movie to read; the warm-up's first read fills the cache, the counted ones hit it.
-    path=$(curl -fsS -o /dev/null -w '%header{location}' -H 'Content-Type: application/json' \
-        -d '{"title": "Counted", "director": "Someone", "genre": "Drama", "year": 2001}' \
-        "http://127.0.0.1:$port/api/movies")
-    [[ $path == /api/movies/* ]] || { echo "count-instructions: could not create the movie to read" >&2; exit 1; }
-fi
-coproc client { python3 "$work/client.py" "$port" 500 "$requests" "$scheme" "$path"; }
+    path=/api/movies/$(create_movies 1)
+    ;;
+movie-batch)
+    # 50 movies, all in every batch; the warm-up's first batch fills the cache.
+    path=/api/movies/batch
+    body=("{\"movie_ids\": [$(create_movies 50)]}")
+    ;;
+watchlist-read)
+    # One user's list of 20 movies, written straight into the watchlist database (adding
+    # through the API would need a user service; the list never calls one).
+    movie_ids=$(create_movies 20)
+    PGPASSWORD=watchlist_pass psql -X -q -h 127.0.0.1 -p "$pg_port" -U watchlist -d watchlistdb -v ON_ERROR_STOP=1 \
+        -c "INSERT INTO watchlist (user_id, movie_id) SELECT 1, unnest('{$movie_ids}'::int8[])" >/dev/null
+    path=/api/watchlist/user/1
+    count=$(curl -fsS "http://127.0.0.1:$port$path" | python3 -c 'import json, sys; print(sum(1 for e in json.load(sys.stdin) if e["movie"]))')
+    [[ $count == 20 ]] || { echo "count-instructions: the list has $count entries with a movie, not 20" >&2; exit 1; }
+    ;;
+esac
+coproc client { python3 "$work/client.py" "$port" 500 "$requests" "$scheme" "$path" "${body[@]}"; }
 read -r ready <&"${client[0]}"
 [[ $ready == ready ]] || { echo "count-instructions: the client did not warm up" >&2; exit 1; }
 callgrind_control --zero "$target_pid" >/dev/null 2>&1

@@ -86,13 +86,14 @@ struct Upstreams: Sendable {
 
     // MARK: Enrichment
 
-    /// The movies with these ids, by id, in one `POST /api/movies/batch` whatever their
-    /// number; ids the movie service does not know are simply absent.
+    /// The movies with these ids, in one `POST /api/movies/batch` whatever their number;
+    /// ids the movie service does not know are simply absent. The answer stays bytes
+    /// (``MovieBatch``): its movies are copied into the caller's document, not re-encoded.
     ///
     /// - Parameter ids: distinct, 1...1000 of them (the batch endpoint's limit; lists are
     ///   paginated with `limit` ≤ 1000, so a page never needs more).
     /// - Throws: ``WatchlistError`` naming the movie service.
-    func movies(_ ids: [Int64], headers: HTTPHeaders) async throws(WatchlistError) -> [Int64: JSONObject] {
+    func movies(_ ids: [Int64], headers: HTTPHeaders) async throws(WatchlistError) -> MovieBatch {
         precondition(!ids.isEmpty && ids.count <= Pagination.maxLimit, "a batch holds 1...1000 ids")
         var body = JSONWriter(capacity: 16 + ids.count * 8)
         body.object { json in
@@ -105,18 +106,10 @@ struct Upstreams: Sendable {
             method: .POST, origin: movies.origin, target: movies.pathPrefix + "/api/movies/batch",
             headers: requestHeaders, body: body.bytes)
         let response = try await call(movies, request, notFoundIsAnAnswer: false, retryingStaleConnections: true)
-        guard case .array(let elements)? = try? JSONParser.parse(response.body) else {
+        guard let batch = MovieBatch(body: response.body) else {
             throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnusableAnswer.malformedBody)
         }
-        var found: [Int64: JSONObject] = [:]
-        found.reserveCapacity(elements.count)
-        for element in elements {
-            guard let movie = element.objectValue, let id = movie["id"]?.intValue else {
-                throw WatchlistError(.badResponse, upstream: movies.name, underlying: UnusableAnswer.malformedBody)
-            }
-            found[id] = movie
-        }
-        return found
+        return batch
     }
 
     // MARK: The exchange

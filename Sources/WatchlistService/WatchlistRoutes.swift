@@ -94,15 +94,7 @@ struct WatchlistRoutes: Sendable {
                 list.object { item in
                     entry.writeFields(to: &item)
                     item.key("movie")
-                    if let movie = movies[entry.movieID] {
-                        item.object { summary in
-                            for name in ["id", "title", "director", "year", "genre", "rating"] {
-                                summary.field(name, movie[name] ?? .null)
-                            }
-                        }
-                    } else {
-                        item.null()
-                    }
+                    movies.writeSummary(of: entry.movieID, to: &item)
                 }
             }
         }
@@ -131,11 +123,11 @@ struct WatchlistRoutes: Sendable {
         let movies = try await movies(for: result.entries, request: request)
         let exportedAt = Timestamp.now()
 
-        var exported: [(movie: JSONObject, addedAt: Timestamp)] = []
+        var exported: [WatchlistEntry] = []
         var missing: [Int64] = []
         for entry in result.entries {
-            if let movie = movies[entry.movieID] {
-                exported.append((movie, entry.addedAt))
+            if movies.contains(entry.movieID) {
+                exported.append(entry)
             } else {
                 missing.append(entry.movieID)
             }
@@ -147,10 +139,10 @@ struct WatchlistRoutes: Sendable {
             body.field("count", exported.count)
             body.key("movies")
             body.array { list in
-                for (movie, addedAt) in exported {
+                for entry in exported {
                     list.object { item in
-                        for (name, value) in movie where name != "added_at" { item.field(name, value) }
-                        item.field("added_at", addedAt)
+                        movies.writeMembers(of: entry.movieID, excluding: "added_at", to: &item)
+                        item.field("added_at", entry.addedAt)
                     }
                 }
             }
@@ -163,8 +155,8 @@ struct WatchlistRoutes: Sendable {
     }
 
     /// The movies of `entries`, in one batch call for their distinct ids (none when empty).
-    private func movies(for entries: [WatchlistEntry], request: HTTPServerRequest) async throws -> [Int64: JSONObject] {
-        guard !entries.isEmpty else { return [:] }
+    private func movies(for entries: [WatchlistEntry], request: HTTPServerRequest) async throws -> MovieBatch {
+        guard !entries.isEmpty else { return MovieBatch.empty }
         var seen = Set<Int64>()
         var ids: [Int64] = []
         ids.reserveCapacity(entries.count)

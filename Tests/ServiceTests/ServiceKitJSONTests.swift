@@ -22,6 +22,79 @@ import Testing
         #expect(value["c"] == .object(JSONObject()))
     }
 
+    /// Each element's members, decoded from their raw ranges: what `forEachObject` saw.
+    private func rawElements(_ text: String) throws(JSONParser.Error) -> [[(String, JSONValue)]] {
+        let bytes = Array(text.utf8)
+        var elements: [[(String, JSONValue)]] = []
+        try JSONParser().forEachObject(inArray: bytes) { members in
+            elements.append(
+                members.map { member in
+                    let name = member.name(in: bytes)
+                    return (name, (try? JSONParser.parse(Array(bytes[member.value]))) ?? .string("<unparsable>"))
+                })
+        }
+        return elements
+    }
+
+    @Test func arraysOfObjectsAreReadWithoutDecodingTheirValues() throws {
+        let elements = try rawElements(
+            #" [ {"id": 7, "title": "A \"quoted\" é", "rating": 8.0, "d\u0069rector": null, "x": [1, {"y": true}]},{} ] "#)
+        #expect(elements.count == 2)
+        #expect(elements[0].map(\.0) == ["id", "title", "rating", "director", "x"])
+        #expect(elements[0][0].1 == .int(7))
+        #expect(elements[0][1].1 == .string("A \"quoted\" é"))
+        #expect(elements[0][2].1 == .double(8))
+        #expect(elements[0][3].1 == .null)
+        #expect(elements[0][4].1 == .array([.int(1), .object(JSONObject(["y": .bool(true)]))]))
+        #expect(elements[1].isEmpty)
+        #expect(try rawElements("[]").isEmpty)
+        // A repeated name is handed over each time.
+        #expect(try rawElements(#"[{"a": 1, "a": 2}]"#)[0].map(\.1) == [.int(1), .int(2)])
+    }
+
+    @Test func readingWithoutDecodingRefusesWhatParsingRefuses() {
+        let refused = [
+            "", "{}", "[1]", "[{}, 2]", #"[{"a": 1,}]"#, "[{}", "[{}] x", #"[{"a": 01}]"#, #"[{"a": "\u12"}]"#,
+            #"[{"a": "\ud800"}]"#, "[{\"a\": \"\u{01}\"}]", #"[{"a": tru}]"#, #"[{"a" 1}]"#, #"[{a: 1}]"#,
+            #"[{"a": [1,]}]"#, #"[{"a": 1.}]"#, #"[{"a": -}]"#,
+        ]
+        for text in refused {
+            #expect(throws: JSONParser.Error.self, "\(text)") { try rawElements(text) }
+        }
+        // Invalid UTF-8 in a value, and nesting past the limit.
+        let invalid: [UInt8] = Array(#"[{"a": ""#.utf8) + [0xC3, 0x28] + Array(#""}]"#.utf8)
+        #expect(throws: JSONParser.Error.self) { try JSONParser().forEachObject(inArray: invalid) { _ in } }
+        #expect(throws: JSONParser.Error.self) {
+            try JSONParser(maxDepth: 3).forEachObject(inArray: Array(#"[{"a": [[1]]}]"#.utf8)) { _ in }
+        }
+        #expect((try? JSONParser(maxDepth: 3).forEachObject(inArray: Array(#"[{"a": [1]}]"#.utf8)) { _ in }) != nil)
+    }
+
+    @Test func integersAreReadFromRawValuesAsIntValueReadsThem() {
+        let text = Array(#"7 -12 0 7.0 7.5 1e2 "7" 99999999999999999999 null"#.utf8)
+        var values: [Int64?] = []
+        var start = 0
+        for index in 0...text.count where index == text.count || text[index] == 0x20 {
+            values.append(JSONParser.integer(in: text, start..<index))
+            start = index + 1
+        }
+        #expect(values == [7, -12, 0, 7, nil, 100, nil, nil, nil])
+    }
+
+    @Test func rawKeysAndValuesAreCopiedAsWritten() {
+        var json = JSONWriter()
+        json.object { object in
+            object.rawKey(Array(#"t\u0069tle"#.utf8)[...])
+            object.raw(Array(#""A""#.utf8))
+            object.field("n", Int64(-9_223_372_036_854_775_807) - 1)
+            object.field("m", Int64(10_000_000_000_000_000_00))
+            object.field("z", 0)
+        }
+        #expect(
+            String(decoding: json.bytes, as: UTF8.self)
+                == #"{"t\u0069tle":"A","n":-9223372036854775808,"m":1000000000000000000,"z":0}"#)
+    }
+
     @Test func duplicateKeysLastWinsInFirstPosition() throws {
         let value = try JSONParser.parse(#"{"a": 1, "b": 2, "a": 3}"#)
         #expect(value.objectValue?.keys == ["a", "b"])

@@ -54,4 +54,56 @@ import Testing
             String(decoding: entry.jsonBytes, as: UTF8.self)
                 == #"{"id":7,"user_id":1,"movie_id":42,"added_at":"2026-11-25T16:22:47.123456Z"}"#)
     }
+
+    // MARK: The batch answer kept as bytes
+
+    private func written(_ body: (inout JSONWriter) -> Void) -> String {
+        var json = JSONWriter()
+        body(&json)
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+
+    @Test func aBatchAnswerIsCopiedIntoSummariesAndExports() throws {
+        let answer = #"""
+            [{"id":3,"title":"Amélie \"A\"","director":null,"year":2001,"genre":"Drama","rating":8.0,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z"},
+             {"id": 5, "title": "Five", "year": 1999, "genre": "Comedy", "added_at": "x", "title": "Five again"}]
+            """#
+        let batch = try #require(MovieBatch(body: Array(answer.utf8)))
+        #expect(batch.count == 2)
+        #expect(batch.contains(3) && batch.contains(5) && !batch.contains(4))
+        #expect(
+            written { batch.writeSummary(of: 3, to: &$0) }
+                == #"{"id":3,"title":"Amélie \"A\"","director":null,"year":2001,"genre":"Drama","rating":8.0}"#)
+        // A member the movie lacks is null; a name written twice keeps its last value.
+        #expect(
+            written { batch.writeSummary(of: 5, to: &$0) }
+                == #"{"id":5,"title":"Five again","director":null,"year":1999,"genre":"Comedy","rating":null}"#)
+        #expect(written { batch.writeSummary(of: 4, to: &$0) } == "null")
+        #expect(
+            written { json in json.object { batch.writeMembers(of: 5, excluding: "added_at", to: &$0) } }
+                == #"{"id":5,"title":"Five again","year":1999,"genre":"Comedy"}"#)
+        // What the copy gives is what decoding and encoding gave before.
+        let parsed = try JSONParser.parse(Array(answer.utf8))
+        for case .object(let movie) in parsed.arrayValue ?? [] {
+            let id = try #require(movie["id"]?.intValue)
+            let summary = written { json in
+                json.object { object in
+                    for field in MovieBatch.summaryFields.map({ String(decoding: $0, as: UTF8.self) }) { object.field(field, movie[field] ?? .null) }
+                }
+            }
+            #expect(written { batch.writeSummary(of: id, to: &$0) } == summary)
+        }
+    }
+
+    @Test func aBatchAnswerThatIsNotMoviesIsRefused() {
+        for answer in [
+            "", "{}", "[1]", #"[{"title": "no id"}]"#, #"[{"id": "7"}]"#, #"[{"id": 7.5}]"#, #"[{"id": 7}"#,
+            #"[{"id": 7, "title": "\u00"}]"#,
+        ] {
+            #expect(MovieBatch(body: Array(answer.utf8)) == nil, "\(answer)")
+        }
+        #expect(MovieBatch(body: Array(#"[{"id": 7.0}]"#.utf8))?.contains(7) == true)
+        #expect(MovieBatch(body: Array("[]".utf8))?.count == 0)
+    }
+
 }

@@ -42,6 +42,104 @@ public struct JSONParser {
         }
         return try result.get()
     }
+
+    /// Reads a JSON array of objects without decoding their values, for answers whose
+    /// values are copied into another document as they are: checks the whole text as
+    /// strictly as ``parse(_:)`` does and hands `body` each element's members in document
+    /// order (a repeated name appears each time; ``JSONObject`` would keep the last value).
+    ///
+    /// `body` sees the elements before any error later in the text is found: a caller that
+    /// gets an error drops what `body` gathered.
+    /// - Throws: ``Error`` when the text is not JSON, or not an array of objects.
+    public func forEachObject(inArray bytes: [UInt8], _ body: (_ members: [JSONRawMember]) -> Void) throws(Error) {
+        // Scoped pointer: the cursor lives only inside this closure.
+        let failure: Error? = bytes.withUnsafeBufferPointer { buffer in
+            var cursor = Cursor(bytes: buffer, maxDepth: maxDepth)
+            var members: [JSONRawMember] = []
+            do throws(Error) {
+                cursor.skipWhitespace()
+                guard cursor.peek == UInt8(ascii: "[") else { throw cursor.error("expected an array of objects") }
+                if maxDepth < 1 { throw cursor.error("nesting too deep") }
+                cursor.position += 1
+                cursor.skipWhitespace()
+                if cursor.peek == UInt8(ascii: "]") {
+                    cursor.position += 1
+                } else {
+                    elements: while true {
+                        cursor.skipWhitespace()
+                        guard cursor.peek == UInt8(ascii: "{") else { throw cursor.error("expected an object") }
+                        try cursor.scanMembers(into: &members, depth: 2)
+                        body(members)
+                        cursor.skipWhitespace()
+                        switch cursor.peek {
+                        case UInt8(ascii: ","): cursor.position += 1
+                        case UInt8(ascii: "]"): cursor.position += 1; break elements
+                        default: throw cursor.error("expected ',' or ']'")
+                        }
+                    }
+                }
+                cursor.skipWhitespace()
+                if cursor.position != buffer.count { throw cursor.error("unexpected data after the JSON value") }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The integer that a value's text (a ``JSONRawMember/value``) holds, read as
+    /// ``JSONValue/intValue`` reads a parsed one; nil when it is not such a number.
+    public static func integer(in bytes: [UInt8], _ range: Range<Int>) -> Int64? {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count, !range.isEmpty else { return nil }
+        let digitsOnly = bytes[range].indices.allSatisfy { index in
+            let byte = bytes[index]
+            return (byte >= 0x30 && byte <= 0x39) || (index == range.lowerBound && byte == UInt8(ascii: "-"))
+        }
+        if digitsOnly, bytes[range.lowerBound] != 0x30 || range.count == 1,
+            let value = bytes.withUnsafeBufferPointer({ Cursor.int64(UnsafeBufferPointer(rebasing: $0[range])) })
+        {
+            return value
+        }
+        return (try? parse(Array(bytes[range])))?.intValue
+    }
+}
+
+/// One member of an object read by ``JSONParser/forEachObject(inArray:_:)``: where its name
+/// and its value are in the text, neither decoded. Plain ranges, so that copying members
+/// around costs no reference counting.
+public struct JSONRawMember: Sendable, Equatable {
+    /// The name's bytes between its quotes, as written (valid inside a JSON string).
+    public let key: Range<Int>
+    /// Whether the name is written with escapes (then its bytes are not the name itself).
+    public let keyIsEscaped: Bool
+    /// The value's whole text: a string with its quotes, an object with its braces.
+    public let value: Range<Int>
+
+    /// The member's name, decoded, from `text` (the bytes it was read from).
+    public func name(in text: [UInt8]) -> String {
+        guard keyIsEscaped else { return String(decoding: text[key], as: UTF8.self) }
+        // The quotes around the key are part of the text that was read.
+        return (try? JSONParser.parse(Array(text[key.lowerBound - 1..<key.upperBound + 1])))?.stringValue ?? ""
+    }
+
+    /// Whether the member is called `name` (its UTF-8 bytes), in `text`.
+    public func isNamed(_ name: [UInt8], in text: [UInt8]) -> Bool {
+        if keyIsEscaped { return Array(self.name(in: text).utf8) == name }
+        guard key.count == name.count, key.upperBound <= text.count else { return false }
+        var offset = 0
+        for index in key {
+            if text[index] != name[offset] { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    /// Whether two members of `text` have the same name.
+    public func hasSameName(as other: JSONRawMember, in text: [UInt8]) -> Bool {
+        if !keyIsEscaped && !other.keyIsEscaped { return text[key].elementsEqual(text[other.key]) }
+        return name(in: text) == other.name(in: text)
+    }
 }
 
 private struct Cursor {
@@ -138,8 +236,110 @@ private struct Cursor {
         }
     }
 
+    // MARK: Reading without decoding (JSONParser.forEachObject)
+
+    /// Reads the object at the cursor into `members` (emptied first), values undecoded.
+    mutating func scanMembers(into members: inout [JSONRawMember], depth: Int) throws(JSONParser.Error) {
+        if depth > maxDepth { throw error("nesting too deep") }
+        members.removeAll(keepingCapacity: true)
+        position += 1
+        skipWhitespace()
+        if peek == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard peek == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyStart = position
+            let keyIsEscaped = try skipString()
+            let key = keyStart + 1..<position - 1
+            skipWhitespace()
+            guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
+            position += 1
+            skipWhitespace()
+            let valueStart = position
+            try skipValue(depth: depth)
+            members.append(JSONRawMember(key: key, keyIsEscaped: keyIsEscaped, value: valueStart..<position))
+            skipWhitespace()
+            switch peek {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return
+            default: throw error("expected ',' or '}'")
+            }
+        }
+    }
+
+    /// Moves past one value, checking it; strings and numbers are not decoded (nested
+    /// arrays and objects, rare in the answers read this way, are parsed and dropped).
+    mutating func skipValue(depth: Int) throws(JSONParser.Error) {
+        switch peek {
+        case UInt8(ascii: "\"")?: _ = try skipString()
+        case let byte? where byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39):
+            let start = position
+            let isInteger = try scanNumber()
+            // Only an exponent or some 300 digits take a number past Double's range, which
+            // parsing refuses: only those are converted.
+            if position - start > 300
+                || bytes[start..<position].contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") })
+            {
+                _ = try number(from: start, isInteger: isInteger)
+            }
+        default: _ = try parseValue(depth: depth)
+        }
+    }
+
+    /// Moves past one string, checking it as ``parseString()`` does. - Returns: whether it
+    /// has escapes (those strings are checked by ``parseString()`` itself).
+    mutating func skipString() throws(JSONParser.Error) -> Bool {
+        let quote = position
+        let text = bytes
+        var index = quote + 1
+        // Every byte or'd together: below 0x80 means ASCII, which needs no UTF-8 check.
+        var seen: UInt8 = 0
+        while index < text.count {
+            let byte = text[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
+                if byte == UInt8(ascii: "\\") {
+                    position = quote
+                    _ = try parseString()
+                    return true
+                }
+                position = index
+                if byte < 0x20 { throw error("control character in string") }
+                if seen >= 0x80, String(validating: UnsafeBufferPointer(rebasing: bytes[quote + 1..<index]), as: UTF8.self) == nil {
+                    throw JSONParser.Error(offset: quote + 1, reason: "invalid UTF-8 in string")
+                }
+                position += 1
+                return false
+            }
+            seen |= byte
+            index += 1
+        }
+        position = index
+        throw error("unterminated string")
+    }
+
     mutating func parseNumber() throws(JSONParser.Error) -> JSONValue {
         let start = position
+        let isInteger = try scanNumber()
+        return try number(from: start, isInteger: isInteger)
+    }
+
+    /// The value of the number scanned from `start` to the cursor.
+    func number(from start: Int, isInteger: Bool) throws(JSONParser.Error) -> JSONValue {
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
+        if isInteger, let value = Self.int64(text) { return .int(value) }
+        // Out-of-range integers and fractions: Swift's Double(String) rounds correctly.
+        guard let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else {
+            throw JSONParser.Error(offset: start, reason: "number out of range")
+        }
+        return .double(value)
+    }
+
+    /// Moves past one number, checking its grammar. - Returns: whether it has neither a
+    /// fraction nor an exponent.
+    mutating func scanNumber() throws(JSONParser.Error) -> Bool {
         var isInteger = true
         if peek == UInt8(ascii: "-") { position += 1 }
         guard let first = peek, first >= 0x30, first <= 0x39 else { throw error("invalid number") }
@@ -160,13 +360,7 @@ private struct Cursor {
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { position += 1 }
             guard skipDigits() > 0 else { throw error("expected digits in exponent") }
         }
-        let text = UnsafeBufferPointer(rebasing: bytes[start..<position])
-        if isInteger, let value = Self.int64(text) { return .int(value) }
-        // Out-of-range integers and fractions: Swift's Double(String) rounds correctly.
-        guard let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else {
-            throw JSONParser.Error(offset: start, reason: "number out of range")
-        }
-        return .double(value)
+        return isInteger
     }
 
     @discardableResult
@@ -196,19 +390,28 @@ private struct Cursor {
     mutating func parseString() throws(JSONParser.Error) -> String {
         position += 1  // the opening quote
         let start = position
-        // Fast path: no escapes. Find the closing quote, rejecting control characters.
+        // Fast path: no escapes. Find the closing quote, rejecting control characters; ASCII
+        // text needs no UTF-8 validation (the generic validator costs far more than the scan).
+        var isASCII = true
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
-                guard let string = String(validating: slice, as: UTF8.self) else {
-                    throw JSONParser.Error(offset: start, reason: "invalid UTF-8 in string")
+                let string: String
+                if isASCII {
+                    string = String(decoding: slice, as: UTF8.self)
+                } else {
+                    guard let valid = String(validating: slice, as: UTF8.self) else {
+                        throw JSONParser.Error(offset: start, reason: "invalid UTF-8 in string")
+                    }
+                    string = valid
                 }
                 position += 1
                 return string
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
+            if byte >= 0x80 { isASCII = false }
             position += 1
         }
         guard position < bytes.count else { throw error("unterminated string") }

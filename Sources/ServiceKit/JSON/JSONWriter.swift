@@ -157,6 +157,23 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: json)
     }
 
+    /// ``raw(_:)`` for a slice, the common case, without generic dispatch across modules.
+    public mutating func raw(_ json: ArraySlice<UInt8>) {
+        separate()
+        bytes.append(contentsOf: json)
+    }
+
+    /// A member name already written as JSON string content (the bytes between its quotes,
+    /// escapes as they are); the next value written is its value.
+    public mutating func rawKey(_ text: ArraySlice<UInt8>) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: text)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
     // MARK: Members (key + value)
 
     public mutating func field(_ name: String, _ string: String) { key(name); value(string) }
@@ -197,21 +214,24 @@ public struct JSONWriter: Sendable {
         JSONText.appendString(string, to: &out)
     }
 
-    /// Appends the decimal digits of `value`.
+    /// Appends the decimal digits of `value`, written in place (no scratch buffer).
     public static func appendInt(_ value: Int64, to out: inout [UInt8]) {
-        if value == 0 {
-            out.append(0x30)
-            return
-        }
-        var digits: (UInt64, Int) = (value.magnitude, 0)
-        var buffer = [UInt8](repeating: 0, count: 20)
-        while digits.0 > 0 {
-            buffer[19 - digits.1] = UInt8(truncatingIfNeeded: digits.0 % 10) + 0x30
-            digits.0 /= 10
-            digits.1 += 1
-        }
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        out.append(contentsOf: buffer[(20 - digits.1)...])
+        var magnitude = value.magnitude
+        var count = 1
+        var limit: UInt64 = 10
+        while count < 20 && magnitude >= limit {
+            count += 1
+            limit &*= 10
+        }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0x30, count: count))
+        var index = start + count - 1
+        while magnitude > 0 {
+            out[index] = UInt8(truncatingIfNeeded: magnitude % 10) &+ 0x30
+            magnitude /= 10
+            index -= 1
+        }
     }
 }
 
