@@ -125,7 +125,7 @@ public final class Gateway: Sendable {
 
     /// Everything a request's handling carries along, for its response and its log line.
     struct Context {
-        let requestID: String
+        let requestID: GatewayRequestID
         /// The gateway's span: a child of the client's valid `traceparent`, or a new trace.
         let trace: TraceContext
         /// Whether the client's `traceparent` was valid (its `tracestate` is forwarded then).
@@ -158,7 +158,7 @@ public final class Gateway: Sendable {
             extracted = incoming.extracted
         }
         let context = Context(
-            requestID: clientID.flatMap { RequestID.isValid($0) ? $0 : nil } ?? requestIDs.next(),
+            requestID: clientID.flatMap { RequestID.isValid($0) ? GatewayRequestID($0) : nil } ?? requestIDs.nextID(),
             trace: trace.context,
             traceContinued: trace.continued,
             hasClientTraceparent: trace.present,
@@ -240,7 +240,7 @@ public final class Gateway: Sendable {
     /// A response the gateway made itself: its request id, HSTS, a log line.
     func ownResponse(_ response: HTTPServerResponse, _ context: Context) -> HTTPServerResponse {
         var response = response
-        response.headers.replaceOrAdd(.xRequestID, value: context.requestID)
+        response.headers.replaceOrAdd(.xRequestID, value: context.requestID.description)
         if context.scheme == "https", configuration.hstsMaxAge > 0 {
             response.headers.replaceOrAdd(.strictTransportSecurity, value: "max-age=\(configuration.hstsMaxAge)")
         }

@@ -122,6 +122,12 @@ public struct JSONLogLine: ~Copyable {
         value.withContiguousUTF8 { quoted(UnsafeRawBufferPointer($0)) }
     }
 
+    /// A value given as its UTF-8 bytes, escaped as a string's.
+    public mutating func field(_ key: StaticString, utf8 value: UnsafeRawBufferPointer) {
+        self.key(key)
+        quoted(value)
+    }
+
     /// `null` when `value` is nil.
     public mutating func field(_ key: StaticString, _ value: String?) {
         if let value { field(key, value) } else { self.key(key); raw("null") }

@@ -27,6 +27,22 @@ import Testing
         #expect(wide.next() == "0123456789abcdef0000000000000001")
         #expect(RequestIDGenerator(seed: .max).next() == "ffffffffffffffff0000000000000001")
     }
+
+    /// A new id kept as its halves reads, writes into a header and compares as its text; a
+    /// client's id is kept as it came.
+    @Test func anIDIsTheSameWhereverItIsWritten() {
+        let generator = RequestIDGenerator(seed: 0x0123_4567_89AB_CDEF)
+        for id in [generator.nextID(), GatewayRequestID("client-id_1.x")] {
+            let text = id.description
+            #expect(id.withBytes { String(decoding: $0, as: UTF8.self) } == text)
+            var headers: HTTPHeaders = ["Host": "h"]
+            headers.appendFields { id.add(to: &$0) }
+            #expect(headers[.xRequestID] == text)
+            #expect(GatewayRequestID(text).withBytes { Array($0) } == Array(text.utf8))
+        }
+        #expect(generator.nextID().description == "0123456789abcdef0000000000000002")
+        #expect(GatewayRequestID("abc") == "abc")
+    }
 }
 
 @Suite(.timeLimit(.minutes(5))) struct TokenBucketTests {

@@ -117,7 +117,7 @@ public enum HeaderHygiene {
     ///     it up already; it is not in the names filter, see ``FieldKind/requestEditedNames``).
     ///   - framing: the body's framing when the caller has it already (else read from `head`).
     public static func upstreamRequestHead(
-        _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: String, userID: String?,
+        _ head: consuming HTTPRequestHead, target: String, peer: Peer, requestID: GatewayRequestID, userID: String?,
         trace: TraceContext? = nil, keepsTraceState: Bool = false, hasClientTraceparent: Bool = false,
         framing: BodyFraming? = nil
     ) -> HTTPRequestHead {
@@ -187,7 +187,7 @@ public enum HeaderHygiene {
             } else if hasHost {
                 fields.add(.xForwardedHost, copyingValueOf: .host)  // the client's, as bytes
             }
-            fields.add(.xRequestID, value: requestID)
+            requestID.add(to: &fields)
             if let userID { fields.add(.xUserID, value: userID) }
             trace?.add(to: &fields)
         }
@@ -202,7 +202,7 @@ public enum HeaderHygiene {
     /// - Parameter keepsTrailerField: keep the upstream's `Trailer` announcement (RFC 9110
     ///   §6.6.2): its body is chunked, so its trailers are passed on.
     public static func clientResponseHeaders(
-        _ upstream: consuming HTTPHeaders, requestID: String, hstsMaxAge: Int?, keepsTrailerField: Bool = false
+        _ upstream: consuming HTTPHeaders, requestID: GatewayRequestID, hstsMaxAge: Int?, keepsTrailerField: Bool = false
     ) -> HTTPHeaders {
         var headers = consume upstream
         var hasOurID = false
@@ -210,8 +210,7 @@ public enum HeaderHygiene {
         // request id, which is): then the walk classifying each line is skipped.
         if headers.mayContainAny(of: FieldKind.editedInResponses) {
             let named = headers.contains(.connection) ? headers.connectionTokens.filter { $0 != "x-request-id" } : []
-            requestID.withContiguousUTF8 { ours in
-                let ours = UnsafeRawBufferPointer(ours)
+            requestID.withBytes { ours in
                 headers.removeAll { name, value in
                     switch FieldKind.classify(name) {
                     case .hopByHop: return !(keepsTrailerField && HTTPHeaders.name(name, is: "trailer"))
@@ -228,7 +227,7 @@ public enum HeaderHygiene {
                 }
             }
         }
-        if !hasOurID { headers.add(.xRequestID, value: requestID) }
+        if !hasOurID { headers.appendFields { requestID.add(to: &$0) } }
         if let hstsMaxAge { headers.add(.strictTransportSecurity, value: "max-age=\(hstsMaxAge)") }
         return headers
     }

@@ -1,3 +1,4 @@
+import HTTP
 import Synchronization
 import Telemetry
 
@@ -35,13 +36,79 @@ public final class RequestIDGenerator: Sendable {
         prefix = seed
     }
 
-    /// One 32-byte string written in place: this runs for every request.
+    /// A new id, kept as its halves until written (this runs for every request).
+    public func nextID() -> GatewayRequestID {
+        GatewayRequestID(prefix: prefix, count: counter.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    /// A new id as text.
     public func next() -> String {
-        let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            HexDigits.write(prefix, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
-            HexDigits.write(value, into: UnsafeMutableRawBufferPointer(buffer), at: 16)
-            return 32
+        nextID().description
+    }
+}
+
+/// A request's `X-Request-ID` as the gateway carries it: a client's valid id as it came, or
+/// a new one (``RequestIDGenerator``) kept as its two 64-bit halves and written as 32 hex
+/// digits where it goes (the upstream's head, the answer, the access line).
+///
+/// Why not a `String`: a new 32-byte one is an allocation, a UTF-8 check and reference
+/// counting on every request that brings no id of its own (most of them), where the halves
+/// cost nothing until they are written into buffers that exist anyway.
+public struct GatewayRequestID: Sendable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+    private enum Storage: Sendable, Equatable {
+        case client(String)
+        case generated(prefix: UInt64, count: UInt64)
+    }
+
+    private let storage: Storage
+
+    /// A client's id (``RequestID/isValid(_:)`` checked it).
+    public init(_ text: String) {
+        storage = .client(text)
+    }
+
+    public init(stringLiteral value: String) {
+        self.init(value)
+    }
+
+    init(prefix: UInt64, count: UInt64) {
+        storage = .generated(prefix: prefix, count: count)
+    }
+
+    /// The id as text.
+    public var description: String {
+        switch storage {
+        case .client(let text): text
+        case .generated: withBytes { String(decoding: $0, as: UTF8.self) }
         }
+    }
+
+    /// Calls `body` with the id's bytes, valid during the call (a new id's are on the stack).
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        switch storage {
+        case .client(let text):
+            return try text.withContiguousUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        case .generated(let prefix, let count):
+            return try withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { digits in
+                Self.write(prefix, count, into: digits)
+                return try body(UnsafeRawBufferPointer(digits))
+            }
+        }
+    }
+
+    /// Adds `X-Request-ID` among fields appended together (a new id written into its record).
+    public func add(to fields: inout HTTPFieldAppender) {
+        switch storage {
+        case .client(let text):
+            fields.add(.xRequestID, value: text)
+        case .generated(let prefix, let count):
+            fields.add(.xRequestID, tokenValueCount: 32) { Self.write(prefix, count, into: $0) }
+        }
+    }
+
+    /// The 32 lower-case hex digits of a new id.
+    private static func write(_ prefix: UInt64, _ count: UInt64, into digits: UnsafeMutableRawBufferPointer) {
+        HexDigits.write(prefix, into: digits, at: 0)
+        HexDigits.write(count, into: digits, at: 16)
     }
 }

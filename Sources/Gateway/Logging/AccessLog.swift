@@ -14,7 +14,7 @@ import Telemetry
 ///
 /// A class: a metadata value holds it by reference, where a struct this size would be boxed.
 public final class AccessLogRecord: JSONLogFields {
-    public let requestID: String
+    public let requestID: GatewayRequestID
     /// The gateway's span of the request's trace (its trace id is logged).
     public let trace: TraceContext
     public let client: String
@@ -34,7 +34,7 @@ public final class AccessLogRecord: JSONLogFields {
     public let totalTime: Double
 
     public init(
-        requestID: String, trace: TraceContext, client: String, method: HTTPMethod, path: Substring,
+        requestID: GatewayRequestID, trace: TraceContext, client: String, method: HTTPMethod, path: Substring,
         version: HTTPVersion, status: Int, bytes: Int, upstream: String?, upstreamTime: Double?, totalTime: Double
     ) {
         self.requestID = requestID
@@ -52,7 +52,7 @@ public final class AccessLogRecord: JSONLogFields {
     }
 
     public override func writeFields(into line: inout JSONLogLine) {
-        line.field("request_id", requestID)
+        requestID.withBytes { line.field("request_id", utf8: $0) }
         line.field("trace_id", traceID: trace)
         line.field("client", client)
         line.field("method", method.rawValue)
