@@ -38,17 +38,20 @@ struct HPACKDynamicTable: Sendable {
 
     /// The lowest index (1 = newest) whose name and value match, else the lowest whose name matches.
     func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> (index: Int, fullMatch: Bool)? {
-        var nameIndex: Int?
-        var index = 1
-        for position in stride(from: entries.count - 1, through: evicted, by: -1) {
-            let entry = entries[position]
-            if entry.name.elementsEqual(name) {
-                if entry.value.elementsEqual(value) { return (index, true) }
+        // Through the storage, lengths first: no entry is copied (retained) to be compared.
+        entries.withUnsafeBufferPointer { entries in
+            var nameIndex: Int?
+            var index = 0
+            for position in stride(from: entries.count - 1, through: evicted, by: -1) {
+                index += 1
+                guard entries[position].name.count == name.count,
+                    entries[position].name.withUnsafeBytes({ HPACKPrimitives.equal($0, name) })
+                else { continue }
+                if entries[position].value.withUnsafeBytes({ HPACKPrimitives.equal($0, value) }) { return (index, true) }
                 if nameIndex == nil { nameIndex = index }
             }
-            index += 1
+            return nameIndex.map { ($0, false) }
         }
-        return nameIndex.map { ($0, false) }
     }
 
     private mutating func evict(toFit limit: Int) {

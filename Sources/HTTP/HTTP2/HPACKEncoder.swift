@@ -52,8 +52,20 @@ public struct HPACKEncoder: Sendable {
     public mutating func append(
         name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, indexing: Bool = true, into out: inout [UInt8]
     ) {
+        if !name.contains(where: { $0 >= 0x41 && $0 <= 0x5a }) {
+            // Lower-case already (our own names, most of HTTP/2's): used as it is.
+            if indexing {
+                appendLowercased(name: name, value: value, into: &out)
+            } else {
+                appendUnindexed(name: name, value: value, into: &out)
+            }
+            return
+        }
         nameScratch.removeAll(keepingCapacity: true)
-        for byte in name { nameScratch.append(byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) }
+        nameScratch.append(contentsOf: name)
+        nameScratch.withUnsafeMutableBufferPointer { bytes in
+            for index in bytes.indices where bytes[index] >= 0x41 && bytes[index] <= 0x5a { bytes[index] |= 0x20 }
+        }
         let lowerName = nameScratch
         lowerName.withUnsafeBytes { name in
             if indexing {
@@ -111,8 +123,14 @@ public struct HPACKEncoder: Sendable {
     }
 
     /// Fields whose values are secrets or per-user: kept out of any compression context.
+    /// (`name` is lower-case already; its length picks the one name to compare.)
     private static func isSensitive(_ name: UnsafeRawBufferPointer) -> Bool {
-        name.elementsEqual("set-cookie".utf8) || name.elementsEqual("cookie".utf8)
-            || name.elementsEqual("authorization".utf8) || name.elementsEqual("proxy-authorization".utf8)
+        switch name.count {
+        case 6: name.elementsEqual("cookie".utf8)
+        case 10: name.elementsEqual("set-cookie".utf8)
+        case 13: name.elementsEqual("authorization".utf8)
+        case 19: name.elementsEqual("proxy-authorization".utf8)
+        default: false
+        }
     }
 }

@@ -35,21 +35,34 @@ enum HPACKHuffman {
     }
 
     /// Appends `input` Huffman-coded, padded with the most significant bits of EOS (ones).
-    static func encode(_ input: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        var accumulator: UInt64 = 0
-        var pending = 0
-        for byte in input {
-            let length = Int(HPACKHuffmanTable.lengths[Int(byte)])
-            accumulator = accumulator << UInt64(length) | UInt64(HPACKHuffmanTable.codes[Int(byte)])
-            pending += length
-            while pending >= 8 {
-                pending -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt64(pending)))
+    /// - Parameter encodedLength: ``encodedLength(_:)`` of `input`, when the caller has it.
+    static func encode(_ input: UnsafeRawBufferPointer, encodedLength: Int? = nil, into out: inout [UInt8]) {
+        let count = encodedLength ?? Self.encodedLength(input)
+        let start = out.count
+        // The room first, then the bytes written in place: no capacity check per byte.
+        out.append(contentsOf: repeatElement(0, count: count))
+        out.withUnsafeMutableBufferPointer { buffer in
+            var position = start
+            var accumulator: UInt64 = 0
+            var pending = 0
+            for byte in input {
+                let length = Int(HPACKHuffmanTable.lengths[Int(byte)])
+                accumulator = accumulator << UInt64(length) | UInt64(HPACKHuffmanTable.codes[Int(byte)])
+                pending += length
+                while pending >= 8 {
+                    pending -= 8
+                    precondition(position < buffer.count, "Huffman code longer than its encodedLength")
+                    buffer[position] = UInt8(truncatingIfNeeded: accumulator >> UInt64(pending))
+                    position += 1
+                }
             }
-        }
-        if pending > 0 {
-            let padding = 8 - pending
-            out.append(UInt8(truncatingIfNeeded: accumulator << UInt64(padding) | (1 << UInt64(padding) - 1)))
+            if pending > 0 {
+                let padding = 8 - pending
+                precondition(position < buffer.count, "Huffman code longer than its encodedLength")
+                buffer[position] = UInt8(truncatingIfNeeded: accumulator << UInt64(padding) | (1 << UInt64(padding) - 1))
+                position += 1
+            }
+            precondition(position == buffer.count, "Huffman code shorter than its encodedLength")
         }
     }
 

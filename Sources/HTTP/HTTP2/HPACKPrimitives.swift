@@ -44,12 +44,20 @@ enum HPACKPrimitives {
         }
     }
 
+    /// Byte equality of two short strings (field names and values of the HPACK tables).
+    @inline(__always)
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for index in 0..<a.count where a[index] != b[index] { return false }
+        return true
+    }
+
     /// Appends `bytes` as a string literal, Huffman-coded when `huffman` and that is no longer.
     static func appendString(_ bytes: UnsafeRawBufferPointer, huffman: Bool, into out: inout [UInt8]) {
         let huffmanLength = huffman ? HPACKHuffman.encodedLength(bytes) : bytes.count
         if huffman && huffmanLength <= bytes.count {
             appendInteger(huffmanLength, prefixBits: 7, flags: 0x80, into: &out)
-            HPACKHuffman.encode(bytes, into: &out)
+            HPACKHuffman.encode(bytes, encodedLength: huffmanLength, into: &out)
         } else {
             appendInteger(bytes.count, prefixBits: 7, flags: 0, into: &out)
             out.append(contentsOf: bytes)

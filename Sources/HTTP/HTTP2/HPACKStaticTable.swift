@@ -87,13 +87,69 @@ enum HPACKStaticTable {
     /// The lowest index whose name and value are both `name` and `value`, and otherwise the
     /// lowest whose name is `name`.
     static func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> (index: Int, fullMatch: Bool)? {
+        // Only the entries whose names have the right length are compared (at most nine;
+        // most names have none), as bytes of one flat copy of the table (no array per entry
+        // to retain): this runs for every field of every response head.
+        let lookup = Self.lookup
+        guard name.count + 1 < lookup.starts.count else { return nil }
+        let bytes = UnsafeRawBufferPointer(lookup.bytes)
         var nameIndex: Int?
-        // Lengths first: most entries differ in length, and a length costs no byte comparison.
-        for (offset, entry) in entries.enumerated()
-        where entry.name.count == name.count && entry.name.elementsEqual(name) {
-            if entry.value.count == value.count && entry.value.elementsEqual(value) { return (offset + 1, true) }
+        for slot in lookup.starts[name.count]..<lookup.starts[name.count + 1] {
+            let offset = lookup.offsets[slot]
+            guard HPACKPrimitives.equal(UnsafeRawBufferPointer(rebasing: bytes[lookup.names[offset]]), name) else { continue }
+            if HPACKPrimitives.equal(UnsafeRawBufferPointer(rebasing: bytes[lookup.values[offset]]), value) {
+                return (offset + 1, true)
+            }
             if nameIndex == nil { nameIndex = offset + 1 }
         }
         return nameIndex.map { ($0, false) }
     }
+
+    /// The table for ``find(name:value:)``: every name and value in one byte array, and the
+    /// entries' offsets grouped by name length, each group in table order
+    /// (`offsets[starts[n]..<starts[n + 1]]` are those whose names are `n` bytes long).
+    /// Kept in memory allocated once and never freed, so that a look-up retains nothing.
+    struct Lookup: @unchecked Sendable {  // immutable, and its memory lives as long as the process
+        let bytes: UnsafeBufferPointer<UInt8>
+        let names: UnsafeBufferPointer<Range<Int>>
+        let values: UnsafeBufferPointer<Range<Int>>
+        let offsets: UnsafeBufferPointer<Int>
+        let starts: UnsafeBufferPointer<Int>
+
+        init(_ entries: [HPACKHeaderField]) {
+            var bytes: [UInt8] = []
+            var names: [Range<Int>] = []
+            var values: [Range<Int>] = []
+            for entry in entries {
+                names.append(bytes.count..<(bytes.count + entry.name.count))
+                bytes.append(contentsOf: entry.name)
+                values.append(bytes.count..<(bytes.count + entry.value.count))
+                bytes.append(contentsOf: entry.value)
+            }
+            let longest = entries.map(\.name.count).max() ?? 0
+            var starts = [Int](repeating: 0, count: longest + 2)
+            for entry in entries { starts[entry.name.count + 1] += 1 }
+            for length in 1..<starts.count { starts[length] += starts[length - 1] }
+            var next = starts
+            var offsets = [Int](repeating: 0, count: entries.count)
+            for (offset, entry) in entries.enumerated() {
+                offsets[next[entry.name.count]] = offset
+                next[entry.name.count] += 1
+            }
+            self.bytes = Self.immortal(bytes)
+            self.names = Self.immortal(names)
+            self.values = Self.immortal(values)
+            self.offsets = Self.immortal(offsets)
+            self.starts = Self.immortal(starts)
+        }
+
+        /// A copy of `array` in memory that is never freed (the table is built once).
+        private static func immortal<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+            let memory = UnsafeMutableBufferPointer<T>.allocate(capacity: array.count)
+            _ = memory.initialize(from: array)
+            return UnsafeBufferPointer(memory)
+        }
+    }
+
+    static let lookup = Lookup(entries)
 }

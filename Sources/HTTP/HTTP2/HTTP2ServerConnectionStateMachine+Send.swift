@@ -211,6 +211,26 @@ public struct HTTP2FieldBlockWriter: Sendable {
         }
     }
 
+    /// Adds a field whose name is a literal (lower-case) and whose value is bytes.
+    public mutating func add(name: StaticString, value: UnsafeRawBufferPointer) {
+        add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
+    }
+
+    /// Adds a field whose value is `value` in decimal (a `content-length`), without a `String`.
+    public mutating func add(name: StaticString, decimal value: Int) {
+        precondition(value >= 0, "a negative decimal field")
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            var rest = value
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            add(name: name, value: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(digits)[start...]))
+        }
+    }
+
     public mutating func add(name: String, value: String) {
         var name = name
         var value = value

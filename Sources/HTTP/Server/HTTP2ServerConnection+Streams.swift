@@ -128,11 +128,13 @@ extension HTTP2ServerConnection {
                 guard !HTTPServerOwnedFields.contains(name) else { return }
                 fields.add(name: name, value: value)
             }
-            if let contentLength = plan.contentLength { fields.add(name: "content-length", value: String(contentLength)) }
+            if let contentLength = plan.contentLength { fields.add(name: "content-length", decimal: contentLength) }
             if let serverName = configuration.serverName { fields.add(name: "server", value: serverName) }
             configuration.fixedFields.forEachField { name, value in fields.add(name: name, value: value) }
             // The cache holds the whole `Date: ...` CRLF line: the value is between the two.
-            fields.add(name: "date", value: String(decoding: date[6..<(date.count - 2)], as: UTF8.self))
+            date.withUnsafeBytes { line in
+                fields.add(name: "date", value: UnsafeRawBufferPointer(rebasing: line[6..<(line.count - 2)]))
+            }
         }
         perform(result.actions)
         guard result.sent, !endsWithHead else { return }

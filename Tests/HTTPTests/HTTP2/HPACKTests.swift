@@ -274,6 +274,26 @@ struct HPACKTests {
         #expect(decoder.dynamicTableCount == 0)
     }
 
+    /// The static look-up answers as a walk over the whole table would: for each entry's
+    /// name and value the lowest full match, for its name with another value the lowest
+    /// entry of that name, and nothing for names the table lacks (lengths with no entry,
+    /// and past the longest).
+    @Test func staticLookUpFindsTheLowestIndexOfEachNameAndPair() {
+        func find(_ name: [UInt8], _ value: [UInt8]) -> (index: Int, fullMatch: Bool)? {
+            name.withUnsafeBytes { name in value.withUnsafeBytes { HPACKStaticTable.find(name: name, value: $0) } }
+        }
+        let entries = HPACKStaticTable.entries
+        for (offset, entry) in entries.enumerated() {
+            let lowestPair = entries.firstIndex(of: entry)! + 1
+            let lowestName = entries.firstIndex { $0.name == entry.name }! + 1
+            #expect(find(entry.name, entry.value).map { [$0.index, $0.fullMatch ? 1 : 0] } == [lowestPair, 1], "\(offset)")
+            #expect(find(entry.name, Array("other".utf8)).map { [$0.index, $0.fullMatch ? 1 : 0] } == [lowestName, 0])
+        }
+        for name in ["x-request-id", "", "a", "content-typf", String(repeating: "x", count: 40)] {
+            #expect(find(Array(name.utf8), []) == nil, "\(name)")
+        }
+    }
+
     @Test func namesAreLowerCasedAndRepeatsBecomeOneIndex() throws {
         var encoder = HPACKEncoder()
         let first = encodeBlock(&encoder, [("X-Request-ID", "abc")])
