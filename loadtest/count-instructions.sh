@@ -7,6 +7,9 @@
 #
 # Usage: loadtest/count-instructions.sh [MODE] [requests]
 #   gateway, gateway-tls  GET /api/movies/1 through the gateway to bench-server (HTTP or HTTPS)
+#   gateway-h2            the same over one h2c connection, 10 streams in flight (Python's h2,
+#                         Debian's python3-h2; how many responses share a write depends on timing,
+#                         so counts repeat less closely than over HTTP/1.1)
 #   bench-server          GET /plaintext
 #   movie-read            the movie service's cached GET /api/movies/{id} (a Redis hit), on a
 #                         throw-away PostgreSQL and Redis, access log on as deployed
@@ -18,8 +21,8 @@
 #   BINARY=path   count another build of the same executable (an A/B against main, say)
 #   PROFILE=path  keep the callgrind profile there (for callgrind_annotate --inclusive=yes, say)
 # Serves `requests` keep-alive requests (default 3000) from one client over 8 connections,
-# one at a time, after 500 not counted; prints instructions per request and the functions
-# that execute most of them.
+# one at a time (gateway-h2: one connection, 10 at a time), after 500 not counted; prints
+# instructions per request and the functions that execute most of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-gateway}
@@ -31,12 +34,12 @@ for tool in valgrind callgrind_control callgrind_annotate objcopy python3 curl; 
     }
 done
 case "$mode" in
-gateway | gateway-tls) product=gateway ;;
+gateway | gateway-tls | gateway-h2) product=gateway ;;
 bench-server) product=bench-server ;;
 movie-read | movie-batch) product=movie-service ;;
 watchlist-read) product=watchlist-service ;;
 *)
-    echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, bench-server, movie-read, movie-batch, watchlist-read)" >&2
+    echo "count-instructions: unknown mode '$mode' (gateway, gateway-tls, gateway-h2, bench-server, movie-read, movie-batch, watchlist-read)" >&2
     exit 2
     ;;
 esac
@@ -96,6 +99,43 @@ send(warmup, False)
 print("ready", flush=True)
 sys.stdin.readline()
 send(count, True)
+PY
+cat >"$work/client_h2.py" <<'PY'
+import socket, sys
+import h2.config, h2.connection, h2.events
+port, warmup, count, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[5]
+in_flight = 10
+sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+conn.initiate_connection()
+sock.sendall(conn.data_to_send())
+head = [(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1")]
+def send(total):
+    sent, done, open_streams = 0, 0, set()
+    while done < total:
+        while sent < total and len(open_streams) < in_flight:
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, head, end_stream=True)
+            open_streams.add(stream)
+            sent += 1
+        sock.sendall(conn.data_to_send())
+        data = sock.recv(65536)
+        if not data:
+            sys.exit("the gateway closed the connection")
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived) and dict(event.headers).get(b":status") != b"200":
+                sys.exit(f"stream {event.stream_id}: {event.headers}")
+            elif isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                open_streams.discard(event.stream_id)
+                done += 1
+            elif isinstance(event, h2.events.StreamReset):
+                sys.exit(f"stream {event.stream_id} reset")
+send(warmup)
+print("ready", flush=True)
+sys.stdin.readline()
+send(count)
 PY
 
 # under_callgrind [NAME=VALUE...] BINARY [ARGUMENT...]: starts BINARY under callgrind, with
@@ -196,7 +236,11 @@ watchlist-read)
     [[ $count == 20 ]] || { echo "count-instructions: the list has $count entries with a movie, not 20" >&2; exit 1; }
     ;;
 esac
-coproc client { python3 "$work/client.py" "$port" 500 "$requests" "$scheme" "$path" "${body[@]}"; }
+client_script=$work/client.py
+python=python3
+# Debian's python3-h2 is seen by the system Python (not by a pyenv one first on PATH).
+if [[ $mode == gateway-h2 ]]; then client_script=$work/client_h2.py; python=/usr/bin/python3; fi
+coproc client { "$python" "$client_script" "$port" 500 "$requests" "$scheme" "$path" "${body[@]}"; }
 read -r ready <&"${client[0]}"
 [[ $ready == ready ]] || { echo "count-instructions: the client did not warm up" >&2; exit 1; }
 callgrind_control --zero "$target_pid" >/dev/null 2>&1
