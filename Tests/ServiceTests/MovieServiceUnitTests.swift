@@ -45,6 +45,7 @@ struct MovieServiceUnitTests {
             #expect(CacheValue.parse(Array(garbage.utf8), id: 1) == nil, "\(garbage)")
         }
         #expect(CacheValue.key(42) == "movie:42")
+        for id: Int64 in [1, 42, 9_000_000_000, .max] { #expect(CacheValue.keyBytes(id) == Array(CacheValue.key(id).utf8)) }
     }
 
     @Test func scriptDigestIsSHA1() {
@@ -137,6 +138,15 @@ struct MovieServiceUnitTests {
         #expect(statement.sql.contains("year = $2, rating = $3, version = version + 1"))
         #expect(statement.parameters == [.int(5), .int(1999), .null])
         #expect(MovieSQL.update(id: 5, MoviePatch()) == nil)
+    }
+
+    @Test func aBatchsIdsAreTakenOnceInTheOrderFirstGiven() {
+        #expect(MovieCatalog.distinct([3, 1, 2]) == [3, 1, 2])
+        #expect(MovieCatalog.distinct([3, 1, 3, 2, 1]) == [3, 1, 2])
+        #expect(MovieCatalog.distinct([0, 5, -1, 5]) == [5])
+        #expect(MovieCatalog.distinct([0, 5, -1]) == [5])
+        #expect(MovieCatalog.distinct([]) == [])
+        #expect(MovieCatalog.distinct([-2, -2]) == [])
     }
 }
 

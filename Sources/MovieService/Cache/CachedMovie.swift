@@ -1,3 +1,5 @@
+import ServiceKit
+
 /// A movie's cache value and response body: the encoded JSON with its version in front.
 ///
 /// The Redis value is `<version>|<movie JSON>` (`3|{"id":7,...}`): the Lua script reads the
@@ -73,4 +75,15 @@ public enum CacheValue: Equatable, Sendable {
 
     /// The Redis key of a movie: `movie:{id}`.
     public static func key(_ id: Int64) -> String { "movie:" + String(id) }
+
+    /// ``key(_:)`` as bytes, written directly.
+    static func keyBytes(_ id: Int64) -> [UInt8] {
+        var key: [UInt8] = []
+        key.reserveCapacity(26)
+        key.append(contentsOf: keyPrefix)
+        JSONWriter.appendInt(id, to: &key)
+        return key
+    }
+
+    private static let keyPrefix = Array("movie:".utf8)
 }

@@ -68,10 +68,27 @@ public struct MovieCache: Sendable {
     /// One `MGET` for all `ids`. - Returns: one value per id, or nil when Redis failed.
     public func readMany(_ ids: [Int64]) async -> [CacheValue?]? {
         guard admitted() else { return nil }
+        // The keys go straight to bytes (no String per key on the way).
+        var command: [[UInt8]] = []
+        command.reserveCapacity(ids.count + 1)
+        command.append(Array("MGET".utf8))
+        for id in ids { command.append(CacheValue.keyBytes(id)) }
         do {
-            let values = try await redis.mget(ids.map(CacheValue.key))
+            let reply = try await redis.send(command)
+            guard case .array(let values) = reply, values.count == ids.count else {
+                throw RedisError(.protocolError, message: "MGET answered \(reply)")
+            }
             breaker.record(nil)
-            return zip(ids, values).map { id, bytes in bytes.flatMap { CacheValue.parse($0, id: id) } }
+            var read: [CacheValue?] = []
+            read.reserveCapacity(ids.count)
+            for (id, value) in zip(ids, values) {
+                switch value {
+                case .string(let bytes): read.append(CacheValue.parse(bytes, id: id))
+                case .null: read.append(nil)
+                default: throw RedisError(.protocolError, message: "MGET element \(value)")
+                }
+            }
+            return read
         } catch {
             breaker.record(error)
             return nil

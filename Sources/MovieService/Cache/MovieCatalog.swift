@@ -108,50 +108,53 @@ public final class MovieCatalog: Sendable {
 
     /// The movies among `ids` that exist, in the order first requested, each once: one
     /// `MGET`, one SQL query for the misses, one pipelined write-back of the movies found.
+    /// Answers are kept by position, so a batch that Redis answers whole hashes nothing.
     public func movies(ids: [Int64]) async throws -> [CachedMovie] {
-        var seen = Set<Int64>()
-        seen.reserveCapacity(ids.count)
-        let unique = ids.filter { $0 > 0 && seen.insert($0).inserted }
+        let unique = Self.distinct(ids)
         if unique.isEmpty { return [] }
         if repairCount.load(ordering: .relaxed) > 0 { await applyRepairs() }
 
-        var found: [Int64: CachedMovie] = [:]
-        found.reserveCapacity(unique.count)
-        var missing: [Int64] = []
+        var found = [CachedMovie?](repeating: nil, count: unique.count)
+        // Positions in `unique` that Redis did not answer.
+        var missing: [Int] = []
         metrics.redisMGets.increment()
         let values = await cache.readMany(unique)
         if let values {
             let checkRepairs = repairCount.load(ordering: .relaxed) > 0
             var hits: UInt64 = 0
-            for (id, value) in zip(unique, values) {
-                if checkRepairs && isRepairPending(id) {
-                    missing.append(id)
+            for (position, value) in values.enumerated() {
+                if checkRepairs && isRepairPending(unique[position]) {
+                    missing.append(position)
                     continue
                 }
                 switch value {
                 case .movie(let cached)?:
-                    found[id] = cached
+                    found[position] = cached
                     hits += 1
                 case .deleted?, .absent?:
                     hits += 1
                 case nil:
-                    missing.append(id)
+                    missing.append(position)
                 }
             }
             metrics.batchHits.increment(by: hits)
         } else {
             metrics.failedLookups.increment()
-            missing = unique
+            missing = Array(unique.indices)
         }
         metrics.batchMisses.increment(by: UInt64(missing.count))
 
         if !missing.isEmpty {
             metrics.databaseLoads.increment()
+            var positions: [Int64: Int] = [:]
+            positions.reserveCapacity(missing.count)
+            for position in missing { positions[unique[position]] = position }
             var writes: [CacheScript.Operation] = []
             writes.reserveCapacity(missing.count)
-            for movie in try await repository.find(ids: missing) {
+            for movie in try await repository.find(ids: missing.map { unique[$0] }) {
+                guard let position = positions[movie.id] else { continue }
                 let cached = CachedMovie(movie)
-                found[movie.id] = cached
+                found[position] = cached
                 writes.append(.put(cached))
             }
             // Unknown ids get no negative entry here: a batch is open to anyone and names up
@@ -163,7 +166,23 @@ public final class MovieCatalog: Sendable {
                 for outcome in await cache.writeMany(writes) { count(fill: outcome) }
             }
         }
-        return unique.compactMap { found[$0] }
+        return found.compactMap { $0 }
+    }
+
+    /// The ids that can name a movie (above 0), each once, in the order first given. A
+    /// sorted copy tells whether there are repeats at all (fewer instructions than hashing
+    /// every id); only a batch with repeats is filtered through a set.
+    static func distinct(_ ids: [Int64]) -> [Int64] {
+        var sorted = ids
+        sorted.sort()
+        var repeats = false
+        for index in sorted.indices.dropFirst() where sorted[index] == sorted[index - 1] {
+            repeats = true
+            break
+        }
+        if !repeats { return (sorted.first ?? 1) > 0 ? ids : ids.filter { $0 > 0 } }
+        var seen = Set<Int64>(minimumCapacity: ids.count)
+        return ids.filter { $0 > 0 && seen.insert($0).inserted }
     }
 
     // MARK: Lists
