@@ -52,7 +52,8 @@ extension HTTPServerConnection {
                         // (an idle keep-alive connection costs its socket and little else).
                         loop.bufferPool.recycle(&output)
                         buffer.release()
-                        watchedSocket = watched
+                        // The same socket every time (the stream's): stored once, no retain per request.
+                        if watchedSocket !== watched { watchedSocket = watched }
                         if try await !waitOrPark(watched) {
                             parks = true
                             return nil

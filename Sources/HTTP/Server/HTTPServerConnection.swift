@@ -164,6 +164,7 @@ final class HTTPServerConnection: @unchecked Sendable {
         bodyReadTimeout = shared.bodyReadTimeout
         writeTimeout = shared.writeTimeout
         self.idleWaiters = idleWaiters
+        watchedSocket = socket
         self.dateCache = dateCache
         parser = HTTPRequestParser(limits: shared.configuration.parserLimits)
         buffer = ReadBuffer(pool: loop.bufferPool, maxCapacity: shared.maxReadCapacity)
