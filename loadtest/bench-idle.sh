@@ -14,7 +14,8 @@
 # has CAP_SYS_RESOURCE (up to fs.nr_open). A count that does not fit is measured at the
 # largest that does (in thousands), and the script says why. Prints what it got.
 # IDLE_PROTOCOLS: the gateway's other kinds of idle connection to measure too (default
-# "https h2c": TLS with one request each, HTTP/2 with prior knowledge and no request; "" for none).
+# "https h2c": TLS with one request each, HTTP/2 with prior knowledge and no request; "" for
+# none); with https, nginx over TLS (same certificate) too, as the anchor.
 # GATEWAY_BIN, BENCH_SERVER_BIN: other builds to measure (default .build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +124,7 @@ for count in "${counts[@]}"; do
     port_b=$(free_port)
     start_gateway "$port_b"
     pid_b=$gateway_pid
+    rm -f "$work/idle.out"  # the previous count's
     python3 loadtest/idle-rss.py --url "http://127.0.0.1:$port/" --pids "$pid" --clients "$count" \
         --hold $((P99_ROUNDS * 11 + 2)) >"$work/idle.out" &
     holder=$!
