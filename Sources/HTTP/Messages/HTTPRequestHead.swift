@@ -75,10 +75,15 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
 
     /// Whether the client waits for `100 Continue` before sending the body (RFC 9110 §10.1.1);
-    /// HTTP/1.0 clients cannot, so their `Expect` is ignored.
+    /// HTTP/1.0 clients cannot, so their `Expect` is ignored. The value is compared as bytes.
+    @inline(__always)  // once per request, in the server's request loop
     public var expectsContinue: Bool {
-        guard version >= .http1_1, let expect = headers[.expect] else { return false }
-        return HTTPASCII.equalsIgnoringCase(expect, "100-continue")
+        guard version >= .http1_1 else { return false }
+        var expects = false
+        headers.readFirstValue(.expect) { value in
+            if let value { expects = HTTPASCII.equalsIgnoringCase(value, lowercase: "100-continue") }
+        }
+        return expects
     }
 
     /// The keep-alive rule shared by requests and responses.
