@@ -22,11 +22,21 @@ public struct WatchlistEntry: Sendable, Hashable, JSONEncodable {
 
     /// The four members without the braces, so that the list can add `"movie"` to them.
     func writeFields(to json: inout JSONWriter) {
-        json.field("id", id)
-        json.field("user_id", userID)
-        json.field("movie_id", movieID)
-        json.field("added_at", addedAt)
+        json.rawKey(Self.keys.id[...])
+        json.value(id)
+        json.rawKey(Self.keys.userID[...])
+        json.value(userID)
+        json.rawKey(Self.keys.movieID[...])
+        json.value(movieID)
+        json.rawKey(Self.keys.addedAt[...])
+        json.value(addedAt)
     }
+
+    /// The member names as written (no escaping to check on every entry of a list).
+    static let keys = (
+        id: Array("id".utf8), userID: Array("user_id".utf8), movieID: Array("movie_id".utf8),
+        addedAt: Array("added_at".utf8), movie: Array("movie".utf8)
+    )
 
     /// The columns every entry query selects, in this order (``init(row:)`` reads them by index).
     static let columns = "id, user_id, movie_id, added_at"

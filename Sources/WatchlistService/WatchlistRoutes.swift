@@ -93,7 +93,7 @@ struct WatchlistRoutes: Sendable {
             for entry in result.entries {
                 list.object { item in
                     entry.writeFields(to: &item)
-                    item.key("movie")
+                    item.rawKey(WatchlistEntry.keys.movie[...])
                     movies.writeSummary(of: entry.movieID, to: &item)
                 }
             }

@@ -63,27 +63,42 @@ struct WatchlistStore: Sendable {
         }
     }
 
+    /// The statements of one kind of list: its page with the total, and the total alone.
+    struct ListStatements {
+        let page: String
+        let count: String
+
+        /// One query for the page and its total (`count(*) OVER ()` runs before LIMIT).
+        init(where condition: String, orderBy: String) {
+            page = """
+                SELECT \(WatchlistEntry.columns), count(*) OVER () AS total FROM watchlist
+                WHERE \(condition) ORDER BY \(orderBy) LIMIT $2 OFFSET $3
+                """
+            count = "SELECT count(*) FROM watchlist WHERE \(condition)"
+        }
+    }
+
+    /// A user's entries, newest first (ties by id, so pages are stable). Built once: the
+    /// driver finds its prepared statement by the text.
+    static let byUser = ListStatements(where: "user_id = $1", orderBy: "added_at DESC, id DESC")
+    /// The entries that hold a movie, by id (API.md: lists are ordered by id).
+    static let byMovie = ListStatements(where: "movie_id = $1", orderBy: "id")
+
     /// A user's entries, newest first (ties by id, so pages are stable).
     func entries(userID: Int64, page: Pagination) async throws -> Page {
-        try await list(
-            where: "user_id = $1", orderBy: "added_at DESC, id DESC", parameter: userID, page: page)
+        try await list(Self.byUser, parameter: userID, page: page)
     }
 
     /// The entries that hold a movie, by id (API.md: lists are ordered by id).
     func entries(movieID: Int64, page: Pagination) async throws -> Page {
-        try await list(where: "movie_id = $1", orderBy: "id", parameter: movieID, page: page)
+        try await list(Self.byMovie, parameter: movieID, page: page)
     }
 
-    /// One query for the page and its total (`count(*) OVER ()` runs before LIMIT); only a
-    /// page past the end, which has no row to carry the total, costs a second query.
-    private func list(where condition: String, orderBy: String, parameter: Int64, page: Pagination) async throws -> Page
-    {
+    /// One query for the page and its total; only a page past the end, which has no row to
+    /// carry the total, costs a second query.
+    private func list(_ statements: ListStatements, parameter: Int64, page: Pagination) async throws -> Page {
         let rows = try await database.query(
-            """
-            SELECT \(WatchlistEntry.columns), count(*) OVER () AS total FROM watchlist
-            WHERE \(condition) ORDER BY \(orderBy) LIMIT $2 OFFSET $3
-            """,
-            [.int(Int(parameter)), .int(page.limit), .int(page.offset)])
+            statements.page, [.int(Int(parameter)), .int(page.limit), .int(page.offset)])
         var entries: [WatchlistEntry] = []
         entries.reserveCapacity(rows.count)
         for row in rows { entries.append(try WatchlistEntry(row: row)) }
@@ -91,8 +106,7 @@ struct WatchlistStore: Sendable {
             return Page(entries: entries, total: try first.decode(Int.self, column: 4))
         }
         if page.offset == 0 { return Page(entries: [], total: 0) }
-        let count = try await database.query(
-            "SELECT count(*) FROM watchlist WHERE \(condition)", [.int(Int(parameter))])
+        let count = try await database.query(statements.count, [.int(Int(parameter))])
         return Page(entries: [], total: try count[0].decode(Int.self, column: 0))
     }
 
