@@ -36,6 +36,13 @@ printf 'uptime:%s\n' "$(uptime)"
 movie_ids=$(curl -fsS "$gateway/api/movies?limit=1000" | jq -r '[.[].id] | join(",")')
 user_ids=$(curl -fsS "$gateway/api/users?limit=200" | jq -r '[.[].id] | join(",")')
 [[ -n $movie_ids && -n $user_ids ]] || { echo "bench-speed: no movies or users to pick from" >&2; exit 1; }
+# S4 adds entries that stay: after an earlier run the lists are longer than 20 and S2 serves
+# pages of up to 100 (the default limit). Say what S2 will list, so such a run is not read
+# as the 20-entry scenario (a fresh data folder restores it).
+sample_user=${user_ids%%,*}
+list_length=$(curl -fsS -o /dev/null -w '%header{x-total-count}' "$gateway/api/watchlist/user/$sample_user")
+printf 's2 lists: user %s has %s entries%s\n' "$sample_user" "$list_length" \
+    "$([[ $list_length == 20 ]] || echo ' (not the 20 of the scenario: S4 of an earlier run added the rest)')"
 cat >"$work/common.lua" <<LUA
 movies = {$movie_ids}
 users = {$user_ids}
