@@ -260,19 +260,25 @@ struct ServerEndingTests {
         await server.run.value
     }
 
-    /// Connections whose protocol is not known yet (HTTP/2 on: the h2c preface check) are
-    /// neither HTTP/1.1 nor HTTP/2 connections, yet a drain must reach them: a client that
-    /// connects and sends nothing, or only the start of the preface, is closed at once
-    /// instead of holding the shutdown for the header timeout (ten minutes here, as is the
-    /// drain timeout: only the drain reaching them ends the run within the bound below).
-    @Test func drainClosesConnectionsStillCheckingForTheHTTP2Preface() async throws {
-        let server = try await Server(configure: { configuration in
+    /// An h2c server whose header and drain timeouts (ten minutes) outlast the suite's limit:
+    /// a test ends in time only if the drain itself closes the connections it leaves open.
+    static func h2cServerWithTenMinuteTimeouts() async throws -> Server {
+        try await Server(configure: { configuration in
             configuration.http2 = HTTP2ServerConfiguration()
             configuration.headerReadTimeout = .seconds(600)
             configuration.drainTimeout = .seconds(600)
         }) { router in
             router.get("/hello") { _ in .json(.ok, Array("{}".utf8)) }
         }
+    }
+
+    /// Connections whose protocol is not known yet (HTTP/2 on: the h2c preface check) are
+    /// neither HTTP/1.1 nor HTTP/2 connections, yet a drain must reach them: a client that
+    /// connects and sends nothing, or only the start of the preface, is closed at once
+    /// instead of holding the shutdown for the header timeout (ten minutes here, as is the
+    /// drain timeout: only the drain reaching them ends the run within the bound below).
+    @Test func drainClosesConnectionsStillCheckingForTheHTTP2Preface() async throws {
+        let server = try await Self.h2cServerWithTenMinuteTimeouts()
         let loop = try EventLoopGroupHolder.shared().loops[0]
         let ended = try await withTaskExecutorPreference(loop) { @concurrent in
             let address = SocketAddress(numericHost: "127.0.0.1", port: server.port)!
@@ -281,7 +287,8 @@ struct ServerEndingTests {
             let partial = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
             defer { partial.close() }
             try await partial.write(Array("PRI * HTTP/2.0\r\n".utf8))
-            // Both accepted (and so in the preface check) before the shutdown.
+            // Both accepted before the shutdown: each waits for its first bytes, is in the
+            // preface check, or is still on its way to its loop; the drain must close each.
             let deadline = monotonicNanoseconds() &+ 30_000_000_000
             while server.server.openConnections < 2, monotonicNanoseconds() < deadline {
                 try await loop.sleep(for: .milliseconds(10))
@@ -295,6 +302,61 @@ struct ServerEndingTests {
         #expect(ended == [true, true], "each connection is closed by the drain")
         // Otherwise the run would end only after the header timeout.
         guard ended == [true, true] else { return }
+        await server.run.value
+    }
+
+    /// A preface check that a shutdown closed does not read the descriptor number it held: the
+    /// number is free again and the next descriptor the process makes takes it. Here a task
+    /// keeps making socket pairs (empty, so a peek there finds nothing to read) while the
+    /// shutdown closes the check's connection; a check that peeked at the number again would
+    /// find nothing, wait on its closed socket until the header timeout, and hold the run.
+    @Test func shutdownEndsAPrefaceCheckWhoseDescriptorNumberIsReused() async throws {
+        let server = try await Self.h2cServerWithTenMinuteTimeouts()
+        let loop = try EventLoopGroupHolder.shared().loops[0]
+        final class Flag: Sendable { let isSet = Atomic<Bool>(true) }
+        let churning = Flag()
+        // A plain loop with no await: it holds one thread of the global pool, briefly.
+        let churn = Task.detached {
+            var open: [(Int32, Int32)] = []
+            while churning.isSet.load(ordering: .relaxed) {
+                if open.count == 32 {
+                    let (a, b) = open.removeFirst()
+                    close(a)
+                    close(b)
+                }
+                var pair: [Int32] = [0, 0]
+                guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else { break }
+                open.append((pair[0], pair[1]))
+            }
+            for (a, b) in open {
+                close(a)
+                close(b)
+            }
+        }
+        let ended = try await withTaskExecutorPreference(loop) { @concurrent in
+            let address = SocketAddress(numericHost: "127.0.0.1", port: server.port)!
+            let partial = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { partial.close() }
+            try await partial.write(Array("PRI * HTTP/2.0\r\n".utf8))
+            let deadline = monotonicNanoseconds() &+ 30_000_000_000
+            while server.server.openConnections < 1, monotonicNanoseconds() < deadline {
+                try await loop.sleep(for: .milliseconds(10))
+            }
+            // Time for its bytes to reach the check, which then polls for the rest.
+            try await loop.sleep(for: .milliseconds(200))
+            server.server.shutdown()
+            return await Self.readAll(partial, timeout: .seconds(30)).ended
+        }
+        #expect(ended, "the drain closes the connection in its preface check")
+        let deadline = monotonicNanoseconds() &+ 30_000_000_000
+        while server.server.openConnections > 0, monotonicNanoseconds() < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        churning.isSet.store(false, ordering: .relaxed)
+        await churn.value
+        #expect(server.server.openConnections == 0, "the check ended with its connection")
+        // Otherwise the run would end only after the header timeout.
+        guard server.server.openConnections == 0 else { return }
         await server.run.value
     }
 

@@ -28,6 +28,9 @@ extension HTTPServer {
         socket.readDeadline = deadline
         defer { socket.readDeadline = nil }
         while true {
+            // Closed by a shutdown while this check slept: its descriptor number may already
+            // belong to another descriptor, whose bytes (or lack of them) are not this one's.
+            if socket.isClosed { return false }
             let count = peeked.withUnsafeMutableBytes { buffer in
                 recv(socket.fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
             }

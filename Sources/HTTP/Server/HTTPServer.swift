@@ -133,9 +133,8 @@ public final class HTTPServer: Sendable {
                 // A connection that has sent nothing is served as if it had (a request on its
                 // way is answered, see HTTPServerConnection.drain()), unless the protocol is
                 // still to be settled: then it is undecided, and closes.
-                let settled = self.transport == nil && self.configuration.http2 == nil
                 for socket in state.awaitingFirstBytes.values {
-                    if settled { socket.endReadWait() } else { socket.close() }
+                    if self.protocolIsSettled { socket.endReadWait() } else { socket.close() }
                 }
                 for connection in state.connections.values { connection.drain() }
                 for connection in state.http2Connections.values { connection.drain() }
@@ -181,10 +180,13 @@ public final class HTTPServer: Sendable {
             }
             let home = home(forConnectionAcceptedOn: state)
             home.openConnections.wrappingAdd(1, ordering: .relaxed)
+            let countedBeforeShutdown = !isShuttingDown.load(ordering: .relaxed)
             if home === state {
-                awaitFirstBytes(accepted, on: home)
+                awaitFirstBytes(accepted, on: home, countedBeforeShutdown: countedBeforeShutdown)
             } else {
-                home.loop.execute { self.awaitFirstBytes(accepted, on: home) }
+                home.loop.execute {
+                    self.awaitFirstBytes(accepted, on: home, countedBeforeShutdown: countedBeforeShutdown)
+                }
             }
         }
     }
@@ -193,12 +195,24 @@ public final class HTTPServer: Sendable {
     /// bytes arrive (or its wait for them ends): a client that connects and says nothing, or
     /// not yet, costs its socket and an entry. It has the idle timeout to speak (with a
     /// transport, the header timeout: a TLS handshake is a request's opening). Loop-only.
-    private func awaitFirstBytes(_ accepted: AcceptedConnection, on state: LoopState) {
+    ///
+    /// `countedBeforeShutdown`: accepted before ``shutdown()`` began. Such a connection handed
+    /// to another loop can be adopted there after the shutdown's job on that loop ran (the hop
+    /// was queued behind it); had it come first, the job would have closed it while it waited
+    /// for its first bytes (protocol to settle), so it closes here the same way instead of
+    /// entering a TLS handshake or h2c preface check that only its timeout would end. The
+    /// connections the kernel had queued, accepted during the shutdown, are served.
+    private func awaitFirstBytes(_ accepted: AcceptedConnection, on state: LoopState, countedBeforeShutdown: Bool) {
         guard let socket = try? accepted.adopt(on: state.loop) else {
             connectionEnded(on: state)
             return
         }
         if isShuttingDown.load(ordering: .relaxed) {
+            if countedBeforeShutdown && !protocolIsSettled {
+                socket.close()
+                connectionEnded(on: state)
+                return
+            }
             startServing(socket, on: state)
             return
         }
@@ -220,6 +234,11 @@ public final class HTTPServer: Sendable {
             startServing(socket, on: state)
         }
     }
+
+    /// Whether every connection speaks plain HTTP/1.1 (no TLS, no h2c): nothing to settle
+    /// before its first request, so a shutdown serves a connection that has sent nothing yet
+    /// rather than closing it (a request on its way is answered).
+    private var protocolIsSettled: Bool { transport == nil && configuration.http2 == nil }
 
     /// Serves `socket` in a task of its own on `state`'s loop. Loop-only.
     private func startServing(_ socket: TCPSocket, on state: LoopState) {
