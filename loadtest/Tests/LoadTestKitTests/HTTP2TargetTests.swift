@@ -19,6 +19,11 @@ final class HTTP2TargetTests {
         let state = Mutex<(ports: Set<Int>, versions: Set<String>)>(([], []))
     }
 
+    /// How many virtual users of a run have joined the shared connection.
+    final class Joined: Sendable {
+        let count = Mutex(0)
+    }
+
     init() async throws {
         var router = Router()
         let seen = seen
@@ -62,11 +67,17 @@ final class HTTP2TargetTests {
         _ target: HTTP2Target, users: Int, count: Int, _ request: LoadRequest
     ) async -> [LoadResult] {
         let loop = Self.group.loops[0]
+        // Every user joins the shared connection before any sends: the last user to leave
+        // closes it, and on a loaded machine the first could otherwise finish and close it
+        // before a late one joins (which would then open a second connection).
+        let joined = Joined()
         return await withTaskGroup(of: [LoadResult].self) { group in
             for _ in 0..<users {
                 group.addTask(executorPreference: loop) {
                     let executor = target.makeExecutor(on: loop)
                     defer { executor.close() }
+                    joined.count.withLock { $0 += 1 }
+                    while joined.count.withLock({ $0 }) < users { try? await loop.sleep(for: .milliseconds(1)) }
                     var results: [LoadResult] = []
                     for _ in 0..<count { results.append(await executor.send(request)) }
                     return results
