@@ -51,10 +51,10 @@ import Testing
             (name: "X-Forwarded-For", value: "10.0.0.1"), (name: "X-Request-ID", value: "spoofed"),
             (name: "TE", value: "trailers"), (name: "Cookie", value: "a=b"), (name: "Grpc-Status", value: "0"),
         ])
-        let kept = HeaderHygiene.upstreamTrailers(trailers)
+        let kept = HeaderHygiene.forwardedTrailers(trailers)
         #expect(kept.map { Array($0).map { "\($0.name): \($0.value)" } } == ["X-Checksum: sha256-abc", "Grpc-Status: 0"])
-        #expect(HeaderHygiene.upstreamTrailers(HTTPHeaders([(name: "X-User-ID", value: "admin")])) == nil)
-        #expect(HeaderHygiene.upstreamTrailers(nil) == nil)
+        #expect(HeaderHygiene.forwardedTrailers(HTTPHeaders([(name: "X-User-ID", value: "admin")])) == nil)
+        #expect(HeaderHygiene.forwardedTrailers(nil) == nil)
     }
 
     /// An upstream's response trailers reach the client only with what a trailer may carry
@@ -68,12 +68,12 @@ import Testing
             (name: "Transfer-Encoding", value: "chunked"), (name: "Date", value: "x"), (name: "Grpc-Status", value: "0"),
             (name: "Server-Timing", value: "db;dur=53"),
         ])
-        let kept = HeaderHygiene.clientResponseTrailers(trailers)
+        let kept = HeaderHygiene.forwardedTrailers(trailers)
         #expect(
             kept.map { Array($0).map { "\($0.name): \($0.value)" } }
                 == ["X-Checksum: sha256-abc", "Grpc-Status: 0", "Server-Timing: db;dur=53"])
-        #expect(HeaderHygiene.clientResponseTrailers(HTTPHeaders([(name: "Set-Cookie", value: "a=b")])) == nil)
-        #expect(HeaderHygiene.clientResponseTrailers(nil) == nil)
+        #expect(HeaderHygiene.forwardedTrailers(HTTPHeaders([(name: "Set-Cookie", value: "a=b")])) == nil)
+        #expect(HeaderHygiene.forwardedTrailers(nil) == nil)
         // Their announcement stays in the head when the body is chunked (and so carries them).
         let announced: HTTPHeaders = ["Trailer": "X-Checksum", "Connection": "keep-alive"]
         let chunked = HeaderHygiene.clientResponseHeaders(announced, requestID: "r", hstsMaxAge: nil, keepsTrailerField: true)

@@ -54,26 +54,14 @@ public enum HeaderHygiene {
         return .none
     }
 
-    /// The client's request trailers as they go upstream after a chunked body: only what a
-    /// trailer may carry (RFC 9110 §6.5.1 rules out framing, routing, authentication,
-    /// request modifiers and content description), none of the fields the gateway owns on
-    /// requests (identity, forwarding, request id, trace) and nothing hop-by-hop. Nil when
-    /// none is left.
-    public static func upstreamTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
-        keptInTrailers(trailers)
-    }
-
-    /// An upstream response's trailers as they go to the client (a chunked body's trailer
-    /// section, passed on as HTTP/1.1 trailers or HTTP/2 trailing HEADERS): the same rules
-    /// as ``upstreamTrailers(_:)``, which also leave out response control data (caching,
-    /// `Location`, `Retry-After`, `Vary`), authentication challenges and cookies, and the
-    /// fields the gateway owns on responses (`X-Request-ID`, HSTS, `Date`, `Server`). Nil
-    /// when none is left.
-    public static func clientResponseTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
-        keptInTrailers(trailers)
-    }
-
-    private static func keptInTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
+    /// Trailers as the gateway passes them on, in either direction: a client's request
+    /// trailers going upstream after a chunked body, and an upstream's response trailers
+    /// going to the client (as HTTP/1.1 trailers or HTTP/2 trailing HEADERS). One rule serves
+    /// both: only what a trailer may carry (RFC 9110 §6.5.1 rules out framing, routing,
+    /// authentication, request modifiers, content description and response control data),
+    /// nothing hop-by-hop, no cookie or challenge, and none of the fields the gateway owns
+    /// (identity, forwarding, request id, trace, HSTS, `Date`, `Server`). Nil when none is left.
+    public static func forwardedTrailers(_ trailers: HTTPHeaders?) -> HTTPHeaders? {
         guard let trailers, !trailers.isEmpty else { return nil }
         var kept = HTTPHeaders()
         trailers.forEachField { name, value in

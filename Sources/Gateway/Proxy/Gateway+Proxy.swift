@@ -130,7 +130,7 @@ extension Gateway {
                 }
                 // A streamed body's trailers go on when the upstream body is chunked.
                 try await connection.finishRequest(
-                    trailers: bodyRead ? HeaderHygiene.upstreamTrailers(request.body.trailers) : nil)
+                    trailers: bodyRead ? HeaderHygiene.forwardedTrailers(request.body.trailers) : nil)
                 let responseHead = try await connection.readResponseHead()
                 if responseHead.status.code == 408 && resendable {
                     // Not read by the instance (it is draining, or the request reached it too

@@ -53,7 +53,7 @@ final class ProxyExchange: @unchecked Sendable {
     /// Copies the upstream body to the client, one read buffer at a time: each piece is
     /// written (into the kernel) before the next is read, so memory stays bounded and a
     /// slow client slows the upstream down. A chunked body's trailers follow it, as far as
-    /// a trailer may carry them (``HeaderHygiene/clientResponseTrailers(_:)``) and the
+    /// a trailer may carry them (``HeaderHygiene/forwardedTrailers(_:)``) and the
     /// client's framing has a place for them.
     func pump(to writer: HTTPBodyWriter) async throws {
         var bytes = 0
@@ -64,7 +64,7 @@ final class ProxyExchange: @unchecked Sendable {
                 // copied here, before the write suspends.
                 try await writer.write(ArraySlice(piece))
             }
-            writer.trailers = HeaderHygiene.clientResponseTrailers(connection.responseTrailers)
+            writer.trailers = HeaderHygiene.forwardedTrailers(connection.responseTrailers)
         } catch let error as HTTPClientError {
             // Cancelled: the client went away (over HTTP/2, its stream was reset), not the instance.
             if Task.isCancelled {
