@@ -63,22 +63,8 @@ struct SocketWaitCancellationTests {
                     try await socket.write([UInt8](repeating: 7, count: 64 << 20)[...])
                 }
             }
-            do {
-                switch handler {
-                case .perWait: try await waitOnce()
-                case .scope: try await loop.withCancellableSocketWaits { try await waitOnce() }
-                case .reserved:
-                    try await loop.withCancellableSocketWaits {
-                        socket.reserveWaitsForCurrentTask()
-                        try await waitOnce()
-                    }
-                }
-                outcome.withLock { $0 = "returned" }
-            } catch let error as IOError {
-                outcome.withLock { $0 = error.code.description }
-            } catch {
-                outcome.withLock { $0 = "\(error)" }
-            }
+            let ended = await Self.outcome(of: waitOnce, coveredBy: handler, socket: socket, loop: loop)
+            outcome.withLock { $0 = ended }
         }
         // Cancel only once the task is inside its wait (a wait begun by a cancelled task
         // fails at once, which is not what this test is about).
@@ -98,6 +84,28 @@ struct SocketWaitCancellationTests {
             peer.close()
         }.value
         await task.value
+    }
+
+    /// Runs `wait` on `loop` under `handler`: "returned", or the code of the `IOError` it threw.
+    static func outcome(
+        of wait: () async throws -> Void, coveredBy handler: Handler, socket: TCPSocket, loop: EventLoop
+    ) async -> String {
+        do {
+            switch handler {
+            case .perWait: try await wait()
+            case .scope: try await loop.withCancellableSocketWaits { try await wait() }
+            case .reserved:
+                try await loop.withCancellableSocketWaits {
+                    socket.reserveWaitsForCurrentTask()
+                    try await wait()
+                }
+            }
+            return "returned"
+        } catch let error as IOError {
+            return error.code.description
+        } catch {
+            return "\(error)"
+        }
     }
 
     final class Outcome: Sendable {

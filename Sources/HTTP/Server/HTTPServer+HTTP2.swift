@@ -1,9 +1,5 @@
 import Reactor
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A transport that knows which application protocol its handshake chose: TLS with ALPN.
 /// (The TLS module's stream conforms where both modules meet, in the gateway.)
 public protocol HTTPNegotiatedProtocol: AnyObject {
@@ -28,26 +24,28 @@ extension HTTPServer {
         socket.readDeadline = deadline
         defer { socket.readDeadline = nil }
         while true {
-            // Closed by a shutdown while this check slept: its descriptor number may already
-            // belong to another descriptor, whose bytes (or lack of them) are not this one's.
-            if socket.isClosed { return false }
-            let count = peeked.withUnsafeMutableBytes { buffer in
-                recv(socket.fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+            // A shutdown may close the socket while this check sleeps: then the peek and the
+            // wait fail with `.closed`, and nothing looks at whatever took its descriptor number.
+            let peek: Int?
+            do {
+                // The array's storage is pinned only inside this synchronous call.
+                peek = try peeked.withUnsafeMutableBytes { buffer throws(IOError) in try socket.peek(into: buffer) }
+            } catch {
+                return false
             }
-            if count > 0 {
-                if !peeked[0..<count].elementsEqual(preface[0..<count]) { return false }
-                if count == preface.count { return true }
-                // The start of the preface and no more yet: wait for the rest.
-                guard socket.loop.now < deadline, (try? await socket.loop.sleep(for: .milliseconds(2))) != nil else {
+            guard let count = peek else {
+                do {
+                    try await socket.waitUntilReadable()
+                } catch {
                     return false
                 }
                 continue
             }
-            guard count < 0, errno == EAGAIN || errno == EWOULDBLOCK else { return false }
-            socket.noteReadDrained()
-            do {
-                try await socket.waitUntilReadable()
-            } catch {
+            if count == 0 { return false }
+            if !peeked[0..<count].elementsEqual(preface[0..<count]) { return false }
+            if count == preface.count { return true }
+            // The start of the preface and no more yet: wait for the rest.
+            guard socket.loop.now < deadline, (try? await socket.loop.sleep(for: .milliseconds(2))) != nil else {
                 return false
             }
         }

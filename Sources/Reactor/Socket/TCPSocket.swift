@@ -208,6 +208,27 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Copies the bytes received and not yet read into `buffer` without taking them
+    /// (`MSG_PEEK`): their count, 0 at the end of the stream, nil when none has arrived (the
+    /// socket then counts as drained: ``waitUntilReadable()`` may follow at once). Fails with
+    /// `.closed` on a closed socket, whose descriptor number may belong to another by now.
+    /// Loop-only.
+    public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> Int? {
+        assertOnLoop()
+        if isClosed { throw IOError(.closed, operation: "peek") }
+        if let deferredError { throw deferredError }
+        let result = try syscall(blocking: false, "recv") {
+            Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        }
+        switch result {
+        case .processed(let count):
+            return count
+        case .wouldBlock:
+            if !peerClosed { mayRead = false }
+            return nil
+        }
+    }
+
     /// Reads from `stream`, through `socket` when that is the same stream known to be a plain
     /// TCP socket (the caller casts once per connection).
     ///
@@ -459,7 +480,8 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// ``connect(to:on:timeout:)``) ends the same way, with or without a deadline:
     /// - on readiness, returning;
     /// - at the direction's deadline (``readDeadline``, ``writeDeadline``) with `.timedOut`;
-    /// - on ``close()`` with `.closed`, when the loop stops with `.loopStopped`;
+    /// - on ``close()`` with `.closed`, when the loop stops with `.loopStopped`; a wait begun
+    ///   on a closed socket fails with `.closed` at once, whatever its deadline;
     /// - when its task is cancelled, with `.cancelled`, as soon as the loop runs the job that
     ///   the cancellation queues; a wait begun by a task already cancelled fails the same
     ///   way, and a deadline that passed in a task cancelled meanwhile reports the
@@ -490,7 +512,7 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// callback is not told which: it starts whatever reads next, and that read tells.
     ///
     /// The rule of ``waitUntilReadable()`` applies: call it while ``isKnownDrained`` (else the
-    /// callback is called at once). Loop-only.
+    /// callback is called at once, as it is on a closed socket or a stopped loop). Loop-only.
     public func whenReadable(_ callback: @escaping () -> Void) {
         assertOnLoop()
         precondition(readWaiter == nil && readCallback == nil, "two concurrent reads on one socket")
@@ -531,6 +553,9 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// cancellation: the one behaviour of ``waitUntilReadable()``.
     @inline(__always)  // into waitUntilReadable/Writable: one async frame fewer per wait
     private func wait(isRead: Bool) async throws {
+        // Nothing would end a wait on a closed socket but its deadline (close() ends only the
+        // waits in progress), and its descriptor number may belong to another socket by now.
+        if isClosed { throw IOError(.closed, operation: isRead ? "read" : "write") }
         let deadline = isRead ? readDeadline : writeDeadline
         // The loop's cached clock: a deadline passed since the loop woke is caught by the timer.
         if let deadline, deadline <= loop.now {
