@@ -195,26 +195,26 @@ public final class HTTPServer: Sendable {
     /// bytes arrive (or its wait for them ends): a client that connects and says nothing, or
     /// not yet, costs its socket and an entry. It has the idle timeout to speak (with a
     /// transport, the header timeout: a TLS handshake is a request's opening). Loop-only.
-    ///
-    /// `countedBeforeShutdown`: accepted before ``shutdown()`` began. Such a connection handed
-    /// to another loop can be adopted there after the shutdown's job on that loop ran (the hop
-    /// was queued behind it); had it come first, the job would have closed it while it waited
-    /// for its first bytes (protocol to settle), so it closes here the same way instead of
-    /// entering a TLS handshake or h2c preface check that only its timeout would end. The
-    /// connections the kernel had queued, accepted during the shutdown, are served.
+    /// During a shutdown it is served or closed instead (``ConnectionAdmission``:
+    /// `countedBeforeShutdown` says whether it was accepted before ``shutdown()`` began).
     private func awaitFirstBytes(_ accepted: AcceptedConnection, on state: LoopState, countedBeforeShutdown: Bool) {
         guard let socket = try? accepted.adopt(on: state.loop) else {
             connectionEnded(on: state)
             return
         }
-        if isShuttingDown.load(ordering: .relaxed) {
-            if countedBeforeShutdown && !protocolIsSettled {
-                socket.close()
-                connectionEnded(on: state)
-                return
-            }
+        let admission = ConnectionAdmission.decide(
+            shuttingDown: isShuttingDown.load(ordering: .relaxed), countedBeforeShutdown: countedBeforeShutdown,
+            protocolIsSettled: protocolIsSettled)
+        switch admission {
+        case .close:
+            socket.close()
+            connectionEnded(on: state)
+            return
+        case .serve:
             startServing(socket, on: state)
             return
+        case .awaitFirstBytes:
+            break
         }
         let id = ObjectIdentifier(socket)
         state.awaitingFirstBytes[id] = socket
