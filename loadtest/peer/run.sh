@@ -126,9 +126,10 @@ cmd_up() {
         # The watchlist service's database driver is asyncpg (README: why).
         driver=postgresql
         [[ $service != watchlist ]] || driver=postgresql+asyncpg
-        # As the seed's Dockerfiles run them: `uvicorn main:app`, one worker.
+        # As the seed's Dockerfiles run them: `uvicorn main:app`, one worker (no __pycache__
+        # left in the source tree).
         start_process "$service-service" "$state/logs/$service-service.log" \
-            env DATABASE_URL="$driver://$service:${service}_pass@127.0.0.1:$pg_port/${service}db" \
+            env PYTHONDONTWRITEBYTECODE=1 DATABASE_URL="$driver://$service:${service}_pass@127.0.0.1:$pg_port/${service}db" \
             REDIS_HOST=127.0.0.1 REDIS_PORT="$redis_port" \
             USER_SERVICE_URL="http://127.0.0.1:${port[user]}" MOVIE_SERVICE_URL="http://127.0.0.1:${port[movie]}" \
             "$venv/bin/uvicorn" --app-dir "$here/$service-service" main:app \
