@@ -17,8 +17,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// and far less memory while it sleeps. nil: never park.
     public var parkingDelay: Duration? = .milliseconds(100)
     /// At most this many keep-alive connections per loop wait for their next request in a task
-    /// of their own (see ``parkingDelay``): when one more begins to wait, the one that has
-    /// waited longest parks at once. Bounds the memory that a burst of connections takes before
+    /// of their own (see ``parkingDelay``): one more that would begin to wait parks at once
+    /// instead. Bounds the memory that a burst of connections takes before
     /// the delay passes (the heap keeps its high-water mark); past it, a connection that sleeps
     /// between its requests pays a new task for each. A new connection holds no task before its
     /// first bytes arrive, whatever this says.

@@ -89,8 +89,9 @@ extension HTTPServerConnection {
     }
 
     /// Waits for the socket to become readable; returns false instead when an idle connection
-    /// should park: ``idleWaiters`` ended the wait (``TCPSocket/endReadWait()``) before the idle
-    /// deadline, because it had lasted the parking delay or too many waited.
+    /// should park: too many wait already (``IdleWaitQueue/join(_:)``), or ``idleWaiters``
+    /// ended the wait (``TCPSocket/endReadWait()``) before the idle deadline, because it had
+    /// lasted the parking delay.
     @inline(__always)  // called once per request, from readHead: one async frame fewer
     private func waitOrPark(_ socket: TCPSocket) async throws -> Bool {
         guard idleWaiters != nil, machine.state == .idle, !machine.isDraining else {
@@ -99,7 +100,7 @@ extension HTTPServerConnection {
         }
         // Read from the connection each time rather than bound once: a local would be
         // retained across the wait.
-        idleWaiters.unsafelyUnwrapped.join(self)
+        guard idleWaiters.unsafelyUnwrapped.join(self) else { return false }
         defer { idleWaiters.unsafelyUnwrapped.leave(self) }
         do {
             try await socket.waitUntilReadable()

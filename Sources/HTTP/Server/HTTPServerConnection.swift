@@ -5,7 +5,7 @@ import Reactor
 /// connection's loop: read a head, call the responder, write the response, repeat.
 ///
 /// A keep-alive connection that waits longer than ``HTTPServerConfiguration/parkingDelay``
-/// for its next request, or the longest waiting one when too many wait (``IdleWaitQueue``),
+/// for its next request, or one that would wait while too many wait already (``IdleWaitQueue``),
 /// **parks**: the wait ends, ``run()`` returns
 /// ``RunOutcome/parked`` holding no buffer and no task (whose suspended frames would be most
 /// of an idle connection's memory), and the server calls ``run()`` again in a new task when

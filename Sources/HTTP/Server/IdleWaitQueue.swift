@@ -3,10 +3,13 @@ import Reactor
 /// The HTTP/1.1 connections of one loop that wait for their next request in a task of their
 /// own, longest waiting first; it decides when they park (``HTTPServerConnection``): a wait
 /// that has lasted ``HTTPServerConfiguration/parkingDelay`` ends at the next sweep (one timer
-/// per loop, every delay, while anyone waits), and when more than
-/// ``HTTPServerConfiguration/maxIdleTasksPerLoop`` wait at once, the longest waiting one parks
-/// at once. Why the bound: a burst of new connections would otherwise keep a task each (a few
+/// per loop, every delay, while anyone waits), and a connection that finds
+/// ``HTTPServerConfiguration/maxIdleTasksPerLoop`` waiting already parks at once, without
+/// waiting. Why the bound: a burst of new connections would otherwise keep a task each (a few
 /// KiB of frames) until the delay passes, and the heap stays as large as that burst made it.
+/// Why the newcomer parks rather than the longest waiting one: its task ends before the loop
+/// runs the next one, so its frames are reused at once, whereas a wait ended elsewhere resumes
+/// only after every task the loop had already queued (a burst's new connections) has run.
 ///
 /// An intrusive list through the connections: joining and leaving cost a few stores, no
 /// allocation and no reference counting (the links are `Unmanaged`, followed with
@@ -19,7 +22,7 @@ final class IdleWaitQueue {
     let loop: EventLoop
     /// How long a wait lasts before the sweep ends it (ns).
     let parkingDelay: UInt64
-    /// How many may wait at once before the longest waiting one parks.
+    /// How many may wait at once; one more parks at once.
     let capacity: Int
     private var oldest: Link?
     private var newest: Link?
@@ -34,9 +37,10 @@ final class IdleWaitQueue {
         sweepInterval = .nanoseconds(Int64(clamping: max(parkingDelay, 1_000_000)))
     }
 
-    /// `connection` begins to wait for its next request, in its task, as the newest. When that
-    /// makes one too many, the longest waiting one parks now.
-    func join(_ connection: HTTPServerConnection) {
+    /// `connection` begins to wait for its next request, in its task, as the newest; false
+    /// when ``capacity`` wait already: it parks now instead (it is not in the list).
+    func join(_ connection: HTTPServerConnection) -> Bool {
+        guard count < capacity else { return false }
         let link = Link.passUnretained(connection)
         connection.idleWaitStarted = loop.now
         connection.olderIdle = newest
@@ -44,8 +48,8 @@ final class IdleWaitQueue {
         if let newest { newest._withUnsafeGuaranteedRef { $0.newerIdle = link } } else { oldest = link }
         newest = link
         count += 1
-        if count > capacity, let longest = oldest { endWait(longest) }
         if sweep == nil { scheduleSweep() }
+        return true
     }
 
     /// `connection`'s wait ended (or the queue ended it); nothing if it is not in the list.

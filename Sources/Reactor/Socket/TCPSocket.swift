@@ -512,10 +512,13 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// callback is not told which: it starts whatever reads next, and that read tells.
     ///
     /// The rule of ``waitUntilReadable()`` applies: call it while ``isKnownDrained`` (else the
-    /// callback is called at once, as it is on a closed socket or a stopped loop). Loop-only.
+    /// callback is called at once, as it is on a closed socket or a stopped loop). It ends the
+    /// reservation of ``reserveWaitsForCurrentTask()``: the task that made it is about to end
+    /// (the scope would otherwise live as long as the socket). Loop-only.
     public func whenReadable(_ callback: @escaping () -> Void) {
         assertOnLoop()
         precondition(readWaiter == nil && readCallback == nil, "two concurrent reads on one socket")
+        reservedWaitScope = nil
         guard isKnownDrained, !loop.hasStopped else {
             callback()
             return
