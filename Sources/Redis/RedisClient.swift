@@ -41,6 +41,10 @@ public final class RedisClient: RedisCommandSender {
         try await connection().send(command)
     }
 
+    public func send(_ command: RedisCommand) async throws -> RedisReply {
+        try await connection().send(command)
+    }
+
     public func pipeline(_ commands: [[[UInt8]]]) async -> [Result<RedisValue, RedisError>] {
         await connection().pipeline(commands)
     }

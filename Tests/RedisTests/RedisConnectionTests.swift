@@ -87,6 +87,41 @@ enum RedisTestLoops {
         try await client.del([a, b])
     }
 
+    /// Replies nested in replies (a script's tables), nils and errors inside arrays, and an
+    /// `MGET` read as slices: the reader's flat buffers give back every value in its place.
+    @Test func nestedRepliesAndFlatMGET() async throws {
+        defer { client.close() }
+        let script = "return {1, {'a', {'b', false}}, 'c', redis.status_reply('OK'), redis.error_reply('E1 x')}"
+        let expected = RedisValue.array([
+            .integer(1), .array([.string(Array("a".utf8)), .array([.string(Array("b".utf8)), .null])]),
+            .string(Array("c".utf8)), .status("OK"), .error("E1 x"),
+        ])
+        for _ in 0..<3 { #expect(try await client.eval(script: script) == expected) }
+        let a = key("flat-a")
+        let b = key("flat-b")
+        try await client.set(a, Array("first".utf8))
+        try await client.set(b, (0...255).map { UInt8($0) })
+        var command = RedisCommand(argumentCount: 4)
+        command.append("MGET")
+        command.append(a)
+        command.append(key("flat-missing"))
+        command.append(b)
+        let reply = try await client.send(command)
+        let values = try #require(reply.bulkStrings())
+        #expect(values.map { $0.map(Array.init) } == [Array("first".utf8), nil, (0...255).map { UInt8($0) }])
+        // A command missing an argument is refused before it is sent; the connection goes on.
+        var short = RedisCommand(argumentCount: 2)
+        short.append("GET")
+        do {
+            _ = try await client.send(short)
+            Issue.record("an incomplete command must not be sent")
+        } catch let error as RedisError {
+            #expect(error.code == .protocolError)
+        }
+        #expect(try await client.get(a) == Array("first".utf8))
+        try await client.del([a, b])
+    }
+
     @Test func binaryValuesRoundTrip() async throws {
         defer { client.close() }
         let k = key("bin\r\n \0x")

@@ -110,3 +110,83 @@ import Testing
         #expect(SHA1.hexDigest(long) == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
     }
 }
+
+/// Commands as RESP bytes, and flat replies read back as values, without a server.
+@Suite(.timeLimit(.minutes(5))) struct RedisWireFormTests {
+    func text(_ command: RedisCommand) -> String { String(decoding: command.bytes, as: UTF8.self) }
+
+    @Test func commandsAreEncodedAsRESP() {
+        #expect(text(RedisCommand([Array("GET".utf8), Array("k".utf8)])) == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        let binary: [UInt8] = [0, 13, 10, 36]
+        #expect(RedisCommand([binary, []]).bytes == Array("*2\r\n$4\r\n".utf8) + binary + Array("\r\n$0\r\n\r\n".utf8))
+        var keys = RedisCommand(argumentCount: 6)
+        keys.append("MGET")
+        keys.append(Array("m:".utf8), [0, 7, -12, .max, .min])
+        #expect(keys.isComplete)
+        #expect(
+            text(keys) == "*6\r\n$4\r\nMGET\r\n$3\r\nm:0\r\n$3\r\nm:7\r\n$5\r\nm:-12\r\n"
+                + "$21\r\nm:9223372036854775807\r\n$22\r\nm:-9223372036854775808\r\n")
+        let long = String(repeating: "x", count: 1234)
+        var one = RedisCommand(argumentCount: 1)
+        one.append(long)
+        #expect(text(one) == "*1\r\n$1234\r\n\(long)\r\n")
+    }
+
+    @Test func onlyCompleteCommandsAreComplete() {
+        var short = RedisCommand(argumentCount: 2)
+        short.append("GET")
+        #expect(!short.isComplete)
+        short.append("k")
+        #expect(short.isComplete)
+        short.append("extra")
+        #expect(!short.isComplete)
+        #expect(!RedisCommand([]).isComplete)
+    }
+
+    typealias Item = RedisReply.Item
+
+    /// `*3 :1 *2 $a *1 $b +OK`, then `$-1` and an error inside: the tree comes back in order.
+    @Test func flatRepliesBecomeTrees() {
+        let bytes = Array("abOKboom".utf8)
+        let nested = RedisReply(
+            bytes: bytes,
+            items: [
+                Item(kind: .array, value: 4, length: 0), Item(kind: .integer, value: 1, length: 0),
+                Item(kind: .array, value: 2, length: 0), Item(kind: .string, value: 0, length: 1),
+                Item(kind: .array, value: 1, length: 0), Item(kind: .string, value: 1, length: 1),
+                Item(kind: .status, value: 2, length: 2), Item(kind: .array, value: 2, length: 0),
+                Item(kind: .null, value: 0, length: 0), Item(kind: .error, value: 4, length: 4),
+            ])
+        #expect(
+            RedisValue(nested)
+                == .array([
+                    .integer(1), .array([.string([UInt8(ascii: "a")]), .array([.string([UInt8(ascii: "b")])])]),
+                    .status("OK"), .array([.null, .error("boom")]),
+                ]))
+        #expect(nested.bulkStrings() == nil)  // nested: not MGET's shape
+        #expect(nested.errorMessage == nil)
+        let error = RedisReply(bytes: Array("ERR x".utf8), items: [Item(kind: .error, value: 0, length: 5)])
+        #expect(error.errorMessage == "ERR x")
+        // Items that claim more elements than there are end as nulls, never out of bounds.
+        let truncated = RedisReply(bytes: [], items: [Item(kind: .array, value: 3, length: 0)])
+        #expect(RedisValue(truncated) == .array([.null, .null, .null]))
+    }
+
+    @Test func bulkStringsAreSlicesOfOneBuffer() throws {
+        let reply = RedisReply(
+            bytes: Array("onethree".utf8),
+            items: [
+                Item(kind: .array, value: 3, length: 0), Item(kind: .string, value: 0, length: 3),
+                Item(kind: .null, value: 0, length: 0), Item(kind: .string, value: 3, length: 5),
+            ])
+        let values = try #require(reply.bulkStrings())
+        #expect(values.map { $0.map { String(decoding: $0, as: UTF8.self) } } == ["one", nil, "three"])
+        #expect(reply.bulkString == nil && !reply.isNull)
+        let withInteger = RedisReply(
+            bytes: [], items: [Item(kind: .array, value: 1, length: 0), Item(kind: .integer, value: 1, length: 0)])
+        #expect(withInteger.bulkStrings() == nil)
+        let single = RedisReply(bytes: Array("v".utf8), items: [Item(kind: .string, value: 0, length: 1)])
+        #expect(single.bulkString == Array("v".utf8))
+        #expect(RedisReply(bytes: [], items: [Item(kind: .null, value: 0, length: 0)]).isNull)
+    }
+}

@@ -36,6 +36,15 @@ struct MovieServiceUnitTests {
         #expect(parsed.version == 3)
         #expect(Array(parsed.json) == Self.movie.jsonBytes)
         #expect(parsed.etag == #""7-3""#)
+        // A value inside a larger buffer (an MGET answer): indexes are the slice's own.
+        let shared = Array("xx".utf8) + Array(cached.cacheValue) + Array("yy".utf8)
+        let slice = shared[2..<(shared.count - 2)]
+        guard case .movie(let fromSlice)? = CacheValue.parse(slice, id: 7) else {
+            Issue.record("slice not parsed as a movie")
+            return
+        }
+        #expect(fromSlice.version == 3 && Array(fromSlice.json) == Self.movie.jsonBytes)
+        #expect(CacheValue.parse(shared[2..<4], id: 7) == nil)  // "3|": no JSON after the separator
     }
 
     @Test func markersAndGarbage() {
@@ -45,7 +54,8 @@ struct MovieServiceUnitTests {
             #expect(CacheValue.parse(Array(garbage.utf8), id: 1) == nil, "\(garbage)")
         }
         #expect(CacheValue.key(42) == "movie:42")
-        for id: Int64 in [1, 42, 9_000_000_000, .max] { #expect(CacheValue.keyBytes(id) == Array(CacheValue.key(id).utf8)) }
+        let ids: [Int64] = [1, 42, 9_000_000_000, .max]
+        #expect(MovieCache.mgetCommand(ids).bytes == RedisCommand([Array("MGET".utf8)] + ids.map { Array(CacheValue.key($0).utf8) }).bytes)
     }
 
     @Test func scriptDigestIsSHA1() {

@@ -59,7 +59,7 @@ public enum CacheScript {
         let key = CacheValue.key(operation.id)
         switch operation {
         case .put(let movie):
-            return ([key], [Array("put".utf8), Array(String(movie.version).utf8), movie.cacheValue,
+            return ([key], [Array("put".utf8), Array(String(movie.version).utf8), Array(movie.cacheValue),
                             Array(String(ttl.entry).utf8)])
         case .absent:
             return ([key], [Array("absent".utf8), [0x30], [], Array(String(ttl.absent).utf8)])

@@ -9,14 +9,15 @@ import ServiceKit
 public struct CachedMovie: Sendable, Equatable {
     public let id: Int64
     public let version: Int64
-    /// The whole Redis value, `<version>|<json>`.
-    public let cacheValue: [UInt8]
-    /// Where the JSON starts in ``cacheValue``.
+    /// The whole Redis value, `<version>|<json>`: a slice, so that the movies of one `MGET`
+    /// answer share its buffer instead of a copy each.
+    public let cacheValue: ArraySlice<UInt8>
+    /// Where the JSON starts in ``cacheValue`` (an index of the slice).
     private let bodyStart: Int
 
     /// - Parameters:
-    ///   - value: a Redis value whose JSON starts at `bodyStart`.
-    init(id: Int64, version: Int64, value: [UInt8], bodyStart: Int) {
+    ///   - value: a Redis value whose JSON starts at index `bodyStart`.
+    init(id: Int64, version: Int64, value: ArraySlice<UInt8>, bodyStart: Int) {
         self.id = id
         self.version = version
         self.cacheValue = value
@@ -31,7 +32,7 @@ public struct CachedMovie: Sendable, Equatable {
         value.append(CacheValue.separator)
         let start = value.count
         value.append(contentsOf: movie.jsonBytes)
-        self.init(id: movie.id, version: movie.version, value: value, bodyStart: start)
+        self.init(id: movie.id, version: movie.version, value: value[...], bodyStart: start)
     }
 
     /// The movie's JSON, exactly as responses carry it.
@@ -54,36 +55,34 @@ public enum CacheValue: Equatable, Sendable {
 
     /// Parses a value read from Redis; nil for anything we never write (treated as a miss).
     public static func parse(_ value: [UInt8], id: Int64) -> CacheValue? {
+        parse(value[...], id: id)
+    }
+
+    /// ``parse(_:id:)-([UInt8],_)`` of a slice (an element of an `MGET` answer); the movie keeps the slice.
+    public static func parse(_ value: ArraySlice<UInt8>, id: Int64) -> CacheValue? {
         guard let first = value.first else { return nil }
         if value.count == 1 {
             if first == tombstone[0] { return .deleted }
             if first == absentMarker[0] { return .absent }
         }
         var version: Int64 = 0
-        var index = 0
+        var index = value.startIndex
         // At most 19 digits: an Int64 version, then the separator.
-        while index < value.count && index < 20 {
+        let digitsEnd = min(value.endIndex, value.startIndex + 20)
+        while index < digitsEnd {
             let byte = value[index]
             if byte == separator { break }
             guard byte >= 0x30 && byte <= 0x39 else { return nil }
             version = version &* 10 &+ Int64(byte &- 0x30)
             index += 1
         }
-        guard index > 0, index < value.count, value[index] == separator, value.count > index + 1 else { return nil }
+        guard index > value.startIndex, index + 1 < value.endIndex, value[index] == separator else { return nil }
         return .movie(CachedMovie(id: id, version: version, value: value, bodyStart: index + 1))
     }
 
     /// The Redis key of a movie: `movie:{id}`.
     public static func key(_ id: Int64) -> String { "movie:" + String(id) }
 
-    /// ``key(_:)`` as bytes, written directly.
-    static func keyBytes(_ id: Int64) -> [UInt8] {
-        var key: [UInt8] = []
-        key.reserveCapacity(26)
-        key.append(contentsOf: keyPrefix)
-        JSONWriter.appendInt(id, to: &key)
-        return key
-    }
-
-    private static let keyPrefix = Array("movie:".utf8)
+    /// What ``key(_:)`` puts before the id.
+    static let keyPrefix = Array("movie:".utf8)
 }

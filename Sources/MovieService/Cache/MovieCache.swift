@@ -66,33 +66,33 @@ public struct MovieCache: Sendable {
     }
 
     /// One `MGET` for all `ids`. - Returns: one value per id, or nil when Redis failed.
+    /// The movies found share the answer's buffer (``CachedMovie/cacheValue`` is a slice of it).
     public func readMany(_ ids: [Int64]) async -> [CacheValue?]? {
         guard admitted() else { return nil }
-        // The keys go straight to bytes (no String per key on the way).
-        var command: [[UInt8]] = []
-        command.reserveCapacity(ids.count + 1)
-        command.append(Array("MGET".utf8))
-        for id in ids { command.append(CacheValue.keyBytes(id)) }
         do {
-            let reply = try await redis.send(command)
-            guard case .array(let values) = reply, values.count == ids.count else {
-                throw RedisError(.protocolError, message: "MGET answered \(reply)")
+            let reply = try await redis.send(Self.mgetCommand(ids))
+            guard let values = reply.bulkStrings(), values.count == ids.count else {
+                throw RedisError(.protocolError, message: "MGET answered \(RedisValue(reply))")
             }
             breaker.record(nil)
             var read: [CacheValue?] = []
             read.reserveCapacity(ids.count)
             for (id, value) in zip(ids, values) {
-                switch value {
-                case .string(let bytes): read.append(CacheValue.parse(bytes, id: id))
-                case .null: read.append(nil)
-                default: throw RedisError(.protocolError, message: "MGET element \(value)")
-                }
+                read.append(value.flatMap { CacheValue.parse($0, id: id) })
             }
             return read
         } catch {
             breaker.record(error)
             return nil
         }
+    }
+
+    /// `MGET movie:{id}...`, each key written straight into the command.
+    static func mgetCommand(_ ids: [Int64]) -> RedisCommand {
+        var command = RedisCommand(argumentCount: ids.count + 1, capacity: ids.count * 24)
+        command.append("MGET")
+        command.append(CacheValue.keyPrefix, ids)
+        return command
     }
 
     /// One write through the script: `EVALSHA`, then `EVAL` if the server lost the script.

@@ -5,6 +5,10 @@ public protocol RedisCommandSender: Sendable {
     /// - Throws: ``RedisError``; an error reply is ``RedisError/Code/server``.
     func send(_ command: [[UInt8]]) async throws -> RedisValue
 
+    /// Sends one encoded command and waits for its reply as read (no value tree built).
+    /// - Throws: ``RedisError``; an error reply is ``RedisError/Code/server``.
+    func send(_ command: RedisCommand) async throws -> RedisReply
+
     /// Sends several commands back to back and waits for all their replies, in order.
     func pipeline(_ commands: [[[UInt8]]]) async -> [Result<RedisValue, RedisError>]
 }
@@ -23,11 +27,13 @@ extension RedisCommandSender {
 
     /// `GET key`. - Returns: the value, or nil when the key does not exist.
     public func get(_ key: String) async throws -> [UInt8]? {
-        switch try await send([Array("GET".utf8), Array(key.utf8)]) {
-        case .string(let bytes): return bytes
-        case .null: return nil
-        case let other: throw RedisError(.protocolError, message: "GET answered \(other)")
-        }
+        var command = RedisCommand(argumentCount: 2, capacity: key.utf8.count + 16)
+        command.append("GET")
+        command.append(key)
+        let reply = try await send(command)
+        if let bytes = reply.bulkString { return bytes }
+        if reply.isNull { return nil }
+        throw RedisError(.protocolError, message: "GET answered \(RedisValue(reply))")
     }
 
     /// `SET key value [EX seconds]`.
@@ -49,17 +55,14 @@ extension RedisCommandSender {
     /// `MGET key...`. - Returns: one value per key, in order; nil for a missing key.
     public func mget(_ keys: [String]) async throws -> [[UInt8]?] {
         if keys.isEmpty { return [] }
-        let reply = try await send([Array("MGET".utf8)] + keys.map { Array($0.utf8) })
-        guard case .array(let values) = reply, values.count == keys.count else {
-            throw RedisError(.protocolError, message: "MGET answered \(reply)")
+        var command = RedisCommand(argumentCount: keys.count + 1, capacity: keys.count * 32)
+        command.append("MGET")
+        for key in keys { command.append(key) }
+        let reply = try await send(command)
+        guard let values = reply.bulkStrings(), values.count == keys.count else {
+            throw RedisError(.protocolError, message: "MGET answered \(RedisValue(reply))")
         }
-        return try values.map { value in
-            switch value {
-            case .string(let bytes): return bytes
-            case .null: return nil
-            default: throw RedisError(.protocolError, message: "MGET element \(value)")
-            }
-        }
+        return values.map { $0.map(Array.init) }
     }
 
     /// `DEL key...`. - Returns: how many keys existed.

@@ -36,8 +36,8 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
 
     /// How a pending command is answered.
     enum Completion {
-        case continuation(UnsafeContinuation<RedisValue, any Error>)
-        case callback((Result<RedisValue, RedisError>) -> Void)
+        case continuation(UnsafeContinuation<RedisReply, any Error>)
+        case callback((Result<RedisReply, RedisError>) -> Void)
     }
 
     // MARK: Loop-only state.
@@ -45,6 +45,8 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var adapter: RedisEventAdapter?
     private var pending = PendingCommandQueue<Completion>()
+    /// Where hiredis's reader puts each reply (every context of this connection).
+    private let replies = RedisReplyBuilder()
     private var timeoutTimer: TimerHandle?
     private var connectTimer: TimerHandle?
     private let timeoutNanoseconds: UInt64
@@ -102,7 +104,13 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     /// Sends one command (binary-safe arguments, the command name first) and waits for its reply.
     /// - Throws: ``RedisError``: `.server` for an error reply, `.timedOut`, `.connectionClosed`, `.notConnected`.
     public func send(_ command: [[UInt8]]) async throws -> RedisValue {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RedisValue, any Error>) in
+        RedisValue(try await send(RedisCommand(command)))
+    }
+
+    /// Sends one encoded command and waits for its reply as read (no value tree built).
+    /// - Throws: as ``send(_:)-([[UInt8]])``; `.protocolError` for an incomplete command.
+    public func send(_ command: RedisCommand) async throws -> RedisReply {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RedisReply, any Error>) in
             // Not `executeNowOrSoon`: on the loop, the usual case, this makes no closure.
             if loop.inLoop {
                 enqueue0(command, .continuation(continuation))
@@ -117,7 +125,10 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     public func send(
         _ command: [[UInt8]], completion: @escaping @Sendable (Result<RedisValue, RedisError>) -> Void
     ) {
-        loop.executeNowOrSoon { [self] in enqueue0(command, .callback(completion)) }
+        let command = RedisCommand(command)
+        loop.executeNowOrSoon { [self] in
+            enqueue0(command, .callback { completion($0.map(RedisValue.init)) })
+        }
     }
 
     /// Sends several commands back to back (one write when possible) and waits for all replies.
@@ -140,16 +151,16 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     ) {
         let collector = PipelineCollector(count: commands.count, continuation: continuation)
         for (index, command) in commands.enumerated() {
-            enqueue0(command, .callback { result in collector.set(index, result) })
+            enqueue0(RedisCommand(command), .callback { result in collector.set(index, result.map(RedisValue.init)) })
         }
     }
 
     /// Hands one command to hiredis, or fails it at once when the connection is down. Loop-only.
     /// - Parameter isSetup: AUTH/SELECT of a new context, sent while it still connects.
-    func enqueue0(_ command: [[UInt8]], _ completion: Completion, isSetup: Bool = false) {
+    func enqueue0(_ command: RedisCommand, _ completion: Completion, isSetup: Bool = false) {
         assertOnLoop()
-        guard isSetup || state.acceptsCommands, let context, !command.isEmpty else {
-            finish(completion, .failure(RedisError(command.isEmpty ? .protocolError : .notConnected)))
+        guard isSetup || state.acceptsCommands, let context, command.isComplete else {
+            finish(completion, .failure(RedisError(command.isComplete ? .notConnected : .protocolError)))
             return
         }
         guard pending.count < configuration.maxPendingCommands else {
@@ -157,11 +168,13 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
             return
         }
         let id = pending.nextID
-        let status = Self.withArgv(command) { argc, argv, lengths in
+        let status = command.bytes.withUnsafeBytes { encoded in
+            // Scoped: hiredis copies the command into its output buffer before returning.
             // privdata carries the command's ID as an integer, never a pointer to a Swift object.
-            redisAsyncCommandArgv(
+            redisAsyncFormattedCommand(
                 context, { ac, reply, privdata in RedisConnection.replyArrived(ac, reply, privdata) },
-                UnsafeMutableRawPointer(bitPattern: UInt(id)), argc, argv, lengths)
+                UnsafeMutableRawPointer(bitPattern: UInt(id)), encoded.baseAddress?.assumingMemoryBound(to: CChar.self),
+                encoded.count)
         }
         guard status == REDIS_OK else {
             // The context is disconnecting: hiredis did not take the command.
@@ -172,37 +185,7 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
         if timeoutTimer == nil { armTimeoutTimer0() }
     }
 
-    /// Calls `body` with hiredis's argv form of `command`: the bytes copied into one temporary
-    /// buffer, a pointer and a length per argument. Everything is valid only during `body`.
-    private static func withArgv<R>(
-        _ command: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-    ) -> R {
-        var total = 0
-        for argument in command { total += argument.count }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
-            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: command.count) { argv in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: command.count) { lengths in
-                    // Scoped: all three buffers live until the closures return; hiredis copies
-                    // the command into its output buffer before `redisAsyncCommandArgv` returns.
-                    let base = UnsafeMutableRawPointer(bytes.baseAddress!)
-                    var offset = 0
-                    for (index, argument) in command.enumerated() {
-                        argument.withUnsafeBytes { source in
-                            if let start = source.baseAddress {
-                                (base + offset).copyMemory(from: start, byteCount: source.count)
-                            }
-                        }
-                        argv[index] = UnsafePointer((base + offset).assumingMemoryBound(to: CChar.self))
-                        lengths[index] = argument.count
-                        offset += argument.count
-                    }
-                    return body(Int32(command.count), argv.baseAddress!, UnsafePointer(lengths.baseAddress!))
-                }
-            }
-        }
-    }
-
-    private func finish(_ completion: Completion, _ result: Result<RedisValue, RedisError>) {
+    private func finish(_ completion: Completion, _ result: Result<RedisReply, RedisError>) {
         switch completion {
         case .continuation(let continuation):
             switch result {
@@ -229,24 +212,24 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     ) {
         guard let ac, let connection = owner(ac.pointee.data) else { return }
         let id = UInt64(UInt(bitPattern: privdata))
-        // The reply belongs to hiredis and is freed when this returns; it is copied now.
-        connection.replyArrived0(
-            id: id, reply: reply.map { UnsafePointer($0.assumingMemoryBound(to: redisReply.self)) })
+        // `reply` is the builder's root object; its content is in `replies`.
+        connection.replyArrived0(id: id, arrived: reply != nil)
     }
 
-    private func replyArrived0(id: UInt64, reply: UnsafePointer<redisReply>?) {
+    private func replyArrived0(id: UInt64, arrived: Bool) {
         // nil: the command timed out earlier; its reply is dropped.
         guard let completion = pending.complete(id: id) else { return }
         // A NULL reply means the connection dropped (hiredis answers every pending command so).
-        guard let reply else {
+        guard arrived else {
             finish(completion, .failure(RedisError(.connectionClosed)))
             return
         }
-        let value = RedisValue(reply: reply)
-        if case .error(let message) = value {
+        // Copied out now: the builder reuses its buffers for the next reply.
+        let reply = replies.reply()
+        if let message = reply.errorMessage {
             finish(completion, .failure(RedisError(.server, message: message)))
         } else {
-            finish(completion, .success(value))
+            finish(completion, .success(reply))
         }
     }
 
@@ -318,6 +301,8 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
             run(state.contextClosed(jitter: Double.random(in: 0..<1)))
             return
         }
+        // Before anything is read: replies are built by `replies`, not as hiredis objects.
+        if let reader = ac.pointee.c.reader { replies.install(on: reader) }
         do {
             adapter = try RedisEventAdapter.attach(to: ac, loop: loop) { [unowned self] in
                 self.contextCleanedUp0()
@@ -355,13 +340,13 @@ public final class RedisConnection: RedisCommandSender, LoopBound, @unchecked Se
     /// A setup command (AUTH, SELECT): when it fails, this connection is useless; drop it
     /// (after the callback returns) and let the backoff retry.
     private func enqueueSetup0(_ command: [[UInt8]], context ac: UnsafeMutablePointer<redisAsyncContext>) {
-        let callback: (Result<RedisValue, RedisError>) -> Void = { [self] result in
+        let callback: (Result<RedisReply, RedisError>) -> Void = { [self] result in
             guard case .failure(let error) = result, error.code != .connectionClosed else { return }
             loop.execute0 { [self] in
                 if context == ac { redisAsyncFree(ac) }
             }
         }
-        enqueue0(command, .callback(callback), isSetup: true)
+        enqueue0(RedisCommand(command), .callback(callback), isSetup: true)
     }
 
     private func connectFinished0(succeeded: Bool) {

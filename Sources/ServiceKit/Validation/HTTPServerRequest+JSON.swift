@@ -45,6 +45,8 @@ extension HTTPServerRequest {
 
     /// `application/json`, `application/json; charset=utf-8`, `application/problem+json`...
     static func isJSONMediaType(_ value: String) -> Bool {
+        // What clients send nearly always, decided without splitting or lowercasing.
+        if value == "application/json" { return true }
         let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
         let trimmed = mediaType.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
         var lowered = trimmed.lowercased()

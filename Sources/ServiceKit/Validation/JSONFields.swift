@@ -266,7 +266,12 @@ public struct JSONFields: Sendable {
         values.reserveCapacity(elements.count)
         var element = JSONFields(JSONObject(), location: prefix + [.key(name)])
         for (index, item) in elements.enumerated() {
-            if let value = element.checkInt(String(index), item, range: range) { values.append(value) }
+            // The usual element needs no checking beyond this (and no name for an issue).
+            if case .int(let value) = item, range?.contains(value) ?? true {
+                values.append(value)
+            } else if let value = element.checkInt(String(index), item, range: range) {
+                values.append(value)
+            }
         }
         // Re-key the element issues with integer indexes, as pydantic does (`["body","ids",2]`).
         for var issue in element.issues {
