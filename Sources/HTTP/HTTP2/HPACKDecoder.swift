@@ -28,6 +28,9 @@ public struct HPACKDecoder: Sendable {
     ///   still usable, after any other error the connection must end (COMPRESSION_ERROR).
     public mutating func decode(_ block: UnsafeRawBufferPointer) throws(HPACKError) -> [HPACKHeaderField] {
         var fields: [HPACKHeaderField] = []
+        // Every field takes at least one byte of the block: room for a usual head at once,
+        // rather than growing the array field by field.
+        fields.reserveCapacity(min(block.count, 16))
         var listSize = 0
         var index = 0
         var sawField = false

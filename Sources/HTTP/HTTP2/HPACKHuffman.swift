@@ -27,10 +27,23 @@ enum HPACKHuffman {
         return tree
     }()
 
+    /// Each symbol's code and length in one word (`code << 8 | length`), in memory allocated
+    /// once and never freed, so that encoding reads it without a retain or a bounds check per
+    /// byte (every byte value is below its 257 entries). Written only by its initializer, so
+    /// sharing it between threads is safe.
+    nonisolated(unsafe) private static let packed: UnsafeBufferPointer<UInt64> = {
+        let table = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: HPACKHuffmanTable.codes.count)
+        for symbol in table.indices {
+            table[symbol] = UInt64(HPACKHuffmanTable.codes[symbol]) << 8 | UInt64(HPACKHuffmanTable.lengths[symbol])
+        }
+        return UnsafeBufferPointer(table)
+    }()
+
     /// Bytes `input` takes Huffman-coded.
     static func encodedLength(_ input: UnsafeRawBufferPointer) -> Int {
+        let packed = Self.packed
         var bits = 0
-        for byte in input { bits += Int(HPACKHuffmanTable.lengths[Int(byte)]) }
+        for byte in input { bits &+= Int(truncatingIfNeeded: packed[Int(byte)] & 0xff) }
         return (bits + 7) / 8
     }
 
@@ -38,31 +51,43 @@ enum HPACKHuffman {
     /// - Parameter encodedLength: ``encodedLength(_:)`` of `input`, when the caller has it.
     static func encode(_ input: UnsafeRawBufferPointer, encodedLength: Int? = nil, into out: inout [UInt8]) {
         let count = encodedLength ?? Self.encodedLength(input)
-        let start = out.count
-        // The room first, then the bytes written in place: no capacity check per byte.
-        out.append(contentsOf: repeatElement(0, count: count))
-        out.withUnsafeMutableBufferPointer { buffer in
-            var position = start
+        let packed = Self.packed
+        // Written four bytes at a time into scratch space (on the stack for a field's few
+        // dozen bytes), then appended in one copy.
+        withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { buffer in
+            var position = 0
+            // Fewer than 32 bits wait between symbols, plus one code of at most 30: the
+            // accumulator's low 62 bits hold everything not written yet.
             var accumulator: UInt64 = 0
             var pending = 0
             for byte in input {
-                let length = Int(HPACKHuffmanTable.lengths[Int(byte)])
-                accumulator = accumulator << UInt64(length) | UInt64(HPACKHuffmanTable.codes[Int(byte)])
-                pending += length
-                while pending >= 8 {
-                    pending -= 8
-                    precondition(position < buffer.count, "Huffman code longer than its encodedLength")
-                    buffer[position] = UInt8(truncatingIfNeeded: accumulator >> UInt64(pending))
-                    position += 1
+                let entry = packed[Int(byte)]
+                let length = Int(truncatingIfNeeded: entry & 0xff)
+                accumulator = accumulator << UInt64(length) | entry >> 8
+                pending &+= length
+                if pending >= 32 {
+                    pending &-= 32
+                    precondition(position + 4 <= count, "Huffman code longer than its encodedLength")
+                    // Safe: position + 4 <= count, the buffer's size (checked just above).
+                    buffer.storeBytes(
+                        of: UInt32(truncatingIfNeeded: accumulator >> UInt64(pending)).bigEndian, toByteOffset: position,
+                        as: UInt32.self)
+                    position &+= 4
                 }
             }
-            if pending > 0 {
-                let padding = 8 - pending
-                precondition(position < buffer.count, "Huffman code longer than its encodedLength")
-                buffer[position] = UInt8(truncatingIfNeeded: accumulator << UInt64(padding) | (1 << UInt64(padding) - 1))
+            // The last bits, padded to a whole byte with ones (EOS's first bits).
+            let padding = (8 - pending % 8) % 8
+            accumulator = accumulator << UInt64(padding) | (1 << UInt64(padding) - 1)
+            pending += padding
+            precondition(position + pending / 8 == count, "Huffman code not as long as its encodedLength")
+            while pending > 0 {
+                pending -= 8
+                // Safe: position < count (checked just above).
+                buffer[position] = UInt8(truncatingIfNeeded: accumulator >> UInt64(pending))
                 position += 1
             }
-            precondition(position == buffer.count, "Huffman code shorter than its encodedLength")
+            // Safe: the first `count` bytes of the scratch space were written.
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
     }
 

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// HPACK's integer (RFC 7541 §5.1) and string (§5.2) representations.
 enum HPACKPrimitives {
     /// The largest integer the decoder accepts: far above any index, size or length a
@@ -48,8 +52,21 @@ enum HPACKPrimitives {
     @inline(__always)
     static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
-        for index in 0..<a.count where a[index] != b[index] { return false }
-        return true
+        guard a.count > 0, let first = a.baseAddress, let second = b.baseAddress else { return true }
+        // Safe: both buffers hold `a.count` bytes (checked above); memcmp only reads them.
+        return memcmp(first, second, a.count) == 0
+    }
+
+    /// Whether `bytes` are `literal`'s, compared as bytes (`elementsEqual` with a
+    /// `String.UTF8View` steps through the string's indices one by one).
+    @inline(__always)
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        equal(bytes, UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    static func equal(_ bytes: [UInt8], _ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && bytes.withUnsafeBytes { equal($0, literal) }
     }
 
     /// Appends `bytes` as a string literal, Huffman-coded when `huffman` and that is no longer.

@@ -87,15 +87,16 @@ enum HPACKStaticTable {
     /// The lowest index whose name and value are both `name` and `value`, and otherwise the
     /// lowest whose name is `name`.
     static func find(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> (index: Int, fullMatch: Bool)? {
-        // Only the entries whose names have the right length are compared (fourteen at most,
-        // for seven bytes, mostly `:status`; most lengths have none or a few), as bytes of one
-        // flat copy of the table (no array per entry to retain): this runs for every field of
-        // every response head. The ranges come from the table itself, so they are in bounds.
+        // Only the entries in the name's bucket are compared (most names that are not in the
+        // table find an empty bucket, most that are find their own entries alone), as bytes
+        // of one flat copy of the table (no array per entry to retain): this runs for every
+        // field of every response head. The ranges come from the table itself, so they are
+        // in bounds.
         let lookup = Self.lookup
-        guard name.count + 1 < lookup.starts.count else { return nil }
+        let bucket = Lookup.bucket(of: name)
         let bytes = UnsafeRawBufferPointer(lookup.bytes)
         var nameIndex: Int?
-        for slot in lookup.starts[name.count]..<lookup.starts[name.count + 1] {
+        for slot in lookup.starts[bucket]..<lookup.starts[bucket + 1] {
             let offset = lookup.offsets[slot]
             guard HPACKPrimitives.equal(UnsafeRawBufferPointer(rebasing: bytes[lookup.names[offset]]), name) else { continue }
             if HPACKPrimitives.equal(UnsafeRawBufferPointer(rebasing: bytes[lookup.values[offset]]), value) {
@@ -107,8 +108,8 @@ enum HPACKStaticTable {
     }
 
     /// The table for ``find(name:value:)``: every name and value in one byte array, and the
-    /// entries' offsets grouped by name length, each group in table order
-    /// (`offsets[starts[n]..<starts[n + 1]]` are those whose names are `n` bytes long).
+    /// entries' offsets grouped by the bucket of their names, each group in table order
+    /// (`offsets[starts[b]..<starts[b + 1]]` are those whose names fall in bucket `b`).
     /// Kept in memory allocated once and never freed, so that a look-up retains nothing.
     struct Lookup: @unchecked Sendable {  // immutable, and its memory lives as long as the process
         let bytes: UnsafeBufferPointer<UInt8>
@@ -116,6 +117,19 @@ enum HPACKStaticTable {
         let values: UnsafeBufferPointer<Range<Int>>
         let offsets: UnsafeBufferPointer<Int>
         let starts: UnsafeBufferPointer<Int>
+
+        static let bucketCount = 128
+
+        /// A name's bucket, from its length and its first and last bytes: the table's 52
+        /// distinct names fall in 45 buckets, at most two names to a bucket (the seven
+        /// `:status` entries share a name, so a bucket), and names common in responses
+        /// that are not in the table (`x-request-id`, `x-cache`...) mostly find theirs empty.
+        @inline(__always)
+        static func bucket(of name: UnsafeRawBufferPointer) -> Int {
+            let first = Int(name.first ?? 0)
+            let last = Int(name.last ?? 0)
+            return (name.count &* 28 &+ first &* 29 &+ last) & (bucketCount - 1)
+        }
 
         init(_ entries: [HPACKHeaderField]) {
             var bytes: [UInt8] = []
@@ -127,15 +141,15 @@ enum HPACKStaticTable {
                 values.append(bytes.count..<(bytes.count + entry.value.count))
                 bytes.append(contentsOf: entry.value)
             }
-            let longest = entries.map(\.name.count).max() ?? 0
-            var starts = [Int](repeating: 0, count: longest + 2)
-            for entry in entries { starts[entry.name.count + 1] += 1 }
-            for length in 1..<starts.count { starts[length] += starts[length - 1] }
+            let buckets = entries.map { entry in entry.name.withUnsafeBytes { Self.bucket(of: $0) } }
+            var starts = [Int](repeating: 0, count: Self.bucketCount + 1)
+            for bucket in buckets { starts[bucket + 1] += 1 }
+            for bucket in 1..<starts.count { starts[bucket] += starts[bucket - 1] }
             var next = starts
             var offsets = [Int](repeating: 0, count: entries.count)
-            for (offset, entry) in entries.enumerated() {
-                offsets[next[entry.name.count]] = offset
-                next[entry.name.count] += 1
+            for (offset, bucket) in buckets.enumerated() {
+                offsets[next[bucket]] = offset
+                next[bucket] += 1
             }
             self.bytes = Self.immortal(bytes)
             self.names = Self.immortal(names)
@@ -144,7 +158,7 @@ enum HPACKStaticTable {
             self.starts = Self.immortal(starts)
         }
 
-        /// A copy of `array` in memory that is never freed (the table is built once).
+    /// A copy of `array` in memory that is never freed (the table is built once).
         private static func immortal<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
             let memory = UnsafeMutableBufferPointer<T>.allocate(capacity: array.count)
             _ = memory.initialize(from: array)

@@ -8,12 +8,15 @@ public enum HTTP2FrameEncoder {
         length: Int, type: UInt8, flags: UInt8, streamID: UInt32, into out: inout [UInt8]
     ) {
         precondition(length >= 0 && length <= 0xff_ffff, "frame length out of range")
-        out.append(UInt8(truncatingIfNeeded: length >> 16))
-        out.append(UInt8(truncatingIfNeeded: length >> 8))
-        out.append(UInt8(truncatingIfNeeded: length))
-        out.append(type)
-        out.append(flags)
-        appendUInt32(streamID & 0x7fff_ffff, to: &out)
+        let id = streamID & 0x7fff_ffff
+        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8),
+            UInt8(truncatingIfNeeded: length), type, flags,
+            UInt8(truncatingIfNeeded: id >> 24), UInt8(truncatingIfNeeded: id >> 16),
+            UInt8(truncatingIfNeeded: id >> 8), UInt8(truncatingIfNeeded: id)
+        )
+        // One append of the nine bytes (each `append` checks uniqueness and capacity).
+        withUnsafeBytes(of: header) { out.append(contentsOf: $0) }
     }
 
     public static func data(

@@ -42,36 +42,36 @@ extension HTTP2RequestHead {
             try Self.checkValue(field.value)
             if field.name.first == UInt8(ascii: ":") {
                 guard !seenRegular else { throw .malformed("pseudo-header field after a regular field") }
-                let value = String(decoding: field.value, as: UTF8.self)
-                switch String(decoding: field.name, as: UTF8.self) {
-                case ":method":
+                // Names compared as bytes; a `String` is made only of the four values kept.
+                switch PseudoHeader(field.name) {
+                case .method:
                     guard method == nil else { throw .malformed("duplicate :method") }
                     guard !field.value.isEmpty, field.value.allSatisfy(HTTPByteClass.isToken) else {
                         throw .malformed("invalid :method")
                     }
-                    method = value
-                case ":scheme":
+                    method = String(decoding: field.value, as: UTF8.self)
+                case .scheme:
                     guard scheme == nil else { throw .malformed("duplicate :scheme") }
-                    scheme = value
-                case ":authority":
+                    scheme = String(decoding: field.value, as: UTF8.self)
+                case .authority:
                     guard authority == nil else { throw .malformed("duplicate :authority") }
-                    authority = value
-                case ":path":
+                    authority = String(decoding: field.value, as: UTF8.self)
+                case .path:
                     guard path == nil else { throw .malformed("duplicate :path") }
                     guard !field.value.isEmpty else { throw .malformed("empty :path") }
                     guard field.value.allSatisfy(HTTPByteClass.isTargetByte) else { throw .malformed("invalid :path") }
-                    path = value
-                default:
+                    path = String(decoding: field.value, as: UTF8.self)
+                case nil:
                     throw .malformed("unknown or response pseudo-header field")
                 }
                 continue
             }
             seenRegular = true
             try Self.checkRegular(field)
-            if field.name.elementsEqual("host".utf8) {
+            if HPACKPrimitives.equal(field.name, "host") {
                 guard host == nil else { throw .malformed("duplicate host") }
                 host = String(decoding: field.value, as: UTF8.self)
-            } else if field.name.elementsEqual("content-length".utf8) {
+            } else if HPACKPrimitives.equal(field.name, "content-length") {
                 guard let length = Self.contentLength(field.value) else { throw .malformed("invalid content-length") }
                 guard contentLength == nil || contentLength == length else {
                     throw .malformed("conflicting content-length")
@@ -117,12 +117,12 @@ extension HTTP2RequestHead {
             field.name.allSatisfy({ HTTPByteClass.isToken($0) && !($0 >= 0x41 && $0 <= 0x5a) })
         else { throw .malformed("field name not a lower-case token") }
         switch field.name.count {
-        case 2 where field.name.elementsEqual("te".utf8):
-            guard field.value.elementsEqual("trailers".utf8) else { throw .malformed("te other than trailers") }
-        case 7 where field.name.elementsEqual("upgrade".utf8),
-            10 where field.name.elementsEqual("connection".utf8) || field.name.elementsEqual("keep-alive".utf8),
-            16 where field.name.elementsEqual("proxy-connection".utf8),
-            17 where field.name.elementsEqual("transfer-encoding".utf8):
+        case 2 where HPACKPrimitives.equal(field.name, "te"):
+            guard HPACKPrimitives.equal(field.value, "trailers") else { throw .malformed("te other than trailers") }
+        case 7 where HPACKPrimitives.equal(field.name, "upgrade"),
+            10 where HPACKPrimitives.equal(field.name, "connection") || HPACKPrimitives.equal(field.name, "keep-alive"),
+            16 where HPACKPrimitives.equal(field.name, "proxy-connection"),
+            17 where HPACKPrimitives.equal(field.name, "transfer-encoding"):
             throw .malformed("connection-specific field")
         default:
             break
@@ -148,5 +148,20 @@ extension HTTP2RequestHead {
             result = result * 10 + Int(byte - 0x30)
         }
         return result
+    }
+}
+
+/// The request pseudo-header fields (RFC 9113 §8.3.1), told apart by their bytes.
+private enum PseudoHeader {
+    case method, scheme, authority, path
+
+    init?(_ name: [UInt8]) {
+        switch name.count {
+        case 5 where HPACKPrimitives.equal(name, ":path"): self = .path
+        case 7 where HPACKPrimitives.equal(name, ":method"): self = .method
+        case 7 where HPACKPrimitives.equal(name, ":scheme"): self = .scheme
+        case 10 where HPACKPrimitives.equal(name, ":authority"): self = .authority
+        default: return nil
+        }
     }
 }

@@ -8,14 +8,33 @@ extension HTTP2ServerConnectionStateMachine {
         fields: (inout HTTP2FieldBlockWriter) -> Void
     ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
         guard var stream = streams[id], !stream.responseStarted, !isClosed else { return (false, takeActions()) }
+        // The block is written straight into the output, after a HEADERS frame header whose
+        // length is filled in once the block is done: no block buffer to allocate and copy.
         var writer = HTTP2FieldBlockWriter(taking: &encoder)
+        swap(&writer.block, &output)
+        let frameStart = writer.block.count
+        var flags = HTTP2FrameFlags.endHeaders
+        if endStream { flags |= HTTP2FrameFlags.endStream }
+        HTTP2FrameEncoder.frameHeader(length: 0, type: HTTP2FrameType.headers, flags: flags, streamID: id, into: &writer.block)
+        let blockStart = writer.block.count
         writer.encoder.beginBlock(into: &writer.block)
         writer.addStatus(status)
         fields(&writer)
         writer.giveBack(to: &encoder)
-        HTTP2FrameEncoder.headers(
-            streamID: id, block: writer.block[...], endStream: endStream, maxFrameSize: Int(peerSettings.maxFrameSize),
-            into: &output)
+        swap(&writer.block, &output)
+        let blockLength = output.count - blockStart
+        if blockLength <= Int(peerSettings.maxFrameSize) {
+            output[frameStart] = UInt8(truncatingIfNeeded: blockLength >> 16)
+            output[frameStart + 1] = UInt8(truncatingIfNeeded: blockLength >> 8)
+            output[frameStart + 2] = UInt8(truncatingIfNeeded: blockLength)
+        } else {
+            // Longer than one frame: HEADERS and CONTINUATION frames in its place.
+            let block = Array(output[blockStart...])
+            output.removeSubrange(frameStart...)
+            HTTP2FrameEncoder.headers(
+                streamID: id, block: block[...], endStream: endStream, maxFrameSize: Int(peerSettings.maxFrameSize),
+                into: &output)
+        }
         stream.responseStarted = true
         streams[id] = stream
         if endStream { localEnded(id) }
@@ -31,6 +50,20 @@ extension HTTP2ServerConnectionStateMachine {
     ) -> (sent: Bool, actions: [HTTP2ServerAction]) {
         guard var stream = streams[id], stream.responseStarted, !stream.pendingEnd, !isClosed else {
             return (false, takeActions())
+        }
+        if sendQueue.isEmpty, bytes.count <= min(stream.sendWindow, connectionSendWindow, Int(peerSettings.maxFrameSize)) {
+            // Nothing queued before it and the windows take it whole (a usual response body):
+            // framed at once, as ``flush(now:)`` would frame it, without queueing a copy.
+            if !bytes.isEmpty || endStream {
+                HTTP2FrameEncoder.data(streamID: id, bytes: bytes, endStream: endStream, into: &output)
+            }
+            stream.sendWindow -= bytes.count
+            connectionSendWindow -= bytes.count
+            stream.pendingEnd = endStream
+            streams[id] = stream
+            actions.append(.sendQueueDrained(streamID: id))
+            if endStream { localEnded(id) }
+            return (true, takeActions())
         }
         if stream.pendingCount == 0 && !sendQueue.contains(id) { sendQueue.append(id) }
         stream.pending.append(contentsOf: bytes)
@@ -189,9 +222,39 @@ public struct HTTP2FieldBlockWriter: Sendable {
     /// Stands in for the connection's encoder while a block is written; never used to encode.
     private static let placeholder = HPACKEncoder()
 
+    /// `:status`: one byte for the seven statuses of the static table (RFC 7541 Appendix A),
+    /// else its digits with the static table's name, as the encoder writes any field.
     mutating func addStatus(_ status: Int) {
-        let digits = String(status)
-        encoder.append(name: ":status", value: digits, into: &block)
+        let staticIndex: Int? =
+            switch status {
+            case 200: 8
+            case 204: 9
+            case 206: 10
+            case 304: 11
+            case 400: 12
+            case 404: 13
+            case 500: 14
+            default: nil
+            }
+        if let staticIndex {
+            HPACKPrimitives.appendInteger(staticIndex, prefixBits: 7, flags: 0x80, into: &block)
+            return
+        }
+        guard (100...999).contains(status) else {
+            // Not a status HTTP defines (RFC 9110 §15): written as it is, as HTTP/1.1 would.
+            encoder.append(name: ":status", value: String(status), into: &block)
+            return
+        }
+        let digits: (UInt8, UInt8, UInt8) = (
+            UInt8(ascii: "0") + UInt8(status / 100), UInt8(ascii: "0") + UInt8(status / 10 % 10),
+            UInt8(ascii: "0") + UInt8(status % 10)
+        )
+        withUnsafeBytes(of: digits) { value in
+            let name: StaticString = ":status"
+            encoder.append(
+                name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value,
+                into: &block)
+        }
     }
 
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {

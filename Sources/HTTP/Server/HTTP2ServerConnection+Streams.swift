@@ -27,7 +27,7 @@ extension HTTP2ServerConnection {
                 bodyLength = nil
             }
             let request = HTTPServerRequest(
-                head: Self.requestHead(head, bodyLength: bodyLength), body: body, origin: origin)
+                head: Self.requestHead(head, method: method, bodyLength: bodyLength), body: body, origin: origin)
             do {
                 if configuration.cancelsAbandonedRequests {
                     // This task, kept only while it runs the responder (so surely alive).
@@ -92,30 +92,56 @@ extension HTTP2ServerConnection {
     /// body without `content-length` (HTTP/2 frames bodies itself) is described as HTTP/1.1
     /// would frame it, so that a proxy forwards it so: `content-length` when it is all in
     /// already (`bodyLength`), else `transfer-encoding: chunked` (a body still streaming).
-    static func requestHead(_ head: HTTP2RequestHead, bodyLength: Int?) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.fields.count + 1)
+    ///
+    /// The fields are copied as bytes, as the HTTP/1.1 parser stores what it accepted:
+    /// ``HTTP2RequestHead`` checked them as strictly (lower-case token names, values without
+    /// control bytes or surrounding whitespace), so no `String` is made per field.
+    static func requestHead(_ head: HTTP2RequestHead, method: HTTPMethod, bodyLength: Int?) -> HTTPRequestHead {
         var hasHost = false
-        var cookies: [String] = []
+        var cookieFields = 0
+        var cookies: [UInt8] = []
+        var capacity = 0
         for field in head.fields {
-            if field.name.elementsEqual("cookie".utf8) {
-                cookies.append(String(decoding: field.value, as: UTF8.self))
+            if HPACKPrimitives.equal(field.name, "cookie") {
+                // Joined into one field for HTTP/1.1 (RFC 9113 §8.2.3).
+                if cookieFields > 0 { cookies.append(contentsOf: "; ".utf8) }
+                cookies.append(contentsOf: field.value)
+                cookieFields += 1
                 continue
             }
-            if field.name.elementsEqual("host".utf8) { hasHost = true }
-            headers.add(name: String(decoding: field.name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
+            if HPACKPrimitives.equal(field.name, "host") { hasHost = true }
+            capacity += HTTPHeaders.recordSize(nameCount: field.name.count, valueCount: field.value.count)
         }
-        if !hasHost, let authority = head.authority { headers.add(name: "host", value: authority) }
-        if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
+        let host = hasHost ? nil : head.authority
+        if let host { capacity += HTTPHeaders.recordSize(nameCount: 4, valueCount: host.utf8.count) }
+        if cookieFields > 0 { capacity += HTTPHeaders.recordSize(nameCount: 6, valueCount: cookies.count) }
+        var framing: (name: StaticString, value: String)?
         if head.contentLength == nil {
             if let bodyLength {
-                if bodyLength > 0 { headers.add(name: "content-length", value: String(bodyLength)) }
+                if bodyLength > 0 { framing = ("content-length", String(bodyLength)) }
             } else {
-                headers.add(name: "transfer-encoding", value: "chunked")
+                framing = ("transfer-encoding", "chunked")
             }
         }
-        let method = HTTPMethod(rawValue: head.method) ?? .GET
+        if let framing {
+            capacity += HTTPHeaders.recordSize(nameCount: framing.name.utf8CodeUnitCount, valueCount: framing.value.utf8.count)
+        }
+        let headers = HTTPHeaders(byteCapacity: capacity, spareCapacity: HTTPFieldSection.spareBytes) { writer in
+            for field in head.fields where !HPACKPrimitives.equal(field.name, "cookie") {
+                field.name.withUnsafeBytes { name in field.value.withUnsafeBytes { writer.append(name: name, value: $0) } }
+            }
+            if let host { host.withContiguousUTF8 { writer.append(name: Self.bytes("host"), value: UnsafeRawBufferPointer($0)) } }
+            if cookieFields > 0 { cookies.withUnsafeBytes { writer.append(name: Self.bytes("cookie"), value: $0) } }
+            if let framing {
+                framing.value.withContiguousUTF8 { writer.append(name: Self.bytes(framing.name), value: UnsafeRawBufferPointer($0)) }
+            }
+        }
         return HTTPRequestHead(method: method, target: head.path, version: HTTPVersion(major: 2, minor: 0), headers: headers)
+    }
+
+    /// A literal's bytes (static memory, valid for as long as the process runs).
+    private static func bytes(_ text: StaticString) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
     }
 
     func send(_ response: HTTPServerResponse, on id: UInt32, method: HTTPMethod, exchange: Exchange) async {
