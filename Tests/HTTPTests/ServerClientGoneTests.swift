@@ -26,6 +26,11 @@ final class ServerClientGoneTests {
         var router = Router()
         let seen = seen
         router.get("/hello") { _ in .json(.ok, Array(#"{"hello":true}"#.utf8)) }
+        // Answers 200 after a short wait, which a cancelled task cannot make (500).
+        router.get("/short") { request in
+            try await request.loop.sleep(for: .milliseconds(20))
+            return .json(.ok, Array(#"{"short":true}"#.utf8))
+        }
         // Waits far longer than any test: only a cancellation ends it early.
         router.get("/wait") { request in
             seen.started.add(1, ordering: .relaxed)
@@ -86,6 +91,66 @@ final class ServerClientGoneTests {
             ["-sS", "--http2-prior-knowledge", "--max-time", "1", "http://127.0.0.1:\(server.localPort)/wait"])
         #expect(result.status == 28, "curl timed out: \(result.output)")
         #expect(await eventually(timeout: .seconds(20)) { self.seen.cancelled.load(ordering: .relaxed) > cancelledBefore })
+    }
+
+    /// A handler's task serves the connection's next streams when it is done, unless it was
+    /// cancelled (a cancelled task stays cancelled): the streams after an abandoned one are
+    /// served by tasks that are not.
+    @Test func streamsAfterAnAbandonedHTTP2StreamAreServed() async throws {
+        let startedBefore = seen.started.load(ordering: .relaxed)
+        let cancelledBefore = seen.cancelled.load(ordering: .relaxed)
+        let address = try #require(SocketAddress(numericHost: "127.0.0.1", port: server.localPort))
+        let loop = loop
+        let seen = seen
+        let statuses = try await withTaskExecutorPreference(loop) { @concurrent in
+            let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(5))
+            defer { socket.close() }
+            var encoder = HPACKEncoder()
+            func headers(_ stream: UInt32, _ path: String) -> [UInt8] {
+                var block: [UInt8] = []
+                for (name, value) in [(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", "t")] {
+                    encoder.append(name: name, value: value, into: &block)
+                }
+                var frame: [UInt8] = []
+                HTTP2FrameEncoder.headers(streamID: stream, block: block[...], endStream: true, maxFrameSize: 16_384, into: &frame)
+                return frame
+            }
+            var start = HTTP2Wire.clientPreface
+            HTTP2FrameEncoder.settings([], into: &start)
+            try await socket.write(start + headers(1, "/wait"))
+            #expect(await eventually { seen.started.load(ordering: .relaxed) > startedBefore })
+            var reset: [UInt8] = []
+            HTTP2FrameEncoder.rstStream(streamID: 1, code: .cancel, into: &reset)
+            try await socket.write(reset)
+            #expect(await eventually(timeout: .seconds(20)) { seen.cancelled.load(ordering: .relaxed) > cancelledBefore })
+            // Then streams one at a time: each is served by a task that the last one left.
+            var statuses: [String] = []
+            var decoder = HPACKDecoder()
+            var unread: [UInt8] = []
+            // Safe: allocated here, used only by this loop's reads, freed when it is done.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 1)
+            defer { buffer.deallocate() }
+            for stream in stride(from: UInt32(3), through: 11, by: 2) {
+                try await socket.write(headers(stream, "/short"))
+                var status: String?
+                while status == nil {
+                    while case .frame(let frame, let consumed) = unread.withUnsafeBytes({ HTTP2FrameDecoder().decode($0) }) {
+                        unread.removeFirst(consumed)
+                        if frame.streamID == stream, case .headers(let fragment, _, _) = frame.payload {
+                            let fields = try decoder.decode(fragment)
+                            status = fields.first.map { String(decoding: $0.value, as: UTF8.self) }
+                        }
+                    }
+                    guard status == nil else { break }
+                    let count = try await socket.read(into: buffer)
+                    guard count > 0 else { throw IOError(.closed, operation: "read") }
+                    unread += UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                }
+                statuses.append(status ?? "")
+            }
+            return statuses
+        }
+        #expect(statuses == ["200", "200", "200", "200", "200"])
     }
 
     @Test func keepAliveAndPipelinedRequestsAreAnsweredAsBefore() async throws {

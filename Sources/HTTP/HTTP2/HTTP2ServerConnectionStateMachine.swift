@@ -241,8 +241,10 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
     public var nextDeadline: UInt64? {
         guard !isClosed else { return nil }
         var deadline = settingsSentAt.map { $0 &+ configuration.settingsAckTimeoutNanoseconds }
-        for stream in streams.values {
-            if let since = stream.stalledSince {
+        // Only a stream with queued data can be stalled, and every such stream is in the send
+        // queue (empty while the windows keep up): no walk over every stream.
+        for id in sendQueue {
+            if let since = streams[id]?.stalledSince {
                 let stallDeadline = since &+ configuration.sendStallTimeoutNanoseconds
                 deadline = min(deadline ?? stallDeadline, stallDeadline)
             }

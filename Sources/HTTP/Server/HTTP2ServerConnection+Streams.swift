@@ -5,6 +5,33 @@ import Reactor
 /// is in, hands it the request body as it arrives, and sends the response, framed as flow
 /// control allows.
 extension HTTP2ServerConnection {
+    /// A handler's task: serves `first`, then the streams the read loop hands it, until the
+    /// connection ends or stays without streams for ``workerKeepTime``. Why not a task per
+    /// stream: a new task costs its creation and its end, and allocates afresh the slabs
+    /// its allocator holds the handler's async frames in; a task kept keeps them.
+    func work(startingWith first: StreamJob) async {
+        var job = first
+        while true {
+            await serve(job.id, head: job.head, exchange: job.exchange)
+            // A cancelled task (its stream abandoned in the responder) stays cancelled: it
+            // serves no other stream.
+            guard !Task.isCancelled, !isClosed, !machine.isClosed,
+                let next = await withCheckedContinuation({ worker in
+                    idleWorkers.append(worker)
+                    // The connection's timer ends waiting workers once it stays quiet.
+                    if exchanges.isEmpty { armTimer() }
+                })
+            else { return }
+            job = next
+        }
+    }
+
+    /// Ends the handlers' tasks that wait for a stream.
+    func releaseIdleWorkers() {
+        let workers = idleWorkers
+        idleWorkers = []
+        for worker in workers { worker.resume(returning: nil) }
+    }
 
     func serve(_ id: UInt32, head: HTTP2RequestHead, exchange: Exchange) async {
         let response: HTTPServerResponse
@@ -81,10 +108,12 @@ extension HTTP2ServerConnection {
             if exchange.bodyComplete { return nil }
             if exchange.bodyTimedOut { throw HTTPServerError(.bodyTimeout) }
             exchange.isReadingBody = true
+            handlersReadingBody += 1
             exchange.bodyDeadline = loop.now &+ bodyReadTimeout
             armTimer()
             await withCheckedContinuation { exchange.waiter = $0 }
             exchange.isReadingBody = false
+            handlersReadingBody -= 1
         }
     }
 
@@ -203,7 +232,7 @@ extension HTTP2ServerConnection {
         while !exchange.reset, !isClosed, let pending = machine.pendingByteCount(streamID: id), pending > 0 {
             await withCheckedContinuation { exchange.waiter = $0 }
         }
-        while !isClosed, pendingOutput.count > Self.outputHighWater {
+        while !isClosed, machine.output.count > Self.outputHighWater {
             await withCheckedContinuation { outputWaiters.append($0) }
         }
         if exchange.reset || isClosed { throw IOError(.closed, operation: "write") }

@@ -1,11 +1,15 @@
 /// Writing: the machine's output goes to one writer task, which sends what collected during
 /// a turn of the loop in one write, wakes handlers waiting for room, and ends the connection.
 extension HTTP2ServerConnection {
-    /// Moves the machine's output to the writer.
+    /// Hands the machine's output to the writer: it sends what collects in the machine's
+    /// buffer (no copy into a buffer of its own). Output the machine makes after this side
+    /// closed the connection is dropped, unless it is the machine's own ending (GOAWAY).
     func takeOutput() {
-        let bytes = machine.takeOutput()
-        guard !bytes.isEmpty, !isClosed || machine.isClosed else { return }
-        pendingOutput.append(contentsOf: bytes)
+        guard !machine.output.isEmpty else { return }
+        guard !isClosed || machine.isClosed else {
+            _ = machine.takeOutput()
+            return
+        }
         if let waiter = writerWaiter {
             writerWaiter = nil
             waiter.resume()
@@ -16,16 +20,21 @@ extension HTTP2ServerConnection {
     /// loop goes out in one write.
     func writeLoop() async {
         while true {
-            if pendingOutput.isEmpty {
+            if machine.output.isEmpty {
                 if isClosed { return }
                 await withCheckedContinuation { writerWaiter = $0 }
                 continue
             }
-            let bytes = pendingOutput
-            pendingOutput = []
+            var bytes = machine.takeOutput()
             stream.writeDeadline = loop.now &+ configuration.writeTimeout.nanoseconds
             do {
                 try await stream.write(bytes[...])
+                if machine.output.isEmpty && bytes.capacity <= Self.reusedOutputCapacity {
+                    // The buffer goes back to the machine, so that the next output does not
+                    // grow a new one from nothing (several reallocations per response).
+                    bytes.removeAll(keepingCapacity: true)
+                    machine.output = bytes
+                }
             } catch {
                 stream.writeDeadline = nil
                 isClosed = true
@@ -38,7 +47,7 @@ extension HTTP2ServerConnection {
             let waiters = outputWaiters
             outputWaiters = []
             for waiter in waiters { waiter.resume() }
-            if machine.isClosed && pendingOutput.isEmpty {
+            if machine.isClosed && machine.output.isEmpty {
                 // All said (GOAWAY last): end our side; the read loop lingers until the client closes.
                 if let socket { socket.shutdownWrite() } else { await stream.closeGracefully() }
                 wakeAll()
@@ -56,12 +65,13 @@ extension HTTP2ServerConnection {
             waiter.resume()
         }
         wakeAll()
-        if pendingOutput.isEmpty { stream.close() }
+        if machine.output.isEmpty { stream.close() }
     }
 
     func wakeAll() {
         for exchange in exchanges.values { exchange.abandon() }
         exchanges = [:]
+        releaseIdleWorkers()
         let waiters = outputWaiters
         outputWaiters = []
         for waiter in waiters { waiter.resume() }

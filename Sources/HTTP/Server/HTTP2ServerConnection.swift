@@ -2,7 +2,9 @@ import Reactor
 
 /// Serves one HTTP/2 connection (RFC 9113) on its loop: the I/O shell around
 /// ``HTTP2ServerConnectionStateMachine``. The machine decides; this class reads, writes,
-/// keeps the timers and runs one handler task per stream, all on the connection's loop.
+/// keeps the timers and runs each stream's handler in a task of its own, all on the
+/// connection's loop. A handler's task that is done waits for the connection's next stream
+/// rather than ending (see ``work(startingWith:)``).
 ///
 /// Requests reach the same ``HTTPResponder`` as HTTP/1.1 requests, as ``HTTPServerRequest``s
 /// whose head carries version 2.0, the `:authority` as `Host`, and cookies joined into one
@@ -61,6 +63,13 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         }
     }
 
+    /// A stream to serve: what the read loop hands to a handler's task.
+    struct StreamJob {
+        let id: UInt32
+        let head: HTTP2RequestHead
+        let exchange: Exchange
+    }
+
     let stream: any ByteStream
     let socket: TCPSocket?
     let loop: EventLoop
@@ -71,12 +80,15 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     let origin: HTTPRequestOrigin
     var machine: HTTP2ServerConnectionStateMachine
     var exchanges: [UInt32: Exchange] = [:]
-    /// Bytes the machine produced and the writer has not sent yet.
-    var pendingOutput: [UInt8] = []
     var writerWaiter: CheckedContinuation<Void, Never>?
-    /// Handlers waiting for `pendingOutput` to shrink (a slow reader's backpressure).
+    /// Handlers waiting for the machine's output to shrink (a slow reader's backpressure).
     var outputWaiters: [CheckedContinuation<Void, Never>] = []
     var isClosed = false
+    /// Handlers' tasks done with their streams, waiting for the next (nil: end).
+    var idleWorkers: [CheckedContinuation<StreamJob?, Never>] = []
+    /// Handlers waiting in ``nextBodyChunk(streamID:exchange:)``: only then can a body
+    /// deadline run, so the timer looks for one only then.
+    var handlersReadingBody = 0
     private var timer: TimerHandle?
     private var timerDeadline: UInt64?
     private let idleTimeout: UInt64
@@ -85,8 +97,12 @@ final class HTTP2ServerConnection: @unchecked Sendable {
 
     /// How long a connection that ended by protocol keeps reading (and dropping) input.
     private static let lingerTime: UInt64 = 2_000_000_000
+    /// How long handlers' tasks wait for another stream on a connection that has none.
+    static let workerKeepTime: UInt64 = 1_000_000_000
     /// Output above this size makes streamed bodies wait for the socket.
     static let outputHighWater = 256 * 1024
+    /// An output buffer this large or smaller is kept for the next output once written.
+    static let reusedOutputCapacity = 4 * 1024
 
     init(
         stream: any ByteStream, configuration: HTTPServerConfiguration, http2: HTTP2ServerConfiguration,
@@ -161,7 +177,12 @@ final class HTTP2ServerConnection: @unchecked Sendable {
                     let exchange = Exchange()
                     exchange.bodyComplete = endStream
                     exchanges[id] = exchange
-                    group.addTask(executorPreference: loop) { await self.serve(id, head: head, exchange: exchange) }
+                    let job = StreamJob(id: id, head: head, exchange: exchange)
+                    if let worker = idleWorkers.popLast() {
+                        worker.resume(returning: job)
+                    } else {
+                        group.addTask(executorPreference: loop) { await self.work(startingWith: job) }
+                    }
                 } else {
                     handle(action)
                 }
@@ -214,13 +235,15 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     /// deadlines and the idle timeout.
     func armTimer() {
         guard !isClosed else { return }
-        var deadline = machine.nextDeadline
+        var deadline = Self.nextDeadline(of: &machine)
         if exchanges.isEmpty {
-            let idle = lastActivity &+ idleTimeout
+            let idle = lastActivity &+ (idleWorkers.isEmpty ? idleTimeout : min(idleTimeout, Self.workerKeepTime))
             deadline = min(deadline ?? idle, idle)
         }
-        for exchange in exchanges.values where exchange.isWaitingForBody {
-            deadline = min(deadline ?? exchange.bodyDeadline, exchange.bodyDeadline)
+        if handlersReadingBody > 0 {
+            for exchange in exchanges.values where exchange.isWaitingForBody {
+                deadline = min(deadline ?? exchange.bodyDeadline, exchange.bodyDeadline)
+            }
         }
         guard let deadline, deadline != timerDeadline else { return }
         timer?.cancel()
@@ -233,6 +256,12 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         }
     }
 
+    /// The machine's next deadline, read in place: read from the property, the machine is
+    /// copied first, retaining (then releasing) every buffer and table it holds.
+    private static func nextDeadline(of machine: inout HTTP2ServerConnectionStateMachine) -> UInt64? {
+        machine.nextDeadline
+    }
+
     private func timerFired() {
         guard !isClosed else { return }
         let now = loop.now
@@ -241,6 +270,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             if !machine.isClosed { close() }
             return
         }
+        if exchanges.isEmpty && now &- lastActivity >= Self.workerKeepTime { releaseIdleWorkers() }
         // A request body that stopped coming: its handler answers 408 (as HTTP/1.1's does).
         for exchange in exchanges.values where exchange.isWaitingForBody && now >= exchange.bodyDeadline {
             exchange.bodyTimedOut = true
