@@ -53,7 +53,11 @@ pick_ids() {
     cat >"$work/$2.lua" <<LUA
 movies = {$movie_ids}
 users = {$user_ids}
-math.randomseed(os.time())
+-- Each wrk thread draws its own sequence (seeded by time and thread number): with one seed
+-- for all, every thread sent the same pairs and half of S4's adds were repeats (409).
+threads = 0
+function setup(thread) threads = threads + 1; thread:set("thread_number", threads) end
+function init(args) math.randomseed(os.time() * 100 + thread_number) end
 function pick(list) return list[math.random(#list)] end
 LUA
 }
