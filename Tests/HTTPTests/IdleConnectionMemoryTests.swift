@@ -1,5 +1,5 @@
 import MarqueeTesting
-import Reactor
+@testable import Reactor
 import Testing
 
 @testable import HTTP
@@ -149,6 +149,29 @@ struct IdleConnectionMemoryTests {
         }
     }
 
+    static func liveTimers(on loop: EventLoop) async -> Int {
+        await withTaskExecutorPreference(loop) { @concurrent in loop.liveTimerCount }
+    }
+
+    /// A parked connection holds no timer of its own: its loop's sweep keeps every parked
+    /// connection's idle deadline with one timer (and nor does the wait before it parks).
+    @Test func parkedConnectionsHoldNoTimerEach() async throws {
+        let server = Self.server(parkingDelay: .zero)
+        try await serving(server) { address, loop in
+            let before = await Self.liveTimers(on: loop)
+            let sockets = try await connectAndAsk(20, address, loop)
+            defer { for socket in sockets { socket.close() } }
+            // The clients are on the same loop: their own timers (connect, read) do not count.
+            for socket in sockets {
+                socket.readDeadline = nil
+                socket.cancelDeadlineTimers()
+            }
+            #expect(await eventually { server.parkedConnections == 20 })
+            let after = await Self.liveTimers(on: loop)
+            #expect(after <= before + 2, "20 parked connections, \(after - before) more timers")
+        }
+    }
+
     /// A parked connection still ends at its idle timeout (counted from its last answer, not
     /// from when it parked), and the server forgets it.
     @Test func aParkedConnectionEndsAtItsIdleTimeout() async throws {
@@ -164,6 +187,23 @@ struct IdleConnectionMemoryTests {
             defer { buffer.deallocate() }
             #expect(try await socket.read(into: buffer) == 0)
             #expect(await eventually { server.openConnections == 0 && server.parkedConnections == 0 })
+        }
+    }
+
+    /// A connection waiting for its next request in a task (the parking delay is long) has no
+    /// read timer either: its loop's sweep ends the wait at the idle deadline, and it closes.
+    @Test func anIdleWaitInATaskEndsAtItsIdleTimeout() async throws {
+        let server = Self.server(parkingDelay: .seconds(600), idleTimeout: .seconds(1))
+        try await serving(server) { address, loop in
+            let socket = try await TCPSocket.connect(to: address, on: loop, timeout: .seconds(2))
+            defer { socket.close() }
+            #expect(try await ask(socket, Self.request).hasPrefix("HTTP/1.1 200 OK"))
+            socket.readDeadline = monotonicNanoseconds() + 30_000_000_000
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 1)
+            defer { buffer.deallocate() }
+            #expect(try await socket.read(into: buffer) == 0)
+            #expect(server.parkedConnections == 0, "it timed out waiting, not parked")
+            #expect(await eventually { server.openConnections == 0 })
         }
     }
 

@@ -48,8 +48,20 @@ public final class HTTPServer: Sendable {
             LoopState(
                 loop: loop,
                 idleWaiters: connectionShared.parkingDelay.map {
-                    IdleWaitQueue(loop: loop, parkingDelay: $0, capacity: configuration.maxIdleTasksPerLoop)
+                    IdleWaitQueue(
+                        loop: loop, parkingDelay: $0, capacity: configuration.maxIdleTasksPerLoop,
+                        idleTimeout: connectionShared.idleTimeout)
                 })
+        }
+        for state in loopStates {
+            // weak, unowned: the server owns its loops' states, which own their queues.
+            state.idleWaiters?.wake = { [weak self, unowned state] connection in
+                guard let self else {
+                    connection.stream.close()
+                    return
+                }
+                self.wake(connection, on: state)
+            }
         }
     }
 
@@ -230,7 +242,10 @@ public final class HTTPServer: Sendable {
                 connectionEnded(on: state)
                 return
             }
+            // The timer armed for this wait would stay until its deadline; the connection arms
+            // its own when it waits.
             socket.readDeadline = nil
+            socket.cancelDeadlineTimers()
             startServing(socket, on: state)
         }
     }
@@ -338,23 +353,27 @@ public final class HTTPServer: Sendable {
     }
 
     /// Runs `connection` until it ends or parks; a parked one runs again in a new task on
-    /// the loop when its socket calls back (the task that parked it ends meanwhile).
+    /// the loop when its loop's ``IdleWaitQueue`` wakes it (the task that parked it ends
+    /// meanwhile).
     private func run(_ connection: HTTPServerConnection, on state: LoopState) async {
-        if await connection.run() == .parked, let socket = connection.watchedSocket {
+        if await connection.run() == .parked, let socket = connection.watchedSocket, let idleWaiters = state.idleWaiters {
             parkedCount.wrappingAdd(1, ordering: .relaxed)
-            socket.whenReadable { [self] in
-                parkedCount.wrappingSubtract(1, ordering: .relaxed)
-                Task(executorPreference: state.loop) {
-                    await state.loop.withCancellableSocketWaits {
-                        socket.reserveWaitsForCurrentTask()
-                        await self.run(connection, on: state)
-                    }
-                }
-            }
+            idleWaiters.park(connection, on: socket)
             return
         }
         state.connections[ObjectIdentifier(connection)] = nil
         connectionEnded(on: state)
+    }
+
+    /// Runs a parked connection again, in a new task on its loop. Loop-only.
+    private func wake(_ connection: HTTPServerConnection, on state: LoopState) {
+        parkedCount.wrappingSubtract(1, ordering: .relaxed)
+        Task(executorPreference: state.loop) {
+            await state.loop.withCancellableSocketWaits {
+                connection.watchedSocket?.reserveWaitsForCurrentTask()
+                await self.run(connection, on: state)
+            }
+        }
     }
 }
 

@@ -98,14 +98,19 @@ extension HTTPServerConnection {
             try await socket.waitUntilReadable()
             return true
         }
+        let deadline = idleDeadline ?? 0
+        if deadline <= loop.now { throw IOError(.timedOut, operation: "read") }
         // Read from the connection each time rather than bound once: a local would be
         // retained across the wait.
         guard idleWaiters.unsafelyUnwrapped.join(self) else { return false }
         defer { idleWaiters.unsafelyUnwrapped.leave(self) }
+        // The queue's sweep ends this wait, by its deadline too: no read timer per connection.
+        socket.readDeadline = nil
+        defer { socket.readDeadline = deadline }
         do {
             try await socket.waitUntilReadable()
             return true
-        } catch let error as IOError where error.code == .timedOut && loop.now < idleDeadline ?? 0 {
+        } catch let error as IOError where error.code == .timedOut && loop.now < deadline {
             return false
         }
     }

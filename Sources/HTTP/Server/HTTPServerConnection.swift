@@ -70,10 +70,11 @@ final class HTTPServerConnection: @unchecked Sendable {
     /// does not restart the idle timeout. nil outside that wait.
     var idleDeadline: UInt64?
     /// When the current idle wait for a request began (``EventLoop/now``), while the connection
-    /// is in ``idleWaiters``' list; 0 when it is not. Set by that list, as are the two links.
+    /// waits in ``idleWaiters``. Set by that queue, as are the list it is in and its two links.
     var idleWaitStarted: UInt64 = 0
-    var olderIdle: IdleWaitQueue.Link?
-    var newerIdle: IdleWaitQueue.Link?
+    var idleMembership = IdleMembership.none
+    var olderIdle: Unmanaged<HTTPServerConnection>?
+    var newerIdle: Unmanaged<HTTPServerConnection>?
     /// Set when the request loop stops to park rather than to end (see ``RunOutcome``).
     var parks = false
     /// Whether a response has been written on this connection (see ``drain()``).
@@ -202,8 +203,8 @@ final class HTTPServerConnection: @unchecked Sendable {
     enum RunOutcome {
         /// The connection is closed, or closes by itself (a lingering close ends with it).
         case ended
-        /// Idle, holding no buffer: call ``run()`` again, in a new task, once
-        /// ``TCPSocket/whenReadable(_:)`` on ``watchedSocket`` calls back.
+        /// Idle, holding no buffer: ``IdleWaitQueue/park(_:on:)`` it on ``watchedSocket``, and
+        /// call ``run()`` again, in a new task, when the queue wakes it.
         case parked
     }
 
@@ -308,5 +309,12 @@ final class HTTPServerConnection: @unchecked Sendable {
                 return
             }
         }
+    }
+}
+
+extension HTTPServerConnection: SocketReadObserver, IdleNode {
+    /// The wait of a parked connection ended (see ``IdleWaitQueue/park(_:on:)``).
+    func socketReadWaitEnded() {
+        idleWaiters?.socketReadWaitEnded(self)
     }
 }

@@ -22,6 +22,13 @@ public final class EventLoop: @unchecked Sendable {
     private var timers = TimerQueue()
     private var isRunning = false
 
+    /// Timers scheduled and neither fired nor cancelled (tests: what a connection leaves armed).
+    /// Loop-only.
+    var liveTimerCount: Int {
+        assert(inLoop, "EventLoop.liveTimerCount read off its loop")
+        return timers.liveCount
+    }
+
     /// Monotonic nanoseconds as of the loop's last wake-up from epoll: one clock read per
     /// iteration instead of one per deadline. At most one iteration old, which is fine for
     /// timeouts and wrong for measuring durations (use ``monotonicNanoseconds()`` there).

@@ -4,6 +4,15 @@ import CLinux
 import Glibc
 #endif
 
+/// What a wait for reading that holds no task calls back (``TCPSocket/whenReadable(notifying:)``):
+/// an object that exists anyway (the connection that waits), so that such a wait allocates
+/// nothing, where a closure would capture its context in an allocation each time.
+public protocol SocketReadObserver: AnyObject {
+    /// The wait ended, on the loop: readiness, the read deadline, close or the loop's end (the
+    /// next read tells which). Called once per wait.
+    func socketReadWaitEnded()
+}
+
 /// A non-blocking TCP connection on an event loop.
 ///
 /// The socket is registered once, edge-triggered, for both directions, and remembers
@@ -32,7 +41,13 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     public var onPeerClosed: (() -> Void)?
     private var readWaiter: UnsafeContinuation<Void, any Error>?
     /// A read wait that holds no task (``whenReadable(_:)``); called once.
-    private var readCallback: (() -> Void)?
+    private var readCallback: ReadCallback?
+
+    /// Whom a read wait that holds no task calls back.
+    private enum ReadCallback {
+        case closure(() -> Void)
+        case observer(any SocketReadObserver)
+    }
     private var writeWaiter: UnsafeContinuation<Void, any Error>?
     /// Bytes taken by ``sendAtEndOfRound(_:)`` and not yet in the kernel.
     private var deferred: [UInt8] = []
@@ -516,15 +531,35 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     /// reservation of ``reserveWaitsForCurrentTask()``: the task that made it is about to end
     /// (the scope would otherwise live as long as the socket). Loop-only.
     public func whenReadable(_ callback: @escaping () -> Void) {
+        whenReadable(calling: .closure(callback))
+    }
+
+    /// ``whenReadable(_:)`` that calls `observer` back, allocating nothing. Loop-only.
+    public func whenReadable(notifying observer: any SocketReadObserver) {
+        whenReadable(calling: .observer(observer))
+    }
+
+    private func whenReadable(calling callback: ReadCallback) {
         assertOnLoop()
         precondition(readWaiter == nil && readCallback == nil, "two concurrent reads on one socket")
         reservedWaitScope = nil
+        readCallback = callback
         guard isKnownDrained, !loop.hasStopped else {
-            callback()
+            callReadCallback()
             return
         }
-        readCallback = callback
         if let readDeadline { armTimer(isRead: true, deadline: readDeadline) }
+    }
+
+    /// Cancels the timers that enforce the deadlines of waits, if armed, while nothing waits:
+    /// a wait that ends leaves its timer armed for the next wait, so it would stay (with its
+    /// closure) until the deadline it was armed for. For an owner that keeps the socket a long
+    /// time without waiting on it, or keeps its deadlines itself (the HTTP server's idle
+    /// connections hold no timer); the next wait with a deadline arms one again. Loop-only.
+    public func cancelDeadlineTimers() {
+        assertOnLoop()
+        if readWaiter == nil && readCallback == nil { readTimer.cancel() }
+        if writeWaiter == nil { writeTimer.cancel() }
     }
 
     /// ``whenReadable(_:)`` for a socket just adopted, before anything read it: calls back when
@@ -542,7 +577,10 @@ public final class TCPSocket: ByteStream, @unchecked Sendable {
     private func callReadCallback() {
         guard let callback = readCallback else { return }
         readCallback = nil
-        callback()
+        switch callback {
+        case .closure(let call): call()
+        case .observer(let observer): observer.socketReadWaitEnded()
+        }
     }
 
     /// Waits for the next readiness event for writing; see ``waitUntilReadable()`` for when
