@@ -11,21 +11,32 @@ struct MovieBatch: Sendable {
     let body: [UInt8]
     /// Every movie's members, one movie after another.
     private let members: [JSONRawMember]
-    /// Where each movie is: its members in ``members``, its summary's values in ``summaries``.
-    private let movies: [Int64: (members: Range<Int>, summary: Int)]
+    /// Where each movie is, sorted by id (found by binary search: a list's 20 lookups cost
+    /// less than hashing).
+    private let movies: [Located]
     /// ``summaryFields``' values of every movie, one group after another (nil: not there).
     private let summaries: [Range<Int>?]
 
-    /// The members of a list entry's `"movie"`, in this order (names as UTF-8).
-    static let summaryFields: [[UInt8]] = ["id", "title", "director", "year", "genre", "rating"].map { Array($0.utf8) }
-    private static let idField = summaryFields[0]
+    /// One movie: its members in ``members``, its summary's values in ``summaries``.
+    private struct Located: Sendable {
+        let id: Int64
+        let members: Range<Int>
+        let summary: Int
+    }
+
+    /// The members of a list entry's `"movie"`, in this order.
+    private static let summaryNames = ["id", "title", "director", "year", "genre", "rating"]
+    /// ``summaryNames`` as UTF-8, to find them among a movie's members.
+    static let summaryFields: [[UInt8]] = summaryNames.map { Array($0.utf8) }
+    /// ``summaryNames`` as the writer puts them.
+    private static let summaryKeys = summaryNames.map(JSONKey.init)
 
     /// Reads an answer; nil when it is not a JSON array of objects that each have an
     /// integer `"id"`. A movie listed twice counts once (the last copy), as does a name
     /// written twice in one movie.
     init?(body: [UInt8]) {
         var members: [JSONRawMember] = []
-        var movies: [Int64: (members: Range<Int>, summary: Int)] = [:]
+        var movies: [Located] = []
         var summaries: [Range<Int>?] = []
         var valid = true
         do {
@@ -48,19 +59,39 @@ struct MovieBatch: Sendable {
                 }
                 let start = members.count
                 members.append(contentsOf: element)
-                movies[movieID] = (start..<members.count, summary)
+                movies.append(Located(id: movieID, members: start..<members.count, summary: summary))
             }
         } catch {
             return nil
         }
         guard valid else { return nil }
-        self.init(body: body, members: members, movies: movies, summaries: summaries)
+        self.init(body: body, members: members, movies: Self.lastOfEach(movies), summaries: summaries)
     }
 
-    private init(
-        body: [UInt8], members: [JSONRawMember], movies: [Int64: (members: Range<Int>, summary: Int)],
-        summaries: [Range<Int>?]
-    ) {
+    /// `movies` sorted by id, keeping the last copy of an id listed twice.
+    private static func lastOfEach(_ movies: [Located]) -> [Located] {
+        // `summary` grows with the position in the answer: it orders copies of one id.
+        let sorted = movies.sorted { ($0.id, $0.summary) < ($1.id, $1.summary) }
+        var kept: [Located] = []
+        kept.reserveCapacity(sorted.count)
+        for movie in sorted {
+            if kept.last?.id == movie.id { kept[kept.count - 1] = movie } else { kept.append(movie) }
+        }
+        return kept
+    }
+
+    /// Movie `id`, by binary search; nil when the answer did not have it.
+    private func find(_ id: Int64) -> Located? {
+        var low = 0
+        var high = movies.count
+        while low < high {
+            let middle = (low + high) / 2
+            if movies[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        return low < movies.count && movies[low].id == id ? movies[low] : nil
+    }
+
+    private init(body: [UInt8], members: [JSONRawMember], movies: [Located], summaries: [Range<Int>?]) {
         self.body = body
         self.members = members
         self.movies = movies
@@ -68,22 +99,22 @@ struct MovieBatch: Sendable {
     }
 
     /// No movies (a list with no entries asks for none).
-    static let empty = MovieBatch(body: [], members: [], movies: [:], summaries: [])
+    static let empty = MovieBatch(body: [], members: [], movies: [], summaries: [])
 
     var count: Int { movies.count }
 
-    func contains(_ id: Int64) -> Bool { movies[id] != nil }
+    func contains(_ id: Int64) -> Bool { find(id) != nil }
 
     /// Writes movie `id`'s summary (``summaryFields``, a member the movie lacks as null), or
     /// null when the answer did not have that movie.
     func writeSummary(of id: Int64, to json: inout JSONWriter) {
-        guard let start = movies[id]?.summary else {
+        guard let start = find(id)?.summary else {
             json.null()
             return
         }
         json.object { summary in
-            for (slot, name) in Self.summaryFields.enumerated() {
-                summary.rawKey(name[...])
+            for (slot, key) in Self.summaryKeys.enumerated() {
+                summary.key(key)
                 if let value = summaries[start + slot] { summary.raw(body[value]) } else { summary.null() }
             }
         }
@@ -93,7 +124,7 @@ struct MovieBatch: Sendable {
     /// object being written: each name once, with its last value, at its first place (as a
     /// parsed ``JSONObject`` keeps them). Nothing when the answer did not have that movie.
     func writeMembers(of id: Int64, excluding excluded: String, to json: inout JSONWriter) {
-        guard let range = movies[id]?.members else { return }
+        guard let range = find(id)?.members else { return }
         let movie = members[range]
         let excludedName = Array(excluded.utf8)
         for index in movie.indices where !movie[index].isNamed(excludedName, in: body) {

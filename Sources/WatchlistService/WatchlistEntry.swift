@@ -22,20 +22,20 @@ public struct WatchlistEntry: Sendable, Hashable, JSONEncodable {
 
     /// The four members without the braces, so that the list can add `"movie"` to them.
     func writeFields(to json: inout JSONWriter) {
-        json.rawKey(Self.keys.id[...])
+        json.key(Self.keys.id)
         json.value(id)
-        json.rawKey(Self.keys.userID[...])
+        json.key(Self.keys.userID)
         json.value(userID)
-        json.rawKey(Self.keys.movieID[...])
+        json.key(Self.keys.movieID)
         json.value(movieID)
-        json.rawKey(Self.keys.addedAt[...])
+        json.key(Self.keys.addedAt)
         json.value(addedAt)
     }
 
-    /// The member names as written (no escaping to check on every entry of a list).
+    /// The member names, encoded once (not again on every entry of a list).
     static let keys = (
-        id: Array("id".utf8), userID: Array("user_id".utf8), movieID: Array("movie_id".utf8),
-        addedAt: Array("added_at".utf8), movie: Array("movie".utf8)
+        id: JSONKey("id"), userID: JSONKey("user_id"), movieID: JSONKey("movie_id"), addedAt: JSONKey("added_at"),
+        movie: JSONKey("movie")
     )
 
     /// The columns every entry query selects, in this order (``init(row:)`` reads them by index).

@@ -93,7 +93,7 @@ struct WatchlistRoutes: Sendable {
             for entry in result.entries {
                 list.object { item in
                     entry.writeFields(to: &item)
-                    item.rawKey(WatchlistEntry.keys.movie[...])
+                    item.key(WatchlistEntry.keys.movie)
                     movies.writeSummary(of: entry.movieID, to: &item)
                 }
             }
@@ -157,12 +157,19 @@ struct WatchlistRoutes: Sendable {
     /// The movies of `entries`, in one batch call for their distinct ids (none when empty).
     private func movies(for entries: [WatchlistEntry], request: HTTPServerRequest) async throws -> MovieBatch {
         guard !entries.isEmpty else { return MovieBatch.empty }
-        var seen = Set<Int64>()
-        var ids: [Int64] = []
-        ids.reserveCapacity(entries.count)
-        for entry in entries where seen.insert(entry.movieID).inserted { ids.append(entry.movieID) }
         return try await upstreams.movies(
-            ids, headers: Upstreams.forwardedHeaders(from: request, includingAuthorization: false))
+            Self.distinct(entries.map(\.movieID)),
+            headers: Upstreams.forwardedHeaders(from: request, includingAuthorization: false))
+    }
+
+    /// `ids` each once, in the order first given. A list holds a movie once, so a sorted
+    /// copy that shows no repeat (no hashing) is the usual answer.
+    static func distinct(_ ids: [Int64]) -> [Int64] {
+        var sorted = ids
+        sorted.sort()
+        guard sorted.indices.dropFirst().contains(where: { sorted[$0] == sorted[$0 - 1] }) else { return ids }
+        var seen = Set<Int64>(minimumCapacity: ids.count)
+        return ids.filter { seen.insert($0).inserted }
     }
 
     // MARK: GET /api/watchlist/user/{user_id}/movie/{movie_id}

@@ -89,10 +89,14 @@ import Testing
             object.field("n", Int64(-9_223_372_036_854_775_807) - 1)
             object.field("m", Int64(10_000_000_000_000_000_00))
             object.field("z", 0)
+            object.key(JSONKey(#"q"u"#))
+            object.value(true)
+            object.key(JSONKey("k"))
+            object.null()
         }
         #expect(
             String(decoding: json.bytes, as: UTF8.self)
-                == #"{"t\u0069tle":"A","n":-9223372036854775808,"m":1000000000000000000,"z":0}"#)
+                == #"{"t\u0069tle":"A","n":-9223372036854775808,"m":1000000000000000000,"z":0,"q\"u":true,"k":null}"#)
     }
 
     @Test func duplicateKeysLastWinsInFirstPosition() throws {

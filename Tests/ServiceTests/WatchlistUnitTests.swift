@@ -106,4 +106,25 @@ import Testing
         #expect(MovieBatch(body: Array("[]".utf8))?.count == 0)
     }
 
+    /// Movies found by id in any order; one listed twice counts once, with its last copy.
+    @Test func moviesAreFoundByIdAndTheLastCopyWins() throws {
+        let ids: [Int64] = [40, 3, 17, 99, 1, 25, 8, 60]
+        var answer = ids.map { #"{"id":\#($0),"title":"m\#($0)"}"# }
+        answer.insert(#"{"id":17,"title":"first 17"}"#, at: 1)
+        let batch = try #require(MovieBatch(body: Array("[\(answer.joined(separator: ","))]".utf8)))
+        #expect(batch.count == ids.count)
+        for id in ids {
+            #expect(
+                written { batch.writeSummary(of: id, to: &$0) }
+                    == #"{"id":\#(id),"title":"m\#(id)","director":null,"year":null,"genre":null,"rating":null}"#)
+        }
+        for absent: Int64 in [0, 2, 18, 100, -1] { #expect(!batch.contains(absent)) }
+    }
+
+    @Test func batchIdsAreDistinctInFirstOrder() {
+        #expect(WatchlistRoutes.distinct([5, 3, 9]) == [5, 3, 9])
+        #expect(WatchlistRoutes.distinct([5, 3, 5, 9, 3]) == [5, 3, 9])
+        #expect(WatchlistRoutes.distinct([]) == [])
+    }
+
 }

@@ -52,71 +52,53 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable, CustomStringCon
 
     /// The parser on raw bytes, shared with row decoding (no String in between).
     static func parse(_ bytes: UnsafeRawBufferPointer) -> PostgresTimestamp? {
-        var index = 0
-        func digits(_ count: Int) -> Int64? {
-            guard index + count <= bytes.count else { return nil }
-            var value: Int64 = 0
-            for offset in 0..<count {
-                let byte = bytes[index + offset]
-                guard byte >= 48, byte <= 57 else { return nil }
-                value = value * 10 + Int64(byte - 48)
-            }
-            index += count
-            return value
-        }
-        func expect(_ characters: String) -> Bool {
-            guard index < bytes.count, characters.utf8.contains(bytes[index]) else { return false }
-            index += 1
-            return true
-        }
-        guard let year = digits(4), expect("-"), let month = digits(2), expect("-"), let day = digits(2),
-            (1...12).contains(month), (1...31).contains(day), expect("Tt "),
-            let hour = digits(2), expect(":"), let minute = digits(2), expect(":"), let second = digits(2),
-            hour < 24, minute < 60, second < 61
+        var cursor = TimestampCursor(bytes: bytes)
+        let dash = UInt8(ascii: "-")
+        let colon = UInt8(ascii: ":")
+        guard let year = cursor.digits(4), cursor.skip(dash), let month = cursor.digits(2), cursor.skip(dash),
+            let day = cursor.digits(2), (1...12).contains(month), (1...31).contains(day),
+            cursor.skip(UInt8(ascii: "T"), or: UInt8(ascii: "t"), or: UInt8(ascii: " ")),
+            let hour = cursor.digits(2), cursor.skip(colon), let minute = cursor.digits(2), cursor.skip(colon),
+            let second = cursor.digits(2), hour < 24, minute < 60, second < 61
         else { return nil }
         var micros: Int64 = 0
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
+        if cursor.skip(UInt8(ascii: ".")) {
             var scale: Int64 = 100_000
             var sawDigit = false
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
-                micros += Int64(bytes[index] - 48) * scale
+            while let digit = cursor.digit() {
+                micros += digit * scale
                 scale /= 10
-                index += 1
                 sawDigit = true
             }
             guard sawDigit else { return nil }
         }
         var offsetSeconds: Int64 = 0
-        guard index < bytes.count else { return nil }  // a zone is required: no local times
-        if bytes[index] == UInt8(ascii: "Z") || bytes[index] == UInt8(ascii: "z") {
-            index += 1
-        } else {
+        // A zone is required: no local times.
+        if !cursor.skip(UInt8(ascii: "Z"), or: UInt8(ascii: "z")) {
             let sign: Int64
-            switch bytes[index] {
-            case UInt8(ascii: "+"): sign = 1
-            case UInt8(ascii: "-"): sign = -1
-            default: return nil
+            if cursor.skip(UInt8(ascii: "+")) {
+                sign = 1
+            } else if cursor.skip(dash) {
+                sign = -1
+            } else {
+                return nil
             }
-            index += 1
-            guard let hours = digits(2) else { return nil }
+            guard let hours = cursor.digits(2) else { return nil }
             var minutes: Int64 = 0
             var seconds: Int64 = 0
-            if index < bytes.count, bytes[index] == UInt8(ascii: ":") {
-                index += 1
-                guard let value = digits(2) else { return nil }
+            if cursor.skip(colon) {
+                guard let value = cursor.digits(2) else { return nil }
                 minutes = value
-                if index < bytes.count, bytes[index] == UInt8(ascii: ":") {
-                    index += 1
-                    guard let value = digits(2) else { return nil }
+                if cursor.skip(colon) {
+                    guard let value = cursor.digits(2) else { return nil }
                     seconds = value
                 }
-            } else if let value = digits(2) {
+            } else if let value = cursor.digits(2) {
                 minutes = value
             }
             offsetSeconds = sign * (hours * 3600 + minutes * 60 + seconds)
         }
-        guard index == bytes.count else { return nil }
+        guard cursor.isAtEnd else { return nil }
         let days = days(fromCivil: year, month, day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
         return PostgresTimestamp(microsecondsSinceEpoch: seconds * 1_000_000 + micros)
@@ -154,4 +136,41 @@ private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
 private func pad(_ value: Int64, _ width: Int) -> String {
     let digits = String(value)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+}
+
+/// Reads a timestamp's text byte by byte: runs for every timestamp of every row, so no
+/// String and no closure in the way.
+private struct TimestampCursor {
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+
+    var isAtEnd: Bool { index == bytes.count }
+
+    /// The next byte as a digit's value (and moves past it); nil when it is not a digit.
+    mutating func digit() -> Int64? {
+        guard index < bytes.count else { return nil }
+        let value = bytes[index] &- UInt8(ascii: "0")
+        guard value < 10 else { return nil }
+        index += 1
+        return Int64(value)
+    }
+
+    /// The next `count` bytes as a decimal number; nil (having moved) unless all are digits.
+    mutating func digits(_ count: Int) -> Int64? {
+        var value: Int64 = 0
+        for _ in 0..<count {
+            guard let digit = digit() else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
+    /// Moves past the next byte when it is `a`, `b` or `c`.
+    mutating func skip(_ a: UInt8, or b: UInt8? = nil, or c: UInt8? = nil) -> Bool {
+        guard index < bytes.count else { return false }
+        let byte = bytes[index]
+        guard byte == a || byte == b || byte == c else { return false }
+        index += 1
+        return true
+    }
 }

@@ -163,6 +163,14 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: json)
     }
 
+    /// A member name encoded once (``JSONKey``), appended whole: lists write the same few
+    /// names on every element.
+    public mutating func key(_ key: JSONKey) {
+        separate()
+        bytes.append(contentsOf: key.encoded)
+        needsComma = false
+    }
+
     /// A member name already written as JSON string content (the bytes between its quotes,
     /// escapes as they are); the next value written is its value.
     public mutating func rawKey(_ text: ArraySlice<UInt8>) {
@@ -258,4 +266,17 @@ extension JSONValue {
     }
 
     public var jsonString: String { String(decoding: jsonBytes, as: UTF8.self) }
+}
+
+/// A member name as the writer puts it, `"name":`, encoded once (for ``JSONWriter/key(_:)-(JSONKey)``).
+public struct JSONKey: Sendable {
+    /// The quoted, escaped name and its colon.
+    let encoded: [UInt8]
+
+    public init(_ name: String) {
+        var encoded: [UInt8] = []
+        JSONWriter.appendString(name, to: &encoded)
+        encoded.append(UInt8(ascii: ":"))
+        self.encoded = encoded
+    }
 }
