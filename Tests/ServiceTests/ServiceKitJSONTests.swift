@@ -70,6 +70,30 @@ import Testing
         #expect((try? JSONParser(maxDepth: 3).forEachObject(inArray: Array(#"[{"a": [1]}]"#.utf8)) { _ in }) != nil)
     }
 
+    /// Long strings are scanned eight bytes at a time: a quote, an escape, a control byte,
+    /// non-ASCII or invalid UTF-8 at every position of those words is seen as parsing sees it.
+    @Test func longStringsAreReadAsParsingReadsThem() throws {
+        let specials: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\u0041"#.utf8), Array(#"\"#.utf8), [0x22], [0x01], [0x1F],
+            Array("é".utf8),
+            [0xC3, 0x28], [0xFF], Array("€x".utf8), [0x7F],
+        ]
+        for special in specials {
+            for position in 0..<20 {
+                let text = Array(repeating: UInt8(ascii: "a"), count: position) + special
+                    + Array(repeating: UInt8(ascii: "b"), count: 19 - position)
+                let answer = Array(#"[{"k": ""#.utf8) + text + Array(#"", "long name of a member": 1}]"#.utf8)
+                let parsed = try? JSONParser.parse(answer)
+                var raw: [JSONValue] = []
+                let read: Void? = try? JSONParser().forEachObject(inArray: answer) { members in
+                    raw.append(members.first.map { (try? JSONParser.parse(Array(answer[$0.value]))) ?? .null } ?? .null)
+                }
+                #expect((read != nil) == (parsed != nil), "\(special) at \(position)")
+                if case .array(let objects)? = parsed { #expect(raw == objects.map { $0["k"] ?? .null }) }
+            }
+        }
+    }
+
     @Test func integersAreReadFromRawValuesAsIntValueReadsThem() {
         let text = Array(#"7 -12 0 7.0 7.5 1e2 "7" 99999999999999999999 null"#.utf8)
         var values: [Int64?] = []

@@ -297,6 +297,33 @@ private struct Cursor {
         var index = quote + 1
         // Every byte or'd together: below 0x80 means ASCII, which needs no UTF-8 check.
         var seen: UInt8 = 0
+        // Eight bytes at a time up to the first quote, backslash or control character: each
+        // test sets the high bit of the first byte that matches, and of no byte before it
+        // (bytes after it may be marked too: only the first counts). The byte loop below
+        // then starts at that byte.
+        if let base = text.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while text.count - index >= 8 {
+                // Scoped: eight bytes inside the buffer being parsed, read here and not kept.
+                // Little-endian order: the first byte is the lowest.
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+                let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+                let stops = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes
+                    | (word &- ones &* 0x20) & ~word) & highs
+                if stops == 0 {
+                    if word & highs != 0 { seen = 0x80 }
+                    index += 8
+                    continue
+                }
+                let before = stops.trailingZeroBitCount / 8
+                // Non-ASCII among the bytes before the stop.
+                if before > 0, word & highs & (UInt64.max >> (64 - 8 * before)) != 0 { seen = 0x80 }
+                index += before
+                break
+            }
+        }
         while index < text.count {
             let byte = text[index]
             if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
