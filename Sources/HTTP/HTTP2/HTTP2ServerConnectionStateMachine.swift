@@ -53,7 +53,7 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
     /// Words the answers the machine gives by itself (431, an unsupported method or scheme).
     let errorRenderer: any HTTPErrorRenderer
     var phase = Phase.awaitingPreface
-    var streams: [UInt32: Stream] = [:]
+    var streams = HTTP2StreamTable<Stream>()
     /// Streams with queued response data, in the order they queued it.
     var sendQueue: [UInt32] = []
     /// The highest stream the client opened (streams at or below it are not idle).
@@ -184,8 +184,8 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
         HTTP2FrameEncoder.goAway(
             lastStreamID: lastPeerStreamID, code: error.code, debugData: Array(error.reason.utf8), into: &output)
         phase = .closed
-        for id in streams.keys.sorted() { actions.append(.streamReset(streamID: id, error.code)) }
-        streams = [:]
+        for id in streams.sortedKeys { actions.append(.streamReset(streamID: id, error.code)) }
+        streams.removeAll()
         sendQueue = []
         actions.append(.closeConnection)
     }
@@ -262,7 +262,7 @@ public struct HTTP2ServerConnectionStateMachine: Sendable {
             connectionError(.connection(.settingsTimeout, "SETTINGS not acknowledged"))
             return takeActions()
         }
-        for id in streams.keys.sorted() {
+        for id in streams.sortedKeys {
             guard let since = streams[id]?.stalledSince,
                 now &- since >= configuration.sendStallTimeoutNanoseconds
             else { continue }

@@ -69,8 +69,8 @@ extension HTTP2ServerConnection {
     }
 
     func wakeAll() {
-        for exchange in exchanges.values { exchange.abandon() }
-        exchanges = [:]
+        for (_, exchange) in exchanges { exchange.abandon() }
+        exchanges.removeAll()
         releaseIdleWorkers()
         let waiters = outputWaiters
         outputWaiters = []

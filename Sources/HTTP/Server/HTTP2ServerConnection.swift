@@ -79,7 +79,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     let dateCache: HTTPDateCache
     let origin: HTTPRequestOrigin
     var machine: HTTP2ServerConnectionStateMachine
-    var exchanges: [UInt32: Exchange] = [:]
+    var exchanges = HTTP2StreamTable<Exchange>()
     var writerWaiter: CheckedContinuation<Void, Never>?
     /// Handlers waiting for the machine's output to shrink (a slow reader's backpressure).
     var outputWaiters: [CheckedContinuation<Void, Never>] = []
@@ -241,7 +241,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             deadline = min(deadline ?? idle, idle)
         }
         if handlersReadingBody > 0 {
-            for exchange in exchanges.values where exchange.isWaitingForBody {
+            for (_, exchange) in exchanges where exchange.isWaitingForBody {
                 deadline = min(deadline ?? exchange.bodyDeadline, exchange.bodyDeadline)
             }
         }
@@ -272,7 +272,7 @@ final class HTTP2ServerConnection: @unchecked Sendable {
         }
         if exchanges.isEmpty && now &- lastActivity >= Self.workerKeepTime { releaseIdleWorkers() }
         // A request body that stopped coming: its handler answers 408 (as HTTP/1.1's does).
-        for exchange in exchanges.values where exchange.isWaitingForBody && now >= exchange.bodyDeadline {
+        for (_, exchange) in exchanges where exchange.isWaitingForBody && now >= exchange.bodyDeadline {
             exchange.bodyTimedOut = true
             exchange.wake()
         }
