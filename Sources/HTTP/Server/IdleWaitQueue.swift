@@ -29,8 +29,6 @@ import Reactor
 /// retained). A waiting connection is held by its task, a parked one by its socket's callback
 /// and the server's table; each leaves its list before either lets go. Loop-only.
 final class IdleWaitQueue {
-    typealias Link = Unmanaged<HTTPServerConnection>
-
     let loop: EventLoop
     /// How long a wait lasts before the sweep ends it (ns).
     let parkingDelay: UInt64
