@@ -101,7 +101,8 @@ final class HTTP2ServerConnection: @unchecked Sendable {
     static let workerKeepTime: UInt64 = 1_000_000_000
     /// Output above this size makes streamed bodies wait for the socket.
     static let outputHighWater = 256 * 1024
-    /// An output buffer this large or smaller is kept for the next output once written.
+    /// An output buffer this large or smaller is kept for the next output once written (until
+    /// the connection has been quiet for ``workerKeepTime``).
     static let reusedOutputCapacity = 4 * 1024
 
     init(
@@ -270,7 +271,11 @@ final class HTTP2ServerConnection: @unchecked Sendable {
             if !machine.isClosed { close() }
             return
         }
-        if exchanges.isEmpty && now &- lastActivity >= Self.workerKeepTime { releaseIdleWorkers() }
+        if exchanges.isEmpty && now &- lastActivity >= Self.workerKeepTime {
+            releaseIdleWorkers()
+            // Nor does a quiet connection keep the output buffer the writer gave back.
+            if machine.output.isEmpty { machine.output = [] }
+        }
         // A request body that stopped coming: its handler answers 408 (as HTTP/1.1's does).
         for (_, exchange) in exchanges where exchange.isWaitingForBody && now >= exchange.bodyDeadline {
             exchange.bodyTimedOut = true
