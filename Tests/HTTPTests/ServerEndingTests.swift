@@ -427,11 +427,13 @@ struct ServerEndingTests {
         await server.stop()
     }
 
-    /// A large download to a client that takes it steadily but slowly lasts far longer than
-    /// the write timeout; no single write waits that long, so it must go through.
+    /// A large download to a client that takes it steadily but slowly lasts longer than the
+    /// write timeout; no single write waits that long, so it must go through. The timeout is
+    /// seconds, not milliseconds: the client's loop is shared with tests running beside it,
+    /// and a loaded machine can hold it back for a few hundred milliseconds between reads.
     @Test func slowSteadyDownloadIsNotCutByTheWriteTimeout() async throws {
         let size = 48 << 20
-        let server = try await Server(configure: { $0.writeTimeout = .milliseconds(300) }) { router in
+        let server = try await Server(configure: { $0.writeTimeout = .seconds(3) }) { router in
             router.get("/download") { _ in
                 HTTPServerResponse(status: .ok, body: .stream(length: size) { writer in
                     let piece = [UInt8](repeating: 0x63, count: 64 << 10)
@@ -450,12 +452,12 @@ struct ServerEndingTests {
                 let count = (try? await socket.read(into: buffer)) ?? 0
                 if count == 0 { break }
                 total += count
-                try await socket.loop.sleep(for: .milliseconds(10))  // about 25 MB/s at most
+                try await socket.loop.sleep(for: .milliseconds(20))  // 12.5 MiB/s at most: 3.8 s or more
             }
             return (total, started, monotonicNanoseconds())
         }
         #expect(received > size, "received \(received) of \(size) body bytes and a head")
-        #expect(finished - started > 300_000_000, "the download must outlast one write timeout to prove anything")
+        #expect(finished - started > 3_000_000_000, "the download must outlast one write timeout to prove anything")
         await server.stop()
     }
 
