@@ -4,7 +4,8 @@ import Testing
 
 /// The accept path's rule for a connection adopted on its loop, without sockets: a late
 /// adoption during a shutdown gets what the shutdown job would have given it.
-@Suite struct ConnectionAdmissionTests {
+@Suite("HTTP server: a connection adopted during a shutdown (no sockets)", .timeLimit(.minutes(1)))
+struct ConnectionAdmissionTests {
     /// Outside a shutdown every connection waits for its first bytes, whatever it speaks.
     @Test(arguments: [true, false], [true, false])
     func withoutShutdownEveryConnectionWaitsForItsFirstBytes(counted: Bool, settled: Bool) {

@@ -5,7 +5,7 @@ import Testing
 /// The parked connections' lists (``ParkedIdleNodes``), without sockets: every list stays in
 /// idle-deadline order whatever order nodes park in, the usual two orders at once cost no walk,
 /// and the sweep takes exactly the nodes whose deadline has passed.
-@Suite("HTTP server: parked connections in deadline order (no sockets)")
+@Suite("HTTP server: parked connections in deadline order (no sockets)", .timeLimit(.minutes(1)))
 struct ParkedIdleNodesTests {
     final class Node: IdleNode {
         var olderIdle: Unmanaged<Node>?
